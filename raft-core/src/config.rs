@@ -1,0 +1,145 @@
+//! Static configuration of one node, validated before the node is built.
+
+use crate::types::NodeId;
+use std::fmt;
+
+/// How the leader serves linearizable reads (Raft thesis §6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// The leader confirms it is still leader with a heartbeat round to a quorum
+    /// before it answers. Safe under any clock behaviour.
+    ReadIndex,
+    /// The leader answers at once while a quorum has heard from it within the
+    /// minimum election timeout. Requires `check_quorum`; safe only if clocks
+    /// drift less than the gap between the lease and the election timeout.
+    LeaseBased,
+}
+
+/// The configuration of one node. Build it with [`Config::new`], adjust the fields,
+/// and let [`crate::RaftNode::new`] validate it.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node's id; must appear in `voters`.
+    pub id: NodeId,
+    /// Every voting member, this node included. Order does not matter.
+    pub voters: Vec<NodeId>,
+    /// The lower bound (inclusive) of the randomized election timeout, in ticks.
+    pub election_timeout_min_ticks: u64,
+    /// The upper bound (exclusive) of the randomized election timeout, in ticks.
+    pub election_timeout_max_ticks: u64,
+    /// How often a leader sends heartbeats, in ticks. Must be below the minimum election timeout.
+    pub heartbeat_interval_ticks: u64,
+    /// Run a pre-election round before bumping the term (Raft thesis §9.6), so a
+    /// node rejoining after a partition cannot disrupt a healthy leader.
+    pub pre_vote: bool,
+    /// A leader that has not heard from a quorum within an election timeout steps down,
+    /// and followers that recently heard from a leader ignore vote requests.
+    pub check_quorum: bool,
+    /// How reads are confirmed.
+    pub read_mode: ReadMode,
+    /// The most entries one AppendEntries message carries.
+    pub max_entries_per_message: u64,
+    /// The most entry bytes one AppendEntries message carries (at least one entry is always sent).
+    pub max_bytes_per_message: u64,
+    /// The most unacknowledged AppendEntries messages in flight to one follower.
+    pub max_inflight_appends: u64,
+    /// Proposals beyond this many uncommitted entries are rejected, bounding leader memory.
+    pub max_uncommitted_entries: u64,
+    /// The largest command a proposal may carry, in bytes.
+    pub max_command_bytes: u64,
+}
+
+/// The hard ceiling on entries in one decoded message, whatever the config says.
+/// Anything above it is treated as hostile input.
+pub const MAX_ENTRIES_PER_MESSAGE_LIMIT: u64 = 1 << 16;
+
+impl Config {
+    /// A configuration with the defaults used by the simulator: 10-tick heartbeats,
+    /// election timeouts in [100, 200) ticks, PreVote and CheckQuorum on.
+    pub fn new(id: NodeId, voters: Vec<NodeId>) -> Config {
+        Config {
+            id,
+            voters,
+            election_timeout_min_ticks: 100,
+            election_timeout_max_ticks: 200,
+            heartbeat_interval_ticks: 10,
+            pre_vote: true,
+            check_quorum: true,
+            read_mode: ReadMode::ReadIndex,
+            max_entries_per_message: 64,
+            max_bytes_per_message: 1 << 20,
+            max_inflight_appends: 16,
+            max_uncommitted_entries: 4096,
+            max_command_bytes: 1 << 20,
+        }
+    }
+
+    /// Checks that the configuration can work; the error names the offending field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |field: &'static str, reason: &'static str| Err(ConfigError { field, reason });
+        if self.voters.is_empty() {
+            return fail("voters", "must list at least this node");
+        }
+        if !self.voters.contains(&self.id) {
+            return fail("id", "must be one of the voters");
+        }
+        let mut sorted = self.voters.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+            return fail("voters", "must not list a node twice");
+        }
+        if self.heartbeat_interval_ticks == 0 {
+            return fail("heartbeat_interval_ticks", "must be at least 1");
+        }
+        if self.election_timeout_min_ticks <= self.heartbeat_interval_ticks {
+            return fail("election_timeout_min_ticks", "must be greater than heartbeat_interval_ticks");
+        }
+        if self.election_timeout_max_ticks <= self.election_timeout_min_ticks {
+            return fail("election_timeout_max_ticks", "must be greater than election_timeout_min_ticks");
+        }
+        if self.max_entries_per_message == 0 {
+            return fail("max_entries_per_message", "must be at least 1");
+        }
+        if self.max_entries_per_message > MAX_ENTRIES_PER_MESSAGE_LIMIT {
+            return fail("max_entries_per_message", "must be at most 65536");
+        }
+        if self.max_bytes_per_message == 0 {
+            return fail("max_bytes_per_message", "must be at least 1");
+        }
+        if self.max_inflight_appends == 0 {
+            return fail("max_inflight_appends", "must be at least 1");
+        }
+        if self.max_uncommitted_entries == 0 {
+            return fail("max_uncommitted_entries", "must be at least 1");
+        }
+        if self.max_command_bytes == 0 {
+            return fail("max_command_bytes", "must be at least 1");
+        }
+        if self.read_mode == ReadMode::LeaseBased && !self.check_quorum {
+            return fail("read_mode", "LeaseBased reads require check_quorum");
+        }
+        Ok(())
+    }
+
+    /// The number of votes or acknowledgements that form a majority of the voters.
+    pub(crate) fn quorum_size(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+}
+
+/// A configuration that cannot work, naming the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The name of the offending `Config` field.
+    pub field: &'static str,
+    /// Why the value is refused.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config: `{}` {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}

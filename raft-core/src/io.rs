@@ -1,0 +1,249 @@
+//! What goes into a node (`Input`), what comes out (`Action`), and what it is built from.
+
+use crate::config::ConfigError;
+use crate::message::Message;
+use crate::types::{Entry, HardState, LogIndex, NodeId, RequestId, Snapshot, Term};
+use std::fmt;
+
+/// Everything that can happen to a node. Feed inputs one at a time to [`crate::RaftNode::step`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// One unit of logical time passed. The host decides how long a tick is.
+    Tick,
+    /// A message arrived from a peer. It may be stale, duplicated or malformed.
+    Message(Message),
+    /// A client asks to append `command` to the log.
+    Propose {
+        /// Echoed in `ProposalAccepted` or `Rejected`.
+        id: RequestId,
+        /// The command, opaque to the core.
+        command: Vec<u8>,
+    },
+    /// A client asks for a linearizable read.
+    Read {
+        /// Echoed in `ReadReady` or `Rejected`.
+        id: RequestId,
+    },
+    /// Ask the leader to hand leadership to `to` (Raft thesis §3.10).
+    TransferLeadership {
+        /// The node that should become leader.
+        to: NodeId,
+    },
+    /// The host has snapshotted its state machine at `up_to` (an applied index);
+    /// entries up to there may be dropped (Raft paper §7).
+    CompactLog {
+        /// The last index the snapshot includes.
+        up_to: LogIndex,
+        /// The serialized state machine at `up_to`.
+        data: Vec<u8>,
+    },
+}
+
+/// What a node asks its host to do, in order. See the crate docs for the ordering duties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Durably store the term and vote.
+    PersistHardState(HardState),
+    /// Durably remove every log entry at or after `from`.
+    TruncateLog {
+        /// The first index to remove.
+        from: LogIndex,
+    },
+    /// Durably append entries directly after the current last entry.
+    PersistEntries {
+        /// The entries, contiguous.
+        entries: Vec<Entry>,
+    },
+    /// Durably store a snapshot the host asked for (`Input::CompactLog`); entries up to
+    /// it may then be dropped from storage.
+    PersistSnapshot {
+        /// The snapshot, as the host supplied it.
+        snapshot: Snapshot,
+    },
+    /// A snapshot from the leader replaces the state machine and the log up to its
+    /// index: durably store it, drop covered entries, and restore the state machine from it.
+    InstallSnapshot {
+        /// The snapshot to install.
+        snapshot: Snapshot,
+    },
+    /// Send a message to a peer. May be lost; the protocol recovers.
+    Send(Message),
+    /// Apply committed entries to the state machine, in order. `Noop` entries carry nothing.
+    Apply {
+        /// Consecutive committed entries, starting just after the last applied one.
+        entries: Vec<Entry>,
+    },
+    /// A proposal was appended to the leader's log at `index` in `term`. It is committed
+    /// if and when an `Apply` hands over an entry with this index and term; an applied
+    /// entry at `index` with another term means the proposal was lost.
+    ProposalAccepted {
+        /// The proposal's id.
+        id: RequestId,
+        /// Where it was appended.
+        index: LogIndex,
+        /// The leader's term.
+        term: Term,
+    },
+    /// A read may be answered from the state machine once it has applied `read_index`
+    /// (already true for a host that performs `Apply` actions in order).
+    ReadReady {
+        /// The read's id.
+        id: RequestId,
+        /// The commit index the read must observe.
+        read_index: LogIndex,
+    },
+    /// A request cannot be served here. Includes the leader as known to this node.
+    Rejected {
+        /// Which request.
+        request: Request,
+        /// Why.
+        reason: RejectReason,
+        /// Where a client should retry, if this node knows a leader.
+        leader_hint: Option<NodeId>,
+    },
+    /// The node's role changed. Informational: no duty for the host; observers (the
+    /// simulator's checkers, metrics) rely on it.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// The term the role is held in.
+        term: Term,
+        /// The leader as known to this node.
+        leader: Option<NodeId>,
+    },
+}
+
+/// A node's role in its current term (Raft paper §5.1; PreCandidate from thesis §9.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Follows a leader, or waits for one.
+    Follower,
+    /// Asks whether it could win an election, without changing terms.
+    PreCandidate,
+    /// Campaigns for votes in a new term.
+    Candidate,
+    /// Leads its term.
+    Leader,
+}
+
+/// Identifies the request a `Rejected` answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `Input::Propose` with this id.
+    Propose(RequestId),
+    /// `Input::Read` with this id.
+    Read(RequestId),
+    /// `Input::TransferLeadership`.
+    TransferLeadership,
+    /// `Input::CompactLog`.
+    CompactLog,
+}
+
+/// Why a request was refused. All are expected conditions, not bugs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    /// This node is not the leader; try `leader_hint`.
+    NotLeader,
+    /// The leader lost leadership before the read was confirmed.
+    LeadershipLost,
+    /// A leadership transfer is under way; proposals wait for the new leader.
+    TransferInProgress,
+    /// Too many entries await commit; back off.
+    TooManyUncommitted,
+    /// Too many reads await confirmation; back off.
+    TooManyPendingReads,
+    /// The command exceeds `Config::max_command_bytes`.
+    CommandTooLarge,
+    /// The named node is not a member of the cluster.
+    UnknownPeer,
+    /// Compaction must stop at or before the applied index, after the current snapshot.
+    CompactionOutOfRange,
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            RejectReason::NotLeader => "not the leader",
+            RejectReason::LeadershipLost => "leadership lost before the request completed",
+            RejectReason::TransferInProgress => "leadership transfer in progress",
+            RejectReason::TooManyUncommitted => "too many uncommitted entries",
+            RejectReason::TooManyPendingReads => "too many pending reads",
+            RejectReason::CommandTooLarge => "command too large",
+            RejectReason::UnknownPeer => "unknown peer",
+            RejectReason::CompactionOutOfRange => "compaction index out of range",
+        };
+        f.write_str(text)
+    }
+}
+
+/// What a node restarts from: everything its host made durable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DurableState {
+    /// The last persisted term and vote.
+    pub hard_state: HardState,
+    /// The last persisted snapshot, if any. The host restores its state machine from it.
+    pub snapshot: Option<Snapshot>,
+    /// The persisted entries after the snapshot, contiguous.
+    pub entries: Vec<Entry>,
+}
+
+/// Why a node could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RestoreError {
+    /// The configuration cannot work.
+    Config(ConfigError),
+    /// The durable log is not contiguous after the snapshot.
+    NonContiguousLog {
+        /// The index that was expected.
+        expected: LogIndex,
+        /// The index found.
+        found: LogIndex,
+    },
+    /// An entry or the snapshot has a term above the persisted term, or terms decrease.
+    InconsistentTerms {
+        /// The first index where the terms are wrong.
+        index: LogIndex,
+    },
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::Config(error) => error.fmt(f),
+            RestoreError::NonContiguousLog { expected, found } => {
+                write!(f, "durable log is not contiguous: expected index {expected}, found {found}")
+            }
+            RestoreError::InconsistentTerms { index } => {
+                write!(f, "durable log has inconsistent terms at index {index}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
+impl From<ConfigError> for RestoreError {
+    fn from(error: ConfigError) -> Self {
+        RestoreError::Config(error)
+    }
+}
+
+/// Inputs the node ignored, by reason. Ignoring is the right response to each of
+/// these; the counts let hosts and tests see that it happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages from a node that is not a member, or addressed to another node.
+    pub ignored_unknown_peer: u64,
+    /// Messages whose contents are impossible (term 0 from a leader, non-contiguous
+    /// entries, an index beyond what we sent, absurd counts).
+    pub ignored_malformed: u64,
+    /// Messages from an older term.
+    pub ignored_stale_term: u64,
+    /// Responses that answer a request already superseded (stale or duplicated).
+    pub ignored_stale_response: u64,
+    /// Vote requests ignored because a leader was heard from recently (CheckQuorum).
+    pub ignored_vote_in_lease: u64,
+    /// Messages that can only come from a peer violating the protocol (a second leader
+    /// in our term, a conflict below our commit index). A correct cluster never has any.
+    pub protocol_violations: u64,
+}

@@ -1,0 +1,117 @@
+//! # raft-core: the Raft consensus protocol as a pure state machine
+//!
+//! This crate is deterministic and owns no IO: it never reads a clock, a file, a
+//! socket, an environment variable or a global random number generator, and it spawns
+//! no threads. A [`RaftNode`] is a function of its [`Config`], the [`DurableState`] it
+//! was restarted from, a `u64` seed for its private ChaCha RNG (which only randomizes
+//! election timeouts), and the sequence of [`Input`]s it is given. The same inputs
+//! always produce the same [`Action`]s.
+//!
+//! ## Inputs
+//! One entry point, [`RaftNode::step`] (or [`RaftNode::step_into`] to reuse a buffer):
+//! - [`Input::Tick`]: one unit of logical time. Election timeouts and heartbeats are
+//!   counted in ticks; clock skew is modelled by ticking nodes at different rates.
+//! - [`Input::Message`]: a message from a peer, possibly stale, duplicated, reordered
+//!   or malformed. Bad messages are ignored and counted in [`Counters`], never a panic.
+//! - [`Input::Propose`], [`Input::Read`]: client requests. A non-leader answers
+//!   [`Action::Rejected`] with [`RejectReason::NotLeader`] and the leader it knows of.
+//! - [`Input::TransferLeadership`], [`Input::CompactLog`]: admin requests.
+//!
+//! ## Outputs
+//! An ordered list of [`Action`]s: persist hard state, truncate or append log entries,
+//! persist or install a snapshot, send a message, apply committed entries, answer a
+//! read, report a rejected or accepted request, and (informational) report a role change.
+//!
+//! ## The host's duties, in order
+//! 1. Perform the actions of one step **in the order given**.
+//! 2. **Persist before anything leaves.** `PersistHardState`, `TruncateLog`,
+//!    `PersistEntries`, `PersistSnapshot` and `InstallSnapshot` must be durable before
+//!    any later action of the same or a later step takes effect outside the node: a
+//!    `Send` may leave, an `Apply` may be answered to a client, a `ReadReady` may be
+//!    answered, only once every persist before it is durable. A host may batch: issue
+//!    the writes, sync once, then perform the rest. This is what makes a granted vote
+//!    or an append acknowledgement a promise that survives a crash (Raft paper §5.1,
+//!    Figure 2: "updated on stable storage before responding to RPCs").
+//! 3. Apply `Apply` entries to the state machine in order (skipping `Noop` payloads);
+//!    on `InstallSnapshot`, replace the state machine with the snapshot's data.
+//! 4. Answer a `ReadReady` from the state machine after applying everything before it.
+//! 5. Deliver messages best-effort: losing, delaying, duplicating or reordering them
+//!    never breaks safety.
+//! 6. After a crash, rebuild the node with [`RaftNode::new`] from exactly what was made
+//!    durable (and the state machine from the persisted snapshot, if any). The node
+//!    re-applies committed entries after the snapshot as it learns the commit index.
+//!
+//! A proposal is committed when an `Apply` hands over an entry with the index and term
+//! reported by [`Action::ProposalAccepted`]; a different term at that index means it
+//! was lost and may be retried.
+//!
+//! ## What is implemented
+//! Leader election with randomized timeouts (§5.2), PreVote and CheckQuorum (Raft
+//! thesis §9.6, §6.2), log replication with the consistency check, fast backtracking,
+//! flow control (message size limits, a bounded in-flight window, probe and pipelined
+//! states), the commit rule for the current term (§5.4.2, Figure 8), ReadIndex and
+//! optional lease-based reads (thesis §6.4), leadership transfer (thesis §3.10) and
+//! log compaction with snapshot transfer (§7). Membership changes are not yet
+//! implemented: the voter set is fixed by the `Config`.
+//!
+//! Internal invariants are checked with `assert!`, which stays on in every build.
+//!
+//! ## Example: a host loop for a single-node cluster
+//! ```
+//! use raft_core::{Action, Config, DurableState, EntryPayload, Input, RaftNode, Role};
+//!
+//! let mut node = RaftNode::new(Config::new(1, vec![1]), DurableState::default(), 42).unwrap();
+//! let mut durable = DurableState::default();
+//! let mut applied = Vec::new();
+//! let mut perform = |actions: Vec<Action>, durable: &mut DurableState| {
+//!     for action in actions {
+//!         match action {
+//!             Action::PersistHardState(hard_state) => durable.hard_state = hard_state,
+//!             Action::TruncateLog { from } => durable.entries.retain(|entry| entry.index < from),
+//!             Action::PersistEntries { entries } => durable.entries.extend(entries),
+//!             // A real host syncs its writes here, before anything leaves the node.
+//!             Action::Apply { entries } => applied.extend(entries),
+//!             _ => {}
+//!         }
+//!     }
+//! };
+//! // Tick until the election timeout fires; alone, the node elects itself.
+//! while node.role() != Role::Leader {
+//!     let actions = node.step(Input::Tick);
+//!     perform(actions, &mut durable);
+//! }
+//! let actions = node.step(Input::Propose { id: 1, command: b"set x 1".to_vec() });
+//! perform(actions, &mut durable);
+//! assert_eq!(node.commit_index(), 2); // the leader's no-op, then the command
+//! assert!(matches!(applied[1].payload, EntryPayload::Command(ref bytes) if bytes == b"set x 1"));
+//!
+//! // After a crash, the node restarts from exactly what was made durable.
+//! let restarted = RaftNode::new(Config::new(1, vec![1]), durable, 43).unwrap();
+//! assert_eq!(restarted.last_index(), 2);
+//! ```
+
+mod config;
+mod election;
+mod io;
+mod log;
+mod message;
+mod node;
+mod progress;
+mod quorum;
+mod reads;
+mod receive;
+mod replication;
+mod requests;
+mod types;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, ConfigError, ReadMode, MAX_ENTRIES_PER_MESSAGE_LIMIT};
+pub use io::{Action, Counters, DurableState, Input, RejectReason, Request, RestoreError, Role};
+pub use message::{
+    decode_message, encode_message, DecodeError, Message, MessageBody, MAX_ENCODED_MESSAGE_BYTES,
+};
+pub use node::RaftNode;
+pub use types::{Entry, EntryPayload, HardState, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta, Term};

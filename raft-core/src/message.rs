@@ -1,0 +1,190 @@
+//! Messages exchanged between nodes, and their untrusted-bytes codec.
+//!
+//! Every message carries the sender's term. The receiver applies the term rules of
+//! Raft paper §5.1 before it looks at the body.
+
+use crate::config::MAX_ENTRIES_PER_MESSAGE_LIMIT;
+use crate::types::{Entry, LogIndex, NodeId, Snapshot, Term};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A message from one node to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The sender.
+    pub from: NodeId,
+    /// The receiver.
+    pub to: NodeId,
+    /// The sender's term (for a pre-vote request: the term it would campaign in).
+    pub term: Term,
+    /// What the message says.
+    pub body: MessageBody,
+}
+
+/// The kinds of message of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    /// Asks for a vote (Raft paper §5.2) or, with `pre_vote`, asks whether a vote
+    /// would be granted without anyone changing term (Raft thesis §9.6).
+    RequestVote {
+        /// A pre-vote: receivers answer but change neither term nor vote.
+        pre_vote: bool,
+        /// The campaign follows a leadership transfer, so receivers must not
+        /// ignore it on the grounds that they heard from a leader recently.
+        leadership_transfer: bool,
+        /// The index of the candidate's last log entry.
+        last_log_index: LogIndex,
+        /// The term of the candidate's last log entry.
+        last_log_term: Term,
+    },
+    /// The answer to `RequestVote`.
+    RequestVoteResponse {
+        /// Answers a pre-vote.
+        pre_vote: bool,
+        /// Whether the vote (or pre-vote) is granted.
+        granted: bool,
+    },
+    /// Replicates entries and doubles as the leader's claim to the term (Raft paper §5.3).
+    AppendEntries {
+        /// The index of the entry immediately preceding `entries`.
+        prev_log_index: LogIndex,
+        /// The term of that entry.
+        prev_log_term: Term,
+        /// The entries to store, contiguous from `prev_log_index + 1`.
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        leader_commit: LogIndex,
+    },
+    /// The answer to `AppendEntries` or `InstallSnapshot`.
+    AppendEntriesResponse {
+        /// Whether the consistency check passed.
+        success: bool,
+        /// On success: the last index the follower now holds that matches the leader.
+        /// On rejection: the `prev_log_index` that was rejected.
+        index: LogIndex,
+        /// On rejection: the largest index at or below the rejected one whose term is
+        /// at most the rejected `prev_log_term`, a hint for fast backtracking.
+        reject_hint_index: LogIndex,
+        /// The term of the follower's entry at `reject_hint_index` (0 if none).
+        reject_hint_term: Term,
+    },
+    /// Keeps followers from campaigning, carries the commit index a follower may
+    /// safely adopt, and confirms leadership for reads (Raft thesis §6.4).
+    Heartbeat {
+        /// The leader's commit index, capped at what the follower is known to hold.
+        commit: LogIndex,
+        /// The newest read round; the follower echoes it back.
+        read_round: u64,
+        /// The leader's tick when it sent this; echoed back so the leader knows from
+        /// when a quorum has acknowledged it (the start of its read lease).
+        leader_tick: u64,
+    },
+    /// The answer to `Heartbeat`; also how a node tells a stale leader its newer term.
+    HeartbeatResponse {
+        /// The read round being acknowledged.
+        read_round: u64,
+        /// The `leader_tick` of the heartbeat being acknowledged.
+        leader_tick: u64,
+    },
+    /// Replaces a lagging follower's log prefix with a snapshot (Raft paper §7).
+    InstallSnapshot {
+        /// The snapshot to install.
+        snapshot: Snapshot,
+    },
+    /// Tells the transfer target to campaign at once (Raft thesis §3.10).
+    TimeoutNow,
+}
+
+impl MessageBody {
+    /// A short name for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MessageBody::RequestVote { pre_vote: true, .. } => "PreVote",
+            MessageBody::RequestVote { .. } => "RequestVote",
+            MessageBody::RequestVoteResponse { pre_vote: true, .. } => "PreVoteResponse",
+            MessageBody::RequestVoteResponse { .. } => "RequestVoteResponse",
+            MessageBody::AppendEntries { .. } => "AppendEntries",
+            MessageBody::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+            MessageBody::Heartbeat { .. } => "Heartbeat",
+            MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
+            MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
+            MessageBody::TimeoutNow => "TimeoutNow",
+        }
+    }
+}
+
+/// The largest encoded message `decode_message` accepts. Bounds what a hostile
+/// length prefix can make the decoder allocate.
+pub const MAX_ENCODED_MESSAGE_BYTES: usize = 64 << 20;
+
+fn codec_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_ENCODED_MESSAGE_BYTES>()
+}
+
+/// Encodes a message for the wire.
+pub fn encode_message(message: &Message) -> Vec<u8> {
+    // Encoding a well-formed in-memory message cannot fail except by exceeding the
+    // limit, which `max_bytes_per_message` and `max_command_bytes` keep us far below.
+    bincode::serde::encode_to_vec(message, codec_config()).expect("message encodes")
+}
+
+/// Decodes untrusted bytes into a message. Never panics; allocation is bounded by
+/// [`MAX_ENCODED_MESSAGE_BYTES`]. Trailing bytes and absurd entry counts are errors.
+pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
+    if bytes.len() > MAX_ENCODED_MESSAGE_BYTES {
+        return Err(DecodeError::TooLarge { bytes: bytes.len() });
+    }
+    let (message, read): (Message, usize) = bincode::serde::decode_from_slice(bytes, codec_config())
+        .map_err(|error| DecodeError::Malformed(error.to_string()))?;
+    if read != bytes.len() {
+        return Err(DecodeError::TrailingBytes { extra: bytes.len() - read });
+    }
+    if let MessageBody::AppendEntries { entries, .. } = &message.body {
+        if entries.len() as u64 > MAX_ENTRIES_PER_MESSAGE_LIMIT {
+            return Err(DecodeError::TooManyEntries { count: entries.len() });
+        }
+    }
+    Ok(message)
+}
+
+/// Why bytes could not be decoded into a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input exceeds [`MAX_ENCODED_MESSAGE_BYTES`].
+    TooLarge {
+        /// The input's length.
+        bytes: usize,
+    },
+    /// The bytes are not a valid encoding (truncated, bad tag, over the size limit).
+    Malformed(String),
+    /// A valid message followed by bytes that belong to nothing.
+    TrailingBytes {
+        /// How many bytes were left over.
+        extra: usize,
+    },
+    /// More entries than any configuration allows in one message.
+    TooManyEntries {
+        /// How many entries the message carried.
+        count: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooLarge { bytes } => {
+                write!(f, "message of {bytes} bytes exceeds the {MAX_ENCODED_MESSAGE_BYTES}-byte limit")
+            }
+            DecodeError::Malformed(reason) => write!(f, "malformed message: {reason}"),
+            DecodeError::TrailingBytes { extra } => {
+                write!(f, "message followed by {extra} unexpected bytes")
+            }
+            DecodeError::TooManyEntries { count } => write!(
+                f,
+                "message carries {count} entries, more than the limit of {MAX_ENTRIES_PER_MESSAGE_LIMIT}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}

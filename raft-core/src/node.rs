@@ -1,0 +1,413 @@
+//! The node: its state, the single entry point `step`, role transitions and the clock.
+//!
+//! Protocol handling is split by concern into `election`, `replication`, `reads` and
+//! `requests`; they are all `impl RaftNode` blocks over the state defined here.
+
+use crate::config::Config;
+use crate::io::{Action, Counters, DurableState, Input, RejectReason, Request, RestoreError, Role};
+use crate::log::RaftLog;
+use crate::message::{Message, MessageBody};
+use crate::progress::Progress;
+use crate::types::{HardState, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta, Term};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A read waiting for a quorum to confirm the leader's read round.
+#[derive(Debug)]
+pub(crate) struct PendingRead {
+    pub(crate) round: u64,
+    pub(crate) id: RequestId,
+    pub(crate) read_index: LogIndex,
+}
+
+/// A leadership transfer under way.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Transfer {
+    pub(crate) target: NodeId,
+    pub(crate) started_tick: u64,
+}
+
+/// One Raft node as a pure state machine.
+///
+/// - Build: [`RaftNode::new`] from a [`Config`], the [`DurableState`] the host kept, and a seed.
+/// - Input: [`RaftNode::step`] (or [`RaftNode::step_into`]) with one [`Input`] at a time.
+/// - Output: the returned [`Action`]s, which the host performs in order.
+/// - Getters: [`RaftNode::role`], [`RaftNode::term`], [`RaftNode::leader`],
+///   [`RaftNode::commit_index`], [`RaftNode::last_index`], [`RaftNode::counters`], ...
+#[derive(Debug)]
+pub struct RaftNode {
+    pub(crate) config: Config,
+    pub(crate) rng: ChaCha8Rng,
+
+    // Durable state (Raft paper Figure 2), mirrored by the host's storage.
+    pub(crate) term: Term,
+    pub(crate) voted_for: Option<NodeId>,
+    pub(crate) log: RaftLog,
+    pub(crate) snapshot: Option<Snapshot>,
+    /// The hard state last emitted for persisting; a difference means a persist is due.
+    pub(crate) persisted_hard_state: HardState,
+
+    pub(crate) role: Role,
+    pub(crate) leader: Option<NodeId>,
+
+    /// Ticks since this node was built: the node's private clock.
+    pub(crate) now_tick: u64,
+    pub(crate) election_elapsed_ticks: u64,
+    pub(crate) election_timeout_ticks: u64,
+    pub(crate) heartbeat_elapsed_ticks: u64,
+    /// When this node last heard from the leader of its term (CheckQuorum's vote lease).
+    pub(crate) last_leader_contact_tick: Option<u64>,
+    /// Built from a durable state with a term above 0: it may have promised a lease.
+    pub(crate) restarted_with_history: bool,
+
+    /// Pre-vote or vote answers in the current campaign.
+    pub(crate) votes: BTreeMap<NodeId, bool>,
+
+    // Leader state, reset on every election.
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    pub(crate) read_round: u64,
+    pub(crate) pending_reads: VecDeque<PendingRead>,
+    pub(crate) reads_awaiting_commit: Vec<RequestId>,
+    pub(crate) transfer: Option<Transfer>,
+    /// Scratch space for quorum computations, so commits do not allocate.
+    pub(crate) quorum_scratch: Vec<u64>,
+
+    pub(crate) counters: Counters,
+}
+
+impl RaftNode {
+    /// Builds a node from its configuration, the state its host kept durable, and the
+    /// seed of its private random number generator (used only for election timeouts).
+    pub fn new(config: Config, durable: DurableState, seed: u64) -> Result<RaftNode, RestoreError> {
+        config.validate()?;
+        let DurableState { hard_state, snapshot, entries } = durable;
+        let meta = snapshot.as_ref().map_or(SnapshotMeta::default(), |snapshot| snapshot.meta);
+        if meta.last_included_term > hard_state.term {
+            return Err(RestoreError::InconsistentTerms { index: meta.last_included_index });
+        }
+        let mut previous_term = meta.last_included_term;
+        for (offset, entry) in entries.iter().enumerate() {
+            let expected = meta.last_included_index + 1 + offset as u64;
+            if entry.index != expected {
+                return Err(RestoreError::NonContiguousLog { expected, found: entry.index });
+            }
+            if entry.term < previous_term || entry.term > hard_state.term {
+                return Err(RestoreError::InconsistentTerms { index: entry.index });
+            }
+            previous_term = entry.term;
+        }
+        let voter_count = config.voters.len();
+        let mut node = RaftNode {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            term: hard_state.term,
+            voted_for: hard_state.voted_for,
+            log: RaftLog::restore(meta, entries),
+            snapshot,
+            persisted_hard_state: hard_state,
+            role: Role::Follower,
+            leader: None,
+            now_tick: 0,
+            election_elapsed_ticks: 0,
+            election_timeout_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            last_leader_contact_tick: None,
+            restarted_with_history: hard_state.term > 0,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            read_round: 0,
+            pending_reads: VecDeque::new(),
+            reads_awaiting_commit: Vec::new(),
+            transfer: None,
+            quorum_scratch: Vec::with_capacity(voter_count),
+            counters: Counters::default(),
+            config,
+        };
+        node.reset_election_timer();
+        Ok(node)
+    }
+
+    /// Feeds one input and returns the actions the host must perform, in order.
+    pub fn step(&mut self, input: Input) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.step_into(input, &mut actions);
+        actions
+    }
+
+    /// Like [`RaftNode::step`], but appends the actions to a caller-owned buffer so a
+    /// host can reuse one allocation across steps.
+    pub fn step_into(&mut self, input: Input, actions: &mut Vec<Action>) {
+        match input {
+            Input::Tick => self.tick(actions),
+            Input::Message(message) => self.receive(message, actions),
+            Input::Propose { id, command } => self.propose(id, command, actions),
+            Input::Read { id } => self.read(id, actions),
+            Input::TransferLeadership { to } => self.transfer_leadership(to, actions),
+            Input::CompactLog { up_to, data } => self.compact_log(up_to, data, actions),
+        }
+        self.flush_hard_state(actions);
+        self.assert_invariants();
+    }
+
+    // ---- Getters ----
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+    /// The vote cast in the current term.
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+    /// The leader of the current term, if known.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    /// The highest index known to be committed.
+    pub fn commit_index(&self) -> LogIndex {
+        self.log.commit_index
+    }
+    /// The highest index handed to the host in an `Apply` (or covered by a snapshot).
+    pub fn applied_index(&self) -> LogIndex {
+        self.log.applied_index
+    }
+    /// The index of the last entry in the log.
+    pub fn last_index(&self) -> LogIndex {
+        self.log.last_index()
+    }
+    /// The term of the last entry in the log.
+    pub fn last_term(&self) -> Term {
+        self.log.last_term()
+    }
+    /// The term of the entry at `index`, if the log holds it (or the snapshot ends there).
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        self.log.term_at(index)
+    }
+    /// The entry at `index`, if the log still holds it.
+    pub fn entry(&self, index: LogIndex) -> Option<&crate::types::Entry> {
+        self.log.entry(index)
+    }
+    /// Where the current snapshot ends (0, 0 without one).
+    pub fn snapshot_meta(&self) -> SnapshotMeta {
+        self.log.snapshot_meta()
+    }
+    /// The configuration the node was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// How many inputs were ignored, by reason.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+    /// The node's private tick count.
+    pub fn now_tick(&self) -> u64 {
+        self.now_tick
+    }
+
+    // ---- Clock ----
+
+    fn tick(&mut self, actions: &mut Vec<Action>) {
+        self.now_tick += 1;
+        if self.role == Role::Leader {
+            self.tick_leader(actions);
+        } else {
+            self.election_elapsed_ticks += 1;
+            if self.election_elapsed_ticks >= self.election_timeout_ticks {
+                self.start_election(actions);
+            }
+        }
+    }
+
+    fn tick_leader(&mut self, actions: &mut Vec<Action>) {
+        if self.config.check_quorum && !self.quorum_heard_recently() {
+            // Raft thesis §6.2: a leader cut off from a quorum steps down so that clients
+            // go looking for the leader the majority elected.
+            self.become_follower(self.term, None, actions);
+            return;
+        }
+        if let Some(transfer) = self.transfer {
+            if self.now_tick - transfer.started_tick >= self.config.election_timeout_min_ticks {
+                self.transfer = None;
+            }
+        }
+        self.heartbeat_elapsed_ticks += 1;
+        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks {
+            self.heartbeat_elapsed_ticks = 0;
+            self.broadcast_heartbeat(actions);
+        }
+    }
+
+    /// Whether a quorum (this leader included) was heard from within the minimum election timeout.
+    fn quorum_heard_recently(&mut self) -> bool {
+        self.quorum_scratch.clear();
+        self.quorum_scratch.push(self.now_tick);
+        self.quorum_scratch.extend(self.progress.values().map(|progress| progress.last_heard_tick));
+        let quorum = self.config.quorum_size();
+        let heard = crate::quorum::quorum_value(&mut self.quorum_scratch, quorum);
+        self.now_tick - heard < self.config.election_timeout_min_ticks
+    }
+
+    pub(crate) fn reset_election_timer(&mut self) {
+        let span = self.config.election_timeout_max_ticks - self.config.election_timeout_min_ticks;
+        self.election_elapsed_ticks = 0;
+        self.election_timeout_ticks = self.config.election_timeout_min_ticks + self.rng.next_u64() % span;
+    }
+
+    /// Whether this node heard from a live leader recently enough that, with
+    /// CheckQuorum, it must not help depose it (Raft thesis §4.2.3).
+    pub(crate) fn in_leader_lease(&self) -> bool {
+        if !self.config.check_quorum {
+            return false;
+        }
+        if self.role == Role::Leader {
+            return true;
+        }
+        let lease_ticks = self.config.election_timeout_min_ticks;
+        if self.restarted_with_history && self.now_tick < lease_ticks {
+            // We may have been following a leader just before a crash and cannot know
+            // for how much longer it counts on us; honour the lease we might have given.
+            return true;
+        }
+        self.leader.is_some()
+            && self.last_leader_contact_tick.is_some_and(|heard| self.now_tick - heard < lease_ticks)
+    }
+
+    // ---- Role transitions ----
+
+    /// Adopts `term` (if newer) and follows `leader` (if known). Raft paper §5.1: any
+    /// node that sees a higher term steps down.
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>, actions: &mut Vec<Action>) {
+        assert!(term >= self.term, "terms never go backwards");
+        let changed = term > self.term || self.role != Role::Follower || self.leader != leader;
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+        }
+        if self.role == Role::Leader {
+            self.abandon_leadership(actions);
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        if leader.is_some() {
+            self.last_leader_contact_tick = Some(self.now_tick);
+        }
+        self.reset_election_timer();
+        if changed {
+            self.announce_role(actions);
+        }
+    }
+
+    /// Fails every request that only a leader could finish.
+    fn abandon_leadership(&mut self, actions: &mut Vec<Action>) {
+        self.progress.clear();
+        self.transfer = None;
+        let pending = std::mem::take(&mut self.pending_reads);
+        let awaiting = std::mem::take(&mut self.reads_awaiting_commit);
+        for id in pending.into_iter().map(|read| read.id).chain(awaiting) {
+            actions.push(Action::Rejected {
+                request: Request::Read(id),
+                reason: RejectReason::LeadershipLost,
+                leader_hint: None,
+            });
+        }
+    }
+
+    pub(crate) fn become_leader(&mut self, actions: &mut Vec<Action>) {
+        assert_eq!(self.role, Role::Candidate);
+        assert_eq!(self.voted_for, Some(self.id()));
+        self.role = Role::Leader;
+        self.leader = Some(self.id());
+        self.votes.clear();
+        self.heartbeat_elapsed_ticks = 0;
+        self.read_round = 0;
+        let next_index = self.log.last_index() + 1;
+        let now_tick = self.now_tick;
+        self.progress = self
+            .config
+            .voters
+            .iter()
+            .filter(|&&voter| voter != self.config.id)
+            .map(|&voter| (voter, Progress::new(next_index, now_tick)))
+            .collect();
+        self.announce_role(actions);
+        // Raft paper §8: a no-op entry lets the new leader commit, and so learn, what
+        // earlier terms committed; reads wait for it (thesis §6.4).
+        self.append_to_own_log(crate::types::EntryPayload::Noop, actions);
+        self.broadcast_append(true, actions);
+        self.maybe_commit(actions);
+    }
+
+    fn announce_role(&self, actions: &mut Vec<Action>) {
+        actions.push(Action::RoleChanged { role: self.role, term: self.term, leader: self.leader });
+    }
+
+    // ---- Output helpers that enforce the ordering contract ----
+
+    /// Emits `PersistHardState` if term or vote changed since the last one. Called
+    /// before any send or entry persist so that what they promise is durable first.
+    pub(crate) fn flush_hard_state(&mut self, actions: &mut Vec<Action>) {
+        let current = HardState { term: self.term, voted_for: self.voted_for };
+        if current != self.persisted_hard_state {
+            self.persisted_hard_state = current;
+            actions.push(Action::PersistHardState(current));
+        }
+    }
+
+    pub(crate) fn send(&mut self, to: NodeId, body: MessageBody, actions: &mut Vec<Action>) {
+        self.flush_hard_state(actions);
+        actions.push(Action::Send(Message { from: self.config.id, to, term: self.term, body }));
+    }
+
+    /// Sends with an explicit term (pre-vote traffic travels in a term not yet adopted).
+    pub(crate) fn send_with_term(
+        &mut self,
+        to: NodeId,
+        term: Term,
+        body: MessageBody,
+        actions: &mut Vec<Action>,
+    ) {
+        self.flush_hard_state(actions);
+        actions.push(Action::Send(Message { from: self.config.id, to, term, body }));
+    }
+
+    /// Advances the commit index and hands newly committed entries to the host.
+    pub(crate) fn commit_to(&mut self, index: LogIndex, actions: &mut Vec<Action>) {
+        if index <= self.log.commit_index {
+            return;
+        }
+        assert!(index <= self.log.last_index(), "commit {index} beyond log end {}", self.log.last_index());
+        self.log.commit_index = index;
+        let entries = self.log.entries_between(self.log.applied_index + 1, index).to_vec();
+        self.log.applied_index = index;
+        actions.push(Action::Apply { entries });
+    }
+
+    pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.config.id;
+        self.config.voters.iter().copied().filter(move |&voter| voter != me)
+    }
+
+    fn assert_invariants(&self) {
+        assert!(self.log.commit_index <= self.log.last_index());
+        assert_eq!(self.log.applied_index, self.log.commit_index, "committed entries are applied at once");
+        assert!(self.log.last_term() <= self.term, "log term above current term");
+        assert_eq!(self.persisted_hard_state, HardState { term: self.term, voted_for: self.voted_for });
+        match self.role {
+            Role::Leader => {
+                assert_eq!(self.leader, Some(self.config.id));
+                assert_eq!(self.voted_for, Some(self.config.id));
+            }
+            Role::Candidate => assert_eq!(self.voted_for, Some(self.config.id)),
+            Role::Follower | Role::PreCandidate => assert!(self.progress.is_empty()),
+        }
+    }
+}

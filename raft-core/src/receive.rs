@@ -1,0 +1,155 @@
+//! Message intake: sender and shape checks, then the term rules of Raft paper §5.1,
+//! then dispatch to the handler for the message kind.
+
+use crate::io::{Action, Role};
+use crate::message::{Message, MessageBody};
+use crate::node::RaftNode;
+use crate::validate::malformed_reason;
+
+impl RaftNode {
+    pub(crate) fn receive(&mut self, message: Message, actions: &mut Vec<Action>) {
+        if message.to != self.config.id
+            || message.from == self.config.id
+            || !self.config.voters.contains(&message.from)
+        {
+            self.counters.ignored_unknown_peer += 1;
+            return;
+        }
+        if malformed_reason(&message).is_some() {
+            self.counters.ignored_malformed += 1;
+            return;
+        }
+        if message.term > self.term {
+            if !self.adopt_higher_term(&message, actions) {
+                return;
+            }
+        } else if message.term < self.term {
+            self.answer_stale_term(&message, actions);
+            return;
+        }
+        self.dispatch(message, actions);
+    }
+
+    /// Applies the rule "a higher term makes any node a follower in that term", with the
+    /// exceptions pre-vote and CheckQuorum need. Returns false if the message is ignored.
+    fn adopt_higher_term(&mut self, message: &Message, actions: &mut Vec<Action>) -> bool {
+        match message.body {
+            MessageBody::RequestVote { pre_vote, leadership_transfer, .. } => {
+                if !leadership_transfer && self.in_leader_lease() {
+                    // Raft thesis §4.2.3: a node that heard from a leader within the
+                    // minimum election timeout does not help depose it.
+                    self.counters.ignored_vote_in_lease += 1;
+                    return false;
+                }
+                if !pre_vote {
+                    self.become_follower(message.term, None, actions);
+                }
+                // A pre-vote request is answered without adopting its (hypothetical) term.
+                true
+            }
+            // A granted pre-vote comes back in the term we would campaign in.
+            MessageBody::RequestVoteResponse { pre_vote: true, granted: true } => true,
+            MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => {
+                self.become_follower(message.term, Some(message.from), actions);
+                true
+            }
+            _ => {
+                self.become_follower(message.term, None, actions);
+                true
+            }
+        }
+    }
+
+    /// A message from an older term is ignored, but a stale leader or pre-candidate is
+    /// told our term so it steps down; otherwise, with pre-vote, a leader isolated and
+    /// then healed could go on believing it leads.
+    fn answer_stale_term(&mut self, message: &Message, actions: &mut Vec<Action>) {
+        self.counters.ignored_stale_term += 1;
+        match message.body {
+            MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => {
+                let body = MessageBody::HeartbeatResponse { read_round: 0, leader_tick: 0 };
+                self.send(message.from, body, actions);
+            }
+            MessageBody::RequestVote { pre_vote: true, .. } => {
+                let body = MessageBody::RequestVoteResponse { pre_vote: true, granted: false };
+                self.send(message.from, body, actions);
+            }
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, message: Message, actions: &mut Vec<Action>) {
+        let from = message.from;
+        let term = message.term;
+        match message.body {
+            MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, .. } => {
+                self.handle_vote_request(from, term, pre_vote, last_log_index, last_log_term, actions)
+            }
+            MessageBody::RequestVoteResponse { pre_vote, granted } => {
+                self.handle_vote_response(from, term, pre_vote, granted, actions)
+            }
+            MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit } => {
+                if self.accept_leader(from, actions) {
+                    self.handle_append(from, prev_log_index, prev_log_term, &entries, leader_commit, actions);
+                }
+            }
+            MessageBody::Heartbeat { commit, read_round, leader_tick } => {
+                if self.accept_leader(from, actions) {
+                    self.handle_heartbeat(from, commit, read_round, leader_tick, actions);
+                }
+            }
+            MessageBody::InstallSnapshot { snapshot } => {
+                if self.accept_leader(from, actions) {
+                    self.handle_install_snapshot(from, snapshot, actions);
+                }
+            }
+            MessageBody::TimeoutNow => {
+                if self.accept_leader(from, actions) {
+                    self.handle_timeout_now(actions);
+                }
+            }
+            MessageBody::AppendEntriesResponse { success, index, reject_hint_index, reject_hint_term } => {
+                if self.role == Role::Leader {
+                    self.handle_append_response(
+                        from,
+                        success,
+                        index,
+                        reject_hint_index,
+                        reject_hint_term,
+                        actions,
+                    );
+                } else {
+                    self.counters.ignored_stale_response += 1;
+                }
+            }
+            MessageBody::HeartbeatResponse { read_round, leader_tick } => {
+                if self.role == Role::Leader {
+                    self.handle_heartbeat_response(from, read_round, leader_tick, actions);
+                } else {
+                    self.counters.ignored_stale_response += 1;
+                }
+            }
+        }
+    }
+
+    /// A leader's message in our term: candidates concede (Raft paper §5.2), followers
+    /// note the leader. Returns false if we lead this term ourselves, which only a
+    /// peer breaking election safety could cause.
+    fn accept_leader(&mut self, from: crate::types::NodeId, actions: &mut Vec<Action>) -> bool {
+        let other_leader_known = self.leader.is_some_and(|leader| leader != from);
+        if self.role == Role::Leader || (self.role == Role::Follower && other_leader_known) {
+            self.counters.protocol_violations += 1;
+            return false;
+        }
+        if self.role != Role::Follower || self.leader != Some(from) {
+            self.become_follower(self.term, Some(from), actions);
+        }
+        self.election_elapsed_ticks = 0;
+        self.last_leader_contact_tick = Some(self.now_tick);
+        true
+    }
+}

@@ -1,0 +1,77 @@
+//! Client and admin requests: proposals, leadership transfer, log compaction.
+
+use crate::io::{Action, RejectReason, Request, Role};
+use crate::node::{RaftNode, Transfer};
+use crate::types::{EntryPayload, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta};
+
+impl RaftNode {
+    pub(crate) fn propose(&mut self, id: RequestId, command: Vec<u8>, actions: &mut Vec<Action>) {
+        let request = Request::Propose(id);
+        let refusal = if self.role != Role::Leader {
+            Some(RejectReason::NotLeader)
+        } else if self.transfer.is_some() {
+            Some(RejectReason::TransferInProgress)
+        } else if command.len() as u64 > self.config.max_command_bytes {
+            Some(RejectReason::CommandTooLarge)
+        } else if self.log.last_index() - self.log.commit_index >= self.config.max_uncommitted_entries {
+            Some(RejectReason::TooManyUncommitted)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            actions.push(Action::Rejected { request, reason, leader_hint: self.leader });
+            return;
+        }
+        let index = self.append_to_own_log(EntryPayload::Command(command), actions);
+        actions.push(Action::ProposalAccepted { id, index, term: self.term });
+        self.broadcast_append(false, actions);
+        self.maybe_commit(actions);
+    }
+
+    pub(crate) fn transfer_leadership(&mut self, target: NodeId, actions: &mut Vec<Action>) {
+        let request = Request::TransferLeadership;
+        if self.role != Role::Leader {
+            let leader_hint = self.leader;
+            actions.push(Action::Rejected { request, reason: RejectReason::NotLeader, leader_hint });
+            return;
+        }
+        if target == self.config.id {
+            // Already the leader: nothing to do. A transfer elsewhere is cancelled.
+            self.transfer = None;
+            return;
+        }
+        if !self.progress.contains_key(&target) {
+            let leader_hint = self.leader;
+            actions.push(Action::Rejected { request, reason: RejectReason::UnknownPeer, leader_hint });
+            return;
+        }
+        self.transfer = Some(Transfer { target, started_tick: self.now_tick });
+        self.continue_transfer(target, actions);
+        self.send_appends(target, true, actions);
+    }
+
+    /// Sends TimeoutNow once the transfer target holds the whole log (thesis §3.10).
+    pub(crate) fn continue_transfer(&mut self, peer: NodeId, actions: &mut Vec<Action>) {
+        let Some(transfer) = self.transfer else { return };
+        if transfer.target != peer || self.progress[&peer].match_index != self.log.last_index() {
+            return;
+        }
+        self.send(peer, crate::message::MessageBody::TimeoutNow, actions);
+    }
+
+    pub(crate) fn compact_log(&mut self, up_to: LogIndex, data: Vec<u8>, actions: &mut Vec<Action>) {
+        let current = self.log.snapshot_meta().last_included_index;
+        if up_to <= current || up_to > self.log.applied_index {
+            let leader_hint = self.leader;
+            let reason = RejectReason::CompactionOutOfRange;
+            actions.push(Action::Rejected { request: Request::CompactLog, reason, leader_hint });
+            return;
+        }
+        let term = self.log.term_at(up_to).expect("applied entries are held");
+        let meta = SnapshotMeta { last_included_index: up_to, last_included_term: term };
+        let snapshot = Snapshot { meta, data };
+        self.log.compact_to(meta);
+        self.snapshot = Some(snapshot.clone());
+        actions.push(Action::PersistSnapshot { snapshot });
+    }
+}

@@ -1,0 +1,75 @@
+//! Identifiers and log entries shared by every part of the protocol.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one node of the cluster. Ids are chosen by the host and never reused.
+pub type NodeId = u64;
+
+/// A Raft term: a logical epoch with at most one leader (Raft paper §5.1).
+pub type Term = u64;
+
+/// A position in the replicated log. Index 0 is the empty prefix; the first entry is 1.
+pub type LogIndex = u64;
+
+/// An id the host attaches to a proposal or read so it can match the answer to the request.
+pub type RequestId = u64;
+
+/// One entry of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The term of the leader that created the entry.
+    pub term: Term,
+    /// The entry's position in the log.
+    pub index: LogIndex,
+    /// What the entry carries.
+    pub payload: EntryPayload,
+}
+
+/// What a log entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryPayload {
+    /// Appended by every new leader so it can commit an entry of its own term
+    /// (Raft paper §5.4.2, §8). Hosts skip it when applying.
+    Noop,
+    /// An opaque command for the host's state machine.
+    Command(Vec<u8>),
+}
+
+impl Entry {
+    /// Bytes the entry counts against `Config::max_bytes_per_message`.
+    /// The fixed part approximates the encoded header so empty commands still count.
+    pub fn size_bytes(&self) -> u64 {
+        const HEADER_BYTES: u64 = 24;
+        match &self.payload {
+            EntryPayload::Noop => HEADER_BYTES,
+            EntryPayload::Command(bytes) => HEADER_BYTES + bytes.len() as u64,
+        }
+    }
+}
+
+/// The state a node must keep durable across restarts besides its log (Raft paper Figure 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    /// The latest term the node has seen.
+    pub term: Term,
+    /// The candidate the node voted for in `term`, if any.
+    pub voted_for: Option<NodeId>,
+}
+
+/// The position of the last entry a snapshot covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The index of the last entry the snapshot replaces.
+    pub last_included_index: LogIndex,
+    /// The term of that entry.
+    pub last_included_term: Term,
+}
+
+/// A state machine snapshot that replaces the log prefix up to `meta.last_included_index`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Where the snapshot ends in the log.
+    pub meta: SnapshotMeta,
+    /// The host's serialized state machine; opaque to the core.
+    pub data: Vec<u8>,
+}

@@ -1,0 +1,69 @@
+//! Shape checks for incoming messages: what no correct peer could ever send.
+//!
+//! Checks that need the receiver's state (an acknowledged index beyond the leader's
+//! log, say) live with the handlers; these need only the message.
+
+use crate::config::MAX_ENTRIES_PER_MESSAGE_LIMIT;
+use crate::message::{Message, MessageBody};
+
+/// Returns why a message is malformed, or `None` if its shape is plausible.
+pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
+    let term = message.term;
+    match &message.body {
+        MessageBody::RequestVote { last_log_term, .. } => {
+            if term == 0 {
+                return Some("vote request in term 0");
+            }
+            if *last_log_term >= term {
+                return Some("candidate's last log term is not below its campaign term");
+            }
+        }
+        MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, .. } => {
+            if term == 0 {
+                return Some("append from a leader in term 0");
+            }
+            if *prev_log_term > term {
+                return Some("prev_log_term above the leader's term");
+            }
+            if entries.len() as u64 > MAX_ENTRIES_PER_MESSAGE_LIMIT {
+                return Some("absurd entry count");
+            }
+            if *prev_log_index == 0 && *prev_log_term != 0 {
+                return Some("index 0 has term 0");
+            }
+            let mut expected_index = *prev_log_index;
+            let mut previous_term = *prev_log_term;
+            for entry in entries {
+                expected_index = match expected_index.checked_add(1) {
+                    Some(index) => index,
+                    None => return Some("entry index overflows"),
+                };
+                if entry.index != expected_index {
+                    return Some("entries not contiguous after prev_log_index");
+                }
+                if entry.term < previous_term || entry.term > term || entry.term == 0 {
+                    return Some("entry terms not within the leader's history");
+                }
+                previous_term = entry.term;
+            }
+        }
+        MessageBody::Heartbeat { .. } | MessageBody::TimeoutNow => {
+            if term == 0 {
+                return Some("leader message in term 0");
+            }
+        }
+        MessageBody::InstallSnapshot { snapshot } => {
+            let meta = snapshot.meta;
+            if term == 0 || meta.last_included_index == 0 || meta.last_included_term == 0 {
+                return Some("snapshot at index or term 0");
+            }
+            if meta.last_included_term > term {
+                return Some("snapshot term above the leader's term");
+            }
+        }
+        MessageBody::RequestVoteResponse { .. }
+        | MessageBody::AppendEntriesResponse { .. }
+        | MessageBody::HeartbeatResponse { .. } => {}
+    }
+    None
+}
