@@ -1,0 +1,158 @@
+//! Raft paper §5.2: leader election.
+
+use super::network::Cluster;
+use crate::{Action, Input, Role};
+
+#[test]
+fn a_cluster_elects_exactly_one_leader_from_timeouts() {
+    // Raft paper §5.2: followers that hear nothing time out and one of them wins.
+    for size in [1, 3, 5, 7] {
+        let mut cluster = Cluster::new(size);
+        cluster.tick_all(400);
+        let leaders: Vec<_> =
+            cluster.live_nodes().into_iter().filter(|&id| cluster.node(id).role() == Role::Leader).collect();
+        assert_eq!(leaders.len(), 1, "{size} nodes: leaders {leaders:?}");
+        let leader = leaders[0];
+        for id in cluster.live_nodes() {
+            assert_eq!(cluster.node(id).leader(), Some(leader), "node {id} follows the leader");
+            assert_eq!(cluster.node(id).term(), cluster.node(leader).term());
+        }
+    }
+}
+
+#[test]
+fn a_candidate_that_wins_a_majority_becomes_leader_and_appends_a_noop() {
+    // Raft paper §5.2 and §8: the winner commits a no-op entry of its term.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    assert_eq!(cluster.node(1).role(), Role::Leader);
+    assert_eq!(cluster.node(1).term(), 1);
+    assert_eq!(cluster.log_terms(1), vec![1]);
+    cluster.tick_all(20);
+    for id in 1..=3 {
+        assert_eq!(cluster.node(id).commit_index(), 1, "node {id} commits the no-op");
+    }
+}
+
+#[test]
+fn each_node_votes_at_most_once_per_term() {
+    // Raft paper §5.2: "each server will vote for at most one candidate in a given term".
+    let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+    cluster.isolate(1);
+    cluster.isolate(2);
+    cluster.campaign(1);
+    cluster.campaign(2);
+    assert_eq!(cluster.node(1).term(), 1);
+    assert_eq!(cluster.node(2).term(), 1);
+    cluster.heal();
+    // Node 3 receives both requests for term 1, first from node 1.
+    let request = |from| crate::Message {
+        from,
+        to: 3,
+        term: 1,
+        body: crate::MessageBody::RequestVote {
+            pre_vote: false,
+            leadership_transfer: false,
+            last_log_index: 0,
+            last_log_term: 0,
+        },
+    };
+    let first = cluster.step(3, Input::Message(request(1)));
+    let second = cluster.step(3, Input::Message(request(2)));
+    let granted = |actions: &[Action]| {
+        actions.iter().any(|action| {
+            matches!(
+                action,
+                Action::Send(crate::Message {
+                    body: crate::MessageBody::RequestVoteResponse { granted: true, .. },
+                    ..
+                })
+            )
+        })
+    };
+    assert!(granted(&first));
+    assert!(!granted(&second), "a second vote in term 1 must be refused");
+    assert_eq!(cluster.node(3).voted_for(), Some(1));
+}
+
+#[test]
+fn split_vote_is_resolved_in_a_later_term() {
+    // Raft paper §5.2: randomized timeouts break split votes.
+    let mut cluster = Cluster::with_config(4, |config| config.pre_vote = false);
+    cluster.partition(&[1, 2]);
+    cluster.campaign(1);
+    cluster.campaign(3);
+    cluster.heal();
+    // Each candidate holds 2 of 4 votes for term 1: no majority of 3.
+    assert_eq!(cluster.node(1).role(), Role::Candidate);
+    assert_eq!(cluster.node(3).role(), Role::Candidate);
+    assert!(cluster.leader().is_none());
+    cluster.tick_all(600);
+    let leader = cluster.leader().expect("a later term elects a leader");
+    assert!(cluster.node(leader).term() >= 2);
+}
+
+#[test]
+fn a_candidate_steps_down_when_a_leader_of_its_term_appears() {
+    // Raft paper §5.2: a candidate receiving AppendEntries from a legitimate leader
+    // of its term returns to follower.
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.pre_vote = false;
+        config.check_quorum = false;
+    });
+    cluster.campaign(1);
+    assert_eq!(cluster.leader(), Some(1));
+    cluster.isolate(2);
+    cluster.campaign(2);
+    assert_eq!(cluster.node(2).role(), Role::Candidate);
+    assert_eq!(cluster.node(2).term(), 2);
+    // Node 2 now hears everything but cannot be heard; node 3 wins term 2 with node 1's vote.
+    cluster.heal();
+    cluster.cut_links.insert((2, 1));
+    cluster.cut_links.insert((2, 3));
+    cluster.campaign(3);
+    assert_eq!(cluster.node(3).role(), Role::Leader);
+    let term = cluster.node(3).term();
+    assert_eq!(term, 2);
+    cluster.heal();
+    cluster.tick_all(15);
+    assert_eq!(cluster.node(2).role(), Role::Follower);
+    assert_eq!(cluster.node(2).leader(), Some(3));
+}
+
+#[test]
+fn a_node_with_a_stale_log_cannot_win() {
+    // Raft paper §5.4.1: voters refuse candidates whose log is less up-to-date.
+    // CheckQuorum is off so that the refusal is due to the log, not to a leader lease.
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.pre_vote = false;
+        config.check_quorum = false;
+    });
+    cluster.campaign(1);
+    cluster.isolate(3);
+    cluster.propose(1, b"x");
+    cluster.tick_all(20);
+    assert_eq!(cluster.node(1).commit_index(), 2);
+    cluster.heal();
+    cluster.isolate(1);
+    cluster.cut_links.remove(&(2, 3));
+    cluster.cut_links.remove(&(3, 2));
+    cluster.campaign(3);
+    assert_ne!(cluster.node(3).role(), Role::Leader, "node 3 lacks committed entry 2");
+    assert_eq!(cluster.node(2).voted_for(), None);
+}
+
+#[test]
+fn election_timeouts_are_randomized_within_bounds_from_the_node_seed() {
+    let config = crate::Config::new(1, vec![1, 2, 3]);
+    let mut timeouts = std::collections::BTreeSet::new();
+    for seed in 0..50 {
+        let node = crate::RaftNode::new(config.clone(), Default::default(), seed).unwrap();
+        assert!((100..200).contains(&node.election_timeout_ticks));
+        timeouts.insert(node.election_timeout_ticks);
+    }
+    assert!(timeouts.len() > 10, "timeouts should spread: {timeouts:?}");
+    let again = crate::RaftNode::new(config.clone(), Default::default(), 7).unwrap();
+    let once_more = crate::RaftNode::new(config, Default::default(), 7).unwrap();
+    assert_eq!(again.election_timeout_ticks, once_more.election_timeout_ticks);
+}

@@ -1,0 +1,44 @@
+//! Raft paper §7: log compaction and InstallSnapshot.
+
+use super::network::{encode_state_machine, Cluster};
+use crate::{Action, Input, RejectReason, Request};
+
+#[test]
+fn a_lagging_follower_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.isolate(3);
+    for command in 0..10u8 {
+        cluster.propose(1, &[command]);
+    }
+    cluster.tick_all(12);
+    let applied = cluster.node(1).applied_index();
+    assert_eq!(applied, 11);
+    let data = encode_state_machine(&cluster.applied[&1]);
+    let actions = cluster.step(1, Input::CompactLog { up_to: applied, data });
+    assert!(matches!(actions[..], [Action::PersistSnapshot { .. }]));
+    assert_eq!(cluster.node(1).snapshot_meta().last_included_index, 11);
+    cluster.heal();
+    cluster.propose(1, b"after");
+    cluster.tick_all(30);
+    assert_eq!(cluster.node(3).snapshot_meta().last_included_index, 11);
+    assert_eq!(cluster.node(3).commit_index(), 12);
+    assert_eq!(cluster.applied_indexes(3), cluster.applied_indexes(1));
+    // A restart of the follower starts from its snapshot.
+    cluster.crash(3);
+    cluster.restart(3);
+    assert_eq!(cluster.node(3).commit_index(), 11);
+    cluster.tick_all(20);
+    assert_eq!(cluster.applied_indexes(3), cluster.applied_indexes(1));
+}
+
+#[test]
+fn compaction_beyond_the_applied_index_is_refused() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let actions = cluster.step(1, Input::CompactLog { up_to: 5, data: vec![] });
+    assert!(matches!(
+        actions[..],
+        [Action::Rejected { request: Request::CompactLog, reason: RejectReason::CompactionOutOfRange, .. }]
+    ));
+}

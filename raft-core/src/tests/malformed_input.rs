@@ -1,0 +1,142 @@
+//! A buggy or hostile peer must not crash a node: impossible messages are ignored and counted.
+
+use super::network::Cluster;
+use crate::{Entry, EntryPayload, Input, Message, MessageBody};
+
+fn append(from: u64, to: u64, term: u64, prev_log_index: u64, entries: Vec<Entry>) -> Message {
+    Message {
+        from,
+        to,
+        term,
+        body: MessageBody::AppendEntries {
+            prev_log_index,
+            prev_log_term: 0,
+            entries,
+            leader_commit: u64::MAX,
+        },
+    }
+}
+
+fn noop(term: u64, index: u64) -> Entry {
+    Entry { term, index, payload: EntryPayload::Noop }
+}
+
+#[test]
+fn messages_from_unknown_peers_or_for_other_nodes_are_ignored() {
+    let mut cluster = Cluster::new(3);
+    let before = cluster.node(1).term();
+    cluster.step(1, Input::Message(append(42, 1, 9, 0, vec![])));
+    cluster.step(1, Input::Message(append(2, 7, 9, 0, vec![])));
+    cluster.step(1, Input::Message(append(1, 1, 9, 0, vec![])));
+    assert_eq!(cluster.node(1).counters().ignored_unknown_peer, 3);
+    assert_eq!(cluster.node(1).term(), before);
+}
+
+#[test]
+fn impossible_appends_are_ignored_and_counted() {
+    let mut cluster = Cluster::new(3);
+    let cases = vec![
+        ("term 0 from a leader", append(2, 1, 0, 0, vec![])),
+        ("entries not contiguous", append(2, 1, 3, 0, vec![noop(1, 1), noop(1, 3)])),
+        ("entry beyond the leader's term", append(2, 1, 3, 0, vec![noop(4, 1)])),
+        ("entry term decreasing", append(2, 1, 3, 0, vec![noop(2, 1), noop(1, 2)])),
+        ("index overflow", append(2, 1, 3, u64::MAX, vec![noop(1, 0)])),
+        ("absurd entry count", append(2, 1, 3, 0, (1..=70_000).map(|index| noop(1, index)).collect())),
+    ];
+    let count = cases.len() as u64;
+    for (name, message) in cases {
+        let actions = cluster.step(1, Input::Message(message));
+        assert!(actions.is_empty(), "{name}: {actions:?}");
+    }
+    assert_eq!(cluster.node(1).counters().ignored_malformed, count);
+    assert_eq!(cluster.node(1).term(), 0, "no malformed message moved the term");
+    assert_eq!(cluster.node(1).last_index(), 0);
+}
+
+#[test]
+fn an_append_far_beyond_the_log_is_rejected_not_trusted() {
+    let mut cluster = Cluster::new(3);
+    let actions = cluster.step(1, Input::Message(append(2, 1, 3, 1_000_000, vec![noop(1, 1_000_001)])));
+    assert!(actions.iter().any(|action| matches!(
+        action,
+        crate::Action::Send(Message { body: MessageBody::AppendEntriesResponse { success: false, .. }, .. })
+    )));
+    assert_eq!(cluster.node(1).last_index(), 0);
+    assert_eq!(cluster.node(1).commit_index(), 0);
+}
+
+#[test]
+fn acknowledgements_beyond_the_leaders_log_are_ignored() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let bogus = Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::AppendEntriesResponse {
+            success: true,
+            index: 99,
+            reject_hint_index: 0,
+            reject_hint_term: 0,
+        },
+    };
+    cluster.step(1, Input::Message(bogus));
+    assert_eq!(cluster.node(1).counters().ignored_malformed, 1);
+    assert_eq!(cluster.node(1).commit_index(), 1);
+    let bogus_round = Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::HeartbeatResponse { read_round: 1_000, leader_tick: 0 },
+    };
+    cluster.step(1, Input::Message(bogus_round));
+    assert_eq!(cluster.node(1).counters().ignored_malformed, 2);
+}
+
+#[test]
+fn malformed_snapshots_and_vote_requests_are_ignored() {
+    let mut cluster = Cluster::new(3);
+    let zero_snapshot = Message {
+        from: 2,
+        to: 1,
+        term: 3,
+        body: MessageBody::InstallSnapshot { snapshot: crate::Snapshot::default() },
+    };
+    let vote_with_future_log = Message {
+        from: 2,
+        to: 1,
+        term: 3,
+        body: MessageBody::RequestVote {
+            pre_vote: false,
+            leadership_transfer: false,
+            last_log_index: 5,
+            last_log_term: 9,
+        },
+    };
+    cluster.step(1, Input::Message(zero_snapshot));
+    cluster.step(1, Input::Message(vote_with_future_log));
+    assert_eq!(cluster.node(1).counters().ignored_malformed, 2);
+    assert_eq!(cluster.node(1).term(), 0);
+}
+
+#[test]
+fn oversized_and_overflowing_proposals_are_refused() {
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.max_command_bytes = 8;
+        config.max_uncommitted_entries = 2;
+    });
+    cluster.campaign(1);
+    let too_big = cluster.step(1, Input::Propose { id: 1, command: vec![0; 9] });
+    assert!(matches!(
+        too_big[..],
+        [crate::Action::Rejected { reason: crate::RejectReason::CommandTooLarge, .. }]
+    ));
+    cluster.isolate(1);
+    cluster.step(1, Input::Propose { id: 2, command: vec![1] });
+    cluster.step(1, Input::Propose { id: 3, command: vec![2] });
+    let full = cluster.step(1, Input::Propose { id: 4, command: vec![3] });
+    assert!(matches!(
+        full[..],
+        [crate::Action::Rejected { reason: crate::RejectReason::TooManyUncommitted, .. }]
+    ));
+}

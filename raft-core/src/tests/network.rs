@@ -1,0 +1,326 @@
+//! A small deterministic in-memory cluster for the protocol tests.
+//!
+//! Messages wait in one FIFO queue and are delivered by a bounded loop; links can be
+//! cut per direction, nodes crashed and restarted from what they persisted (persists
+//! are durable at once here). No wall clock, no threads, no unseeded randomness.
+
+use crate::{Action, Config, DurableState, Entry, Input, Message, RaftNode, Role, Snapshot};
+use crate::{LogIndex, NodeId, Term};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// How many messages one `deliver_all` may deliver before we call it a livelock.
+const DELIVERY_BOUND: usize = 100_000;
+
+pub(crate) struct Cluster {
+    pub(crate) nodes: BTreeMap<NodeId, RaftNode>,
+    pub(crate) configs: BTreeMap<NodeId, Config>,
+    pub(crate) storage: BTreeMap<NodeId, DurableState>,
+    /// The state machine of each node: the entries applied, in order.
+    pub(crate) applied: BTreeMap<NodeId, Vec<Entry>>,
+    /// Non-message actions each node emitted, for assertions (rejections, reads, ...).
+    pub(crate) events: BTreeMap<NodeId, Vec<Action>>,
+    pub(crate) queue: VecDeque<Message>,
+    pub(crate) cut_links: BTreeSet<(NodeId, NodeId)>,
+    pub(crate) crashed: BTreeSet<NodeId>,
+    /// Every (term, leader) ever observed, to check election safety as we go.
+    pub(crate) leaders_by_term: BTreeMap<Term, NodeId>,
+    /// Every entry any node ever applied, by index: all later applies must agree
+    /// (state machine safety), and every new leader must hold them (leader completeness).
+    pub(crate) committed: BTreeMap<LogIndex, Entry>,
+    restarts: u64,
+}
+
+impl Cluster {
+    pub(crate) fn new(size: u64) -> Cluster {
+        Cluster::with_config(size, |_| {})
+    }
+
+    pub(crate) fn with_config(size: u64, configure: impl Fn(&mut Config)) -> Cluster {
+        let ids: Vec<NodeId> = (1..=size).collect();
+        let logs = ids.iter().map(|&id| (id, DurableState::default())).collect();
+        Cluster::with_durable_state(logs, configure)
+    }
+
+    /// A cluster whose nodes restart from the given durable states.
+    pub(crate) fn with_durable_state(
+        durable: BTreeMap<NodeId, DurableState>,
+        configure: impl Fn(&mut Config),
+    ) -> Cluster {
+        let ids: Vec<NodeId> = durable.keys().copied().collect();
+        let mut cluster = Cluster {
+            nodes: BTreeMap::new(),
+            configs: BTreeMap::new(),
+            storage: durable,
+            applied: BTreeMap::new(),
+            events: BTreeMap::new(),
+            queue: VecDeque::new(),
+            cut_links: BTreeSet::new(),
+            crashed: BTreeSet::new(),
+            leaders_by_term: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            restarts: 0,
+        };
+        for &id in &ids {
+            let mut config = Config::new(id, ids.clone());
+            configure(&mut config);
+            cluster.configs.insert(id, config);
+            cluster.start(id);
+        }
+        cluster
+    }
+
+    fn start(&mut self, id: NodeId) {
+        let durable = self.storage[&id].clone();
+        let seed = id * 1_000 + self.restarts;
+        self.restarts += 1;
+        let node = RaftNode::new(self.configs[&id].clone(), durable.clone(), seed).expect("valid node");
+        let state_machine = match &durable.snapshot {
+            Some(snapshot) => decode_state_machine(&snapshot.data),
+            None => Vec::new(),
+        };
+        self.applied.insert(id, state_machine);
+        self.nodes.insert(id, node);
+    }
+
+    pub(crate) fn node(&self, id: NodeId) -> &RaftNode {
+        &self.nodes[&id]
+    }
+
+    pub(crate) fn node_mut(&mut self, id: NodeId) -> &mut RaftNode {
+        self.nodes.get_mut(&id).expect("node exists")
+    }
+
+    /// Steps one node and performs its actions as a host would; returns them.
+    pub(crate) fn step(&mut self, id: NodeId, input: Input) -> Vec<Action> {
+        assert!(!self.crashed.contains(&id), "stepping crashed node {id}");
+        let actions = self.node_mut(id).step(input);
+        for action in &actions {
+            self.perform(id, action);
+        }
+        actions
+    }
+
+    fn perform(&mut self, id: NodeId, action: &Action) {
+        let storage = self.storage.get_mut(&id).expect("storage exists");
+        match action {
+            Action::PersistHardState(hard_state) => storage.hard_state = *hard_state,
+            Action::TruncateLog { from } => storage.entries.retain(|entry| entry.index < *from),
+            Action::PersistEntries { entries } => {
+                let expected = storage.entries.last().map_or_else(
+                    || storage.snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.last_included_index),
+                    |entry| entry.index,
+                ) + 1;
+                assert_eq!(entries[0].index, expected, "node {id} persisted a gap");
+                storage.entries.extend(entries.iter().cloned());
+            }
+            Action::PersistSnapshot { snapshot } => {
+                let index = snapshot.meta.last_included_index;
+                storage.entries.retain(|entry| entry.index > index);
+                storage.snapshot = Some(snapshot.clone());
+            }
+            Action::InstallSnapshot { snapshot } => {
+                let meta = snapshot.meta;
+                let keeps_suffix = storage.entries.iter().any(|entry| {
+                    entry.index == meta.last_included_index && entry.term == meta.last_included_term
+                });
+                if keeps_suffix {
+                    storage.entries.retain(|entry| entry.index > meta.last_included_index);
+                } else {
+                    storage.entries.clear();
+                }
+                storage.snapshot = Some(snapshot.clone());
+                self.applied.insert(id, decode_state_machine(&snapshot.data));
+            }
+            Action::Send(message) => {
+                let link = (message.from, message.to);
+                if !self.cut_links.contains(&link) {
+                    self.queue.push_back(message.clone());
+                }
+            }
+            Action::Apply { entries } => {
+                let state_machine = self.applied.get_mut(&id).expect("state machine exists");
+                for entry in entries {
+                    let expected = state_machine.last().map_or(entry.index, |last| last.index + 1);
+                    assert_eq!(entry.index, expected, "node {id} applied out of order");
+                    state_machine.push(entry.clone());
+                    let first = self.committed.entry(entry.index).or_insert_with(|| entry.clone());
+                    assert_eq!(first, entry, "state machine safety: node {id} applied a different entry");
+                }
+                self.events.entry(id).or_default().push(action.clone());
+            }
+            Action::RoleChanged { role: Role::Leader, term, .. } => {
+                let previous = self.leaders_by_term.insert(*term, id);
+                assert!(
+                    previous.is_none() || previous == Some(id),
+                    "election safety: {previous:?} and {id} both led term {term}"
+                );
+                let node = &self.nodes[&id];
+                let compacted = node.snapshot_meta().last_included_index;
+                for (index, entry) in self.committed.range(compacted + 1..) {
+                    assert_eq!(
+                        node.term_at(*index),
+                        Some(entry.term),
+                        "leader completeness: new leader {id} of term {term} lacks committed entry {index}"
+                    );
+                }
+                self.events.entry(id).or_default().push(action.clone());
+            }
+            other => self.events.entry(id).or_default().push(other.clone()),
+        }
+    }
+
+    /// Delivers queued messages (and what they cause) until none are left.
+    pub(crate) fn deliver_all(&mut self) -> usize {
+        let mut delivered = 0;
+        while let Some(message) = self.queue.pop_front() {
+            delivered += 1;
+            assert!(delivered < DELIVERY_BOUND, "message storm: livelock?");
+            if self.crashed.contains(&message.to) || self.cut_links.contains(&(message.from, message.to)) {
+                continue;
+            }
+            self.step(message.to, Input::Message(message));
+        }
+        delivered
+    }
+
+    /// Delivers the queued message at `position` (out of order, to model reordering).
+    pub(crate) fn deliver_one(&mut self, position: usize) {
+        let Some(message) = self.queue.remove(position) else { return };
+        if self.crashed.contains(&message.to) || self.cut_links.contains(&(message.from, message.to)) {
+            return;
+        }
+        self.step(message.to, Input::Message(message));
+    }
+
+    /// Ticks every live node once per round, delivering messages after each round.
+    pub(crate) fn tick_all(&mut self, rounds: u64) {
+        for _ in 0..rounds {
+            let live: Vec<NodeId> = self.live_nodes();
+            for id in live {
+                self.step(id, Input::Tick);
+            }
+            self.deliver_all();
+        }
+    }
+
+    /// Ticks one node until its election timer fires, then delivers everything.
+    pub(crate) fn campaign(&mut self, id: NodeId) {
+        let node = self.node_mut(id);
+        node.election_elapsed_ticks = node.election_timeout_ticks.saturating_sub(1);
+        self.step(id, Input::Tick);
+        self.deliver_all();
+    }
+
+    pub(crate) fn live_nodes(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().filter(|id| !self.crashed.contains(id)).collect()
+    }
+
+    /// The node that leads the highest term among live nodes, if any.
+    pub(crate) fn leader(&self) -> Option<NodeId> {
+        self.live_nodes()
+            .into_iter()
+            .filter(|&id| self.node(id).role() == Role::Leader)
+            .max_by_key(|&id| self.node(id).term())
+    }
+
+    pub(crate) fn isolate(&mut self, id: NodeId) {
+        let others: Vec<NodeId> = self.nodes.keys().copied().filter(|&other| other != id).collect();
+        for other in others {
+            self.cut_links.insert((id, other));
+            self.cut_links.insert((other, id));
+        }
+    }
+
+    /// Splits the cluster: no messages cross between `group` and the rest.
+    pub(crate) fn partition(&mut self, group: &[NodeId]) {
+        let all: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for &inside in group {
+            for &outside in all.iter().filter(|id| !group.contains(id)) {
+                self.cut_links.insert((inside, outside));
+                self.cut_links.insert((outside, inside));
+            }
+        }
+    }
+
+    pub(crate) fn heal(&mut self) {
+        self.cut_links.clear();
+    }
+
+    pub(crate) fn crash(&mut self, id: NodeId) {
+        self.crashed.insert(id);
+        self.queue.retain(|message| message.to != id);
+    }
+
+    pub(crate) fn restart(&mut self, id: NodeId) {
+        self.crashed.remove(&id);
+        self.start(id);
+    }
+
+    pub(crate) fn propose(&mut self, id: NodeId, command: &[u8]) -> Vec<Action> {
+        let request_id = self.node(id).last_index() + 1_000;
+        let actions = self.step(id, Input::Propose { id: request_id, command: command.to_vec() });
+        self.deliver_all();
+        actions
+    }
+
+    /// The events (non-send actions) of node `id`, removed from the record.
+    pub(crate) fn take_events(&mut self, id: NodeId) -> Vec<Action> {
+        self.events.remove(&id).unwrap_or_default()
+    }
+
+    pub(crate) fn log_terms(&self, id: NodeId) -> Vec<Term> {
+        let node = self.node(id);
+        (node.snapshot_meta().last_included_index + 1..=node.last_index())
+            .map(|index| node.term_at(index).expect("held"))
+            .collect()
+    }
+
+    pub(crate) fn applied_indexes(&self, id: NodeId) -> Vec<(LogIndex, Term)> {
+        self.applied[&id].iter().map(|entry| (entry.index, entry.term)).collect()
+    }
+
+    /// State machine safety over the live nodes: applied sequences are prefixes of one another.
+    pub(crate) fn assert_state_machines_agree(&self) {
+        let live = self.live_nodes();
+        for pair in live.windows(2) {
+            let (left, right) = (&self.applied[&pair[0]], &self.applied[&pair[1]]);
+            let shared = left.len().min(right.len());
+            let left_start = left.first().map_or(0, |entry| entry.index);
+            let right_start = right.first().map_or(0, |entry| entry.index);
+            if left_start == right_start {
+                assert_eq!(left[..shared], right[..shared], "nodes {pair:?} applied different entries");
+            }
+        }
+    }
+}
+
+/// Test snapshots carry the applied entries themselves.
+pub(crate) fn encode_state_machine(entries: &[Entry]) -> Vec<u8> {
+    bincode::serde::encode_to_vec(entries, bincode::config::standard()).expect("encodes")
+}
+
+fn decode_state_machine(bytes: &[u8]) -> Vec<Entry> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).expect("test snapshot decodes").0
+}
+
+/// Builds a log from a list of terms, one entry per term, indexes from 1.
+pub(crate) fn log_from_terms(terms: &[Term]) -> Vec<Entry> {
+    terms
+        .iter()
+        .enumerate()
+        .map(|(offset, &term)| Entry {
+            term,
+            index: offset as u64 + 1,
+            payload: crate::EntryPayload::Command(vec![offset as u8]),
+        })
+        .collect()
+}
+
+/// A durable state with the given log and term (vote unset).
+pub(crate) fn durable(term: Term, log_terms: &[Term]) -> DurableState {
+    DurableState {
+        hard_state: crate::HardState { term, voted_for: None },
+        snapshot: None::<Snapshot>,
+        entries: log_from_terms(log_terms),
+    }
+}

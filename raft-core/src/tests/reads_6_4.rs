@@ -1,0 +1,120 @@
+//! Raft thesis §6.4: linearizable reads through ReadIndex, leases, and the leader hint.
+
+use super::network::Cluster;
+use crate::{Action, Input, ReadMode, RejectReason, Request};
+
+fn ready(events: &[Action], id: u64) -> Option<u64> {
+    events.iter().find_map(|action| match action {
+        Action::ReadReady { id: ready_id, read_index } if *ready_id == id => Some(*read_index),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_follower_rejects_proposals_and_reads_with_the_leader_hint() {
+    // The NOT_LEADER + leader_hint answer of simple Raft servers.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(2);
+    let actions = cluster.step(1, Input::Propose { id: 5, command: b"x".to_vec() });
+    assert_eq!(
+        actions,
+        vec![Action::Rejected {
+            request: Request::Propose(5),
+            reason: RejectReason::NotLeader,
+            leader_hint: Some(2)
+        }]
+    );
+    let actions = cluster.step(3, Input::Read { id: 6 });
+    assert_eq!(
+        actions,
+        vec![Action::Rejected {
+            request: Request::Read(6),
+            reason: RejectReason::NotLeader,
+            leader_hint: Some(2)
+        }]
+    );
+}
+
+#[test]
+fn read_index_waits_for_a_quorum_to_confirm_leadership() {
+    let mut cluster = Cluster::new(5);
+    cluster.campaign(1);
+    cluster.propose(1, b"a");
+    cluster.take_events(1);
+    // Hold all messages: the read must not be ready before the heartbeat round returns.
+    cluster.step(1, Input::Read { id: 1 });
+    assert_eq!(ready(&cluster.take_events(1), 1), None);
+    let heartbeats: Vec<_> = cluster.queue.drain(..).collect();
+    assert_eq!(heartbeats.len(), 4, "one confirmation heartbeat per follower");
+    // Answers from two followers plus the leader make a quorum of three.
+    for heartbeat in heartbeats.into_iter().take(2) {
+        let to = heartbeat.to;
+        cluster.step(to, Input::Message(heartbeat));
+    }
+    let first_answer = cluster.queue.pop_front().expect("answer");
+    cluster.step(1, Input::Message(first_answer));
+    assert_eq!(ready(&cluster.take_events(1), 1), None, "two of five is not a quorum");
+    let second_answer = cluster.queue.pop_front().expect("answer");
+    cluster.step(1, Input::Message(second_answer));
+    assert_eq!(ready(&cluster.take_events(1), 1), Some(2), "read index is the commit index at the request");
+}
+
+#[test]
+fn a_partitioned_leader_never_confirms_a_read() {
+    let mut cluster = Cluster::new(5);
+    cluster.campaign(1);
+    cluster.tick_all(10);
+    cluster.partition(&[1, 2]);
+    cluster.step(1, Input::Read { id: 3 });
+    cluster.deliver_all();
+    cluster.tick_all(50);
+    assert_eq!(ready(&cluster.take_events(1), 3), None);
+}
+
+#[test]
+fn a_new_leader_defers_reads_until_its_noop_commits() {
+    // Thesis §6.4 step 1: before its first commit, a leader's commit index may be
+    // behind what earlier leaders committed.
+    let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+    cluster.isolate(1);
+    cluster.campaign(1);
+    // Grant the votes by hand so node 1 leads while its no-op is still undelivered.
+    for voter in [2, 3] {
+        let vote = crate::Message {
+            from: voter,
+            to: 1,
+            term: 1,
+            body: crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
+        };
+        cluster.step(1, Input::Message(vote));
+    }
+    assert_eq!(cluster.node(1).role(), crate::Role::Leader);
+    assert_eq!(cluster.node(1).commit_index(), 0);
+    cluster.step(1, Input::Read { id: 4 });
+    assert_eq!(ready(&cluster.take_events(1), 4), None);
+    cluster.heal();
+    cluster.tick_all(30);
+    assert_eq!(ready(&cluster.take_events(1), 4), Some(1), "served once the no-op committed");
+}
+
+#[test]
+fn lease_reads_are_served_at_once_while_a_quorum_recently_acknowledged() {
+    let mut cluster = Cluster::with_config(3, |config| config.read_mode = ReadMode::LeaseBased);
+    cluster.campaign(1);
+    cluster.tick_all(10);
+    let actions = cluster.step(1, Input::Read { id: 8 });
+    assert!(actions.contains(&Action::ReadReady { id: 8, read_index: 1 }), "{actions:?}");
+    // Cut off, the lease runs out and reads fall back to a (never confirmed) round.
+    cluster.isolate(1);
+    cluster.tick_all(95);
+    let actions = cluster.step(1, Input::Read { id: 9 });
+    assert!(!actions.iter().any(|action| matches!(action, Action::ReadReady { .. })));
+}
+
+#[test]
+fn lease_reads_require_check_quorum() {
+    let mut config = crate::Config::new(1, vec![1, 2, 3]);
+    config.read_mode = ReadMode::LeaseBased;
+    config.check_quorum = false;
+    assert_eq!(config.validate().unwrap_err().field, "read_mode");
+}

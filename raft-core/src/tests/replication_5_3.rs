@@ -1,0 +1,214 @@
+//! Raft paper §5.3: log replication, the consistency check and log repair.
+
+use super::network::{durable, Cluster};
+use crate::{Action, Input, Message, MessageBody, Role};
+use std::collections::BTreeMap;
+
+#[test]
+fn proposals_replicate_commit_and_apply_everywhere_in_order() {
+    let mut cluster = Cluster::new(5);
+    cluster.campaign(1);
+    for command in 0..20u8 {
+        cluster.propose(1, &[command]);
+    }
+    cluster.tick_all(20);
+    for id in 1..=5 {
+        assert_eq!(cluster.node(id).commit_index(), 21, "node {id}");
+        assert_eq!(cluster.applied_indexes(id).len(), 21);
+    }
+    cluster.assert_state_machines_agree();
+}
+
+#[test]
+fn proposal_acceptance_reports_index_and_term() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let actions = cluster.propose(1, b"set x");
+    assert!(actions.contains(&Action::ProposalAccepted { id: 1_001, index: 2, term: 1 }), "{actions:?}");
+}
+
+/// The leader's log in the paper's Figure 7 (term 8, indexes 1-10).
+const FIGURE_7_LEADER: [u64; 10] = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6];
+
+/// The follower logs (a)-(f) of Figure 7, with the highest term each could have seen.
+fn figure_7_followers() -> Vec<(&'static str, u64, Vec<u64>)> {
+    vec![
+        ("a", 6, vec![1, 1, 1, 4, 4, 5, 5, 6, 6]),
+        ("b", 4, vec![1, 1, 1, 4]),
+        ("c", 6, vec![1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6]),
+        ("d", 7, vec![1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7]),
+        ("e", 4, vec![1, 1, 1, 4, 4, 4, 4]),
+        ("f", 3, vec![1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3]),
+    ]
+}
+
+#[test]
+fn figure_7_follower_logs_are_repaired_to_match_the_leader() {
+    // Raft paper §5.3, Figure 7: whatever a follower's log holds, the leader brings it
+    // in line with its own: missing entries added, extraneous ones removed.
+    for (case, follower_term, follower_log) in figure_7_followers() {
+        // Node 1 leads in term 8; node 2 holds case (x); node 3 has an empty log and votes.
+        let mut logs = BTreeMap::new();
+        logs.insert(1, durable(7, &FIGURE_7_LEADER));
+        logs.insert(2, durable(follower_term, &follower_log));
+        logs.insert(3, durable(7, &[]));
+        // CheckQuorum off: restarted nodes would otherwise honour a possible leader lease
+        // for an election timeout before voting.
+        let mut cluster = Cluster::with_durable_state(logs, |config| {
+            config.pre_vote = false;
+            config.check_quorum = false;
+        });
+        cluster.campaign(1);
+        assert_eq!(cluster.node(1).role(), Role::Leader, "case {case}");
+        assert_eq!(cluster.node(1).term(), 8);
+        cluster.tick_all(30);
+        let mut expected = FIGURE_7_LEADER.to_vec();
+        expected.push(8);
+        assert_eq!(cluster.log_terms(2), expected, "case ({case}) repaired");
+        assert_eq!(cluster.node(2).commit_index(), 11, "case ({case}) commits through the no-op");
+        cluster.assert_state_machines_agree();
+    }
+}
+
+#[test]
+fn fast_backtracking_repairs_a_long_divergent_log_in_few_round_trips() {
+    // Figure 7 (f) scaled up: 300 entries from terms 2 and 3 the leader never had.
+    let mut follower_log = vec![1, 1, 1];
+    follower_log.extend(std::iter::repeat_n(2, 150));
+    follower_log.extend(std::iter::repeat_n(3, 150));
+    let mut logs = BTreeMap::new();
+    logs.insert(1, durable(7, &FIGURE_7_LEADER));
+    logs.insert(2, durable(3, &follower_log));
+    logs.insert(3, durable(7, &[]));
+    let mut cluster = Cluster::with_durable_state(logs, |config| {
+        config.pre_vote = false;
+        config.check_quorum = false;
+    });
+    let node = cluster.node_mut(1);
+    node.election_elapsed_ticks = node.election_timeout_ticks - 1;
+    cluster.step(1, Input::Tick);
+    let rejections = count_rejections_sent_by(&mut cluster, 2);
+    assert_eq!(cluster.log_terms(2)[..10], FIGURE_7_LEADER);
+    // About one rejection per divergent term (3, then 2), not one per entry.
+    assert!(rejections <= 3, "needed {rejections} rejections");
+}
+
+/// Runs the cluster for a while, counting the append rejections node `id` sends.
+fn count_rejections_sent_by(cluster: &mut Cluster, id: u64) -> usize {
+    let mut rejections = 0;
+    for _ in 0..30 {
+        while let Some(message) = cluster.queue.pop_front() {
+            if message.from == id
+                && matches!(message.body, MessageBody::AppendEntriesResponse { success: false, .. })
+            {
+                rejections += 1;
+            }
+            let to = message.to;
+            cluster.step(to, Input::Message(message));
+        }
+        for node in cluster.live_nodes() {
+            cluster.step(node, Input::Tick);
+        }
+    }
+    rejections
+}
+
+#[test]
+fn a_stale_duplicate_append_does_not_truncate_newer_entries() {
+    // Raft paper §5.3: "If an existing entry conflicts with a new one ... delete the
+    // existing entry and all that follow it". Only a conflict truncates.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let old_append = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![cluster.node(1).entry(1).unwrap().clone()],
+            leader_commit: 0,
+        },
+    };
+    cluster.propose(1, b"a");
+    cluster.propose(1, b"b");
+    assert_eq!(cluster.node(2).last_index(), 3);
+    let actions = cluster.step(2, Input::Message(old_append));
+    assert!(!actions.iter().any(|action| matches!(action, Action::TruncateLog { .. })));
+    assert_eq!(cluster.node(2).last_index(), 3, "the replayed append cut nothing");
+}
+
+#[test]
+fn a_follower_commits_no_further_than_the_entries_it_verified() {
+    // Raft paper Figure 2: commitIndex = min(leaderCommit, index of last new entry).
+    let mut logs = BTreeMap::new();
+    // Node 2 holds two stale entries from term 1 beyond what node 1 will verify.
+    logs.insert(1, durable(1, &[1]));
+    logs.insert(2, durable(1, &[1, 1, 1]));
+    logs.insert(3, durable(1, &[1]));
+    let mut cluster = Cluster::with_durable_state(logs, |config| config.pre_vote = false);
+    let append = Message {
+        from: 1,
+        to: 2,
+        term: 2,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 1,
+            prev_log_term: 1,
+            entries: vec![],
+            leader_commit: 3,
+        },
+    };
+    cluster.step(2, Input::Message(append));
+    assert_eq!(cluster.node(2).commit_index(), 1, "entries 2-3 were not verified");
+}
+
+#[test]
+fn appends_respect_the_entry_limit_and_the_inflight_window() {
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.max_entries_per_message = 2;
+        config.max_inflight_appends = 3;
+    });
+    cluster.campaign(1);
+    cluster.tick_all(12);
+    cluster.isolate(2);
+    cluster.isolate(3);
+    for command in 0..20u8 {
+        cluster.step(1, Input::Propose { id: command.into(), command: vec![command] });
+    }
+    // Nothing was acknowledged: each follower has at most 3 appends in flight.
+    let appends_to_2 = cluster.node(1).progress[&2].inflight.len();
+    assert!(appends_to_2 <= 3, "{appends_to_2} in flight");
+    cluster.heal();
+    cluster.queue.clear();
+    cluster.tick_all(60);
+    assert_eq!(cluster.node(2).last_index(), 21, "the no-op and 20 commands");
+    for message in cluster.queue.iter() {
+        if let MessageBody::AppendEntries { entries, .. } = &message.body {
+            assert!(entries.len() <= 2);
+        }
+    }
+}
+
+#[test]
+fn a_leader_never_overwrites_its_own_log() {
+    // Raft paper Figure 3, Leader Append-Only.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.propose(1, b"a");
+    let before = cluster.log_terms(1);
+    // A rival's append in our term is a protocol violation and is ignored.
+    let rival = Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![],
+            leader_commit: 0,
+        },
+    };
+    cluster.step(1, Input::Message(rival));
+    assert_eq!(cluster.log_terms(1), before);
+    assert_eq!(cluster.node(1).counters().protocol_violations, 1);
+}

@@ -1,0 +1,71 @@
+//! Raft thesis §3.10: leadership transfer.
+
+use super::network::Cluster;
+use crate::{Action, Input, RejectReason, Request, Role};
+
+#[test]
+fn leadership_moves_to_the_target_once_it_is_caught_up() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.propose(1, b"a");
+    cluster.step(1, Input::TransferLeadership { to: 3 });
+    cluster.deliver_all();
+    assert_eq!(cluster.node(3).role(), Role::Leader);
+    assert_eq!(cluster.node(3).term(), 2);
+    assert_eq!(cluster.node(1).leader(), Some(3));
+    cluster.tick_all(20);
+    assert_eq!(cluster.node(1).commit_index(), 3, "the new leader's no-op commits everywhere");
+}
+
+#[test]
+fn a_lagging_target_is_caught_up_first() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.isolate(3);
+    for command in 0..5u8 {
+        cluster.propose(1, &[command]);
+    }
+    cluster.heal();
+    cluster.step(1, Input::TransferLeadership { to: 3 });
+    // While the transfer is under way the leader refuses proposals.
+    let refused = cluster.step(1, Input::Propose { id: 1, command: b"late".to_vec() });
+    assert!(matches!(refused[..], [Action::Rejected { reason: RejectReason::TransferInProgress, .. }]));
+    cluster.deliver_all();
+    cluster.tick_all(20);
+    assert_eq!(cluster.leader(), Some(3));
+    assert!(cluster.node(3).commit_index() >= 6);
+}
+
+#[test]
+fn transfer_to_an_unknown_node_or_from_a_follower_is_rejected() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let actions = cluster.step(1, Input::TransferLeadership { to: 9 });
+    assert_eq!(
+        actions,
+        vec![Action::Rejected {
+            request: Request::TransferLeadership,
+            reason: RejectReason::UnknownPeer,
+            leader_hint: Some(1)
+        }]
+    );
+    let actions = cluster.step(2, Input::TransferLeadership { to: 3 });
+    assert!(matches!(
+        actions[..],
+        [Action::Rejected { reason: RejectReason::NotLeader, leader_hint: Some(1), .. }]
+    ));
+}
+
+#[test]
+fn an_unfinished_transfer_expires_and_proposals_resume() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.tick_all(10);
+    cluster.cut_links.insert((1, 3));
+    cluster.step(1, Input::TransferLeadership { to: 3 });
+    cluster.propose(1, b"x");
+    cluster.tick_all(100);
+    assert_eq!(cluster.leader(), Some(1));
+    let actions = cluster.propose(1, b"y");
+    assert!(actions.iter().any(|action| matches!(action, Action::ProposalAccepted { .. })), "{actions:?}");
+}
