@@ -44,6 +44,7 @@ pub struct Config {
     /// The most unacknowledged AppendEntries messages in flight to one follower.
     pub max_inflight_appends: u64,
     /// Proposals beyond this many uncommitted entries are rejected, bounding leader memory.
+    /// The same bound applies to reads waiting for confirmation.
     pub max_uncommitted_entries: u64,
     /// The largest command a proposal may carry, in bytes.
     pub max_command_bytes: u64,

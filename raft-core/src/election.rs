@@ -44,9 +44,10 @@ impl RaftNode {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        let peers: Vec<NodeId> = self.peers().collect();
-        for peer in peers {
-            self.send_with_term(peer, campaign_term, body.clone(), actions);
+        for position in 0..self.config.voters.len() {
+            if let Some(peer) = self.peer_at(position) {
+                self.send_with_term(peer, campaign_term, body.clone(), actions);
+            }
         }
     }
 

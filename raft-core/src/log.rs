@@ -103,15 +103,16 @@ impl RaftLog {
 
     /// The largest index at or below `index` whose term is at most `term`: where a log
     /// ending in `term` most likely agrees with this one (fast backtracking).
+    /// Terms never decrease along a log, so this is a binary search: a rejection
+    /// costs O(log n) however far the logs diverge.
     pub(crate) fn last_index_with_term_at_most(&self, index: LogIndex, term: Term) -> LogIndex {
-        let mut candidate = index.min(self.last_index());
-        while candidate > self.snapshot.last_included_index {
-            match self.term_at(candidate) {
-                Some(found) if found <= term => return candidate,
-                _ => candidate -= 1,
-            }
+        let upto = index.min(self.last_index());
+        if upto <= self.snapshot.last_included_index {
+            return upto;
         }
-        candidate
+        let candidates = &self.entries[..(upto - self.snapshot.last_included_index) as usize];
+        let at_most = candidates.partition_point(|entry| entry.term <= term);
+        self.snapshot.last_included_index + at_most as u64
     }
 
     /// The index of the first entry in `entries` that conflicts with this log (same

@@ -391,9 +391,12 @@ impl RaftNode {
         actions.push(Action::Apply { entries });
     }
 
-    pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        let me = self.config.id;
-        self.config.voters.iter().copied().filter(move |&voter| voter != me)
+    /// The peer at `position` in the voter list, or `None` for this node itself.
+    /// Indexing (rather than iterating) lets callers send while they walk the peers,
+    /// without collecting them into a fresh allocation on every broadcast.
+    pub(crate) fn peer_at(&self, position: usize) -> Option<NodeId> {
+        let voter = self.config.voters[position];
+        (voter != self.config.id).then_some(voter)
     }
 
     fn assert_invariants(&self) {

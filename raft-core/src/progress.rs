@@ -86,8 +86,8 @@ impl Progress {
     /// A heartbeat answer proves the follower is reachable; if the window is full,
     /// appends may have been lost, so free the oldest slot to let one more through.
     /// If there is a gap, the follower rejects it and the progress falls back to Probe.
-    pub(crate) fn free_one_inflight_if_full(&mut self) {
-        if self.state == ReplicationState::Replicate {
+    pub(crate) fn free_one_inflight_if_full(&mut self, max_inflight: u64) {
+        if self.state == ReplicationState::Replicate && self.inflight.len() as u64 >= max_inflight {
             self.inflight.pop_front();
         }
         self.probe_sent = false;

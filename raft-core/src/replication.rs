@@ -25,9 +25,10 @@ impl RaftNode {
     /// Sends new entries to every follower that can take them; with `allow_empty`,
     /// also an empty append to followers with nothing new (to probe or assert leadership).
     pub(crate) fn broadcast_append(&mut self, allow_empty: bool, actions: &mut Vec<Action>) {
-        let peers: Vec<NodeId> = self.peers().collect();
-        for peer in peers {
-            self.send_appends(peer, allow_empty, actions);
+        for position in 0..self.config.voters.len() {
+            if let Some(peer) = self.peer_at(position) {
+                self.send_appends(peer, allow_empty, actions);
+            }
         }
     }
 
@@ -90,8 +91,8 @@ impl RaftNode {
     }
 
     pub(crate) fn broadcast_heartbeat(&mut self, actions: &mut Vec<Action>) {
-        let peers: Vec<NodeId> = self.peers().collect();
-        for peer in peers {
+        for position in 0..self.config.voters.len() {
+            let Some(peer) = self.peer_at(position) else { continue };
             let match_index = self.progress[&peer].match_index;
             let body = MessageBody::Heartbeat {
                 // A follower may only commit what it is known to hold (§5.3).

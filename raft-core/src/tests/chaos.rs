@@ -45,6 +45,10 @@ fn assert_logs_match(cluster: &Cluster) {
 }
 
 fn run_schedule(seed: u64) -> ScheduleOutcome {
+    run_schedule_with(seed, false)
+}
+
+fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let size = [3, 5][(seed % 2) as usize];
     let pre_vote = rng.next_u64() % 2 == 0;
@@ -58,6 +62,9 @@ fn run_schedule(seed: u64) -> ScheduleOutcome {
         config.max_entries_per_message = 3;
         config.max_inflight_appends = 2;
     });
+    if record_digest {
+        cluster.action_digest = Some(0xcbf2_9ce4_8422_2325);
+    }
     let ids: Vec<NodeId> = (1..=size).collect();
     for step in 0..STEPS_PER_SEED {
         let live = cluster.live_nodes();
@@ -137,12 +144,28 @@ fn run_schedule(seed: u64) -> ScheduleOutcome {
     }
     assert_logs_match(&cluster);
     cluster.assert_state_machines_agree();
-    ScheduleOutcome { leaders: cluster.leaders_by_term.len(), committed: cluster.committed.len() }
+    ScheduleOutcome {
+        leaders: cluster.leaders_by_term.len(),
+        committed: cluster.committed.len(),
+        action_digest: cluster.action_digest,
+    }
 }
 
 struct ScheduleOutcome {
     leaders: usize,
     committed: usize,
+    action_digest: Option<u64>,
+}
+
+#[test]
+fn the_same_seed_yields_the_same_actions() {
+    for seed in [3, 8] {
+        let first = run_schedule_with(seed, true).action_digest;
+        let second = run_schedule_with(seed, true).action_digest;
+        assert!(first.is_some());
+        assert_eq!(first, second, "seed {seed} is not deterministic");
+    }
+    assert_ne!(run_schedule_with(3, true).action_digest, run_schedule_with(4, true).action_digest);
 }
 
 #[test]

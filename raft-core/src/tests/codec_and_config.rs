@@ -3,7 +3,7 @@
 use crate::{decode_message, encode_message, Config, DecodeError, Entry, EntryPayload, Message, MessageBody};
 use proptest::prelude::*;
 
-fn arbitrary_body() -> impl Strategy<Value = MessageBody> {
+pub(super) fn arbitrary_body() -> impl Strategy<Value = MessageBody> {
     let entry = (1u64..5, any::<u64>(), proptest::collection::vec(any::<u8>(), 0..16)).prop_map(
         |(term, index, bytes)| Entry {
             term,

@@ -27,6 +27,9 @@ pub(crate) struct Cluster {
     /// Every entry any node ever applied, by index: all later applies must agree
     /// (state machine safety), and every new leader must hold them (leader completeness).
     pub(crate) committed: BTreeMap<LogIndex, Entry>,
+    /// When set, every action of every node is folded into this FNV-1a digest, so two
+    /// runs can be compared for determinism.
+    pub(crate) action_digest: Option<u64>,
     restarts: u64,
 }
 
@@ -58,6 +61,7 @@ impl Cluster {
             crashed: BTreeSet::new(),
             leaders_by_term: BTreeMap::new(),
             committed: BTreeMap::new(),
+            action_digest: None,
             restarts: 0,
         };
         for &id in &ids {
@@ -94,6 +98,11 @@ impl Cluster {
     pub(crate) fn step(&mut self, id: NodeId, input: Input) -> Vec<Action> {
         assert!(!self.crashed.contains(&id), "stepping crashed node {id}");
         let actions = self.node_mut(id).step(input);
+        if let Some(digest) = self.action_digest.as_mut() {
+            for byte in format!("{id}{actions:?}").bytes() {
+                *digest = (*digest ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
         for action in &actions {
             self.perform(id, action);
         }
