@@ -95,24 +95,6 @@ pub enum MessageBody {
     TimeoutNow,
 }
 
-impl MessageBody {
-    /// A short name for logs and counters.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            MessageBody::RequestVote { pre_vote: true, .. } => "PreVote",
-            MessageBody::RequestVote { .. } => "RequestVote",
-            MessageBody::RequestVoteResponse { pre_vote: true, .. } => "PreVoteResponse",
-            MessageBody::RequestVoteResponse { .. } => "RequestVoteResponse",
-            MessageBody::AppendEntries { .. } => "AppendEntries",
-            MessageBody::AppendEntriesResponse { .. } => "AppendEntriesResponse",
-            MessageBody::Heartbeat { .. } => "Heartbeat",
-            MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
-            MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
-            MessageBody::TimeoutNow => "TimeoutNow",
-        }
-    }
-}
-
 /// The largest encoded message `decode_message` accepts. Bounds what a hostile
 /// length prefix can make the decoder allocate.
 pub const MAX_ENCODED_MESSAGE_BYTES: usize = 64 << 20;

@@ -91,8 +91,42 @@ fn a_huge_length_prefix_does_not_allocate_without_bound() {
 #[test]
 fn trailing_bytes_are_an_error() {
     let mut bytes = encode_message(&Message { from: 1, to: 2, term: 3, body: MessageBody::TimeoutNow });
-    bytes.push(0);
-    assert_eq!(decode_message(&bytes), Err(DecodeError::TrailingBytes { extra: 1 }));
+    bytes.extend_from_slice(&[0, 0, 0]);
+    let error = decode_message(&bytes).unwrap_err();
+    assert_eq!(error, DecodeError::TrailingBytes { extra: 3 });
+    assert_eq!(error.to_string(), "message followed by 3 unexpected bytes");
+}
+
+#[test]
+fn inputs_over_the_size_limit_are_refused_before_decoding() {
+    let limit = crate::MAX_ENCODED_MESSAGE_BYTES;
+    let oversized = vec![0u8; limit + 1];
+    let error = decode_message(&oversized).unwrap_err();
+    assert_eq!(error, DecodeError::TooLarge { bytes: limit + 1 });
+    assert!(error.to_string().contains("exceeds"));
+    // Exactly at the limit the bytes are decoded: zeros make a small message and a long tail.
+    assert!(matches!(decode_message(&oversized[..limit]), Err(DecodeError::TrailingBytes { .. })));
+}
+
+#[test]
+fn more_entries_than_any_config_allows_is_an_error() {
+    let append = |count: u64| Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: (1..=count).map(|index| Entry { term: 1, index, payload: EntryPayload::Noop }).collect(),
+            leader_commit: 0,
+        },
+    };
+    let limit = crate::MAX_ENTRIES_PER_MESSAGE_LIMIT;
+    assert!(decode_message(&encode_message(&append(limit))).is_ok());
+    let error = decode_message(&encode_message(&append(limit + 1))).unwrap_err();
+    assert_eq!(error, DecodeError::TooManyEntries { count: limit as usize + 1 });
+    assert!(error.to_string().contains("65537 entries"));
+    assert!(DecodeError::Malformed("bad tag".into()).to_string().contains("bad tag"));
 }
 
 #[test]
@@ -113,6 +147,11 @@ fn unworkable_configs_are_refused_naming_the_field() {
         ("max_uncommitted_entries", Box::new(|config| config.max_uncommitted_entries = 0)),
         ("max_command_bytes", Box::new(|config| config.max_command_bytes = 0)),
     ];
+    let mut at_limit = base.clone();
+    at_limit.max_entries_per_message = crate::MAX_ENTRIES_PER_MESSAGE_LIMIT;
+    assert!(at_limit.validate().is_ok());
+    at_limit.max_entries_per_message += 1;
+    assert_eq!(at_limit.validate().unwrap_err().field, "max_entries_per_message");
     for (field, break_it) in cases {
         let mut config = base.clone();
         break_it(&mut config);

@@ -76,6 +76,37 @@ fn each_node_votes_at_most_once_per_term() {
 }
 
 #[test]
+fn duplicated_and_stale_vote_responses_are_counted_not_tallied() {
+    // A duplicated grant must not count twice: 1 self + 1 duplicated grant is not 3 of 5.
+    let mut cluster = Cluster::with_config(5, |config| config.pre_vote = false);
+    cluster.isolate(1);
+    cluster.campaign(1);
+    let grant = |from| {
+        Input::Message(crate::Message {
+            from,
+            to: 1,
+            term: 1,
+            body: crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
+        })
+    };
+    cluster.step(1, grant(2));
+    cluster.step(1, grant(2));
+    assert_eq!(cluster.node(1).role(), Role::Candidate);
+    assert_eq!(cluster.node(1).counters().ignored_stale_response, 1);
+    // A pre-vote answer while campaigning for real is stale too.
+    let pre_vote_grant = crate::Message {
+        from: 3,
+        to: 1,
+        term: 2,
+        body: crate::MessageBody::RequestVoteResponse { pre_vote: true, granted: true },
+    };
+    cluster.step(1, Input::Message(pre_vote_grant));
+    assert_eq!(cluster.node(1).counters().ignored_stale_response, 2);
+    cluster.step(1, grant(3));
+    assert_eq!(cluster.node(1).role(), Role::Leader);
+}
+
+#[test]
 fn split_vote_is_resolved_in_a_later_term() {
     // Raft paper §5.2: randomized timeouts break split votes.
     let mut cluster = Cluster::with_config(4, |config| config.pre_vote = false);

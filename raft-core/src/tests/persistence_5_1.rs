@@ -136,8 +136,21 @@ fn restoring_an_inconsistent_durable_state_is_an_error() {
         snapshot: None,
         entries: vec![crate::Entry { term: 2, index: 1, payload: crate::EntryPayload::Noop }],
     };
-    assert_eq!(
-        RaftNode::new(config, future_term, 0).unwrap_err(),
-        crate::RestoreError::InconsistentTerms { index: 1 }
-    );
+    let error = RaftNode::new(config.clone(), future_term, 0).unwrap_err();
+    assert_eq!(error, crate::RestoreError::InconsistentTerms { index: 1 });
+    assert_eq!(error.to_string(), "durable log has inconsistent terms at index 1");
+    let mut bad_config = config;
+    bad_config.voters = vec![2, 3];
+    let error = RaftNode::new(bad_config, DurableState::default(), 0).unwrap_err();
+    assert_eq!(error.to_string(), "invalid config: `id` must be one of the voters");
+}
+
+#[test]
+fn a_restarted_node_resumes_term_log_and_clock_from_scratch() {
+    let durable = super::network::durable(4, &[1, 2, 4]);
+    let node = RaftNode::new(crate::Config::new(1, vec![1, 2, 3]), durable, 0).unwrap();
+    assert_eq!((node.term(), node.last_index(), node.last_term()), (4, 3, 4));
+    assert_eq!(node.now_tick(), 0, "ticks count from the restart");
+    assert_eq!(node.voted_for(), None);
+    assert_eq!(node.config().id, 1);
 }

@@ -85,3 +85,69 @@ fn check_quorum_followers_ignore_votes_while_their_leader_is_alive() {
     assert!(cluster.node(2).counters().ignored_vote_in_lease >= 1);
     assert_eq!(cluster.leader(), Some(1));
 }
+
+fn vote_request_from_3(term: u64) -> Input {
+    Input::Message(crate::Message {
+        from: 3,
+        to: 2,
+        term,
+        body: crate::MessageBody::RequestVote {
+            pre_vote: false,
+            leadership_transfer: false,
+            last_log_index: 10,
+            last_log_term: term - 1,
+        },
+    })
+}
+
+fn granted(actions: &[Action]) -> bool {
+    actions.iter().any(|action| {
+        matches!(
+            action,
+            Action::Send(crate::Message {
+                body: crate::MessageBody::RequestVoteResponse { granted: true, .. },
+                ..
+            })
+        )
+    })
+}
+
+#[test]
+fn the_vote_lease_lasts_exactly_the_minimum_election_timeout() {
+    // Just inside the lease the request is ignored; just outside it is granted.
+    let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+    cluster.campaign(1);
+    cluster.crash(1);
+    cluster.node_mut(2).election_timeout_ticks = 10_000; // keep node 2 from campaigning itself
+    let contact = cluster.node(2).now_tick();
+    for _ in 0..99 {
+        cluster.step(2, Input::Tick);
+    }
+    assert_eq!(cluster.node(2).now_tick() - contact, 99);
+    assert!(!granted(&cluster.step(2, vote_request_from_3(2))));
+    assert_eq!(cluster.node(2).term(), 1, "an ignored request does not even move the term");
+    cluster.step(2, Input::Tick);
+    assert!(granted(&cluster.step(2, vote_request_from_3(2))));
+}
+
+#[test]
+fn a_restarted_node_honours_a_lease_it_may_have_given_before_the_crash() {
+    let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+    cluster.campaign(1);
+    cluster.crash(2);
+    cluster.restart(2);
+    assert_eq!(cluster.node(2).leader(), None);
+    cluster.node_mut(2).election_timeout_ticks = 10_000;
+    for _ in 0..99 {
+        cluster.step(2, Input::Tick);
+    }
+    assert!(!granted(&cluster.step(2, vote_request_from_3(2))));
+    cluster.step(2, Input::Tick);
+    assert!(granted(&cluster.step(2, vote_request_from_3(2))));
+}
+
+#[test]
+fn a_fresh_node_has_no_lease_to_honour() {
+    let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+    assert!(granted(&cluster.step(2, vote_request_from_3(1))));
+}

@@ -112,6 +112,26 @@ fn lease_reads_are_served_at_once_while_a_quorum_recently_acknowledged() {
 }
 
 #[test]
+fn rejection_reasons_read_as_sentences() {
+    let texts: Vec<String> = [
+        RejectReason::NotLeader,
+        RejectReason::LeadershipLost,
+        RejectReason::TransferInProgress,
+        RejectReason::TooManyUncommitted,
+        RejectReason::TooManyPendingReads,
+        RejectReason::CommandTooLarge,
+        RejectReason::UnknownPeer,
+        RejectReason::CompactionOutOfRange,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(texts[0], "not the leader");
+    let distinct: std::collections::BTreeSet<_> = texts.iter().collect();
+    assert_eq!(distinct.len(), texts.len(), "each reason has its own text: {texts:?}");
+}
+
+#[test]
 fn lease_reads_require_check_quorum() {
     let mut config = crate::Config::new(1, vec![1, 2, 3]);
     config.read_mode = ReadMode::LeaseBased;

@@ -139,6 +139,41 @@ fn a_stale_duplicate_append_does_not_truncate_newer_entries() {
 }
 
 #[test]
+fn a_replayed_latest_append_writes_nothing() {
+    // Re-delivering the append that carried the follower's last entry must neither
+    // truncate nor rewrite it: duplicate messages are no-ops.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.tick_all(10);
+    cluster.step(1, Input::Propose { id: 1, command: b"a".to_vec() });
+    let append = cluster.queue.iter().find(|message| message.to == 2).cloned().expect("append");
+    cluster.deliver_all();
+    let actions = cluster.step(2, Input::Message(append));
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::TruncateLog { .. } | Action::PersistEntries { .. })),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_leader_sends_one_heartbeat_per_interval() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let mut heartbeats = 0;
+    for _ in 0..30 {
+        for action in cluster.step(1, Input::Tick) {
+            if matches!(action, Action::Send(Message { body: MessageBody::Heartbeat { .. }, .. })) {
+                heartbeats += 1;
+            }
+        }
+        cluster.deliver_all();
+    }
+    assert_eq!(heartbeats, 3 * 2, "every 10 ticks, to each of 2 followers");
+}
+
+#[test]
 fn a_follower_commits_no_further_than_the_entries_it_verified() {
     // Raft paper Figure 2: commitIndex = min(leaderCommit, index of last new entry).
     let mut logs = BTreeMap::new();

@@ -64,7 +64,10 @@ fn an_unfinished_transfer_expires_and_proposals_resume() {
     cluster.cut_links.insert((1, 3));
     cluster.step(1, Input::TransferLeadership { to: 3 });
     cluster.propose(1, b"x");
-    cluster.tick_all(100);
+    cluster.tick_all(99);
+    let still_refused = cluster.propose(1, b"x");
+    assert!(matches!(still_refused[..], [Action::Rejected { reason: RejectReason::TransferInProgress, .. }]));
+    cluster.tick_all(1);
     assert_eq!(cluster.leader(), Some(1));
     let actions = cluster.propose(1, b"y");
     assert!(actions.iter().any(|action| matches!(action, Action::ProposalAccepted { .. })), "{actions:?}");
