@@ -83,16 +83,6 @@ impl Progress {
         self.inflight.clear();
     }
 
-    /// A heartbeat answer proves the follower is reachable; if the window is full,
-    /// appends may have been lost, so free the oldest slot to let one more through.
-    /// If there is a gap, the follower rejects it and the progress falls back to Probe.
-    pub(crate) fn free_one_inflight_if_full(&mut self, max_inflight: u64) {
-        if self.state == ReplicationState::Replicate && self.inflight.len() as u64 >= max_inflight {
-            self.inflight.pop_front();
-        }
-        self.probe_sent = false;
-    }
-
     /// Records that an append ending at `last_index` was sent.
     pub(crate) fn sent_append(&mut self, last_index: LogIndex, carried_entries: bool) {
         match self.state {
@@ -165,6 +155,41 @@ mod tests {
         assert_eq!(progress.next_index, 10);
         assert!(progress.back_off(9, 6));
         assert_eq!(progress.next_index, 7);
+    }
+
+    #[test]
+    fn backing_off_never_goes_below_the_match() {
+        let mut progress = Progress::new(1, 0);
+        progress.acknowledge(5);
+        progress.next_index = 9;
+        assert!(progress.back_off(8, 2), "a hint below the match is clamped");
+        assert_eq!(progress.next_index, 6);
+    }
+
+    #[test]
+    fn a_duplicate_ack_is_not_progress_and_an_ack_moves_next_past_it() {
+        let mut progress = Progress::new(3, 0);
+        assert!(progress.acknowledge(7));
+        assert_eq!(progress.next_index, 8);
+        assert!(!progress.acknowledge(7), "the same ack again teaches nothing");
+    }
+
+    #[test]
+    fn empty_appends_do_not_use_the_window() {
+        let mut progress = Progress::new(1, 0);
+        progress.become_replicate();
+        progress.sent_append(0, false);
+        assert!(progress.inflight.is_empty());
+        assert_eq!(progress.next_index, 1);
+    }
+
+    #[test]
+    fn leaving_snapshot_state_resumes_after_the_snapshot() {
+        let mut progress = Progress::new(1, 0);
+        progress.become_snapshot(40, 0);
+        assert!(progress.is_paused(8));
+        progress.become_probe();
+        assert_eq!(progress.next_index, 41);
     }
 
     #[test]

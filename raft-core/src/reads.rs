@@ -91,21 +91,12 @@ impl RaftNode {
             return;
         }
         let now_tick = self.now_tick;
-        let election_timeout_min = self.config.election_timeout_min_ticks;
-        let max_inflight = self.config.max_inflight_appends;
         let Some(progress) = self.progress.get_mut(&from) else { return };
         progress.last_heard_tick = now_tick;
         progress.acked_read_round = progress.acked_read_round.max(read_round);
         progress.acked_leader_tick = progress.acked_leader_tick.max(leader_tick);
-        progress.free_one_inflight_if_full(max_inflight);
-        if let crate::progress::ReplicationState::Snapshot { sent_tick, .. } = progress.state {
-            // The snapshot may have been lost; after a while, probe again, which resends it if still needed.
-            if now_tick - sent_tick >= election_timeout_min {
-                progress.become_probe();
-            }
-        }
         self.confirm_reads(actions);
-        self.send_appends(from, false, actions);
+        self.resume_replication(from, actions);
     }
 
     fn confirm_reads(&mut self, actions: &mut Vec<Action>) {

@@ -90,6 +90,54 @@ impl RaftNode {
         self.send(peer, MessageBody::InstallSnapshot { snapshot }, actions);
     }
 
+    /// Called when a follower answers a heartbeat: it is reachable, so if it still lacks
+    /// entries, appends to it may have been lost. Retry: in Probe, send the next probe;
+    /// in Replicate, send an append at the optimistic position (outside the window if
+    /// the window is full), which the follower rejects if there is a gap (and the
+    /// progress falls back to Probe) or accepts (and the acknowledgement frees the
+    /// window); in Snapshot, after
+    /// an election timeout without an answer, probe again, which resends the snapshot
+    /// only if the follower still needs it. (etcd raft does the same on MsgHeartbeatResp.)
+    pub(crate) fn resume_replication(&mut self, peer: NodeId, actions: &mut Vec<Action>) {
+        let now_tick = self.now_tick;
+        let last_index = self.log.last_index();
+        let election_timeout_min = self.config.election_timeout_min_ticks;
+        let Some(progress) = self.progress.get_mut(&peer) else { return };
+        match progress.state {
+            ReplicationState::Snapshot { sent_tick, .. } => {
+                if now_tick - sent_tick < election_timeout_min {
+                    return;
+                }
+                progress.become_probe();
+            }
+            ReplicationState::Probe => progress.probe_sent = false,
+            ReplicationState::Replicate => {
+                if progress.match_index == last_index {
+                    return;
+                }
+                if progress.is_paused(self.config.max_inflight_appends) {
+                    let prev_log_index = progress.next_index - 1;
+                    self.send_gap_probe(peer, prev_log_index, actions);
+                    return;
+                }
+            }
+        }
+        // Empty if there is nothing new: it then serves as the probe.
+        self.send_appends(peer, true, actions);
+    }
+
+    /// An empty append at `prev_log_index` that does not count against the window.
+    fn send_gap_probe(&mut self, peer: NodeId, prev_log_index: LogIndex, actions: &mut Vec<Action>) {
+        let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
+            self.send_snapshot(peer, actions);
+            return;
+        };
+        let leader_commit = self.log.commit_index;
+        let body =
+            MessageBody::AppendEntries { prev_log_index, prev_log_term, entries: Vec::new(), leader_commit };
+        self.send(peer, body, actions);
+    }
+
     pub(crate) fn broadcast_heartbeat(&mut self, actions: &mut Vec<Action>) {
         for position in 0..self.config.voters.len() {
             let Some(peer) = self.peer_at(position) else { continue };

@@ -136,6 +136,12 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
     cluster.tick_all(200);
     let leader = cluster.leader().unwrap_or_else(|| panic!("seed {seed}: no leader after healing"));
     assert_eq!(cluster.node(leader).role(), Role::Leader);
+    // Without any new proposal, every follower catches up on what the leader holds.
+    let leader_commit = cluster.node(leader).commit_index();
+    assert_eq!(leader_commit, cluster.node(leader).last_index(), "seed {seed}: leader commits its log");
+    for &id in &ids {
+        assert_eq!(cluster.node(id).commit_index(), leader_commit, "seed {seed}: node {id} lags");
+    }
     cluster.propose(leader, b"final");
     cluster.tick_all(60);
     let target = cluster.node(leader).last_index();

@@ -1,7 +1,7 @@
 //! Raft paper §7: log compaction and InstallSnapshot.
 
 use super::network::{encode_state_machine, Cluster};
-use crate::{Action, Input, RejectReason, Request};
+use crate::{Action, Input, MessageBody, RejectReason, Request};
 
 #[test]
 fn a_lagging_follower_catches_up_from_a_snapshot() {
@@ -30,6 +30,44 @@ fn a_lagging_follower_catches_up_from_a_snapshot() {
     assert_eq!(cluster.node(3).commit_index(), 11);
     cluster.tick_all(20);
     assert_eq!(cluster.applied_indexes(3), cluster.applied_indexes(1));
+}
+
+#[test]
+fn a_snapshot_is_not_resent_when_only_its_acknowledgement_was_lost() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.isolate(3);
+    for command in 0..5u8 {
+        cluster.propose(1, &[command]);
+    }
+    let data = encode_state_machine(&cluster.applied[&1]);
+    cluster.step(1, Input::CompactLog { up_to: 6, data });
+    cluster.heal();
+    let mut snapshots_sent = 0;
+    let mut acknowledgement_dropped = false;
+    for _ in 0..300 {
+        for id in cluster.live_nodes() {
+            cluster.step(id, Input::Tick);
+        }
+        while let Some(message) = cluster.queue.pop_front() {
+            if matches!(message.body, MessageBody::InstallSnapshot { .. }) {
+                snapshots_sent += 1;
+            }
+            let answers_snapshot = message.from == 3
+                && snapshots_sent == 1
+                && matches!(message.body, MessageBody::AppendEntriesResponse { success: true, .. });
+            if answers_snapshot && !acknowledgement_dropped {
+                acknowledgement_dropped = true;
+                continue;
+            }
+            let to = message.to;
+            cluster.step(to, Input::Message(message));
+        }
+    }
+    assert!(acknowledgement_dropped);
+    assert_eq!(cluster.node(3).snapshot_meta().last_included_index, 6);
+    assert_eq!(snapshots_sent, 1, "after the timeout a probe found the snapshot installed");
+    assert_eq!(cluster.node(3).commit_index(), cluster.node(1).commit_index());
 }
 
 #[test]

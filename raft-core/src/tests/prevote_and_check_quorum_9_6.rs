@@ -57,7 +57,7 @@ fn check_quorum_makes_an_isolated_leader_step_down() {
     cluster.step(1, Input::Read { id: 77 });
     cluster.tick_all(99);
     assert_eq!(cluster.node(1).role(), Role::Leader, "within the election timeout it may still lead");
-    cluster.tick_all(2);
+    cluster.tick_all(1);
     assert_eq!(cluster.node(1).role(), Role::Follower);
     let events = cluster.take_events(1);
     assert!(

@@ -60,6 +60,27 @@ fn read_index_waits_for_a_quorum_to_confirm_leadership() {
 }
 
 #[test]
+fn confirmations_that_arrive_ticks_later_still_count() {
+    // Real networks answer after the leader's clock moved on.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.tick_all(10);
+    cluster.take_events(1);
+    cluster.step(1, Input::Read { id: 5 });
+    let heartbeats: Vec<_> = cluster.queue.drain(..).collect();
+    for heartbeat in heartbeats {
+        let to = heartbeat.to;
+        cluster.step(to, Input::Message(heartbeat));
+    }
+    for _ in 0..3 {
+        cluster.step(1, Input::Tick);
+    }
+    cluster.queue.retain(|message| message.to == 1);
+    cluster.deliver_all();
+    assert_eq!(ready(&cluster.take_events(1), 5), Some(1));
+}
+
+#[test]
 fn a_partitioned_leader_never_confirms_a_read() {
     let mut cluster = Cluster::new(5);
     cluster.campaign(1);
@@ -95,6 +116,31 @@ fn a_new_leader_defers_reads_until_its_noop_commits() {
     cluster.heal();
     cluster.tick_all(30);
     assert_eq!(ready(&cluster.take_events(1), 4), Some(1), "served once the no-op committed");
+}
+
+#[test]
+fn reads_beyond_the_pending_bound_are_refused() {
+    // Reads waiting for the no-op and reads waiting for a round count together.
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.pre_vote = false;
+        config.max_uncommitted_entries = 3;
+    });
+    cluster.isolate(1);
+    cluster.campaign(1);
+    for voter in [2, 3] {
+        let vote = crate::Message {
+            from: voter,
+            to: 1,
+            term: 1,
+            body: crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
+        };
+        cluster.step(1, Input::Message(vote));
+    }
+    for id in 1..=3 {
+        assert!(cluster.step(1, Input::Read { id }).is_empty(), "read {id} waits for the no-op");
+    }
+    let refused = cluster.step(1, Input::Read { id: 4 });
+    assert!(matches!(refused[..], [Action::Rejected { reason: RejectReason::TooManyPendingReads, .. }]));
 }
 
 #[test]

@@ -225,6 +225,23 @@ fn appends_respect_the_entry_limit_and_the_inflight_window() {
 }
 
 #[test]
+fn lost_pipelined_appends_are_retransmitted_without_new_proposals() {
+    // Regression: appends lost while the window was not full were never resent until
+    // the next proposal exposed the gap, so an idle follower lagged forever.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.tick_all(12);
+    cluster.isolate(3);
+    for command in 0..5u8 {
+        cluster.propose(1, &[command]);
+    }
+    cluster.heal();
+    cluster.tick_all(25);
+    assert_eq!(cluster.node(3).last_index(), 6);
+    assert_eq!(cluster.node(3).commit_index(), 6);
+}
+
+#[test]
 fn a_leader_never_overwrites_its_own_log() {
     // Raft paper Figure 3, Leader Append-Only.
     let mut cluster = Cluster::new(3);
