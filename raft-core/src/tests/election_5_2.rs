@@ -187,3 +187,42 @@ fn election_timeouts_are_randomized_within_bounds_from_the_node_seed() {
     let once_more = crate::RaftNode::new(config, Default::default(), 7).unwrap();
     assert_eq!(again.election_timeout_ticks, once_more.election_timeout_ticks);
 }
+
+#[test]
+fn role_changes_are_reported_once_per_change() {
+    let role_changes = |events: Vec<Action>| -> Vec<(Role, u64, Option<u64>)> {
+        events
+            .into_iter()
+            .filter_map(|action| match action {
+                Action::RoleChanged { role, term, leader } => Some((role, term, leader)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut cluster = Cluster::with_config(3, |config| config.check_quorum = false);
+    cluster.campaign(1);
+    cluster.tick_all(50);
+    assert_eq!(
+        role_changes(cluster.take_events(1)),
+        vec![(Role::PreCandidate, 0, None), (Role::Candidate, 1, None), (Role::Leader, 1, Some(1)),]
+    );
+    // Node 2 adopts term 1 from the vote request, then learns the leader; the
+    // heartbeats that follow from the same leader change nothing.
+    assert_eq!(
+        role_changes(cluster.take_events(2)),
+        vec![(Role::Follower, 1, None), (Role::Follower, 1, Some(1))]
+    );
+    // A new term with a new leader is a change; so is learning of the term without a leader.
+    cluster.isolate(1);
+    cluster.campaign(3);
+    assert_eq!(cluster.node(3).role(), Role::Leader);
+    assert_eq!(
+        role_changes(cluster.take_events(2)),
+        vec![(Role::Follower, 2, None), (Role::Follower, 2, Some(3))]
+    );
+    // The old leader learns term 2 and its leader from one heartbeat: one change.
+    cluster.take_events(1);
+    cluster.heal();
+    cluster.tick_all(10);
+    assert_eq!(role_changes(cluster.take_events(1)), vec![(Role::Follower, 2, Some(3))]);
+}

@@ -94,6 +94,64 @@ fn acknowledgements_beyond_the_leaders_log_are_ignored() {
 }
 
 #[test]
+fn stale_terms_are_counted_and_stale_senders_are_told_the_current_term() {
+    // CheckQuorum off so node 3 can depose node 1 while node 2 is cut off.
+    let mut cluster = Cluster::with_config(3, |config| config.check_quorum = false);
+    cluster.campaign(1);
+    cluster.isolate(2);
+    cluster.campaign(3);
+    cluster.heal();
+    cluster.queue.clear();
+    // Node 1 is at term 2 now; a pre-vote from an older term gets a rejection in term 2.
+    assert_eq!(cluster.node(1).term(), 2);
+    let stale_pre_vote = Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::RequestVote {
+            pre_vote: true,
+            leadership_transfer: false,
+            last_log_index: 0,
+            last_log_term: 0,
+        },
+    };
+    let actions = cluster.step(1, Input::Message(stale_pre_vote));
+    assert_eq!(
+        actions,
+        vec![crate::Action::Send(Message {
+            from: 1,
+            to: 2,
+            term: 2,
+            body: MessageBody::RequestVoteResponse { pre_vote: true, granted: false },
+        })]
+    );
+    let stale_response = Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
+    };
+    assert!(cluster.step(1, Input::Message(stale_response)).is_empty());
+    assert_eq!(cluster.node(1).counters().ignored_stale_term, 2);
+    // An append answer reaching a follower answers nothing it sent.
+    let misdirected = Message {
+        from: 2,
+        to: 1,
+        term: 2,
+        body: MessageBody::AppendEntriesResponse {
+            success: true,
+            index: 0,
+            reject_hint_index: 0,
+            reject_hint_term: 0,
+        },
+    };
+    let before = cluster.node(1).counters().ignored_stale_response;
+    cluster.step(1, Input::Message(misdirected.clone()));
+    cluster.step(1, Input::Message(misdirected));
+    assert_eq!(cluster.node(1).counters().ignored_stale_response, before + 2);
+}
+
+#[test]
 fn malformed_snapshots_and_vote_requests_are_ignored() {
     let mut cluster = Cluster::new(3);
     let zero_snapshot = Message {

@@ -178,6 +178,32 @@ fn rejection_reasons_read_as_sentences() {
 }
 
 #[test]
+fn the_lease_ends_one_heartbeat_interval_before_the_election_timeout() {
+    // Lease: 100 - 10 = 90 ticks from the send of the last heartbeat a quorum acknowledged.
+    let mut cluster = Cluster::with_config(3, |config| config.read_mode = ReadMode::LeaseBased);
+    cluster.campaign(1);
+    cluster.tick_all(10);
+    cluster.isolate(1);
+    for _ in 0..89 {
+        cluster.step(1, Input::Tick);
+    }
+    let actions = cluster.step(1, Input::Read { id: 1 });
+    assert!(actions.contains(&Action::ReadReady { id: 1, read_index: 1 }), "89 ticks in: inside the lease");
+    cluster.step(1, Input::Tick);
+    let actions = cluster.step(1, Input::Read { id: 2 });
+    assert!(!actions.iter().any(|action| matches!(action, Action::ReadReady { .. })), "90 ticks in: outside");
+}
+
+#[test]
+fn a_new_leader_has_no_lease_until_a_heartbeat_is_acknowledged() {
+    let mut cluster = Cluster::with_config(3, |config| config.read_mode = ReadMode::LeaseBased);
+    cluster.campaign(1);
+    assert_eq!(cluster.node(1).commit_index(), 1, "the no-op committed");
+    let actions = cluster.step(1, Input::Read { id: 1 });
+    assert!(!actions.iter().any(|action| matches!(action, Action::ReadReady { .. })));
+}
+
+#[test]
 fn lease_reads_require_check_quorum() {
     let mut config = crate::Config::new(1, vec![1, 2, 3]);
     config.read_mode = ReadMode::LeaseBased;

@@ -225,6 +225,42 @@ fn appends_respect_the_entry_limit_and_the_inflight_window() {
 }
 
 #[test]
+fn once_the_logs_agree_a_full_window_of_appends_is_pipelined_at_once() {
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.max_entries_per_message = 1;
+        config.max_inflight_appends = 4;
+    });
+    cluster.campaign(1);
+    cluster.tick_all(12);
+    cluster.cut_links.insert((1, 2));
+    for command in 0..6u8 {
+        cluster.propose(1, &[command]);
+    }
+    cluster.heal();
+    // Node 2 holds only the no-op; the leader finds the gap, probes, then pipelines.
+    let mut largest_burst = 0;
+    for _ in 0..30 {
+        for id in cluster.live_nodes() {
+            cluster.step(id, Input::Tick);
+        }
+        while let Some(message) = cluster.queue.pop_front() {
+            let to = message.to;
+            let actions = cluster.step(to, Input::Message(message));
+            let burst = actions
+                .iter()
+                .filter(|action| {
+                    matches!(action, Action::Send(Message { to: 2, body: MessageBody::AppendEntries { entries, .. }, .. })
+                        if !entries.is_empty())
+                })
+                .count();
+            largest_burst = largest_burst.max(burst);
+        }
+    }
+    assert_eq!(cluster.node(2).commit_index(), 7);
+    assert_eq!(largest_burst, 4, "one acknowledgement opens the whole window");
+}
+
+#[test]
 fn lost_pipelined_appends_are_retransmitted_without_new_proposals() {
     // Regression: appends lost while the window was not full were never resent until
     // the next proposal exposed the gap, so an idle follower lagged forever.
