@@ -217,6 +217,12 @@ mod tests {
     fn message_batches_respect_count_and_byte_limits_but_send_at_least_one() {
         let log = RaftLog::restore(SnapshotMeta::default(), entries(&[1, 1, 1, 1]));
         assert_eq!(log.entries_for_message(1, 2, u64::MAX).len(), 2);
+        let commands: Vec<Entry> = (1..=3)
+            .map(|index| Entry { term: 1, index, payload: EntryPayload::Command(vec![0; 100]) })
+            .collect();
+        let log_of_commands = RaftLog::restore(SnapshotMeta::default(), commands);
+        assert_eq!(log_of_commands.entries_for_message(1, 10, 248).len(), 2, "124 bytes each");
+        assert_eq!(log_of_commands.entries_for_message(1, 10, 247).len(), 1);
         assert_eq!(log.entries_for_message(2, 100, 1).len(), 1);
         assert_eq!(log.entries_for_message(1, 100, 48).len(), 2);
         assert_eq!(log.entries_for_message(5, 100, 100).len(), 0);

@@ -234,9 +234,18 @@ impl RaftNode {
         let commit_index = self.log.commit_index;
         let (prev_log_index, prev_log_term, entries) = if prev_log_index < commit_index {
             // Everything up to our commit index is committed and so identical in every
-            // later leader's log (§5.4): skip that part rather than re-check it.
-            let skip = (commit_index - prev_log_index) as usize;
-            if skip >= entries.len() {
+            // later leader's log (§5.4): skip that part. A leader that contradicts it is
+            // broken or hostile (Leader Completeness); its message is refused.
+            let skip = ((commit_index - prev_log_index) as usize).min(entries.len());
+            let compacted = self.log.snapshot_meta().last_included_index;
+            let contradicts_committed = entries[..skip]
+                .iter()
+                .any(|entry| entry.index > compacted && self.log.term_at(entry.index) != Some(entry.term));
+            if contradicts_committed {
+                self.counters.protocol_violations += 1;
+                return;
+            }
+            if skip == entries.len() {
                 self.respond_append(leader, true, commit_index, 0, 0, actions);
                 return;
             }
@@ -259,11 +268,7 @@ impl RaftNode {
         if let Some(position) = self.log.first_new_or_conflicting(entries) {
             let first_new = entries[position].index;
             if first_new <= self.log.last_index() {
-                if first_new <= self.log.commit_index {
-                    // A leader contradicting a committed entry breaks Leader Completeness.
-                    self.counters.protocol_violations += 1;
-                    return;
-                }
+                // Past the committed prefix by construction; `truncate_from` asserts it.
                 self.log.truncate_from(first_new);
                 actions.push(Action::TruncateLog { from: first_new });
             }

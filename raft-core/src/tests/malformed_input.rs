@@ -148,12 +148,81 @@ fn stale_terms_are_counted_and_stale_senders_are_told_the_current_term() {
     let before = cluster.node(1).counters().ignored_stale_response;
     cluster.step(1, Input::Message(misdirected.clone()));
     cluster.step(1, Input::Message(misdirected));
-    assert_eq!(cluster.node(1).counters().ignored_stale_response, before + 2);
+    let heartbeat_answer = Message {
+        from: 2,
+        to: 1,
+        term: 2,
+        body: MessageBody::HeartbeatResponse { read_round: 0, leader_tick: 0 },
+    };
+    cluster.step(1, Input::Message(heartbeat_answer));
+    assert_eq!(cluster.node(1).counters().ignored_stale_response, before + 3);
+}
+
+#[test]
+fn a_second_leader_in_the_same_term_is_a_protocol_violation() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let before = cluster.log_terms(2);
+    let impostor = Message {
+        from: 3,
+        to: 2,
+        term: 1,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![noop(1, 1), noop(1, 2)],
+            leader_commit: 2,
+        },
+    };
+    assert!(cluster.step(2, Input::Message(impostor)).is_empty());
+    assert_eq!(cluster.node(2).counters().protocol_violations, 1);
+    assert_eq!(cluster.node(2).leader(), Some(1));
+    assert_eq!(cluster.log_terms(2), before);
+}
+
+#[test]
+fn a_leader_contradicting_a_committed_entry_is_refused() {
+    // Leader Completeness says no later leader lacks a committed entry; one that sends
+    // a conflicting entry below our commit index is broken or hostile.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.propose(1, b"committed");
+    cluster.tick_all(12);
+    assert_eq!(cluster.node(2).commit_index(), 2);
+    let rewrite = Message {
+        from: 3,
+        to: 2,
+        term: 5,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 1,
+            prev_log_term: 1,
+            entries: vec![noop(5, 2)],
+            leader_commit: 0,
+        },
+    };
+    cluster.step(2, Input::Message(rewrite));
+    assert_eq!(cluster.node(2).counters().protocol_violations, 1);
+    assert_eq!(cluster.log_terms(2), vec![1, 1]);
 }
 
 #[test]
 fn malformed_snapshots_and_vote_requests_are_ignored() {
     let mut cluster = Cluster::new(3);
+    let snapshot_message = |index, snapshot_term| Message {
+        from: 2,
+        to: 1,
+        term: 3,
+        body: MessageBody::InstallSnapshot {
+            snapshot: crate::Snapshot {
+                meta: crate::SnapshotMeta { last_included_index: index, last_included_term: snapshot_term },
+                data: vec![],
+            },
+        },
+    };
+    for (index, snapshot_term) in [(0, 1), (5, 0), (5, 4)] {
+        cluster.step(1, Input::Message(snapshot_message(index, snapshot_term)));
+    }
+    assert_eq!(cluster.node(1).counters().ignored_malformed, 3, "index 0, term 0, term above the leader's");
     let zero_snapshot = Message {
         from: 2,
         to: 1,
@@ -173,7 +242,7 @@ fn malformed_snapshots_and_vote_requests_are_ignored() {
     };
     cluster.step(1, Input::Message(zero_snapshot));
     cluster.step(1, Input::Message(vote_with_future_log));
-    assert_eq!(cluster.node(1).counters().ignored_malformed, 2);
+    assert_eq!(cluster.node(1).counters().ignored_malformed, 5);
     assert_eq!(cluster.node(1).term(), 0);
 }
 
@@ -189,9 +258,14 @@ fn oversized_and_overflowing_proposals_are_refused() {
         too_big[..],
         [crate::Action::Rejected { reason: crate::RejectReason::CommandTooLarge, .. }]
     ));
+    let accepted = |actions: &[crate::Action]| {
+        actions.iter().any(|action| matches!(action, crate::Action::ProposalAccepted { .. }))
+    };
+    assert!(accepted(&cluster.step(1, Input::Propose { id: 5, command: vec![0; 8] })), "exactly the limit");
+    cluster.tick_all(12);
     cluster.isolate(1);
-    cluster.step(1, Input::Propose { id: 2, command: vec![1] });
-    cluster.step(1, Input::Propose { id: 3, command: vec![2] });
+    assert!(accepted(&cluster.step(1, Input::Propose { id: 2, command: vec![1] })));
+    assert!(accepted(&cluster.step(1, Input::Propose { id: 3, command: vec![2] })));
     let full = cluster.step(1, Input::Propose { id: 4, command: vec![3] });
     assert!(matches!(
         full[..],

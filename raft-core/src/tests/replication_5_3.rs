@@ -174,6 +174,57 @@ fn a_leader_sends_one_heartbeat_per_interval() {
 }
 
 #[test]
+fn an_append_overlapping_the_commit_index_still_delivers_its_new_entries() {
+    // Entries at or below our commit index are skipped, the rest appended.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.propose(1, b"a");
+    cluster.propose(1, b"b");
+    cluster.tick_all(12);
+    assert_eq!(cluster.node(2).commit_index(), 3);
+    cluster.isolate(2);
+    cluster.propose(1, b"c");
+    let entries: Vec<_> = (2..=4).map(|index| cluster.node(1).entry(index).unwrap().clone()).collect();
+    let overlapping = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::AppendEntries { prev_log_index: 1, prev_log_term: 1, entries, leader_commit: 3 },
+    };
+    let actions = cluster.step(2, Input::Message(overlapping));
+    assert_eq!(cluster.node(2).last_index(), 4);
+    assert!(actions.iter().any(|action| matches!(
+        action,
+        Action::Send(Message {
+            body: MessageBody::AppendEntriesResponse { success: true, index: 4, .. },
+            ..
+        })
+    )));
+}
+
+#[test]
+fn a_duplicate_acknowledgement_is_counted_and_changes_nothing() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.propose(1, b"a");
+    let ack = Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::AppendEntriesResponse {
+            success: true,
+            index: 2,
+            reject_hint_index: 0,
+            reject_hint_term: 0,
+        },
+    };
+    let before = cluster.node(1).counters().ignored_stale_response;
+    cluster.step(1, Input::Message(ack));
+    assert_eq!(cluster.node(1).counters().ignored_stale_response, before + 1);
+    assert_eq!(cluster.node(1).progress[&2].match_index, 2);
+}
+
+#[test]
 fn a_follower_commits_no_further_than_the_entries_it_verified() {
     // Raft paper Figure 2: commitIndex = min(leaderCommit, index of last new entry).
     let mut logs = BTreeMap::new();
