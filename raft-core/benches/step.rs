@@ -93,6 +93,12 @@ fn elections(rounds: u64) -> Duration {
 }
 
 fn main() {
+    if std::env::args().any(|argument| argument == "--profile") {
+        // A short fixed workload for instruction-count profilers (valgrind --tool=callgrind).
+        let (_, steps, proposals) = replication(3, 1, 20_000);
+        println!("profile run: {proposals} proposals, {steps} steps");
+        return;
+    }
     // Warm up, then measure.
     replication(3, 8, 1_000);
     for (size, batch) in [(3, 1), (3, 16), (5, 16)] {

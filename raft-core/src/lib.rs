@@ -83,7 +83,7 @@
 //! let actions = node.step(Input::Propose { id: 1, command: b"set x 1".to_vec() });
 //! perform(actions, &mut durable);
 //! assert_eq!(node.commit_index(), 2); // the leader's no-op, then the command
-//! assert!(matches!(applied[1].payload, EntryPayload::Command(ref bytes) if bytes == b"set x 1"));
+//! assert!(matches!(applied[1].payload, EntryPayload::Command(ref bytes) if &bytes[..] == b"set x 1"));
 //!
 //! // After a crash, the node restarts from exactly what was made durable.
 //! let restarted = RaftNode::new(Config::new(1, vec![1]), durable, 43).unwrap();

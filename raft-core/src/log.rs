@@ -218,7 +218,7 @@ mod tests {
         let log = RaftLog::restore(SnapshotMeta::default(), entries(&[1, 1, 1, 1]));
         assert_eq!(log.entries_for_message(1, 2, u64::MAX).len(), 2);
         let commands: Vec<Entry> = (1..=3)
-            .map(|index| Entry { term: 1, index, payload: EntryPayload::Command(vec![0; 100]) })
+            .map(|index| Entry { term: 1, index, payload: EntryPayload::Command(vec![0; 100].into()) })
             .collect();
         let log_of_commands = RaftLog::restore(SnapshotMeta::default(), commands);
         assert_eq!(log_of_commands.entries_for_message(1, 10, 248).len(), 2, "124 bytes each");

@@ -94,7 +94,7 @@ impl RaftNode {
             }
             MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit } => {
                 if self.accept_leader(from, actions) {
-                    self.handle_append(from, prev_log_index, prev_log_term, &entries, leader_commit, actions);
+                    self.handle_append(from, prev_log_index, prev_log_term, entries, leader_commit, actions);
                 }
             }
             MessageBody::Heartbeat { commit, read_round, leader_tick } => {

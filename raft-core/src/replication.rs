@@ -227,12 +227,12 @@ impl RaftNode {
         leader: NodeId,
         prev_log_index: LogIndex,
         prev_log_term: Term,
-        entries: &[Entry],
+        mut entries: Vec<Entry>,
         leader_commit: LogIndex,
         actions: &mut Vec<Action>,
     ) {
         let commit_index = self.log.commit_index;
-        let (prev_log_index, prev_log_term, entries) = if prev_log_index < commit_index {
+        let (prev_log_index, prev_log_term) = if prev_log_index < commit_index {
             // Everything up to our commit index is committed and so identical in every
             // later leader's log (§5.4): skip that part. A leader that contradicts it is
             // broken or hostile (Leader Completeness); its message is refused.
@@ -250,9 +250,10 @@ impl RaftNode {
                 return;
             }
             let commit_term = self.log.term_at(commit_index).expect("commit index is held");
-            (commit_index, commit_term, &entries[skip..])
+            entries.drain(..skip);
+            (commit_index, commit_term)
         } else {
-            (prev_log_index, prev_log_term, entries)
+            (prev_log_index, prev_log_term)
         };
 
         if self.log.term_at(prev_log_index) != Some(prev_log_term) {
@@ -265,22 +266,24 @@ impl RaftNode {
 
         // Truncate only on a real conflict: a stale or duplicated append whose entries
         // we already hold must not cut off entries that came after it (§5.3).
-        if let Some(position) = self.log.first_new_or_conflicting(entries) {
+        let last_verified = prev_log_index + entries.len() as u64;
+        if let Some(position) = self.log.first_new_or_conflicting(&entries) {
             let first_new = entries[position].index;
             if first_new <= self.log.last_index() {
                 // Past the committed prefix by construction; `truncate_from` asserts it.
                 self.log.truncate_from(first_new);
                 actions.push(Action::TruncateLog { from: first_new });
             }
-            let new_entries = &entries[position..];
+            // The message's own vector goes to the host; the log keeps a copy (payloads
+            // are shared, so this copies only entry headers).
+            let new_entries = if position == 0 { entries } else { entries.split_off(position) };
             self.flush_hard_state(actions);
-            self.log.append(new_entries);
-            actions.push(Action::PersistEntries { entries: new_entries.to_vec() });
+            self.log.append(&new_entries);
+            actions.push(Action::PersistEntries { entries: new_entries });
         }
 
         // Commit no further than the last entry this message verified: entries beyond
         // it may be stale leftovers of an older leader.
-        let last_verified = prev_log_index + entries.len() as u64;
         self.commit_to(leader_commit.min(last_verified), actions);
         self.respond_append(leader, true, last_verified, 0, 0, actions);
     }

@@ -22,7 +22,7 @@ impl RaftNode {
             actions.push(Action::Rejected { request, reason, leader_hint: self.leader });
             return;
         }
-        let index = self.append_to_own_log(EntryPayload::Command(command), actions);
+        let index = self.append_to_own_log(EntryPayload::Command(command.into()), actions);
         actions.push(Action::ProposalAccepted { id, index, term: self.term });
         self.broadcast_append(false, actions);
         self.maybe_commit(actions);

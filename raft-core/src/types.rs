@@ -1,6 +1,7 @@
 //! Identifiers and log entries shared by every part of the protocol.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Identifies one node of the cluster. Ids are chosen by the host and never reused.
 pub type NodeId = u64;
@@ -31,8 +32,9 @@ pub enum EntryPayload {
     /// Appended by every new leader so it can commit an entry of its own term
     /// (Raft paper §5.4.2, §8). Hosts skip it when applying.
     Noop,
-    /// An opaque command for the host's state machine.
-    Command(Vec<u8>),
+    /// An opaque command for the host's state machine. Shared, not copied: the same
+    /// bytes go to the log, to every follower's message and to `Apply`.
+    Command(Arc<[u8]>),
 }
 
 impl Entry {

@@ -8,7 +8,7 @@ pub(super) fn arbitrary_body() -> impl Strategy<Value = MessageBody> {
         |(term, index, bytes)| Entry {
             term,
             index,
-            payload: if bytes.is_empty() { EntryPayload::Noop } else { EntryPayload::Command(bytes) },
+            payload: if bytes.is_empty() { EntryPayload::Noop } else { EntryPayload::Command(bytes.into()) },
         },
     );
     prop_oneof![

@@ -320,7 +320,7 @@ pub(crate) fn log_from_terms(terms: &[Term]) -> Vec<Entry> {
         .map(|(offset, &term)| Entry {
             term,
             index: offset as u64 + 1,
-            payload: crate::EntryPayload::Command(vec![offset as u8]),
+            payload: crate::EntryPayload::Command(vec![offset as u8].into()),
         })
         .collect()
 }
