@@ -85,7 +85,8 @@ impl RaftNode {
         let granted = if pre_vote {
             // Would we vote for it in the term it proposes? Only if that term is newer
             // than ours and its log is as complete as ours. Our state does not change.
-            campaign_term > self.term && up_to_date && !self.in_leader_lease()
+            // (Requests inside a leader lease never get here: `receive` drops them.)
+            campaign_term > self.term && up_to_date
         } else {
             debug_assert_eq!(campaign_term, self.term);
             // One vote per term (§5.2), and a node following a known leader does not vote.

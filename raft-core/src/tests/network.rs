@@ -30,6 +30,9 @@ pub(crate) struct Cluster {
     /// When set, every action of every node is folded into this FNV-1a digest, so two
     /// runs can be compared for determinism.
     pub(crate) action_digest: Option<u64>,
+    /// Every vote granted, as (voter, term) -> candidate, across restarts: a node
+    /// that votes twice in one term (say, after forgetting its vote) is caught here.
+    pub(crate) votes_granted: BTreeMap<(NodeId, Term), NodeId>,
     restarts: u64,
 }
 
@@ -62,6 +65,7 @@ impl Cluster {
             leaders_by_term: BTreeMap::new(),
             committed: BTreeMap::new(),
             action_digest: None,
+            votes_granted: BTreeMap::new(),
             restarts: 0,
         };
         for &id in &ids {
@@ -141,6 +145,12 @@ impl Cluster {
                 self.applied.insert(id, decode_state_machine(&snapshot.data));
             }
             Action::Send(message) => {
+                if let crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true } =
+                    message.body
+                {
+                    let first = *self.votes_granted.entry((id, message.term)).or_insert(message.to);
+                    assert_eq!(first, message.to, "node {id} voted twice in term {}", message.term);
+                }
                 let link = (message.from, message.to);
                 if !self.cut_links.contains(&link) {
                     self.queue.push_back(message.clone());
