@@ -21,7 +21,8 @@ pub enum ReadMode {
 pub struct Config {
     /// This node's id; must appear in `voters`.
     pub id: NodeId,
-    /// Every voting member, this node included. Order does not matter.
+    /// The bootstrap voter set, this node included; order does not matter. Membership
+    /// entries in the log (and snapshots) override it: see [`crate::RaftNode::voters`].
     pub voters: Vec<NodeId>,
     /// The lower bound (inclusive) of the randomized election timeout, in ticks.
     pub election_timeout_min_ticks: u64,
@@ -120,11 +121,6 @@ impl Config {
             return fail("read_mode", "LeaseBased reads require check_quorum");
         }
         Ok(())
-    }
-
-    /// The number of votes or acknowledgements that form a majority of the voters.
-    pub(crate) fn quorum_size(&self) -> usize {
-        self.voters.len() / 2 + 1
     }
 }
 

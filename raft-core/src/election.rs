@@ -44,7 +44,7 @@ impl RaftNode {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        for position in 0..self.config.voters.len() {
+        for position in 0..self.voter_count() {
             if let Some(peer) = self.peer_at(position) {
                 self.send_with_term(peer, campaign_term, body.clone(), actions);
             }
@@ -53,9 +53,13 @@ impl RaftNode {
 
     /// Counts the votes so far and acts on a decided outcome. Returns true if decided.
     fn count_votes(&mut self, actions: &mut Vec<Action>) -> bool {
-        let granted = self.votes.values().filter(|&&granted| granted).count();
-        let rejected = self.votes.len() - granted;
-        match tally(granted, rejected, self.config.voters.len()) {
+        // Only the votes of current voters count; that may exclude our own (a node
+        // whose removal is not yet committed may still campaign; see `may_campaign`).
+        let voters = self.log.voters();
+        let counted = self.votes.iter().filter(|(voter, _)| voters.contains(voter));
+        let (granted, rejected) = counted
+            .fold((0, 0), |(yes, no), (_, &granted)| if granted { (yes + 1, no) } else { (yes, no + 1) });
+        match tally(granted, rejected, self.voter_count()) {
             VoteResult::Pending => false,
             VoteResult::Won if self.role == Role::PreCandidate => {
                 self.campaign(false, false, actions);
@@ -81,6 +85,9 @@ impl RaftNode {
         last_log_term: Term,
         actions: &mut Vec<Action>,
     ) {
+        // The membership is not consulted (thesis §4.1): a candidate this node does not
+        // yet know as a voter may be one. A removed server cannot win anyway once its
+        // removal is on a majority, since its log lacks that entry.
         let up_to_date = self.log.candidate_is_up_to_date(last_log_index, last_log_term);
         let granted = if pre_vote {
             // Would we vote for it in the term it proposes? Only if that term is newer
@@ -118,6 +125,10 @@ impl RaftNode {
         let expected_term = if pre_vote && granted { self.term + 1 } else { self.term };
         if self.role != expected_role || response_term != expected_term {
             self.counters.ignored_stale_response += 1;
+            return;
+        }
+        if !self.log.voters().contains(&voter) {
+            self.counters.ignored_unknown_peer += 1;
             return;
         }
         if self.votes.contains_key(&voter) {

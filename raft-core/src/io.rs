@@ -1,6 +1,7 @@
 //! What goes into a node (`Input`), what comes out (`Action`), and what it is built from.
 
 use crate::config::ConfigError;
+use crate::membership::MembershipChange;
 use crate::message::Message;
 use crate::types::{Entry, HardState, LogIndex, NodeId, RequestId, Snapshot, Term};
 use std::fmt;
@@ -23,6 +24,14 @@ pub enum Input {
     Read {
         /// Echoed in `ReadReady` or `Rejected`.
         id: RequestId,
+    },
+    /// Ask the leader to add or remove one voter (Raft thesis §4.1). Answered like a
+    /// proposal: `ProposalAccepted` with the index of the membership entry, or `Rejected`.
+    ChangeMembership {
+        /// Echoed in `ProposalAccepted` or `Rejected`.
+        id: RequestId,
+        /// The change.
+        change: MembershipChange,
     },
     /// Ask the leader to hand leadership to `to` (Raft thesis §3.10).
     TransferLeadership {
@@ -133,6 +142,8 @@ pub enum Request {
     Propose(RequestId),
     /// `Input::Read` with this id.
     Read(RequestId),
+    /// `Input::ChangeMembership` with this id.
+    ChangeMembership(RequestId),
     /// `Input::TransferLeadership`.
     TransferLeadership,
     /// `Input::CompactLog`.
@@ -158,6 +169,11 @@ pub enum RejectReason {
     UnknownPeer,
     /// Compaction must stop at or before the applied index, after the current snapshot.
     CompactionOutOfRange,
+    /// A membership change is not committed yet, or this leader has not yet committed
+    /// an entry of its term; changes go one at a time.
+    MembershipChangeInProgress,
+    /// The change changes nothing (adds a voter, removes a non-voter) or removes the last voter.
+    InvalidMembershipChange,
 }
 
 impl fmt::Display for RejectReason {
@@ -171,6 +187,8 @@ impl fmt::Display for RejectReason {
             RejectReason::CommandTooLarge => "command too large",
             RejectReason::UnknownPeer => "unknown peer",
             RejectReason::CompactionOutOfRange => "compaction index out of range",
+            RejectReason::MembershipChangeInProgress => "a membership change is in progress",
+            RejectReason::InvalidMembershipChange => "the membership change is not valid",
         };
         f.write_str(text)
     }
@@ -204,6 +222,11 @@ pub enum RestoreError {
         /// The first index where the terms are wrong.
         index: LogIndex,
     },
+    /// The snapshot or a membership entry holds an empty, unsorted or duplicated voter set.
+    InvalidVoterSet {
+        /// The index of the snapshot or entry.
+        index: LogIndex,
+    },
 }
 
 impl fmt::Display for RestoreError {
@@ -215,6 +238,9 @@ impl fmt::Display for RestoreError {
             }
             RestoreError::InconsistentTerms { index } => {
                 write!(f, "durable log has inconsistent terms at index {index}")
+            }
+            RestoreError::InvalidVoterSet { index } => {
+                write!(f, "durable state has an invalid voter set at index {index}")
             }
         }
     }
@@ -232,7 +258,8 @@ impl From<ConfigError> for RestoreError {
 /// these; the counts let hosts and tests see that it happened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Messages from a node that is not a member, or addressed to another node.
+    /// Messages addressed to another node or from this node itself, and answers from
+    /// nodes that are not voters this node tracks (votes, replication answers).
     pub ignored_unknown_peer: u64,
     /// Messages whose contents are impossible (term 0 from a leader, non-contiguous
     /// entries, an index beyond what we sent, absurd counts).

@@ -15,7 +15,8 @@
 //!   or malformed. Bad messages are ignored and counted in [`Counters`], never a panic.
 //! - [`Input::Propose`], [`Input::Read`]: client requests. A non-leader answers
 //!   [`Action::Rejected`] with [`RejectReason::NotLeader`] and the leader it knows of.
-//! - [`Input::TransferLeadership`], [`Input::CompactLog`]: admin requests.
+//! - [`Input::ChangeMembership`], [`Input::TransferLeadership`], [`Input::CompactLog`]:
+//!   admin requests.
 //!
 //! ## Outputs
 //! An ordered list of [`Action`]s: persist hard state, truncate or append log entries,
@@ -50,9 +51,19 @@
 //! thesis §9.6, §6.2), log replication with the consistency check, fast backtracking,
 //! flow control (message size limits, a bounded in-flight window, probe and pipelined
 //! states), the commit rule for the current term (§5.4.2, Figure 8), ReadIndex and
-//! optional lease-based reads (thesis §6.4), leadership transfer (thesis §3.10) and
-//! log compaction with snapshot transfer (§7). Membership changes are not yet
-//! implemented: the voter set is fixed by the `Config`.
+//! optional lease-based reads (thesis §6.4), leadership transfer (thesis §3.10),
+//! log compaction with snapshot transfer (§7), and single-server membership changes
+//! (thesis §4.1) through [`Input::ChangeMembership`].
+//!
+//! ## Membership
+//! `Config::voters` is the bootstrap voter set. A membership entry in the log replaces
+//! it from the moment it is appended; snapshots carry the voter set in force at their
+//! end. To add a server, start it with a `Config` whose voters are the set after the
+//! change, then ask the leader for [`MembershipChange::AddVoter`]. A removed server
+//! is no longer replicated to and never learns of its removal: the host should stop
+//! it once the change commits. Until then it may campaign; it cannot win once its
+//! removal is on a majority, and with CheckQuorum (the default) the members ignore it
+//! while they hear from their leader (thesis §4.2.3).
 //!
 //! Internal invariants are checked with `assert!`, which stays on in every build.
 //!
@@ -94,6 +105,7 @@ mod config;
 mod election;
 mod io;
 mod log;
+mod membership;
 mod message;
 mod node;
 mod progress;
@@ -110,6 +122,7 @@ mod tests;
 
 pub use config::{Config, ConfigError, ReadMode, MAX_ENTRIES_PER_MESSAGE_LIMIT};
 pub use io::{Action, Counters, DurableState, Input, RejectReason, Request, RestoreError, Role};
+pub use membership::MembershipChange;
 pub use message::{
     decode_message, encode_message, DecodeError, Message, MessageBody, MAX_ENCODED_MESSAGE_BYTES,
 };

@@ -3,7 +3,8 @@
 //! The host holds the durable copy; this one mirrors it so a step never has to read
 //! storage. Every mutation here is matched by a persist action emitted by the node.
 
-use crate::types::{Entry, LogIndex, SnapshotMeta, Term};
+use crate::membership::MembershipLog;
+use crate::types::{Entry, LogIndex, NodeId, SnapshotMeta, Term};
 
 /// The log after the last snapshot, with commit and apply positions.
 #[derive(Debug)]
@@ -16,21 +17,38 @@ pub(crate) struct RaftLog {
     pub(crate) commit_index: LogIndex,
     /// The highest index handed to the host for applying.
     pub(crate) applied_index: LogIndex,
+    /// The voter sets this log defines; kept here so that every append, truncation and
+    /// compaction updates them without the node having to remember to.
+    membership: MembershipLog,
 }
 
 impl RaftLog {
-    /// A log restored from durable state. The caller has checked contiguity.
-    pub(crate) fn restore(snapshot: SnapshotMeta, entries: Vec<Entry>) -> RaftLog {
+    /// A log restored from durable state, with `voters` in force at the snapshot (or
+    /// the bootstrap voters without one). The caller has checked contiguity.
+    pub(crate) fn restore(snapshot: SnapshotMeta, voters: Vec<NodeId>, entries: Vec<Entry>) -> RaftLog {
         debug_assert!(entries
             .iter()
             .enumerate()
             .all(|(offset, entry)| entry.index == snapshot.last_included_index + 1 + offset as u64));
+        let mut membership = MembershipLog::new(voters);
+        membership.on_append(&entries);
         RaftLog {
             snapshot,
             entries,
             commit_index: snapshot.last_included_index,
             applied_index: snapshot.last_included_index,
+            membership,
         }
+    }
+
+    /// The voters in force: set by the newest membership entry, committed or not.
+    pub(crate) fn voters(&self) -> &[NodeId] {
+        self.membership.current()
+    }
+
+    /// The index of the newest membership entry still in the log.
+    pub(crate) fn latest_membership_change(&self) -> Option<LogIndex> {
+        self.membership.latest_change_index()
     }
 
     pub(crate) fn snapshot_meta(&self) -> SnapshotMeta {
@@ -132,6 +150,7 @@ impl RaftLog {
             assert_eq!(first.index, self.last_index() + 1, "log append must be contiguous");
         }
         self.entries.extend_from_slice(new_entries);
+        self.membership.on_append(new_entries);
     }
 
     /// Removes every entry at or after `from`. Committed entries are never removed.
@@ -140,27 +159,34 @@ impl RaftLog {
         assert!(from > self.snapshot.last_included_index);
         let keep = (from - self.first_index()) as usize;
         self.entries.truncate(keep);
+        self.membership.on_truncate(from);
     }
 
-    /// Drops entries up to `meta.last_included_index`, which must be applied.
-    pub(crate) fn compact_to(&mut self, meta: SnapshotMeta) {
+    /// Drops entries up to `meta.last_included_index`, which must be applied. Returns
+    /// the voters in force there, which the snapshot must carry.
+    pub(crate) fn compact_to(&mut self, meta: SnapshotMeta) -> Vec<NodeId> {
         let drop_through = meta.last_included_index;
         assert!(drop_through <= self.applied_index && drop_through <= self.last_index());
         let drop_count = (drop_through - self.snapshot.last_included_index) as usize;
         self.entries.drain(..drop_count);
         self.snapshot = meta;
+        let voters = self.membership.at(drop_through).to_vec();
+        self.membership.on_snapshot(drop_through, voters.clone());
+        voters
     }
 
     /// Replaces the log with a snapshot received from the leader, keeping any entries
     /// after it that agree with it (Raft paper §7).
-    pub(crate) fn install_snapshot(&mut self, meta: SnapshotMeta) {
+    pub(crate) fn install_snapshot(&mut self, meta: SnapshotMeta, voters: Vec<NodeId>) {
         let index = meta.last_included_index;
         if self.term_at(index) == Some(meta.last_included_term) && index >= self.first_index() {
             let drop_count = (index - self.snapshot.last_included_index) as usize;
             self.entries.drain(..drop_count);
         } else {
             self.entries.clear();
+            self.membership.on_truncate(index + 1);
         }
+        self.membership.on_snapshot(index, voters);
         self.snapshot = meta;
         self.commit_index = self.commit_index.max(index);
         self.applied_index = self.applied_index.max(index);
@@ -182,7 +208,7 @@ mod tests {
 
     #[test]
     fn term_lookup_covers_snapshot_boundary_and_nothing_beyond() {
-        let mut log = RaftLog::restore(SnapshotMeta::default(), entries(&[1, 1, 2, 3]));
+        let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 2, 3]));
         assert_eq!(log.term_at(0), Some(0));
         assert_eq!(log.term_at(3), Some(2));
         assert_eq!(log.term_at(5), None);
@@ -198,7 +224,7 @@ mod tests {
 
     #[test]
     fn duplicate_entries_are_not_new_and_a_conflict_is_found() {
-        let log = RaftLog::restore(SnapshotMeta::default(), entries(&[1, 1, 2]));
+        let log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 2]));
         assert_eq!(log.first_new_or_conflicting(&entries(&[1, 1])), None);
         assert_eq!(log.first_new_or_conflicting(&entries(&[1, 1, 2, 2])), Some(3));
         assert_eq!(log.first_new_or_conflicting(&entries(&[1, 1, 3])), Some(2));
@@ -206,7 +232,7 @@ mod tests {
 
     #[test]
     fn backtracking_hint_finds_last_entry_not_newer_than_term() {
-        let log = RaftLog::restore(SnapshotMeta::default(), entries(&[1, 1, 4, 4, 5, 5]));
+        let log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 4, 4, 5, 5]));
         assert_eq!(log.last_index_with_term_at_most(6, 4), 4);
         assert_eq!(log.last_index_with_term_at_most(6, 3), 2);
         assert_eq!(log.last_index_with_term_at_most(9, 9), 6);
@@ -215,12 +241,12 @@ mod tests {
 
     #[test]
     fn message_batches_respect_count_and_byte_limits_but_send_at_least_one() {
-        let log = RaftLog::restore(SnapshotMeta::default(), entries(&[1, 1, 1, 1]));
+        let log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 1, 1]));
         assert_eq!(log.entries_for_message(1, 2, u64::MAX).len(), 2);
         let commands: Vec<Entry> = (1..=3)
             .map(|index| Entry { term: 1, index, payload: EntryPayload::Command(vec![0; 100].into()) })
             .collect();
-        let log_of_commands = RaftLog::restore(SnapshotMeta::default(), commands);
+        let log_of_commands = RaftLog::restore(SnapshotMeta::default(), vec![1], commands);
         assert_eq!(log_of_commands.entries_for_message(1, 10, 248).len(), 2, "124 bytes each");
         assert_eq!(log_of_commands.entries_for_message(1, 10, 247).len(), 1);
         assert_eq!(log.entries_for_message(2, 100, 1).len(), 1);
@@ -231,7 +257,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "truncating committed entry")]
     fn truncating_a_committed_entry_is_an_invariant_violation() {
-        let mut log = RaftLog::restore(SnapshotMeta::default(), entries(&[1, 1, 1]));
+        let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 1]));
         log.commit_index = 2;
         log.truncate_from(2);
     }

@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::io::{Action, Counters, DurableState, Input, RejectReason, Request, RestoreError, Role};
 use crate::log::RaftLog;
+use crate::membership::is_valid_voter_set;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::types::{HardState, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta, Term};
@@ -96,13 +97,28 @@ impl RaftNode {
                 return Err(RestoreError::InconsistentTerms { index: entry.index });
             }
             previous_term = entry.term;
+            if let crate::types::EntryPayload::MembershipChange(voters) = &entry.payload {
+                if !is_valid_voter_set(voters) {
+                    return Err(RestoreError::InvalidVoterSet { index: entry.index });
+                }
+            }
         }
+        // The voters in force at the start of the log: the snapshot's, or the bootstrap set.
+        let base_voters = match &snapshot {
+            Some(snapshot) if is_valid_voter_set(&snapshot.voters) => snapshot.voters.clone(),
+            Some(_) => return Err(RestoreError::InvalidVoterSet { index: meta.last_included_index }),
+            None => {
+                let mut voters = config.voters.clone();
+                voters.sort_unstable();
+                voters
+            }
+        };
         let voter_count = config.voters.len();
         let mut node = RaftNode {
             rng: ChaCha8Rng::seed_from_u64(seed),
             term: hard_state.term,
             voted_for: hard_state.voted_for,
-            log: RaftLog::restore(meta, entries),
+            log: RaftLog::restore(meta, base_voters, entries),
             snapshot,
             persisted_hard_state: hard_state,
             role: Role::Follower,
@@ -142,6 +158,7 @@ impl RaftNode {
             Input::Message(message) => self.receive(message, actions),
             Input::Propose { id, command } => self.propose(id, command, actions),
             Input::Read { id } => self.read(id, actions),
+            Input::ChangeMembership { id, change } => self.change_membership(id, change, actions),
             Input::TransferLeadership { to } => self.transfer_leadership(to, actions),
             Input::CompactLog { up_to, data } => self.compact_log(up_to, data, actions),
         }
@@ -199,6 +216,11 @@ impl RaftNode {
     pub fn snapshot_meta(&self) -> SnapshotMeta {
         self.log.snapshot_meta()
     }
+    /// The voters in force on this node: set by the newest membership entry in its log
+    /// (committed or not), else by its snapshot, else by `Config::voters`.
+    pub fn voters(&self) -> &[NodeId] {
+        self.log.voters()
+    }
     /// The configuration the node was built with.
     pub fn config(&self) -> &Config {
         &self.config
@@ -221,7 +243,11 @@ impl RaftNode {
         } else {
             self.election_elapsed_ticks += 1;
             if self.election_elapsed_ticks >= self.election_timeout_ticks {
-                self.start_election(actions);
+                if self.may_campaign() {
+                    self.start_election(actions);
+                } else {
+                    self.reset_election_timer();
+                }
             }
         }
     }
@@ -247,12 +273,50 @@ impl RaftNode {
 
     /// Whether a quorum (this leader included) was heard from within the minimum election timeout.
     fn quorum_heard_recently(&mut self) -> bool {
-        self.quorum_scratch.clear();
-        self.quorum_scratch.push(self.now_tick);
-        self.quorum_scratch.extend(self.progress.values().map(|progress| progress.last_heard_tick));
-        let quorum = self.config.quorum_size();
-        let heard = crate::quorum::quorum_value(&mut self.quorum_scratch, quorum);
+        let heard = self.quorum_value_of(self.now_tick, |progress| progress.last_heard_tick);
         self.now_tick - heard < self.config.election_timeout_min_ticks
+    }
+
+    /// The largest value a majority of the current voters has reached, given this node's
+    /// own value and each follower's. This node counts only while it is a voter (a
+    /// leader removing itself manages a cluster it is no longer part of, thesis §4.2.2).
+    pub(crate) fn quorum_value_of(&mut self, own: u64, of_follower: impl Fn(&Progress) -> u64) -> u64 {
+        self.quorum_scratch.clear();
+        let voters = self.log.voters();
+        for &voter in voters {
+            let value =
+                if voter == self.config.id { own } else { self.progress.get(&voter).map_or(0, &of_follower) };
+            self.quorum_scratch.push(value);
+        }
+        let quorum = voters.len() / 2 + 1;
+        crate::quorum::quorum_value(&mut self.quorum_scratch, quorum)
+    }
+
+    /// Voters campaign. So does a node whose own removal is not yet committed as far as
+    /// it knows: the entry may never commit, and this node may hold the longest log, the
+    /// only one that can win (it then leads until the change commits, thesis §4.2.2). A
+    /// node whose removal committed, or that was never added, stays quiet.
+    pub(crate) fn may_campaign(&self) -> bool {
+        self.is_voter()
+            || self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index)
+    }
+
+    /// Whether this node is a voter in the membership its log defines.
+    pub(crate) fn is_voter(&self) -> bool {
+        self.log.voters().contains(&self.config.id)
+    }
+
+    /// Keeps the leader's progress map in step with the voters: a new voter starts
+    /// probing from the end of the log, a removed one is forgotten.
+    pub(crate) fn sync_progress_with_voters(&mut self) {
+        let next_index = self.log.last_index() + 1;
+        let now_tick = self.now_tick;
+        let me = self.config.id;
+        let voters = self.log.voters();
+        self.progress.retain(|peer, _| voters.contains(peer));
+        for &voter in voters.iter().filter(|&&voter| voter != me) {
+            self.progress.entry(voter).or_insert_with(|| Progress::new(next_index, now_tick));
+        }
     }
 
     pub(crate) fn reset_election_timer(&mut self) {
@@ -329,15 +393,8 @@ impl RaftNode {
         self.votes.clear();
         self.heartbeat_elapsed_ticks = 0;
         self.read_round = 0;
-        let next_index = self.log.last_index() + 1;
-        let now_tick = self.now_tick;
-        self.progress = self
-            .config
-            .voters
-            .iter()
-            .filter(|&&voter| voter != self.config.id)
-            .map(|&voter| (voter, Progress::new(next_index, now_tick)))
-            .collect();
+        self.progress.clear();
+        self.sync_progress_with_voters();
         self.announce_role(actions);
         // Raft paper §8: a no-op entry lets the new leader commit, and so learn, what
         // earlier terms committed; reads wait for it (thesis §6.4).
@@ -391,12 +448,17 @@ impl RaftNode {
         actions.push(Action::Apply { entries });
     }
 
-    /// The peer at `position` in the voter list, or `None` for this node itself.
+    /// The peer at `position` in the current voter list, or `None` for this node itself.
     /// Indexing (rather than iterating) lets callers send while they walk the peers,
     /// without collecting them into a fresh allocation on every broadcast.
     pub(crate) fn peer_at(&self, position: usize) -> Option<NodeId> {
-        let voter = self.config.voters[position];
+        let voter = *self.log.voters().get(position)?;
         (voter != self.config.id).then_some(voter)
+    }
+
+    /// How many voters there are now; bounds loops over `peer_at`.
+    pub(crate) fn voter_count(&self) -> usize {
+        self.log.voters().len()
     }
 
     fn assert_invariants(&self) {

@@ -54,7 +54,7 @@ impl RaftNode {
     fn serve_reads(&mut self, ids: &[RequestId], actions: &mut Vec<Action>) {
         let read_index = self.log.commit_index;
         let lease_valid = self.config.read_mode == ReadMode::LeaseBased && self.lease_valid();
-        if lease_valid || self.config.voters.len() == 1 {
+        if lease_valid || self.log.voters() == [self.config.id] {
             for &id in ids {
                 actions.push(Action::ReadReady { id, read_index });
             }
@@ -68,11 +68,7 @@ impl RaftNode {
 
     /// Whether a quorum acknowledged a heartbeat sent within the minimum election timeout.
     fn lease_valid(&mut self) -> bool {
-        self.quorum_scratch.clear();
-        self.quorum_scratch.push(self.now_tick);
-        self.quorum_scratch.extend(self.progress.values().map(|progress| progress.acked_leader_tick));
-        let quorum = self.config.quorum_size();
-        let lease_start = crate::quorum::quorum_value(&mut self.quorum_scratch, quorum);
+        let lease_start = self.quorum_value_of(self.now_tick, |progress| progress.acked_leader_tick);
         let lease_ticks = self.config.election_timeout_min_ticks - self.config.heartbeat_interval_ticks;
         // A lease starting at tick 0 was never acknowledged by anyone.
         lease_start > 0 && self.now_tick - lease_start < lease_ticks
@@ -91,7 +87,11 @@ impl RaftNode {
             return;
         }
         let now_tick = self.now_tick;
-        let Some(progress) = self.progress.get_mut(&from) else { return };
+        let Some(progress) = self.progress.get_mut(&from) else {
+            // Not a follower we replicate to (removed, or never a voter).
+            self.counters.ignored_unknown_peer += 1;
+            return;
+        };
         progress.last_heard_tick = now_tick;
         progress.acked_read_round = progress.acked_read_round.max(read_round);
         progress.acked_leader_tick = progress.acked_leader_tick.max(leader_tick);
@@ -103,11 +103,7 @@ impl RaftNode {
         if self.pending_reads.is_empty() {
             return;
         }
-        self.quorum_scratch.clear();
-        self.quorum_scratch.push(self.read_round);
-        self.quorum_scratch.extend(self.progress.values().map(|progress| progress.acked_read_round));
-        let quorum = self.config.quorum_size();
-        let confirmed_round = crate::quorum::quorum_value(&mut self.quorum_scratch, quorum);
+        let confirmed_round = self.quorum_value_of(self.read_round, |progress| progress.acked_read_round);
         while let Some(read) = self.pending_reads.front() {
             if read.round > confirmed_round {
                 break;

@@ -8,10 +8,12 @@ use crate::validate::malformed_reason;
 
 impl RaftNode {
     pub(crate) fn receive(&mut self, message: Message, actions: &mut Vec<Action>) {
-        if message.to != self.config.id
-            || message.from == self.config.id
-            || !self.config.voters.contains(&message.from)
-        {
+        // Requests are processed whoever sends them, without consulting the membership
+        // (Raft thesis §4.1): a lagging node may not yet hold the entry that made the
+        // sender a voter, and ignoring a leader or a candidate it needs could stall the
+        // cluster. Answers count only from nodes we track (the vote and replication
+        // handlers check), and misaddressed messages are dropped here.
+        if message.to != self.config.id || message.from == self.config.id {
             self.counters.ignored_unknown_peer += 1;
             return;
         }

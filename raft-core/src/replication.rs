@@ -25,7 +25,7 @@ impl RaftNode {
     /// Sends new entries to every follower that can take them; with `allow_empty`,
     /// also an empty append to followers with nothing new (to probe or assert leadership).
     pub(crate) fn broadcast_append(&mut self, allow_empty: bool, actions: &mut Vec<Action>) {
-        for position in 0..self.config.voters.len() {
+        for position in 0..self.voter_count() {
             if let Some(peer) = self.peer_at(position) {
                 self.send_appends(peer, allow_empty, actions);
             }
@@ -139,7 +139,7 @@ impl RaftNode {
     }
 
     pub(crate) fn broadcast_heartbeat(&mut self, actions: &mut Vec<Action>) {
-        for position in 0..self.config.voters.len() {
+        for position in 0..self.voter_count() {
             let Some(peer) = self.peer_at(position) else { continue };
             let match_index = self.progress[&peer].match_index;
             let body = MessageBody::Heartbeat {
@@ -167,7 +167,11 @@ impl RaftNode {
             return;
         }
         let now_tick = self.now_tick;
-        let Some(progress) = self.progress.get_mut(&from) else { return };
+        let Some(progress) = self.progress.get_mut(&from) else {
+            // Not a follower we replicate to (removed, or never a voter).
+            self.counters.ignored_unknown_peer += 1;
+            return;
+        };
         progress.last_heard_tick = now_tick;
         if success {
             if !progress.acknowledge(index) {
@@ -205,16 +209,17 @@ impl RaftNode {
     /// Commits the highest index a quorum holds, if it is from the current term
     /// (Raft paper §5.4.2: entries of older terms commit only indirectly; Figure 8).
     pub(crate) fn maybe_commit(&mut self, actions: &mut Vec<Action>) {
-        self.quorum_scratch.clear();
-        self.quorum_scratch.push(self.log.last_index());
-        self.quorum_scratch.extend(self.progress.values().map(|progress| progress.match_index));
-        let quorum = self.config.quorum_size();
-        let quorum_index = crate::quorum::quorum_value(&mut self.quorum_scratch, quorum);
+        let quorum_index = self.quorum_value_of(self.log.last_index(), |progress| progress.match_index);
         if quorum_index <= self.log.commit_index || self.log.term_at(quorum_index) != Some(self.term) {
             return;
         }
         let first_commit_of_term = self.log.term_at(self.log.commit_index) != Some(self.term);
         self.commit_to(quorum_index, actions);
+        if !self.is_voter() {
+            // Our own removal committed (thesis §4.2.2): hand over to the remaining voters.
+            self.become_follower(self.term, None, actions);
+            return;
+        }
         if first_commit_of_term {
             self.serve_reads_awaiting_commit(actions);
         }
@@ -329,7 +334,7 @@ impl RaftNode {
             return;
         }
         self.flush_hard_state(actions);
-        self.log.install_snapshot(meta);
+        self.log.install_snapshot(meta, snapshot.voters.clone());
         self.snapshot = Some(snapshot.clone());
         actions.push(Action::InstallSnapshot { snapshot });
         self.respond_append(leader, true, meta.last_included_index, 0, 0, actions);

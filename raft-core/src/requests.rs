@@ -1,6 +1,7 @@
 //! Client and admin requests: proposals, leadership transfer, log compaction.
 
 use crate::io::{Action, RejectReason, Request, Role};
+use crate::membership::MembershipChange;
 use crate::node::{RaftNode, Transfer};
 use crate::types::{EntryPayload, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta};
 
@@ -23,6 +24,46 @@ impl RaftNode {
             return;
         }
         let index = self.append_to_own_log(EntryPayload::Command(command.into()), actions);
+        actions.push(Action::ProposalAccepted { id, index, term: self.term });
+        self.broadcast_append(false, actions);
+        self.maybe_commit(actions);
+    }
+
+    /// Appends a membership entry for a single-server change (Raft thesis §4.1). It takes
+    /// effect here at once: the leader replicates to a new voter and stops counting a
+    /// removed one from now on, before the entry commits.
+    pub(crate) fn change_membership(
+        &mut self,
+        id: RequestId,
+        change: MembershipChange,
+        actions: &mut Vec<Action>,
+    ) {
+        let request = Request::ChangeMembership(id);
+        let committed_in_term = self.log.term_at(self.log.commit_index) == Some(self.term);
+        let change_pending =
+            self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index);
+        let next_voters = change.apply_to(self.log.voters());
+        let refusal = if self.role != Role::Leader {
+            Some(RejectReason::NotLeader)
+        } else if self.transfer.is_some() {
+            Some(RejectReason::TransferInProgress)
+        } else if !committed_in_term || change_pending {
+            // One change at a time, and only once this leader has committed in its term:
+            // otherwise a change from an earlier term may still be uncommitted somewhere
+            // and two changes could overlap (the single-server change bug, raft-dev 2015).
+            Some(RejectReason::MembershipChangeInProgress)
+        } else if next_voters.is_none() {
+            Some(RejectReason::InvalidMembershipChange)
+        } else {
+            None
+        };
+        let Some(voters) = next_voters.filter(|_| refusal.is_none()) else {
+            let reason = refusal.expect("refused");
+            actions.push(Action::Rejected { request, reason, leader_hint: self.leader });
+            return;
+        };
+        let index = self.append_to_own_log(EntryPayload::MembershipChange(voters), actions);
+        self.sync_progress_with_voters();
         actions.push(Action::ProposalAccepted { id, index, term: self.term });
         self.broadcast_append(false, actions);
         self.maybe_commit(actions);
@@ -69,8 +110,8 @@ impl RaftNode {
         }
         let term = self.log.term_at(up_to).expect("applied entries are held");
         let meta = SnapshotMeta { last_included_index: up_to, last_included_term: term };
-        let snapshot = Snapshot { meta, data };
-        self.log.compact_to(meta);
+        let voters = self.log.compact_to(meta);
+        let snapshot = Snapshot { meta, voters, data };
         self.snapshot = Some(snapshot.clone());
         actions.push(Action::PersistSnapshot { snapshot });
     }

@@ -35,6 +35,9 @@ pub enum EntryPayload {
     /// An opaque command for the host's state machine. Shared, not copied: the same
     /// bytes go to the log, to every follower's message and to `Apply`.
     Command(Arc<[u8]>),
+    /// A new voter set, sorted (Raft thesis §4.1). It takes effect when appended.
+    /// Hosts skip it when applying, or record it for their own bookkeeping.
+    MembershipChange(Vec<NodeId>),
 }
 
 impl Entry {
@@ -45,6 +48,7 @@ impl Entry {
         match &self.payload {
             EntryPayload::Noop => HEADER_BYTES,
             EntryPayload::Command(bytes) => HEADER_BYTES + bytes.len() as u64,
+            EntryPayload::MembershipChange(voters) => HEADER_BYTES + 8 * voters.len() as u64,
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     /// Where the snapshot ends in the log.
     pub meta: SnapshotMeta,
+    /// The voters in force at that point (sorted), since the entries that set them are gone.
+    pub voters: Vec<NodeId>,
     /// The host's serialized state machine; opaque to the core.
     pub data: Vec<u8>,
 }

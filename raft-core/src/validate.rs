@@ -4,7 +4,9 @@
 //! log, say) live with the handlers; these need only the message.
 
 use crate::config::MAX_ENTRIES_PER_MESSAGE_LIMIT;
+use crate::membership::is_valid_voter_set;
 use crate::message::{Message, MessageBody};
+use crate::types::EntryPayload;
 
 /// Returns why a message is malformed, or `None` if its shape is plausible.
 pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
@@ -44,6 +46,11 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
                 if entry.term < previous_term || entry.term > term || entry.term == 0 {
                     return Some("entry terms not within the leader's history");
                 }
+                if let EntryPayload::MembershipChange(voters) = &entry.payload {
+                    if !is_valid_voter_set(voters) {
+                        return Some("membership entry with an invalid voter set");
+                    }
+                }
                 previous_term = entry.term;
             }
         }
@@ -59,6 +66,9 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
             }
             if meta.last_included_term > term {
                 return Some("snapshot term above the leader's term");
+            }
+            if !is_valid_voter_set(&snapshot.voters) {
+                return Some("snapshot with an invalid voter set");
             }
         }
         MessageBody::RequestVoteResponse { .. }

@@ -6,7 +6,7 @@
 //! This is a smoke test for the core itself; the `sim` crate is the real testbed.
 
 use super::network::{encode_state_machine, Cluster};
-use crate::{Input, NodeId, Role};
+use crate::{Input, MembershipChange, NodeId, Role};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -121,6 +121,28 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
                     }
                 }
             }
+            99 if check_quorum => {
+                // Membership churn at the leader: add a node back or remove one, never
+                // going below two voters. Refusals (one change at a time) are expected.
+                // Only with CheckQuorum: removed nodes keep running here, and without the
+                // vote lease that comes with it they disrupt elections forever (thesis
+                // §4.2.3), as they would for any host that does not stop them.
+                if let (Some(leader), Some(&id)) =
+                    (cluster.leader(), ids.get((rng.next_u64() % size) as usize))
+                {
+                    let voters = cluster.node(leader).voters().to_vec();
+                    let change = if !voters.contains(&id) {
+                        Some(MembershipChange::AddVoter(id))
+                    } else if voters.len() > 2 {
+                        Some(MembershipChange::RemoveVoter(id))
+                    } else {
+                        None
+                    };
+                    if let Some(change) = change {
+                        cluster.step(leader, Input::ChangeMembership { id: step, change });
+                    }
+                }
+            }
             _ => {}
         }
         if step % 64 == 0 {
@@ -134,32 +156,71 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
         cluster.restart(id);
     }
     cluster.tick_all(200);
-    let leader = cluster.leader().unwrap_or_else(|| panic!("seed {seed}: no leader after healing"));
+    let leader = cluster
+        .leader()
+        .unwrap_or_else(|| panic!("seed {seed}: no leader after healing\n{}", describe(&cluster)));
     assert_eq!(cluster.node(leader).role(), Role::Leader);
-    // Without any new proposal, every follower catches up on what the leader holds.
+    // Without any new proposal, every voter catches up on what the leader holds.
     let leader_commit = cluster.node(leader).commit_index();
     assert_eq!(leader_commit, cluster.node(leader).last_index(), "seed {seed}: leader commits its log");
-    for &id in &ids {
-        assert_eq!(cluster.node(id).commit_index(), leader_commit, "seed {seed}: node {id} lags");
+    let voters = cluster.node(leader).voters().to_vec();
+    for &id in &voters {
+        assert_eq!(
+            cluster.node(id).commit_index(),
+            leader_commit,
+            "seed {seed}: node {id} lags\n{}",
+            describe(&cluster)
+        );
     }
     cluster.propose(leader, b"final");
     cluster.tick_all(60);
     let target = cluster.node(leader).last_index();
-    for id in ids {
-        assert_eq!(cluster.node(id).commit_index(), target, "seed {seed}: node {id} did not catch up");
+    for id in voters {
+        assert_eq!(
+            cluster.node(id).commit_index(),
+            target,
+            "seed {seed}: node {id} did not catch up\n{}",
+            describe(&cluster)
+        );
     }
     assert_logs_match(&cluster);
     cluster.assert_state_machines_agree();
+    let membership_changes = cluster
+        .committed
+        .values()
+        .filter(|entry| matches!(entry.payload, crate::EntryPayload::MembershipChange(_)))
+        .count();
     ScheduleOutcome {
         leaders: cluster.leaders_by_term.len(),
         committed: cluster.committed.len(),
+        membership_changes,
         action_digest: cluster.action_digest,
     }
+}
+
+/// One line per node, so a failing seed explains itself.
+fn describe(cluster: &Cluster) -> String {
+    let mut lines = Vec::new();
+    for (id, node) in &cluster.nodes {
+        lines.push(format!(
+            "node {id}{}: {:?} term {} leader {:?} last {} (term {}) commit {} voters {:?}",
+            if cluster.crashed.contains(id) { " (crashed)" } else { "" },
+            node.role(),
+            node.term(),
+            node.leader(),
+            node.last_index(),
+            node.last_term(),
+            node.commit_index(),
+            node.voters(),
+        ));
+    }
+    lines.join("\n")
 }
 
 struct ScheduleOutcome {
     leaders: usize,
     committed: usize,
+    membership_changes: usize,
     action_digest: Option<u64>,
 }
 
@@ -176,12 +237,14 @@ fn the_same_seed_yields_the_same_actions() {
 
 #[test]
 fn random_fault_schedules_keep_raft_safety_properties() {
-    let (mut leaders, mut committed) = (0, 0);
+    let (mut leaders, mut committed, mut membership_changes) = (0, 0, 0);
     for seed in 0..SEEDS {
         let outcome = run_schedule(seed);
         leaders += outcome.leaders;
         committed += outcome.committed;
+        membership_changes += outcome.membership_changes;
     }
+    assert!(membership_changes as u64 > SEEDS / 2, "only {membership_changes} membership changes committed");
     // The schedules must really exercise elections and commits, or they prove nothing.
     assert!(leaders as u64 > 5 * SEEDS, "only {leaders} leaders over {SEEDS} seeds");
     assert!(committed as u64 > 30 * SEEDS, "only {committed} commits over {SEEDS} seeds");

@@ -4,14 +4,24 @@ use crate::{decode_message, encode_message, Config, DecodeError, Entry, EntryPay
 use proptest::prelude::*;
 
 pub(super) fn arbitrary_body() -> impl Strategy<Value = MessageBody> {
-    let entry = (1u64..5, any::<u64>(), proptest::collection::vec(any::<u8>(), 0..16)).prop_map(
-        |(term, index, bytes)| Entry {
-            term,
-            index,
-            payload: if bytes.is_empty() { EntryPayload::Noop } else { EntryPayload::Command(bytes.into()) },
+    let voters = || proptest::collection::vec(0u64..6, 0..5);
+    let payload = prop_oneof![
+        Just(EntryPayload::Noop),
+        proptest::collection::vec(any::<u8>(), 0..16).prop_map(|bytes| EntryPayload::Command(bytes.into())),
+        // Possibly invalid (empty, unsorted, duplicated) voter sets, as a hostile peer sends.
+        voters().prop_map(EntryPayload::MembershipChange),
+    ];
+    let entry =
+        (1u64..5, any::<u64>(), payload).prop_map(|(term, index, payload)| Entry { term, index, payload });
+    let snapshot = (0u64..8, 0u64..5, voters(), proptest::collection::vec(any::<u8>(), 0..8)).prop_map(
+        |(index, term, voters, data)| crate::Snapshot {
+            meta: crate::SnapshotMeta { last_included_index: index, last_included_term: term },
+            voters,
+            data,
         },
     );
     prop_oneof![
+        snapshot.prop_map(|snapshot| MessageBody::InstallSnapshot { snapshot }),
         (any::<bool>(), any::<bool>(), any::<u64>(), any::<u64>()).prop_map(
             |(pre, transfer, index, term)| {
                 MessageBody::RequestVote {

@@ -22,14 +22,37 @@ fn noop(term: u64, index: u64) -> Entry {
 }
 
 #[test]
-fn messages_from_unknown_peers_or_for_other_nodes_are_ignored() {
+fn misaddressed_messages_and_answers_from_untracked_nodes_are_ignored() {
     let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
     let before = cluster.node(1).term();
-    cluster.step(1, Input::Message(append(42, 1, 9, 0, vec![])));
+    let answer = |from| Message {
+        from,
+        to: 1,
+        term: 1,
+        body: MessageBody::AppendEntriesResponse {
+            success: true,
+            index: 1,
+            reject_hint_index: 0,
+            reject_hint_term: 0,
+        },
+    };
+    cluster.step(1, Input::Message(answer(42)));
     cluster.step(1, Input::Message(append(2, 7, 9, 0, vec![])));
     cluster.step(1, Input::Message(append(1, 1, 9, 0, vec![])));
     assert_eq!(cluster.node(1).counters().ignored_unknown_peer, 3);
     assert_eq!(cluster.node(1).term(), before);
+    assert_eq!(cluster.node(1).role(), crate::Role::Leader);
+}
+
+#[test]
+fn requests_are_heard_from_nodes_this_log_does_not_know_yet() {
+    // Raft thesis §4.1: the sender may have been added by a membership entry this node
+    // has not received; ignoring it could stall the cluster.
+    let mut cluster = Cluster::new(3);
+    cluster.step(1, Input::Message(append(42, 1, 9, 0, vec![])));
+    assert_eq!(cluster.node(1).leader(), Some(42));
+    assert_eq!(cluster.node(1).term(), 9);
 }
 
 #[test]
@@ -215,6 +238,7 @@ fn malformed_snapshots_and_vote_requests_are_ignored() {
         body: MessageBody::InstallSnapshot {
             snapshot: crate::Snapshot {
                 meta: crate::SnapshotMeta { last_included_index: index, last_included_term: snapshot_term },
+                voters: vec![1, 2, 3],
                 data: vec![],
             },
         },
