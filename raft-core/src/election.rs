@@ -10,11 +10,7 @@ use crate::types::{LogIndex, NodeId, Term};
 impl RaftNode {
     /// The election timer fired: campaign, first as a pre-candidate if PreVote is on.
     pub(crate) fn start_election(&mut self, actions: &mut Vec<Action>) {
-        if self.config.pre_vote {
-            self.campaign(true, false, actions);
-        } else {
-            self.campaign(false, false, actions);
-        }
+        self.campaign(self.config.pre_vote, false, actions);
     }
 
     pub(crate) fn campaign(&mut self, pre_vote: bool, leadership_transfer: bool, actions: &mut Vec<Action>) {

@@ -306,6 +306,22 @@ impl RaftNode {
         self.log.voters().contains(&self.config.id)
     }
 
+    /// The progress of a follower that just answered us, marked as heard from now, or
+    /// `None` (counted) if we do not replicate to it (removed, or never a voter).
+    pub(crate) fn answering_follower(&mut self, from: NodeId) -> Option<&mut Progress> {
+        let now_tick = self.now_tick;
+        match self.progress.get_mut(&from) {
+            Some(progress) => {
+                progress.last_heard_tick = now_tick;
+                Some(progress)
+            }
+            None => {
+                self.counters.ignored_unknown_peer += 1;
+                None
+            }
+        }
+    }
+
     /// Keeps the leader's progress map in step with the voters: a new voter starts
     /// probing from the end of the log, a removed one is forgotten.
     pub(crate) fn sync_progress_with_voters(&mut self) {

@@ -86,13 +86,7 @@ impl RaftNode {
             self.counters.ignored_malformed += 1;
             return;
         }
-        let now_tick = self.now_tick;
-        let Some(progress) = self.progress.get_mut(&from) else {
-            // Not a follower we replicate to (removed, or never a voter).
-            self.counters.ignored_unknown_peer += 1;
-            return;
-        };
-        progress.last_heard_tick = now_tick;
+        let Some(progress) = self.answering_follower(from) else { return };
         progress.acked_read_round = progress.acked_read_round.max(read_round);
         progress.acked_leader_tick = progress.acked_leader_tick.max(leader_tick);
         self.confirm_reads(actions);

@@ -166,13 +166,7 @@ impl RaftNode {
             self.counters.ignored_malformed += 1;
             return;
         }
-        let now_tick = self.now_tick;
-        let Some(progress) = self.progress.get_mut(&from) else {
-            // Not a follower we replicate to (removed, or never a voter).
-            self.counters.ignored_unknown_peer += 1;
-            return;
-        };
-        progress.last_heard_tick = now_tick;
+        let Some(progress) = self.answering_follower(from) else { return };
         if success {
             if !progress.acknowledge(index) {
                 self.counters.ignored_stale_response += 1;

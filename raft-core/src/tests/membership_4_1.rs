@@ -139,17 +139,8 @@ fn changes_go_one_at_a_time() {
 #[test]
 fn a_new_leader_changes_nothing_before_it_commits_in_its_term() {
     let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
-    cluster.isolate(1);
-    cluster.campaign(1);
-    for voter in [2, 3] {
-        let vote = crate::Message {
-            from: voter,
-            to: 1,
-            term: 1,
-            body: crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
-        };
-        cluster.step(1, Input::Message(vote));
-    }
+    // Node 1 leads while its no-op is still undelivered.
+    cluster.elect_isolated(1, &[2, 3]);
     assert_eq!(cluster.node(1).role(), Role::Leader);
     let refused = change(&mut cluster, 1, MembershipChange::RemoveVoter(3));
     assert_eq!(refused_because(&refused), Some(RejectReason::MembershipChangeInProgress));

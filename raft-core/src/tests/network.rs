@@ -233,6 +233,26 @@ impl Cluster {
         }
     }
 
+    /// Makes `id` leader of the next term by handing it the votes of `voters` directly,
+    /// with `id` cut off so that its no-op (and anything after) stays undelivered until
+    /// the test heals the network. PreVote must be off.
+    pub(crate) fn elect_isolated(&mut self, id: NodeId, voters: &[NodeId]) {
+        assert!(!self.configs[&id].pre_vote, "elect_isolated needs pre_vote off");
+        self.isolate(id);
+        self.campaign(id);
+        let term = self.node(id).term();
+        for &voter in voters {
+            let vote = Message {
+                from: voter,
+                to: id,
+                term,
+                body: crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
+            };
+            self.step(id, Input::Message(vote));
+        }
+        assert_eq!(self.node(id).role(), Role::Leader, "votes from {voters:?} elect node {id}");
+    }
+
     /// Ticks one node until its election timer fires, then delivers everything.
     pub(crate) fn campaign(&mut self, id: NodeId) {
         let node = self.node_mut(id);

@@ -97,18 +97,8 @@ fn a_new_leader_defers_reads_until_its_noop_commits() {
     // Thesis §6.4 step 1: before its first commit, a leader's commit index may be
     // behind what earlier leaders committed.
     let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
-    cluster.isolate(1);
-    cluster.campaign(1);
-    // Grant the votes by hand so node 1 leads while its no-op is still undelivered.
-    for voter in [2, 3] {
-        let vote = crate::Message {
-            from: voter,
-            to: 1,
-            term: 1,
-            body: crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
-        };
-        cluster.step(1, Input::Message(vote));
-    }
+    // Node 1 leads while its no-op is still undelivered.
+    cluster.elect_isolated(1, &[2, 3]);
     assert_eq!(cluster.node(1).role(), crate::Role::Leader);
     assert_eq!(cluster.node(1).commit_index(), 0);
     cluster.step(1, Input::Read { id: 4 });
@@ -125,17 +115,8 @@ fn reads_beyond_the_pending_bound_are_refused() {
         config.pre_vote = false;
         config.max_uncommitted_entries = 3;
     });
-    cluster.isolate(1);
-    cluster.campaign(1);
-    for voter in [2, 3] {
-        let vote = crate::Message {
-            from: voter,
-            to: 1,
-            term: 1,
-            body: crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
-        };
-        cluster.step(1, Input::Message(vote));
-    }
+    // Node 1 leads while its no-op is still undelivered.
+    cluster.elect_isolated(1, &[2, 3]);
     for id in 1..=3 {
         assert!(cluster.step(1, Input::Read { id }).is_empty(), "read {id} waits for the no-op");
     }

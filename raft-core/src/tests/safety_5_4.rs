@@ -30,19 +30,9 @@ fn figure_8_an_old_term_entry_on_a_majority_is_not_committed_by_counting() {
     logs.insert(4, durable(3, &[1]));
     logs.insert(5, durable(3, &[1, 3]));
     let mut cluster = Cluster::with_durable_state(logs, |config| config.pre_vote = false);
-    cluster.isolate(1);
-    cluster.campaign(1);
-    assert_eq!(cluster.node(1).term(), 4);
     // Votes from S2 and S3 make S1 leader of term 4; it appends its no-op at index 3.
-    for voter in [2, 3] {
-        let vote = Message {
-            from: voter,
-            to: 1,
-            term: 4,
-            body: MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
-        };
-        cluster.step(1, Input::Message(vote));
-    }
+    cluster.elect_isolated(1, &[2, 3]);
+    assert_eq!(cluster.node(1).term(), 4);
     assert_eq!(cluster.node(1).role(), Role::Leader);
     assert_eq!(cluster.log_terms(1), vec![1, 2, 4]);
     // S2 and S3 acknowledge index 2 only: a majority holds the term-2 entry.
