@@ -226,3 +226,27 @@ fn role_changes_are_reported_once_per_change() {
     cluster.tick_all(10);
     assert_eq!(role_changes(cluster.take_events(1)), vec![(Role::Follower, 2, Some(3))]);
 }
+
+#[test]
+fn a_candidate_rejected_by_a_majority_gives_up_at_once_and_ignores_non_voters() {
+    let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+    cluster.isolate(1);
+    cluster.campaign(1);
+    let answer = |from, granted| {
+        Input::Message(crate::Message {
+            from,
+            to: 1,
+            term: 1,
+            body: crate::MessageBody::RequestVoteResponse { pre_vote: false, granted },
+        })
+    };
+    // A grant from a node outside the voters neither counts nor decides anything.
+    cluster.step(1, answer(42, true));
+    assert_eq!(cluster.node(1).counters().ignored_unknown_peer, 1);
+    assert_eq!(cluster.node(1).role(), Role::Candidate);
+    cluster.step(1, answer(2, false));
+    assert_eq!(cluster.node(1).role(), Role::Candidate, "one rejection of three decides nothing");
+    cluster.step(1, answer(3, false));
+    assert_eq!(cluster.node(1).role(), Role::Follower, "two rejections of three: lost");
+    assert_eq!(cluster.node(1).term(), 1);
+}
