@@ -255,6 +255,29 @@ mod tests {
     }
 
     #[test]
+    fn installing_a_snapshot_over_a_divergent_log_drops_its_membership_entries() {
+        let mut divergent = entries(&[1, 1, 1, 1]);
+        divergent[3].payload = EntryPayload::MembershipChange(vec![1, 9]);
+        let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1, 2, 3], divergent);
+        assert_eq!(log.voters(), &[1, 9]);
+        // The leader's snapshot ends at index 3 in term 2: our entries conflict there.
+        log.install_snapshot(SnapshotMeta { last_included_index: 3, last_included_term: 2 }, vec![1, 2, 3]);
+        assert_eq!(log.voters(), &[1, 2, 3]);
+        assert_eq!(log.latest_membership_change(), None);
+        assert_eq!(log.last_index(), 3);
+    }
+
+    #[test]
+    fn installing_a_snapshot_keeps_the_agreeing_suffix_and_its_membership() {
+        let mut agreeing = entries(&[1, 1, 1, 1]);
+        agreeing[3].payload = EntryPayload::MembershipChange(vec![1, 9]);
+        let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1, 2, 3], agreeing);
+        log.install_snapshot(SnapshotMeta { last_included_index: 3, last_included_term: 1 }, vec![1, 2, 3]);
+        assert_eq!(log.voters(), &[1, 9], "entry 4 agrees with the snapshot and stays");
+        assert_eq!(log.last_index(), 4);
+    }
+
+    #[test]
     #[should_panic(expected = "truncating committed entry")]
     fn truncating_a_committed_entry_is_an_invariant_violation() {
         let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 1]));
