@@ -222,6 +222,8 @@ pub enum RestoreError {
         /// The first index where the terms are wrong.
         index: LogIndex,
     },
+    /// The term or the last log index exceeds [`crate::MAX_TERM_OR_INDEX`].
+    OutOfRange,
     /// The snapshot or a membership entry holds an empty, unsorted or duplicated voter set.
     InvalidVoterSet {
         /// The index of the snapshot or entry.
@@ -239,6 +241,7 @@ impl fmt::Display for RestoreError {
             RestoreError::InconsistentTerms { index } => {
                 write!(f, "durable log has inconsistent terms at index {index}")
             }
+            RestoreError::OutOfRange => write!(f, "durable term or log index is out of range"),
             RestoreError::InvalidVoterSet { index } => {
                 write!(f, "durable state has an invalid voter set at index {index}")
             }

@@ -128,3 +128,4 @@ pub use message::{
 };
 pub use node::RaftNode;
 pub use types::{Entry, EntryPayload, HardState, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta, Term};
+pub use validate::MAX_TERM_OR_INDEX;

@@ -10,6 +10,7 @@ use crate::membership::is_valid_voter_set;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::types::{HardState, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta, Term};
+use crate::validate::MAX_TERM_OR_INDEX;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
@@ -84,6 +85,10 @@ impl RaftNode {
         config.validate()?;
         let DurableState { hard_state, snapshot, entries } = durable;
         let meta = snapshot.as_ref().map_or(SnapshotMeta::default(), |snapshot| snapshot.meta);
+        let last_index = meta.last_included_index.saturating_add(entries.len() as u64);
+        if hard_state.term > MAX_TERM_OR_INDEX || last_index > MAX_TERM_OR_INDEX {
+            return Err(RestoreError::OutOfRange);
+        }
         if meta.last_included_term > hard_state.term {
             return Err(RestoreError::InconsistentTerms { index: meta.last_included_index });
         }

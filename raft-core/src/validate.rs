@@ -8,9 +8,40 @@ use crate::membership::is_valid_voter_set;
 use crate::message::{Message, MessageBody};
 use crate::types::EntryPayload;
 
+/// The largest term or log index a message may carry. No real cluster gets near it
+/// (one term per nanosecond would take 146 years), and refusing more keeps every
+/// `+ 1` on terms and indexes from overflowing after a hostile message is adopted.
+pub const MAX_TERM_OR_INDEX: u64 = u64::MAX / 2;
+
+fn out_of_range(values: &[u64]) -> bool {
+    values.iter().any(|&value| value > MAX_TERM_OR_INDEX)
+}
+
 /// Returns why a message is malformed, or `None` if its shape is plausible.
 pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
     let term = message.term;
+    let numbers_out_of_range = match &message.body {
+        MessageBody::RequestVote { last_log_index, last_log_term, .. } => {
+            out_of_range(&[term, *last_log_index, *last_log_term])
+        }
+        MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit } => {
+            let last_index = prev_log_index.saturating_add(entries.len() as u64);
+            out_of_range(&[term, *prev_log_index, *prev_log_term, *leader_commit, last_index])
+        }
+        MessageBody::AppendEntriesResponse { index, reject_hint_index, reject_hint_term, .. } => {
+            out_of_range(&[term, *index, *reject_hint_index, *reject_hint_term])
+        }
+        MessageBody::Heartbeat { commit, .. } => out_of_range(&[term, *commit]),
+        MessageBody::InstallSnapshot { snapshot } => {
+            out_of_range(&[term, snapshot.meta.last_included_index, snapshot.meta.last_included_term])
+        }
+        MessageBody::RequestVoteResponse { .. }
+        | MessageBody::HeartbeatResponse { .. }
+        | MessageBody::TimeoutNow => out_of_range(&[term]),
+    };
+    if numbers_out_of_range {
+        return Some("term or index beyond MAX_TERM_OR_INDEX");
+    }
     match &message.body {
         MessageBody::RequestVote { last_log_term, .. } => {
             if term == 0 {

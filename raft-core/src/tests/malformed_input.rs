@@ -12,7 +12,7 @@ fn append(from: u64, to: u64, term: u64, prev_log_index: u64, entries: Vec<Entry
             prev_log_index,
             prev_log_term: 0,
             entries,
-            leader_commit: u64::MAX,
+            leader_commit: 1_000_000,
         },
     }
 }
@@ -313,6 +313,13 @@ mod hostile_peers {
             .prop_map(|(from, term, body)| Message { from, to: 1, term, body })
     }
 
+    /// Terms and indexes at the top of the u64 range, where arithmetic overflows.
+    fn extreme_message() -> impl Strategy<Value = Message> {
+        let extreme =
+            prop_oneof![Just(u64::MAX), Just(u64::MAX - 1), Just(u64::MAX / 2), Just(u64::MAX / 2 + 1)];
+        (extreme.clone(), arbitrary_body()).prop_map(|(term, body)| Message { from: 2, to: 1, term, body })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -325,13 +332,37 @@ mod hostile_peers {
             cluster.propose(1, b"x");
             let mut follower = Cluster::new(3);
             for message in messages {
-                cluster.step(1, Input::Message(message.clone()));
+                check_survives(&mut cluster, &mut follower, message);
+            }
+        }
+
+        /// Huge terms and indexes must be refused, not adopted and later overflowed
+        /// (a campaign adds one to the term; a snapshot at u64::MAX has no next index).
+        #[test]
+        fn extreme_terms_and_indexes_never_overflow(messages in proptest::collection::vec(extreme_message(), 1..6)) {
+            let mut cluster = Cluster::with_config(3, |config| config.pre_vote = false);
+            cluster.campaign(1);
+            let mut follower = Cluster::new(3);
+            for message in messages {
+                check_survives(&mut cluster, &mut follower, message);
+            }
+            for _ in 0..250 {
                 cluster.step(1, Input::Tick);
-                follower.step(1, Input::Message(message));
                 follower.step(1, Input::Tick);
                 cluster.queue.clear();
                 follower.queue.clear();
             }
         }
+    }
+
+    /// Steps one message into the leader and the follower, then a tick; a panic or a
+    /// broken invariant (asserted on every step) fails the test.
+    fn check_survives(cluster: &mut Cluster, follower: &mut Cluster, message: Message) {
+        cluster.step(1, Input::Message(message.clone()));
+        cluster.step(1, Input::Tick);
+        follower.step(1, Input::Message(message));
+        follower.step(1, Input::Tick);
+        cluster.queue.clear();
+        follower.queue.clear();
     }
 }

@@ -4,7 +4,8 @@
 //! Input format: a sequence of chunks, each a one-byte length and that many bytes. Each
 //! chunk is decoded as a message; decoding must never panic or allocate without bound,
 //! and any message that decodes is stepped into a follower and into a leader (readdressed
-//! to them), which must handle or ignore it without tripping an internal assertion.
+//! to them), which must handle or ignore it without tripping an internal assertion, then
+//! both are ticked through several election timeouts.
 
 use raft_core::{decode_message, Config, DurableState, Input, Message, MessageBody, RaftNode, Role};
 
@@ -45,6 +46,12 @@ pub(crate) fn run(data: &[u8]) -> usize {
             follower.step(Input::Tick);
             leader.step(Input::Tick);
         }
+    }
+    // Let timers fire on whatever state the messages left behind: elections, heartbeats
+    // and step-downs do arithmetic on adopted terms and indexes.
+    for _ in 0..300 {
+        follower.step(Input::Tick);
+        leader.step(Input::Tick);
     }
     decoded
 }
