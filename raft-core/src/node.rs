@@ -368,10 +368,12 @@ impl RaftNode {
     // ---- Role transitions ----
 
     /// Adopts `term` (if newer) and follows `leader` (if known). Raft paper §5.1: any
-    /// node that sees a higher term steps down.
+    /// node that sees a higher term steps down. Callers only call it for a real change
+    /// (a newer term, another role, or another leader), which is announced.
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>, actions: &mut Vec<Action>) {
         assert!(term >= self.term, "terms never go backwards");
         let changed = term > self.term || self.role != Role::Follower || self.leader != leader;
+        assert!(changed, "become_follower without a change");
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -386,9 +388,7 @@ impl RaftNode {
             self.last_leader_contact_tick = Some(self.now_tick);
         }
         self.reset_election_timer();
-        if changed {
-            self.announce_role(actions);
-        }
+        self.announce_role(actions);
     }
 
     /// Fails every request that only a leader could finish.
