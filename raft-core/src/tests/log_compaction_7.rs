@@ -80,3 +80,37 @@ fn compaction_beyond_the_applied_index_is_refused() {
         [Action::Rejected { request: Request::CompactLog, reason: RejectReason::CompactionOutOfRange, .. }]
     ));
 }
+
+#[test]
+fn a_lost_snapshot_is_resent_after_an_election_timeout_not_before() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.isolate(3);
+    for command in 0..5u8 {
+        cluster.propose(1, &[command]);
+    }
+    let data = encode_state_machine(&cluster.applied[&1]);
+    cluster.step(1, Input::CompactLog { up_to: 6, data });
+    cluster.heal();
+    let mut sends = Vec::new();
+    for _ in 0..250 {
+        for id in cluster.live_nodes() {
+            cluster.step(id, Input::Tick);
+        }
+        while let Some(message) = cluster.queue.pop_front() {
+            if matches!(message.body, MessageBody::InstallSnapshot { .. }) {
+                sends.push(cluster.node(1).now_tick());
+                if sends.len() == 1 {
+                    continue; // the first snapshot is lost
+                }
+            }
+            let to = message.to;
+            cluster.step(to, Input::Message(message));
+        }
+    }
+    assert_eq!(sends.len(), 2, "resent once, then installed: {sends:?}");
+    let wait = sends[1] - sends[0];
+    // Retried on the first heartbeat answer at least 100 ticks after the send.
+    assert!((100..110).contains(&wait), "resent after {wait} ticks");
+    assert_eq!(cluster.node(3).snapshot_meta().last_included_index, 6);
+}

@@ -37,10 +37,17 @@ fn misaddressed_messages_and_answers_from_untracked_nodes_are_ignored() {
             reject_hint_term: 0,
         },
     };
+    let heartbeat_answer = Message {
+        from: 42,
+        to: 1,
+        term: 1,
+        body: MessageBody::HeartbeatResponse { read_round: 0, leader_tick: 0 },
+    };
     cluster.step(1, Input::Message(answer(42)));
+    cluster.step(1, Input::Message(heartbeat_answer));
     cluster.step(1, Input::Message(append(2, 7, 9, 0, vec![])));
     cluster.step(1, Input::Message(append(1, 1, 9, 0, vec![])));
-    assert_eq!(cluster.node(1).counters().ignored_unknown_peer, 3);
+    assert_eq!(cluster.node(1).counters().ignored_unknown_peer, 4);
     assert_eq!(cluster.node(1).term(), before);
     assert_eq!(cluster.node(1).role(), crate::Role::Leader);
 }

@@ -203,6 +203,38 @@ fn an_append_overlapping_the_commit_index_still_delivers_its_new_entries() {
 }
 
 #[test]
+fn a_duplicated_rejection_is_counted_and_does_not_back_off_twice() {
+    let mut logs = BTreeMap::new();
+    logs.insert(1, durable(2, &[1, 1, 2, 2]));
+    logs.insert(2, durable(1, &[1]));
+    logs.insert(3, durable(2, &[1, 1, 2, 2]));
+    let mut cluster = Cluster::with_durable_state(logs, |config| {
+        config.pre_vote = false;
+        config.check_quorum = false;
+    });
+    cluster.elect_isolated(1, &[3]);
+    // The leader probes node 2 at index 5 (after its no-op); node 2 holds only index 1.
+    let rejection = Message {
+        from: 2,
+        to: 1,
+        term: 3,
+        body: MessageBody::AppendEntriesResponse {
+            success: false,
+            index: 4,
+            reject_hint_index: 1,
+            reject_hint_term: 1,
+        },
+    };
+    cluster.step(1, Input::Message(rejection.clone()));
+    let next_after_first = cluster.node(1).progress[&2].next_index;
+    assert_eq!(next_after_first, 2, "the hint jumps straight to where the logs agree");
+    let before = cluster.node(1).counters().ignored_stale_response;
+    cluster.step(1, Input::Message(rejection));
+    assert_eq!(cluster.node(1).counters().ignored_stale_response, before + 1);
+    assert_eq!(cluster.node(1).progress[&2].next_index, next_after_first);
+}
+
+#[test]
 fn a_duplicate_acknowledgement_is_counted_and_changes_nothing() {
     let mut cluster = Cluster::new(3);
     cluster.campaign(1);
