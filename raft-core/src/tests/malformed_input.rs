@@ -373,3 +373,19 @@ mod hostile_peers {
         follower.queue.clear();
     }
 }
+
+#[test]
+fn the_largest_allowed_term_is_accepted_and_one_more_is_not() {
+    let heartbeat = |term| Message {
+        from: 2,
+        to: 1,
+        term,
+        body: MessageBody::Heartbeat { commit: 0, read_round: 0, leader_tick: 0 },
+    };
+    let mut cluster = Cluster::new(3);
+    cluster.step(1, Input::Message(heartbeat(crate::MAX_TERM_OR_INDEX + 1)));
+    assert_eq!(cluster.node(1).counters().ignored_malformed, 1);
+    cluster.step(1, Input::Message(heartbeat(crate::MAX_TERM_OR_INDEX)));
+    assert_eq!(cluster.node(1).term(), crate::MAX_TERM_OR_INDEX);
+    assert_eq!(cluster.node(1).leader(), Some(2));
+}
