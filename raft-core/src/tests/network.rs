@@ -156,6 +156,7 @@ impl Cluster {
                 self.applied.insert(id, decode_state_machine(&snapshot.data));
             }
             Action::Send(message) => {
+                assert_promise_is_durable(id, storage, message);
                 if let crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true } =
                     message.body
                 {
@@ -341,6 +342,38 @@ impl Cluster {
                 assert_eq!(left[..shared], right[..shared], "nodes {pair:?} applied different entries");
             }
         }
+    }
+}
+
+/// The ordering contract, checked at the moment a message leaves: what it promises is
+/// already in durable storage (persists are performed, in order, before it). A vote
+/// grant promises the vote; any message of a real term promises that term; an append
+/// acknowledgement promises the entries it covers.
+fn assert_promise_is_durable(id: NodeId, storage: &DurableState, message: &Message) {
+    use crate::MessageBody;
+    let hard_state = storage.hard_state;
+    let pre_vote_traffic = matches!(
+        message.body,
+        MessageBody::RequestVote { pre_vote: true, .. }
+            | MessageBody::RequestVoteResponse { pre_vote: true, .. }
+    );
+    if !pre_vote_traffic {
+        assert_eq!(hard_state.term, message.term, "node {id} sent {message:?} before persisting its term");
+    }
+    if let MessageBody::RequestVoteResponse { pre_vote: false, granted: true } = message.body {
+        assert_eq!(hard_state.voted_for, Some(message.to), "node {id} granted a vote before persisting it");
+    }
+    if let MessageBody::RequestVote { pre_vote: false, .. } = message.body {
+        assert_eq!(hard_state.voted_for, Some(id), "node {id} campaigned before persisting its own vote");
+    }
+    if let MessageBody::AppendEntriesResponse { success: true, index, .. } = message.body {
+        let snapshot_index =
+            storage.snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.last_included_index);
+        let durable_last = storage.entries.last().map_or(snapshot_index, |entry| entry.index);
+        assert!(
+            durable_last >= index,
+            "node {id} acknowledged index {index} with only {durable_last} durable"
+        );
     }
 }
 
