@@ -105,8 +105,9 @@ fn codec_config() -> impl bincode::config::Config {
 
 /// Encodes a message for the wire.
 pub fn encode_message(message: &Message) -> Vec<u8> {
-    // Encoding a well-formed in-memory message cannot fail except by exceeding the
-    // limit, which `max_bytes_per_message` and `max_command_bytes` keep us far below.
+    // Encoding into a vector cannot fail: bincode applies the size limit only when
+    // decoding. A message above the limit (a snapshot bigger than it) encodes but is
+    // refused by `decode_message`; snapshot chunking is future work.
     bincode::serde::encode_to_vec(message, codec_config()).expect("message encodes")
 }
 

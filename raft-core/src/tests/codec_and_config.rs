@@ -171,3 +171,17 @@ fn unworkable_configs_are_refused_naming_the_field() {
         assert!(crate::RaftNode::new(config, Default::default(), 0).is_err());
     }
 }
+
+#[test]
+fn a_message_over_the_limit_encodes_but_is_refused_by_the_receiver() {
+    // Snapshots travel in one message: one bigger than the decode limit cannot be
+    // installed (chunked transfer is future work). Encoding must not panic on it.
+    let snapshot = crate::Snapshot {
+        meta: crate::SnapshotMeta { last_included_index: 5, last_included_term: 1 },
+        voters: vec![1, 2, 3],
+        data: vec![7; crate::MAX_ENCODED_MESSAGE_BYTES + 1],
+    };
+    let bytes =
+        encode_message(&Message { from: 1, to: 2, term: 1, body: MessageBody::InstallSnapshot { snapshot } });
+    assert!(matches!(decode_message(&bytes), Err(DecodeError::TooLarge { .. })));
+}
