@@ -10,7 +10,12 @@ use crate::{Input, MembershipChange, NodeId, Role};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Seeds per `cargo test` run; `RAFT_CHAOS_SEEDS=N` runs more (for a long soak).
 const SEEDS: u64 = 2000;
+
+fn seed_count() -> u64 {
+    std::env::var("RAFT_CHAOS_SEEDS").ok().and_then(|value| value.parse().ok()).unwrap_or(SEEDS)
+}
 const STEPS_PER_SEED: u64 = 6_000;
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> Option<T> {
@@ -238,14 +243,15 @@ fn the_same_seed_yields_the_same_actions() {
 #[test]
 fn random_fault_schedules_keep_raft_safety_properties() {
     let (mut leaders, mut committed, mut membership_changes) = (0, 0, 0);
-    for seed in 0..SEEDS {
+    let seeds = seed_count();
+    for seed in 0..seeds {
         let outcome = run_schedule(seed);
         leaders += outcome.leaders;
         committed += outcome.committed;
         membership_changes += outcome.membership_changes;
     }
-    assert!(membership_changes as u64 > SEEDS / 2, "only {membership_changes} membership changes committed");
+    assert!(membership_changes as u64 > seeds / 2, "only {membership_changes} membership changes committed");
     // The schedules must really exercise elections and commits, or they prove nothing.
-    assert!(leaders as u64 > 5 * SEEDS, "only {leaders} leaders over {SEEDS} seeds");
-    assert!(committed as u64 > 30 * SEEDS, "only {committed} commits over {SEEDS} seeds");
+    assert!(leaders as u64 > 5 * seeds, "only {leaders} leaders over {seeds} seeds");
+    assert!(committed as u64 > 30 * seeds, "only {committed} commits over {seeds} seeds");
 }
