@@ -44,7 +44,17 @@ impl RaftNode {
                     return false;
                 }
                 if !pre_vote {
+                    // Adopt the term but keep the election timer running: it restarts only
+                    // if we grant the vote (Raft paper Figure 2). Otherwise candidates with
+                    // stale logs, each bumping the term, could keep the one node that can
+                    // win from ever timing out (found by the chaos soak, seed 10482).
+                    let (elapsed, timeout) = (self.election_elapsed_ticks, self.election_timeout_ticks);
+                    let was_follower = self.role == Role::Follower;
                     self.become_follower(message.term, None, actions);
+                    if was_follower {
+                        self.election_elapsed_ticks = elapsed;
+                        self.election_timeout_ticks = timeout;
+                    }
                 }
                 // A pre-vote request is answered without adopting its (hypothetical) term.
                 true

@@ -16,6 +16,11 @@ const SEEDS: u64 = 2000;
 fn seed_count() -> u64 {
     std::env::var("RAFT_CHAOS_SEEDS").ok().and_then(|value| value.parse().ok()).unwrap_or(SEEDS)
 }
+
+/// Reproduces one failing seed: `RAFT_CHAOS_SEED=N cargo test -p raft-core chaos`.
+fn single_seed() -> Option<u64> {
+    std::env::var("RAFT_CHAOS_SEED").ok().and_then(|value| value.parse().ok())
+}
 const STEPS_PER_SEED: u64 = 6_000;
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> Option<T> {
@@ -160,6 +165,12 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
     for id in crashed {
         cluster.restart(id);
     }
+    if std::env::var("RAFT_CHAOS_TRACE").is_ok() {
+        for _ in 0..60 {
+            cluster.tick_all(1);
+            eprintln!("{}\n--", describe(&cluster));
+        }
+    }
     cluster.tick_all(200);
     let leader = cluster
         .leader()
@@ -242,6 +253,10 @@ fn the_same_seed_yields_the_same_actions() {
 
 #[test]
 fn random_fault_schedules_keep_raft_safety_properties() {
+    if let Some(seed) = single_seed() {
+        run_schedule(seed);
+        return;
+    }
     let (mut leaders, mut committed, mut membership_changes) = (0, 0, 0);
     let seeds = seed_count();
     for seed in 0..seeds {

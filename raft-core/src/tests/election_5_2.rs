@@ -250,3 +250,45 @@ fn a_candidate_rejected_by_a_majority_gives_up_at_once_and_ignores_non_voters() 
     assert_eq!(cluster.node(1).role(), Role::Follower, "two rejections of three: lost");
     assert_eq!(cluster.node(1).term(), 1);
 }
+
+#[test]
+fn a_rejected_stale_candidate_does_not_restart_the_voters_election_timer() {
+    // Regression (chaos soak, seed 10482): candidates with stale logs kept bumping the
+    // term, every voter restarted its timer on adopting it, and the one node whose log
+    // could win never timed out. Figure 2: the timer restarts on granting a vote or
+    // hearing from the leader, not on seeing a newer term.
+    let mut logs = std::collections::BTreeMap::new();
+    logs.insert(1, super::network::durable(1, &[1]));
+    logs.insert(2, super::network::durable(1, &[1, 1]));
+    logs.insert(3, super::network::durable(1, &[1]));
+    let mut cluster = Cluster::with_durable_state(logs, |config| {
+        config.pre_vote = false;
+        config.check_quorum = false;
+    });
+    let node = cluster.node_mut(2);
+    node.election_elapsed_ticks = node.election_timeout_ticks - 2;
+    cluster.step(2, Input::Tick);
+    let stale_request = crate::Message {
+        from: 1,
+        to: 2,
+        term: 5,
+        body: crate::MessageBody::RequestVote {
+            pre_vote: false,
+            leadership_transfer: false,
+            last_log_index: 1,
+            last_log_term: 1,
+        },
+    };
+    let answer = cluster.step(2, Input::Message(stale_request));
+    assert!(answer.iter().any(|action| matches!(
+        action,
+        Action::Send(crate::Message {
+            body: crate::MessageBody::RequestVoteResponse { granted: false, .. },
+            ..
+        })
+    )));
+    assert_eq!(cluster.node(2).term(), 5);
+    cluster.step(2, Input::Tick);
+    assert_eq!(cluster.node(2).role(), Role::Candidate, "the timer kept running and fired");
+    assert_eq!(cluster.node(2).term(), 6);
+}
