@@ -10,7 +10,8 @@ use crate::{Input, MembershipChange, NodeId, Role};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Seeds per `cargo test` run; `RAFT_CHAOS_SEEDS=N` runs more (for a long soak).
+/// Seeds per `cargo test` run; `RAFT_CHAOS_SEEDS=N` runs more (for a long soak), from
+/// `RAFT_CHAOS_FIRST_SEED` (default 0).
 const SEEDS: u64 = 2000;
 
 fn seed_count() -> u64 {
@@ -259,7 +260,9 @@ fn random_fault_schedules_keep_raft_safety_properties() {
     }
     let (mut leaders, mut committed, mut membership_changes) = (0, 0, 0);
     let seeds = seed_count();
-    for seed in 0..seeds {
+    let first_seed: u64 =
+        std::env::var("RAFT_CHAOS_FIRST_SEED").ok().and_then(|value| value.parse().ok()).unwrap_or(0);
+    for seed in first_seed..first_seed + seeds {
         let outcome = run_schedule(seed);
         leaders += outcome.leaders;
         committed += outcome.committed;
