@@ -27,6 +27,10 @@ pub(crate) struct Cluster {
     /// Every entry any node ever applied, by index: all later applies must agree
     /// (state machine safety), and every new leader must hold them (leader completeness).
     pub(crate) committed: BTreeMap<LogIndex, Entry>,
+    /// The term in which each committed entry was committed: the term of the node that
+    /// applied it first, which is always the leader that committed it (followers learn
+    /// of a commit only from that leader's later messages).
+    pub(crate) commit_terms: BTreeMap<LogIndex, Term>,
     /// When set, every action of every node is folded into this FNV-1a digest, so two
     /// runs can be compared for determinism.
     pub(crate) action_digest: Option<u64>,
@@ -64,6 +68,7 @@ impl Cluster {
             crashed: BTreeSet::new(),
             leaders_by_term: BTreeMap::new(),
             committed: BTreeMap::new(),
+            commit_terms: BTreeMap::new(),
             action_digest: None,
             votes_granted: BTreeMap::new(),
             restarts: 0,
@@ -169,6 +174,7 @@ impl Cluster {
                 }
             }
             Action::Apply { entries } => {
+                let applier_term = self.nodes[&id].term();
                 let state_machine = self.applied.get_mut(&id).expect("state machine exists");
                 for entry in entries {
                     let expected = state_machine.last().map_or(entry.index, |last| last.index + 1);
@@ -176,6 +182,7 @@ impl Cluster {
                     state_machine.push(entry.clone());
                     let first = self.committed.entry(entry.index).or_insert_with(|| entry.clone());
                     assert_eq!(first, entry, "state machine safety: node {id} applied a different entry");
+                    self.commit_terms.entry(entry.index).or_insert(applier_term);
                 }
                 self.events.entry(id).or_default().push(action.clone());
             }
@@ -185,9 +192,15 @@ impl Cluster {
                     previous.is_none() || previous == Some(id),
                     "election safety: {previous:?} and {id} both led term {term}"
                 );
+                // Raft paper §5.4: entries committed in earlier terms are in every later
+                // leader's log. A leader of an earlier term can still be elected late (its
+                // vote grants were delayed in the network); it owes nothing to later terms.
                 let node = &self.nodes[&id];
                 let compacted = node.snapshot_meta().last_included_index;
                 for (index, entry) in self.committed.range(compacted + 1..) {
+                    if self.commit_terms[index] >= *term {
+                        continue;
+                    }
                     assert_eq!(
                         node.term_at(*index),
                         Some(entry.term),
