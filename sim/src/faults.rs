@@ -1,0 +1,615 @@
+//! Fault profiles and the fault plan a seed draws from one of them.
+//!
+//! A plan holds every parameter of a run's faults: the network's delay, loss and
+//! duplication, storage sync latency and torn writes, each node's clock rate, the
+//! workload's pace, and a schedule of timed faults (crashes, pauses, partitions,
+//! flapping links) for the safety phase. The plan is drawn once, before the run, from
+//! the seed's fault-plan stream, printed in full, and saved in repro files, so a run
+//! is a function of (seed, options, plan).
+
+use crate::event_queue::Micros;
+use crate::random::{Purpose, Random, PARTS_PER_MILLION};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One tick of a node with a perfect clock, in virtual microseconds.
+pub const BASE_TICK_MICROS: Micros = 10_000;
+
+/// How hostile a run's environment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultProfile {
+    /// A perfect network and no node faults: small fixed-range delays only.
+    None,
+    /// Occasional loss, crashes and partitions.
+    Light,
+    /// Frequent loss, duplication, long delays, crashes with torn writes, partitions
+    /// of every shape, pauses and clock skew.
+    Heavy,
+    /// Each seed draws its own mix: every fault class is on or off at random, with
+    /// random weights, so rare combinations get exercised (swarm testing).
+    Swarm,
+}
+
+impl FaultProfile {
+    /// The profile's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultProfile::None => "none",
+            FaultProfile::Light => "light",
+            FaultProfile::Heavy => "heavy",
+            FaultProfile::Swarm => "swarm",
+        }
+    }
+}
+
+impl fmt::Display for FaultProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FaultProfile {
+    type Err = String;
+    fn from_str(text: &str) -> Result<FaultProfile, String> {
+        match text {
+            "none" => Ok(FaultProfile::None),
+            "light" => Ok(FaultProfile::Light),
+            "heavy" => Ok(FaultProfile::Heavy),
+            "swarm" => Ok(FaultProfile::Swarm),
+            other => Err(format!("unknown fault profile {other:?}: expected none, light, heavy or swarm")),
+        }
+    }
+}
+
+/// How messages travel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkParams {
+    /// Every message takes at least this long.
+    pub delay_min_micros: Micros,
+    /// Plus a uniform extra delay up to this much (this is what reorders messages).
+    pub delay_jitter_micros: Micros,
+    /// The chance that a message is held up much longer (a congested path).
+    pub delay_tail_ppm: u32,
+    /// The most such a held-up message waits on top of its normal delay.
+    pub delay_tail_micros: Micros,
+    /// The chance that a message is lost.
+    pub loss_ppm: u32,
+    /// The chance that a message is delivered twice (each copy with its own delay).
+    pub duplicate_ppm: u32,
+}
+
+/// How simulated disks behave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageParams {
+    /// The shortest time a sync takes.
+    pub sync_min_micros: Micros,
+    /// The longest time a sync takes.
+    pub sync_max_micros: Micros,
+    /// The chance that a crash keeps a prefix of the unsynced writes (cut at an entry
+    /// boundary) rather than none of them.
+    pub torn_write_ppm: u32,
+}
+
+/// What the simulated clients do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadParams {
+    /// The mean gap between proposals (uniform in 0..=2×mean).
+    pub proposal_interval_micros: Micros,
+    /// The mean gap between linearizable reads; 0 for none.
+    pub read_interval_micros: Micros,
+    /// The mean gap between leadership transfer requests; 0 for none.
+    pub transfer_interval_micros: Micros,
+    /// A host compacts its log once this many applied entries follow its snapshot.
+    pub compaction_threshold_entries: u64,
+}
+
+/// Picks a node when the fault fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The node at this position (0-based).
+    Node(usize),
+    /// The newest leader if it is up, otherwise the node at `fallback`.
+    Leader {
+        /// Used when no leader is up.
+        fallback: usize,
+    },
+}
+
+/// A cut of the network. Node positions are 0-based.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Partition {
+    /// One node can neither send nor receive.
+    Isolate {
+        /// The node cut off.
+        node: Target,
+    },
+    /// Two sides that cannot talk to each other in either direction.
+    Split {
+        /// One side; the rest of the cluster is the other.
+        side: Vec<usize>,
+    },
+    /// Messages from `from` to `to` are lost; the other direction works.
+    OneWay {
+        /// Senders whose messages are lost.
+        from: Vec<usize>,
+        /// Receivers that do not get them.
+        to: Vec<usize>,
+    },
+}
+
+/// One fault of the schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// The node crashes, losing unsynced writes, and restarts after `down_micros`.
+    Crash {
+        /// Which node.
+        node: Target,
+        /// How long it stays down.
+        down_micros: Micros,
+    },
+    /// The node's process stops (no ticks, no message handling) and resumes later,
+    /// handling what arrived meanwhile.
+    Pause {
+        /// Which node.
+        node: Target,
+        /// How long it stays paused.
+        pause_micros: Micros,
+    },
+    /// The network is cut, replacing any earlier cut, and heals after `heal_after_micros`.
+    Partition {
+        /// The cut.
+        partition: Partition,
+        /// How long it lasts.
+        heal_after_micros: Micros,
+    },
+    /// The link between two nodes goes down and up every `period_micros`, for `duration_micros`.
+    Flap {
+        /// One end.
+        a: usize,
+        /// The other end.
+        b: usize,
+        /// How long each down or up phase lasts.
+        period_micros: Micros,
+        /// How long the flapping lasts.
+        duration_micros: Micros,
+    },
+}
+
+/// A fault and when it fires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledFault {
+    /// Virtual time of the fault.
+    pub at_micros: Micros,
+    /// The fault.
+    pub fault: Fault,
+}
+
+/// Everything a run's faults depend on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultPlan {
+    /// The network model.
+    pub network: NetworkParams,
+    /// The storage model.
+    pub storage: StorageParams,
+    /// Each node's tick period in microseconds (clock skew: nodes tick at different rates).
+    pub tick_micros: Vec<Micros>,
+    /// The client workload.
+    pub workload: WorkloadParams,
+    /// Node and network faults of the safety phase, by time.
+    pub schedule: Vec<ScheduledFault>,
+}
+
+/// How often each kind of scheduled fault happens; 0 turns it off.
+#[derive(Clone, Copy, Debug)]
+struct FaultRates {
+    crash_every_micros: Micros,
+    crash_down_max_micros: Micros,
+    pause_every_micros: Micros,
+    pause_max_micros: Micros,
+    partition_every_micros: Micros,
+    partition_max_micros: Micros,
+    flap_every_micros: Micros,
+    clock_skew_max_ppm: u32,
+}
+
+const SECOND: Micros = 1_000_000;
+const MILLISECOND: Micros = 1_000;
+
+impl FaultPlan {
+    /// Draws the plan for a run of `nodes` nodes whose safety phase lasts `safety_micros`.
+    pub fn draw(seed: u64, profile: FaultProfile, nodes: usize, safety_micros: Micros) -> FaultPlan {
+        assert!(nodes > 0);
+        let mut random = Random::new(seed, Purpose::FaultPlan);
+        let (network, storage, workload, rates) = match profile {
+            FaultProfile::None => none_profile(),
+            FaultProfile::Light => light_profile(),
+            FaultProfile::Heavy => heavy_profile(),
+            FaultProfile::Swarm => swarm_profile(&mut random),
+        };
+        let tick_micros = (0..nodes)
+            .map(|_| {
+                let skew = random.below(2 * u64::from(rates.clock_skew_max_ppm) + 1);
+                // BASE × (1 ± skew), in integer arithmetic.
+                BASE_TICK_MICROS * (u64::from(PARTS_PER_MILLION) + skew - u64::from(rates.clock_skew_max_ppm))
+                    / u64::from(PARTS_PER_MILLION)
+            })
+            .collect();
+        let schedule = draw_schedule(&mut random, &rates, nodes, safety_micros);
+        FaultPlan { network, storage, tick_micros, workload, schedule }
+    }
+}
+
+fn none_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates) {
+    (
+        NetworkParams {
+            delay_min_micros: 200,
+            delay_jitter_micros: 800,
+            delay_tail_ppm: 0,
+            delay_tail_micros: 0,
+            loss_ppm: 0,
+            duplicate_ppm: 0,
+        },
+        StorageParams { sync_min_micros: 50, sync_max_micros: 200, torn_write_ppm: 0 },
+        standard_workload(),
+        FaultRates {
+            crash_every_micros: 0,
+            crash_down_max_micros: 0,
+            pause_every_micros: 0,
+            pause_max_micros: 0,
+            partition_every_micros: 0,
+            partition_max_micros: 0,
+            flap_every_micros: 0,
+            clock_skew_max_ppm: 0,
+        },
+    )
+}
+
+fn light_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates) {
+    (
+        NetworkParams {
+            delay_min_micros: 200,
+            delay_jitter_micros: 3 * MILLISECOND,
+            delay_tail_ppm: 1_000,
+            delay_tail_micros: 50 * MILLISECOND,
+            loss_ppm: 5_000,
+            duplicate_ppm: 2_000,
+        },
+        StorageParams { sync_min_micros: 100, sync_max_micros: 1_000, torn_write_ppm: 100_000 },
+        standard_workload(),
+        FaultRates {
+            crash_every_micros: 15 * SECOND,
+            crash_down_max_micros: 2 * SECOND,
+            pause_every_micros: 20 * SECOND,
+            pause_max_micros: 300 * MILLISECOND,
+            partition_every_micros: 15 * SECOND,
+            partition_max_micros: 3 * SECOND,
+            flap_every_micros: 0,
+            clock_skew_max_ppm: 10_000,
+        },
+    )
+}
+
+fn heavy_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates) {
+    (
+        NetworkParams {
+            delay_min_micros: 500,
+            delay_jitter_micros: 15 * MILLISECOND,
+            delay_tail_ppm: 20_000,
+            delay_tail_micros: 250 * MILLISECOND,
+            loss_ppm: 50_000,
+            duplicate_ppm: 20_000,
+        },
+        StorageParams { sync_min_micros: 100, sync_max_micros: 3 * MILLISECOND, torn_write_ppm: 300_000 },
+        WorkloadParams { transfer_interval_micros: 8 * SECOND, ..standard_workload() },
+        FaultRates {
+            crash_every_micros: 3 * SECOND,
+            crash_down_max_micros: 3 * SECOND,
+            pause_every_micros: 6 * SECOND,
+            pause_max_micros: SECOND,
+            partition_every_micros: 4 * SECOND,
+            partition_max_micros: 4 * SECOND,
+            flap_every_micros: 12 * SECOND,
+            clock_skew_max_ppm: 50_000,
+        },
+    )
+}
+
+/// Swarm testing: each class of fault is on with probability one half, at a random
+/// intensity up to about twice the heavy profile's.
+fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, WorkloadParams, FaultRates) {
+    // Each class is on with probability one half.
+    fn maybe(random: &mut Random, max: u64) -> u64 {
+        if random.chance(500_000) {
+            random.between(0, max)
+        } else {
+            0
+        }
+    }
+    // Gaps are drawn from a floor so a swarm seed never asks for a fault every microsecond.
+    fn every(random: &mut Random, floor: Micros, max: Micros) -> Micros {
+        if random.chance(500_000) {
+            random.between(floor, max)
+        } else {
+            0
+        }
+    }
+    let network = NetworkParams {
+        delay_min_micros: 100 + maybe(random, 2 * MILLISECOND),
+        delay_jitter_micros: 100 + maybe(random, 40 * MILLISECOND),
+        delay_tail_ppm: maybe(random, 50_000) as u32,
+        delay_tail_micros: maybe(random, 500 * MILLISECOND),
+        loss_ppm: maybe(random, 150_000) as u32,
+        duplicate_ppm: maybe(random, 100_000) as u32,
+    };
+    let sync_min_micros = 10 + maybe(random, MILLISECOND);
+    let storage = StorageParams {
+        sync_min_micros,
+        sync_max_micros: sync_min_micros + maybe(random, 10 * MILLISECOND),
+        torn_write_ppm: maybe(random, u64::from(PARTS_PER_MILLION)) as u32,
+    };
+    let rates = FaultRates {
+        crash_every_micros: every(random, 500 * MILLISECOND, 10 * SECOND),
+        crash_down_max_micros: 100 * MILLISECOND + random.below(5 * SECOND),
+        pause_every_micros: every(random, SECOND, 10 * SECOND),
+        pause_max_micros: 10 * MILLISECOND + random.below(2 * SECOND),
+        partition_every_micros: every(random, 500 * MILLISECOND, 10 * SECOND),
+        partition_max_micros: 100 * MILLISECOND + random.below(6 * SECOND),
+        flap_every_micros: every(random, 2 * SECOND, 20 * SECOND),
+        clock_skew_max_ppm: if random.chance(500_000) { random.below(100_000) as u32 } else { 0 },
+    };
+    let workload = WorkloadParams {
+        proposal_interval_micros: random.between(2 * MILLISECOND, 100 * MILLISECOND),
+        read_interval_micros: if random.chance(500_000) { random.between(5 * MILLISECOND, SECOND) } else { 0 },
+        transfer_interval_micros: if random.chance(300_000) { random.between(SECOND, 20 * SECOND) } else { 0 },
+        compaction_threshold_entries: random.between(8, 1_024),
+    };
+    (network, storage, workload, rates)
+}
+
+fn standard_workload() -> WorkloadParams {
+    WorkloadParams {
+        proposal_interval_micros: 20 * MILLISECOND,
+        read_interval_micros: 100 * MILLISECOND,
+        transfer_interval_micros: 0,
+        compaction_threshold_entries: 256,
+    }
+}
+
+fn draw_schedule(random: &mut Random, rates: &FaultRates, nodes: usize, safety_micros: Micros) -> Vec<ScheduledFault> {
+    let mut schedule = Vec::new();
+    let mut add_every = |every: Micros, random: &mut Random, make: &dyn Fn(&mut Random) -> Fault| {
+        if every == 0 {
+            return;
+        }
+        let mut at = random.between(0, 2 * every);
+        while at < safety_micros {
+            schedule.push(ScheduledFault { at_micros: at, fault: make(random) });
+            at += random.between(every / 2, every * 3 / 2).max(1);
+        }
+    };
+    let target = move |random: &mut Random| {
+        // Half the crashes and pauses go to the leader: that is where the interesting bugs are.
+        let node = random.index(nodes);
+        if random.chance(500_000) {
+            Target::Leader { fallback: node }
+        } else {
+            Target::Node(node)
+        }
+    };
+    add_every(rates.crash_every_micros, random, &|random| Fault::Crash {
+        node: target(random),
+        down_micros: random.between(MILLISECOND, rates.crash_down_max_micros.max(MILLISECOND)),
+    });
+    add_every(rates.pause_every_micros, random, &|random| Fault::Pause {
+        node: target(random),
+        pause_micros: random.between(MILLISECOND, rates.pause_max_micros.max(MILLISECOND)),
+    });
+    if nodes > 1 {
+        add_every(rates.partition_every_micros, random, &|random| Fault::Partition {
+            partition: {
+                let isolated = target(random);
+                draw_partition(random, nodes, isolated)
+            },
+            heal_after_micros: random.between(10 * MILLISECOND, rates.partition_max_micros.max(10 * MILLISECOND)),
+        });
+        add_every(rates.flap_every_micros, random, &|random| {
+            let a = random.index(nodes);
+            let b = (a + 1 + random.index(nodes - 1)) % nodes;
+            Fault::Flap {
+                a,
+                b,
+                period_micros: random.between(5 * MILLISECOND, 500 * MILLISECOND),
+                duration_micros: random.between(500 * MILLISECOND, 5 * SECOND),
+            }
+        });
+    }
+    // Stable sort: faults drawn for the same microsecond keep their drawing order.
+    schedule.sort_by_key(|fault| fault.at_micros);
+    schedule
+}
+
+fn draw_partition(random: &mut Random, nodes: usize, isolated: Target) -> Partition {
+    let random_side = |random: &mut Random, size: usize| {
+        let mut positions: Vec<usize> = (0..nodes).collect();
+        // Fisher-Yates prefix: the first `size` positions become the side.
+        for slot in 0..size {
+            let pick = slot + random.index(nodes - slot);
+            positions.swap(slot, pick);
+        }
+        let mut side = positions[..size].to_vec();
+        side.sort_unstable();
+        side
+    };
+    match random.below(4) {
+        0 => Partition::Isolate { node: isolated },
+        // A minority cut off from the majority (possibly with the leader in it).
+        1 => {
+            let size = 1 + random.index(nodes / 2);
+            Partition::Split { side: random_side(random, size) }
+        }
+        // Any two-sided cut.
+        2 => {
+            let size = 1 + random.index(nodes - 1);
+            Partition::Split { side: random_side(random, size) }
+        }
+        _ => {
+            let size = 1 + random.index(nodes - 1);
+            let from = random_side(random, size);
+            let to = (0..nodes).filter(|node| !from.contains(node)).collect();
+            Partition::OneWay { from, to }
+        }
+    }
+}
+
+fn percent(ppm: u32) -> String {
+    format!("{}%", f64::from(ppm) / 10_000.0)
+}
+
+fn millis(micros: Micros) -> String {
+    format!("{}ms", micros as f64 / 1_000.0)
+}
+
+impl fmt::Display for FaultPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let network = &self.network;
+        writeln!(
+            f,
+            "network: delay {}+U(0,{}), {} of messages delayed up to {} more; loss {}, duplication {}",
+            millis(network.delay_min_micros),
+            millis(network.delay_jitter_micros),
+            percent(network.delay_tail_ppm),
+            millis(network.delay_tail_micros),
+            percent(network.loss_ppm),
+            percent(network.duplicate_ppm),
+        )?;
+        writeln!(
+            f,
+            "storage: sync {}..{}, torn writes on {} of crashes",
+            millis(self.storage.sync_min_micros),
+            millis(self.storage.sync_max_micros),
+            percent(self.storage.torn_write_ppm),
+        )?;
+        let ticks: Vec<String> = self.tick_micros.iter().map(|micros| millis(*micros)).collect();
+        writeln!(f, "clocks: tick period per node {}", ticks.join(" "))?;
+        let workload = &self.workload;
+        let every = |micros: Micros| if micros == 0 { "off".to_string() } else { format!("every ~{}", millis(micros)) };
+        writeln!(
+            f,
+            "workload: proposals {}, reads {}, leadership transfers {}, compaction after {} entries",
+            every(workload.proposal_interval_micros),
+            every(workload.read_interval_micros),
+            every(workload.transfer_interval_micros),
+            workload.compaction_threshold_entries,
+        )?;
+        writeln!(f, "schedule: {} faults", self.schedule.len())?;
+        for scheduled in &self.schedule {
+            writeln!(f, "  at {}: {}", millis(scheduled.at_micros), describe_fault(&scheduled.fault))?;
+        }
+        Ok(())
+    }
+}
+
+fn describe_target(target: Target) -> String {
+    match target {
+        Target::Node(position) => format!("node {}", position + 1),
+        Target::Leader { fallback } => format!("the leader (else node {})", fallback + 1),
+    }
+}
+
+fn describe_nodes(positions: &[usize]) -> String {
+    let ids: Vec<String> = positions.iter().map(|position| (position + 1).to_string()).collect();
+    format!("{{{}}}", ids.join(","))
+}
+
+fn describe_fault(fault: &Fault) -> String {
+    match fault {
+        Fault::Crash { node, down_micros } => {
+            format!("crash {} for {}", describe_target(*node), millis(*down_micros))
+        }
+        Fault::Pause { node, pause_micros } => {
+            format!("pause {} for {}", describe_target(*node), millis(*pause_micros))
+        }
+        Fault::Partition { partition, heal_after_micros } => {
+            let cut = match partition {
+                Partition::Isolate { node } => format!("isolate {}", describe_target(*node)),
+                Partition::Split { side } => format!("split off {}", describe_nodes(side)),
+                Partition::OneWay { from, to } => {
+                    format!("drop messages from {} to {}", describe_nodes(from), describe_nodes(to))
+                }
+            };
+            format!("{cut} for {}", millis(*heal_after_micros))
+        }
+        Fault::Flap { a, b, period_micros, duration_micros } => format!(
+            "flap link {}-{} every {} for {}",
+            a + 1,
+            b + 1,
+            millis(*period_micros),
+            millis(*duration_micros)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_draws_the_same_plan() {
+        for profile in [FaultProfile::None, FaultProfile::Light, FaultProfile::Heavy, FaultProfile::Swarm] {
+            assert_eq!(FaultPlan::draw(9, profile, 5, 60 * SECOND), FaultPlan::draw(9, profile, 5, 60 * SECOND));
+        }
+    }
+
+    #[test]
+    fn heavy_plans_carry_every_kind_of_fault_and_none_plans_carry_none() {
+        let heavy = FaultPlan::draw(1, FaultProfile::Heavy, 5, 60 * SECOND);
+        let has = |kind: fn(&Fault) -> bool| heavy.schedule.iter().any(|scheduled| kind(&scheduled.fault));
+        assert!(has(|fault| matches!(fault, Fault::Crash { .. })));
+        assert!(has(|fault| matches!(fault, Fault::Pause { .. })));
+        assert!(has(|fault| matches!(fault, Fault::Partition { .. })));
+        assert!(has(|fault| matches!(fault, Fault::Flap { .. })));
+        assert!(heavy.schedule.windows(2).all(|pair| pair[0].at_micros <= pair[1].at_micros));
+        assert!(heavy.schedule.iter().all(|scheduled| scheduled.at_micros < 60 * SECOND));
+        let none = FaultPlan::draw(1, FaultProfile::None, 5, 60 * SECOND);
+        assert!(none.schedule.is_empty());
+        assert_eq!(none.network.loss_ppm, 0);
+        assert!(none.tick_micros.iter().all(|tick| *tick == BASE_TICK_MICROS));
+    }
+
+    #[test]
+    fn swarm_seeds_draw_different_mixes() {
+        let plans: Vec<FaultPlan> = (0..20).map(|seed| FaultPlan::draw(seed, FaultProfile::Swarm, 3, 10 * SECOND)).collect();
+        let lossy = plans.iter().filter(|plan| plan.network.loss_ppm > 0).count();
+        assert!(lossy > 0 && lossy < plans.len(), "loss should be on for some seeds and off for others");
+    }
+
+    #[test]
+    fn partitions_name_real_nodes_and_both_sides_are_non_empty() {
+        for seed in 0..50 {
+            let plan = FaultPlan::draw(seed, FaultProfile::Heavy, 3, 30 * SECOND);
+            for scheduled in &plan.schedule {
+                match &scheduled.fault {
+                    Fault::Partition { partition: Partition::Split { side }, .. } => {
+                        assert!(!side.is_empty() && side.len() < 3 && side.iter().all(|node| *node < 3));
+                    }
+                    Fault::Partition { partition: Partition::OneWay { from, to }, .. } => {
+                        assert!(!from.is_empty() && !to.is_empty());
+                    }
+                    Fault::Flap { a, b, .. } => assert!(a != b && *a < 3 && *b < 3),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn profiles_parse_by_name_and_refuse_others() {
+        assert_eq!("swarm".parse::<FaultProfile>(), Ok(FaultProfile::Swarm));
+        assert!("extreme".parse::<FaultProfile>().unwrap_err().contains("none, light, heavy or swarm"));
+    }
+}

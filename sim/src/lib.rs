@@ -1,0 +1,89 @@
+//! # sim: a deterministic simulation testbed for `raft-core`
+//!
+//! One `u64` seed decides everything a run does. From it, independent ChaCha streams
+//! (one per purpose: fault plan, network, node seeds, workload, storage) drive a
+//! cluster of [`raft_core::RaftNode`]s on a virtual clock, through an event queue
+//! ordered by (time, sequence number). No wall clock, thread timing or hash-map order
+//! reaches a run: the same seed and options give the same run, byte for byte, on any
+//! machine and under any `--jobs`.
+//!
+//! ## What a run simulates
+//! - **Network** ([`network`]): per-message delay (which reorders), loss, duplication,
+//!   symmetric and one-way cuts, an isolated node, majority/minority splits, flapping links.
+//! - **Nodes** ([`host`], [`storage`]): each host performs its node's actions in order
+//!   and keeps the ordering contract: an effect that leaves the node waits until every
+//!   write before it is durable. Writes become durable when a sync completes; a crash
+//!   loses what was not synced (or keeps a torn prefix, cut at an entry boundary); a
+//!   restart rebuilds the node from exactly what was durable. Pauses and clock skew
+//!   (nodes ticking at different rates) too.
+//! - **Faults** ([`faults`]): the profiles `none`, `light`, `heavy` and `swarm` (each seed
+//!   draws its own mix); the drawn plan is printed before the run and saved in repro files.
+//! - **Checkers** ([`checkers`], one per file): election safety, log matching, leader
+//!   completeness, state machine safety (snapshots included), monotonic term / commit /
+//!   applied / durable term, durable vote, committed-is-durable, read freshness, and the
+//!   host contract (writes the disk can make sense of, a durable state a node can restart from).
+//! - **Phases** ([`simulation`]): a safety phase with faults, then a liveness phase in
+//!   which everything heals and the cluster must elect a leader every node follows and
+//!   commit and apply a new entry everywhere within [`simulation::LIVENESS_BOUND_MICROS`].
+//!
+//! ## Using it
+//! [`run_seed`] runs one seed; [`sweep::sweep`] runs many in parallel; [`repro`] reads
+//! and writes repro files. The `sim` binary wraps them: `sim run`, `sim sweep`,
+//! `sim replay` (see README.md and DESIGN.md for the command line and exit codes).
+//!
+//! ```
+//! use sim::{run_seed, FaultProfile, RunOptions, Verdict};
+//!
+//! let mut options = RunOptions::new(7, 3, FaultProfile::Heavy);
+//! options.ticks = 500; // five virtual seconds of faults
+//! let (_plan, report) = run_seed(&options, None).unwrap();
+//! assert_eq!(report.verdict, Verdict::Pass);
+//! let (_plan, again) = run_seed(&options, None).unwrap();
+//! assert_eq!(report.trace_hash, again.trace_hash);
+//! ```
+
+pub mod checkers;
+mod effects;
+pub mod event_queue;
+pub mod faults;
+pub mod host;
+mod nemesis;
+pub mod network;
+pub mod options;
+pub mod random;
+pub mod repro;
+pub mod simulation;
+pub mod state_machine;
+pub mod storage;
+pub mod sweep;
+pub mod trace;
+mod workload;
+
+pub use faults::{FaultPlan, FaultProfile};
+pub use options::{Failure, HostBug, RunOptions, RunReport, Verdict};
+
+/// Draws the fault plan of `options` from its seed.
+pub fn draw_plan(options: &RunOptions) -> FaultPlan {
+    FaultPlan::draw(
+        options.seed,
+        options.faults,
+        options.nodes,
+        options.ticks * faults::BASE_TICK_MICROS,
+    )
+}
+
+/// Runs `options` under `plan`; writes the trace as JSON lines to `trace` if given.
+/// Fails only if writing the trace fails.
+pub fn run(options: &RunOptions, plan: &FaultPlan, trace: Option<&mut dyn std::io::Write>) -> std::io::Result<RunReport> {
+    simulation::Simulation::new(options, plan, trace).run()
+}
+
+/// Draws the plan of `options` and runs it.
+pub fn run_seed(
+    options: &RunOptions,
+    trace: Option<&mut dyn std::io::Write>,
+) -> std::io::Result<(FaultPlan, RunReport)> {
+    let plan = draw_plan(options);
+    let report = run(options, &plan, trace)?;
+    Ok((plan, report))
+}

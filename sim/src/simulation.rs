@@ -1,0 +1,340 @@
+//! The run loop: one seed, a virtual clock, every node's host, the network, the
+//! workload, the fault schedule and the checkers.
+//!
+//! A run has two phases. The safety phase lasts `--ticks` base ticks with the fault
+//! plan in force; every action of every node is checked as it happens. Then the
+//! liveness phase heals everything (cuts, loss, crashed and paused nodes) and the
+//! cluster must, within [`LIVENESS_BOUND_MICROS`], agree on a leader and commit and
+//! apply a new proposal on every node. The run stops at the first violation.
+
+use crate::checkers::{Checkers, Violation};
+use crate::event_queue::{EventQueue, Micros};
+use crate::faults::{FaultPlan, BASE_TICK_MICROS};
+use crate::host::Host;
+use crate::network::Network;
+use crate::options::{Failure, HostBug, RunOptions, RunReport, Verdict};
+use crate::random::{Purpose, Random};
+use crate::trace::{Trace, TraceRecord};
+use crate::workload::{LivenessProbe, Workload};
+use raft_core::{Action, Input, Message, MessageBody, NodeId};
+use std::io::Write;
+use std::time::Instant;
+
+/// How long the healed cluster has to elect a leader and commit a proposal everywhere.
+pub const LIVENESS_BOUND_MICROS: Micros = 20_000_000;
+/// How often the liveness phase checks whether the cluster has recovered.
+const LIVENESS_PROBE_MICROS: Micros = 50_000;
+
+/// Something due at a virtual time.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A node's clock ticks.
+    Tick { node: usize, incarnation: u64 },
+    /// A message arrives.
+    Deliver { message: Message },
+    /// A sync issued by a node's host completes.
+    SyncDone { node: usize, incarnation: u64, through: u64 },
+    /// The next scheduled fault fires.
+    Fault { index: usize },
+    /// A network cut heals.
+    HealCut { generation: u64 },
+    /// A crashed node restarts.
+    Restart { node: usize, incarnation: u64 },
+    /// A paused node resumes.
+    Resume { node: usize, incarnation: u64 },
+    /// A client proposes.
+    Propose,
+    /// A client reads.
+    Read,
+    /// An operator asks for a leadership transfer.
+    Transfer,
+    /// The safety phase ends.
+    StartLiveness,
+    /// The liveness phase checks for recovery.
+    LivenessProbe,
+    /// The liveness bound is reached.
+    LivenessDeadline,
+}
+
+/// A run in progress. Build with [`Simulation::new`], drive with [`Simulation::run`].
+pub struct Simulation<'t> {
+    pub(crate) options: RunOptions,
+    pub(crate) plan: FaultPlan,
+    pub(crate) queue: EventQueue<Event>,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) network: Network,
+    pub(crate) storage_random: Random,
+    pub(crate) workload: Workload,
+    pub(crate) liveness: Option<LivenessProbe>,
+    pub(crate) checkers: Checkers,
+    pub(crate) trace: Trace<'t>,
+    /// The node that most recently became leader.
+    pub(crate) newest_leader: Option<usize>,
+    /// Inputs a host gives its node after the current step (log compaction).
+    pub(crate) follow_ups: Vec<(usize, Input)>,
+    /// A reusable buffer for the actions of one step.
+    actions: Vec<Action>,
+    pub(crate) events: u64,
+    pub(crate) crashes: u64,
+    pub(crate) outcome: Option<(Verdict, Failure)>,
+    pub(crate) recovered: bool,
+}
+
+impl<'t> Simulation<'t> {
+    /// A run of `options` under `plan`, writing its trace to `trace_output` if given.
+    /// The plan must fit the options (see [`crate::repro::check_plan`]).
+    pub fn new(options: &RunOptions, plan: &FaultPlan, trace_output: Option<&'t mut dyn Write>) -> Simulation<'t> {
+        let nodes = options.nodes;
+        assert_eq!(plan.tick_micros.len(), nodes, "the plan is for another cluster size");
+        let mut node_seeds = Random::new(options.seed, Purpose::NodeSeeds);
+        let hosts = (0..nodes)
+            .map(|position| Host::new(position as NodeId + 1, nodes, plan.tick_micros[position], node_seeds.next_u64()))
+            .collect();
+        Simulation {
+            options: options.clone(),
+            plan: plan.clone(),
+            queue: EventQueue::default(),
+            hosts,
+            network: Network::new(options.seed, plan.network.clone(), nodes),
+            storage_random: Random::new(options.seed, Purpose::Storage),
+            workload: Workload::new(options.seed),
+            liveness: None,
+            checkers: Checkers::new(nodes),
+            trace: Trace::new(trace_output),
+            newest_leader: None,
+            follow_ups: Vec::new(),
+            actions: Vec::new(),
+            events: 0,
+            crashes: 0,
+            outcome: None,
+            recovered: false,
+        }
+    }
+
+    /// Runs to the end: a violation, a liveness failure, or recovery after the safety phase.
+    pub fn run(mut self) -> std::io::Result<RunReport> {
+        let started = Instant::now();
+        self.schedule_start();
+        while self.outcome.is_none() && !self.recovered {
+            let Some((now, event)) = self.queue.pop() else {
+                break;
+            };
+            self.events += 1;
+            self.handle(now, event);
+        }
+        let (verdict, violation) = match self.outcome.take() {
+            Some((verdict, failure)) => (verdict, Some(failure)),
+            None => (Verdict::Pass, None),
+        };
+        let mut report = RunReport {
+            seed: self.options.seed,
+            nodes: self.options.nodes,
+            faults: self.options.faults,
+            ticks: self.options.ticks,
+            verdict,
+            violation,
+            events: self.events,
+            virtual_time_us: self.queue.now(),
+            commits: self.checkers.state_machine_safety.applied_len(),
+            elections: self.checkers.election_safety.elections(),
+            crashes: self.crashes,
+            messages_sent: 0,
+            messages_dropped: 0,
+            trace_hash: String::new(),
+            wall_time_ms: 0.0,
+        };
+        report.network(self.network.stats());
+        report.trace_hash = format!("{:016x}", self.trace.finish()?);
+        report.wall_time_ms = started.elapsed().as_secs_f64() * 1_000.0;
+        Ok(report)
+    }
+
+    fn schedule_start(&mut self) {
+        for position in 0..self.hosts.len() {
+            if let Err(detail) = self.hosts[position].start() {
+                self.fail(Verdict::Safety, Violation::new("restart", vec![position as NodeId + 1], detail));
+                return;
+            }
+            self.schedule_tick(position);
+        }
+        for (index, scheduled) in self.plan.schedule.iter().enumerate() {
+            self.queue.schedule(scheduled.at_micros, Event::Fault { index });
+        }
+        let workload = &self.plan.workload;
+        for (interval, event) in [
+            (workload.proposal_interval_micros, Event::Propose),
+            (workload.read_interval_micros, Event::Read),
+            (workload.transfer_interval_micros, Event::Transfer),
+        ] {
+            if interval > 0 {
+                let delay = self.workload.next_gap(interval);
+                self.queue.schedule(delay, event);
+            }
+        }
+        self.queue.schedule(self.safety_phase_micros(), Event::StartLiveness);
+    }
+
+    /// When the safety phase ends.
+    pub(crate) fn safety_phase_micros(&self) -> Micros {
+        self.options.ticks * BASE_TICK_MICROS
+    }
+
+    pub(crate) fn schedule_tick(&mut self, position: usize) {
+        if self.options.host_bug == Some(HostBug::NoTicks) {
+            return;
+        }
+        let host = &self.hosts[position];
+        let event = Event::Tick { node: position, incarnation: host.incarnation };
+        self.queue.schedule_in(host.tick_micros, event);
+    }
+
+    /// Ends the run with `verdict`, keeping the first failure only.
+    pub(crate) fn fail(&mut self, verdict: Verdict, violation: Violation) {
+        if self.outcome.is_none() {
+            tracing::info!(%violation, "run failed");
+            self.outcome = Some((verdict, Failure { violation, time_us: self.queue.now() }));
+        }
+    }
+
+    /// Records a safety check's result.
+    pub(crate) fn check(&mut self, result: Result<(), Violation>) {
+        if let Err(violation) = result {
+            self.fail(Verdict::Safety, violation);
+        }
+    }
+
+    fn record(&mut self, record: TraceRecord) {
+        self.trace.record(TraceRecord { time_us: self.queue.now(), ..record });
+    }
+
+    fn handle(&mut self, now: Micros, event: Event) {
+        match event {
+            Event::Tick { node, incarnation } => {
+                self.record(TraceRecord { event: "tick", node: node as u64 + 1, ..TraceRecord::default() });
+                if self.hosts[node].incarnation != incarnation || !self.hosts[node].is_up() {
+                    return;
+                }
+                self.schedule_tick(node);
+                if !self.hosts[node].paused {
+                    self.step(node, Input::Tick);
+                }
+            }
+            Event::Deliver { message } => {
+                let (kind, index, count) = describe_message(&message.body);
+                self.record(TraceRecord {
+                    event: "deliver",
+                    node: message.to,
+                    peer: message.from,
+                    term: message.term,
+                    kind,
+                    index,
+                    count,
+                    ..TraceRecord::default()
+                });
+                let position = (message.to - 1) as usize;
+                let host = &mut self.hosts[position];
+                if !host.is_up() {
+                    return;
+                }
+                if host.paused {
+                    host.inbox.push(message);
+                    return;
+                }
+                self.step(position, Input::Message(message));
+            }
+            Event::SyncDone { node, incarnation, through } => {
+                self.record(TraceRecord { event: "sync", node: node as u64 + 1, index: through, ..TraceRecord::default() });
+                if self.hosts[node].incarnation == incarnation {
+                    self.sync_done(node, through);
+                }
+            }
+            Event::Fault { index } => self.apply_fault(index),
+            Event::HealCut { generation } => {
+                self.record(TraceRecord { event: "heal", index: generation, ..TraceRecord::default() });
+                self.network.heal_cut(generation);
+            }
+            Event::Restart { node, incarnation } => {
+                if self.hosts[node].incarnation == incarnation && !self.hosts[node].is_up() {
+                    self.restart(node);
+                }
+            }
+            Event::Resume { node, incarnation } => {
+                if self.hosts[node].incarnation == incarnation && self.hosts[node].paused {
+                    self.resume(node);
+                }
+            }
+            Event::Propose => self.propose(),
+            Event::Read => self.read(),
+            Event::Transfer => self.transfer(),
+            Event::StartLiveness => self.start_liveness(),
+            Event::LivenessProbe => {
+                self.probe_liveness();
+                if !self.recovered {
+                    self.queue.schedule_in(LIVENESS_PROBE_MICROS, Event::LivenessProbe);
+                }
+            }
+            Event::LivenessDeadline => {
+                self.record(TraceRecord { event: "liveness-deadline", ..TraceRecord::default() });
+                let pending = self.liveness_pending();
+                let nodes = (1..=self.hosts.len() as NodeId).collect();
+                let detail = format!(
+                    "the cluster did not recover within {} ms of healing: {pending}",
+                    LIVENESS_BOUND_MICROS / 1_000
+                );
+                self.fail(Verdict::Liveness, Violation::new("liveness", nodes, detail));
+            }
+        }
+        debug_assert!(self.queue.now() == now);
+    }
+
+    /// Gives one input to a running node and handles what it asks for, then any
+    /// follow-up inputs its host owes it.
+    pub(crate) fn step(&mut self, position: usize, input: Input) {
+        self.step_once(position, input);
+        while let Some((position, input)) = self.follow_ups.pop() {
+            if self.outcome.is_some() || !self.hosts[position].is_responsive() {
+                continue;
+            }
+            self.step_once(position, input);
+        }
+    }
+
+    fn step_once(&mut self, position: usize, input: Input) {
+        let mut actions = std::mem::take(&mut self.actions);
+        let host = &mut self.hosts[position];
+        let node = host.node.as_mut().expect("only running nodes are stepped");
+        node.step_into(input, &mut actions);
+        let (id, commit) = (node.id(), node.commit_index());
+        let result = self.checkers.monotonic.on_commit(id, commit);
+        self.check(result);
+        for action in actions.drain(..) {
+            if self.outcome.is_some() {
+                break;
+            }
+            self.on_action(position, action);
+        }
+        self.actions = actions;
+        self.sync_if_needed(position);
+    }
+}
+
+/// A message's kind, the index it is about and how many entries it carries, for the trace.
+fn describe_message(body: &MessageBody) -> (&'static str, u64, u64) {
+    match body {
+        MessageBody::RequestVote { pre_vote: true, last_log_index, .. } => ("PreVote", *last_log_index, 0),
+        MessageBody::RequestVote { last_log_index, .. } => ("RequestVote", *last_log_index, 0),
+        MessageBody::RequestVoteResponse { pre_vote, granted } => {
+            (if *pre_vote { "PreVoteResponse" } else { "RequestVoteResponse" }, 0, u64::from(*granted))
+        }
+        MessageBody::AppendEntries { prev_log_index, entries, .. } => {
+            ("AppendEntries", *prev_log_index, entries.len() as u64)
+        }
+        MessageBody::AppendEntriesResponse { success, index, .. } => {
+            ("AppendEntriesResponse", *index, u64::from(*success))
+        }
+        MessageBody::Heartbeat { commit, .. } => ("Heartbeat", *commit, 0),
+        MessageBody::HeartbeatResponse { read_round, .. } => ("HeartbeatResponse", *read_round, 0),
+        MessageBody::InstallSnapshot { snapshot } => ("InstallSnapshot", snapshot.meta.last_included_index, 0),
+        MessageBody::TimeoutNow => ("TimeoutNow", 0, 0),
+    }
+}

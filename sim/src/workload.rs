@@ -1,0 +1,239 @@
+//! The clients of the safety phase (proposals, reads, leadership transfers sent to
+//! whichever node they believe leads), and the liveness probe of the second phase.
+
+use crate::event_queue::Micros;
+use crate::random::{Purpose, Random};
+use crate::simulation::{Event, Simulation};
+use crate::trace::TraceRecord;
+use raft_core::{Input, LogIndex, NodeId, RequestId, Role, Term};
+
+/// Request ids at or above this are the liveness probe's; clients count up from 1.
+const PROBE_REQUEST_IDS: RequestId = 1 << 62;
+
+/// The simulated clients' shared view: where they think the leader is.
+#[derive(Debug)]
+pub(crate) struct Workload {
+    random: Random,
+    next_request_id: RequestId,
+    leader_guess: Option<usize>,
+}
+
+impl Workload {
+    /// Clients for `seed`.
+    pub(crate) fn new(seed: u64) -> Workload {
+        Workload { random: Random::new(seed, Purpose::Workload), next_request_id: 1, leader_guess: None }
+    }
+
+    /// A gap before the next request of a kind whose mean gap is `mean_micros`.
+    pub(crate) fn next_gap(&mut self, mean_micros: Micros) -> Micros {
+        self.random.between(1, 2 * mean_micros)
+    }
+
+    fn next_request_id(&mut self) -> RequestId {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        id
+    }
+
+    /// The node a client sends to: the believed leader, else a random node.
+    fn target(&mut self, nodes: usize) -> usize {
+        match self.leader_guess {
+            Some(position) => position,
+            None => self.random.index(nodes),
+        }
+    }
+
+    /// A node accepted a proposal: it leads.
+    pub(crate) fn on_accepted(&mut self, position: usize) {
+        self.leader_guess = Some(position);
+    }
+
+    /// A node refused a request, maybe naming the leader.
+    pub(crate) fn on_rejected(&mut self, leader_hint: Option<NodeId>, nodes: usize) {
+        self.leader_guess = leader_hint.filter(|id| (1..=nodes as NodeId).contains(id)).map(|id| (id - 1) as usize);
+    }
+}
+
+/// The liveness phase's proposal and what became of it.
+#[derive(Debug, Default)]
+pub(crate) struct LivenessProbe {
+    attempts: u64,
+    /// The probe proposal in flight, not yet accepted.
+    awaiting: Option<RequestId>,
+    /// Where the leader appended it.
+    accepted: Option<(LogIndex, Term)>,
+}
+
+impl LivenessProbe {
+    /// A node accepted proposal `request` at `index` in `term`.
+    pub(crate) fn on_accepted(&mut self, request: RequestId, index: LogIndex, term: Term) {
+        if self.awaiting == Some(request) {
+            self.awaiting = None;
+            self.accepted = Some((index, term));
+        }
+    }
+
+    /// A node refused proposal `request`.
+    pub(crate) fn on_rejected(&mut self, request: RequestId) {
+        if self.awaiting == Some(request) {
+            self.awaiting = None;
+        }
+    }
+}
+
+impl Simulation<'_> {
+    fn in_safety_phase(&self) -> bool {
+        self.liveness.is_none()
+    }
+
+    pub(crate) fn propose(&mut self) {
+        if !self.in_safety_phase() {
+            return;
+        }
+        let gap = self.workload.next_gap(self.plan.workload.proposal_interval_micros);
+        self.queue.schedule_in(gap, Event::Propose);
+        let position = self.workload.target(self.hosts.len());
+        let id = self.workload.next_request_id();
+        self.trace.record(TraceRecord {
+            time_us: self.queue.now(),
+            event: "propose",
+            node: position as u64 + 1,
+            index: id,
+            ..TraceRecord::default()
+        });
+        if !self.hosts[position].is_responsive() {
+            // The client times out and tries elsewhere next time.
+            self.workload.leader_guess = None;
+            return;
+        }
+        let mut command = id.to_le_bytes().to_vec();
+        command.extend_from_slice(&self.workload.random.next_u64().to_le_bytes());
+        self.step(position, Input::Propose { id, command });
+    }
+
+    pub(crate) fn read(&mut self) {
+        if !self.in_safety_phase() {
+            return;
+        }
+        let gap = self.workload.next_gap(self.plan.workload.read_interval_micros);
+        self.queue.schedule_in(gap, Event::Read);
+        let position = self.workload.target(self.hosts.len());
+        let id = self.workload.next_request_id();
+        self.trace.record(TraceRecord {
+            time_us: self.queue.now(),
+            event: "read",
+            node: position as u64 + 1,
+            index: id,
+            ..TraceRecord::default()
+        });
+        if !self.hosts[position].is_responsive() {
+            self.workload.leader_guess = None;
+            return;
+        }
+        let applied_anywhere = self.checkers.state_machine_safety.applied_len();
+        self.checkers.read_freshness.on_read_asked(self.hosts[position].id, id, applied_anywhere);
+        self.step(position, Input::Read { id });
+    }
+
+    pub(crate) fn transfer(&mut self) {
+        if !self.in_safety_phase() {
+            return;
+        }
+        let gap = self.workload.next_gap(self.plan.workload.transfer_interval_micros);
+        self.queue.schedule_in(gap, Event::Transfer);
+        let nodes = self.hosts.len();
+        let position = self.workload.target(nodes);
+        let to = self.workload.random.index(nodes) as NodeId + 1;
+        self.trace.record(TraceRecord {
+            time_us: self.queue.now(),
+            event: "transfer",
+            node: position as u64 + 1,
+            peer: to,
+            ..TraceRecord::default()
+        });
+        if self.hosts[position].is_responsive() {
+            self.step(position, Input::TransferLeadership { to });
+        }
+    }
+
+    /// The leader every node agrees on, if there is one.
+    fn agreed_leader(&self) -> Option<usize> {
+        let (position, leader) = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(position, host)| host.node.as_ref().map(|node| (position, node)))
+            .find(|(_, node)| node.role() == Role::Leader)?;
+        let everyone_agrees = self.hosts.iter().all(|host| {
+            host.node.as_ref().is_some_and(|node| node.term() == leader.term() && node.leader() == Some(leader.id()))
+        });
+        everyone_agrees.then_some(position)
+    }
+
+    /// Checks whether the healed cluster has recovered; proposes the probe entry once
+    /// there is a leader everyone agrees on.
+    pub(crate) fn probe_liveness(&mut self) {
+        let probe = self.liveness.as_ref().expect("probing in the liveness phase");
+        if let Some((index, term)) = probe.accepted {
+            match self.checkers.state_machine_safety.term_at(index) {
+                Some(applied_term) if applied_term == term => {
+                    let everywhere = self.hosts.iter().all(|host| host.state_machine.applied_index() >= index);
+                    if everywhere {
+                        self.trace.record(TraceRecord {
+                            time_us: self.queue.now(),
+                            event: "recovered",
+                            index,
+                            term,
+                            ..TraceRecord::default()
+                        });
+                        self.recovered = true;
+                    }
+                    return;
+                }
+                // Another entry took its place: the leader lost it. Propose again.
+                Some(_) => self.liveness.as_mut().expect("checked").accepted = None,
+                None => return,
+            }
+        }
+        let probe = self.liveness.as_ref().expect("checked");
+        if probe.awaiting.is_some() {
+            return;
+        }
+        let Some(position) = self.agreed_leader() else {
+            return;
+        };
+        let probe = self.liveness.as_mut().expect("checked");
+        probe.attempts += 1;
+        let id = PROBE_REQUEST_IDS + probe.attempts;
+        probe.awaiting = Some(id);
+        let command = format!("liveness probe {}", probe.attempts).into_bytes();
+        self.step(position, Input::Propose { id, command });
+    }
+
+    /// Why the cluster has not recovered yet, for the liveness failure report.
+    pub(crate) fn liveness_pending(&self) -> String {
+        let states: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|host| match host.node.as_ref() {
+                None => format!("node {} down", host.id),
+                Some(node) => format!(
+                    "node {} {:?} term {} leader {:?} commit {} applied {}",
+                    host.id,
+                    node.role(),
+                    node.term(),
+                    node.leader(),
+                    node.commit_index(),
+                    host.state_machine.applied_index()
+                ),
+            })
+            .collect();
+        let probe = self.liveness.as_ref();
+        let stage = match (self.agreed_leader(), probe.and_then(|probe| probe.accepted)) {
+            (None, _) => "no leader that every node follows".to_string(),
+            (Some(_), None) => "a leader, but the probe proposal was not accepted".to_string(),
+            (Some(_), Some((index, term))) => format!("probe entry {index} of term {term} not applied everywhere"),
+        };
+        format!("{stage} ({})", states.join("; "))
+    }
+}
