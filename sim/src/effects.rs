@@ -89,7 +89,8 @@ impl Simulation<'_> {
         host.sync_in_flight = true;
         let storage = &self.plan.storage;
         let latency = self.storage_random.between(storage.sync_min_micros, storage.sync_max_micros);
-        let event = Event::SyncDone { node: position, incarnation: host.incarnation, through: host.storage.issued() };
+        let event =
+            Event::SyncDone { node: position, incarnation: host.incarnation, through: host.storage.issued() };
         self.queue.schedule_in(latency, event);
     }
 
@@ -141,12 +142,17 @@ impl Simulation<'_> {
             Action::Send(message) => {
                 let result = self.checkers.durable_vote.on_sent(&message);
                 self.check(result);
+                let result =
+                    self.checkers.durable_promises.on_send(&message, self.hosts[position].storage.durable());
+                self.check(result);
                 let to = message.to;
                 if to == 0 || to > self.hosts.len() as NodeId {
                     return;
                 }
                 let now = self.queue.now();
-                if let Route::Deliver { delay, duplicate_delay } = self.network.route(position, (to - 1) as usize, now) {
+                if let Route::Deliver { delay, duplicate_delay } =
+                    self.network.route(position, (to - 1) as usize, now)
+                {
                     if let Some(duplicate_delay) = duplicate_delay {
                         self.queue.schedule_in(duplicate_delay, Event::Deliver { message: message.clone() });
                     }
@@ -160,7 +166,11 @@ impl Simulation<'_> {
                     match self.checkers.state_machine_safety.on_applied(id, entry) {
                         Ok(Some(committed)) => {
                             let highest = self.checkers.election_safety.highest_leader_term().unwrap_or(0);
-                            self.checkers.leader_completeness.on_committed(committed.index, committed.term, highest);
+                            self.checkers.leader_completeness.on_committed(
+                                committed.index,
+                                committed.term,
+                                highest,
+                            );
                             self.checkers.committed_durable.on_committed(committed);
                             self.check_committed_durable();
                         }
@@ -200,7 +210,8 @@ impl Simulation<'_> {
             Action::InstallSnapshot { snapshot } => {
                 let index = snapshot.meta.last_included_index;
                 let Some(machine) = DigestStateMachine::from_snapshot(&snapshot.data) else {
-                    let detail = format!("node {id} was asked to install a snapshot its state machine cannot read");
+                    let detail =
+                        format!("node {id} was asked to install a snapshot its state machine cannot read");
                     self.fail(Verdict::Safety, Violation::new("host contract", vec![id], detail));
                     return;
                 };
@@ -214,7 +225,8 @@ impl Simulation<'_> {
                 }
                 let result = self.checkers.monotonic.on_snapshot_installed(id, index);
                 self.check(result);
-                let result = self.checkers.state_machine_safety.on_restored(id, index, machine.prefix_digest());
+                let result =
+                    self.checkers.state_machine_safety.on_restored(id, index, machine.prefix_digest());
                 self.check(result);
                 self.hosts[position].state_machine = machine;
             }

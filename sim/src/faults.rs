@@ -364,8 +364,16 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
     };
     let workload = WorkloadParams {
         proposal_interval_micros: random.between(2 * MILLISECOND, 100 * MILLISECOND),
-        read_interval_micros: if random.chance(500_000) { random.between(5 * MILLISECOND, SECOND) } else { 0 },
-        transfer_interval_micros: if random.chance(300_000) { random.between(SECOND, 20 * SECOND) } else { 0 },
+        read_interval_micros: if random.chance(500_000) {
+            random.between(5 * MILLISECOND, SECOND)
+        } else {
+            0
+        },
+        transfer_interval_micros: if random.chance(300_000) {
+            random.between(SECOND, 20 * SECOND)
+        } else {
+            0
+        },
         compaction_threshold_entries: random.between(8, 1_024),
     };
     (network, storage, workload, rates)
@@ -380,7 +388,12 @@ fn standard_workload() -> WorkloadParams {
     }
 }
 
-fn draw_schedule(random: &mut Random, rates: &FaultRates, nodes: usize, safety_micros: Micros) -> Vec<ScheduledFault> {
+fn draw_schedule(
+    random: &mut Random,
+    rates: &FaultRates,
+    nodes: usize,
+    safety_micros: Micros,
+) -> Vec<ScheduledFault> {
     let mut schedule = Vec::new();
     let mut add_every = |every: Micros, random: &mut Random, make: &dyn Fn(&mut Random) -> Fault| {
         if every == 0 {
@@ -415,7 +428,8 @@ fn draw_schedule(random: &mut Random, rates: &FaultRates, nodes: usize, safety_m
                 let isolated = target(random);
                 draw_partition(random, nodes, isolated)
             },
-            heal_after_micros: random.between(10 * MILLISECOND, rates.partition_max_micros.max(10 * MILLISECOND)),
+            heal_after_micros: random
+                .between(10 * MILLISECOND, rates.partition_max_micros.max(10 * MILLISECOND)),
         });
         add_every(rates.flap_every_micros, random, &|random| {
             let a = random.index(nodes);
@@ -497,7 +511,13 @@ impl fmt::Display for FaultPlan {
         let ticks: Vec<String> = self.tick_micros.iter().map(|micros| millis(*micros)).collect();
         writeln!(f, "clocks: tick period per node {}", ticks.join(" "))?;
         let workload = &self.workload;
-        let every = |micros: Micros| if micros == 0 { "off".to_string() } else { format!("every ~{}", millis(micros)) };
+        let every = |micros: Micros| {
+            if micros == 0 {
+                "off".to_string()
+            } else {
+                format!("every ~{}", millis(micros))
+            }
+        };
         writeln!(
             f,
             "workload: proposals {}, reads {}, leadership transfers {}, compaction after {} entries",
@@ -561,7 +581,10 @@ mod tests {
     #[test]
     fn the_same_seed_draws_the_same_plan() {
         for profile in [FaultProfile::None, FaultProfile::Light, FaultProfile::Heavy, FaultProfile::Swarm] {
-            assert_eq!(FaultPlan::draw(9, profile, 5, 60 * SECOND), FaultPlan::draw(9, profile, 5, 60 * SECOND));
+            assert_eq!(
+                FaultPlan::draw(9, profile, 5, 60 * SECOND),
+                FaultPlan::draw(9, profile, 5, 60 * SECOND)
+            );
         }
     }
 
@@ -583,7 +606,8 @@ mod tests {
 
     #[test]
     fn swarm_seeds_draw_different_mixes() {
-        let plans: Vec<FaultPlan> = (0..20).map(|seed| FaultPlan::draw(seed, FaultProfile::Swarm, 3, 10 * SECOND)).collect();
+        let plans: Vec<FaultPlan> =
+            (0..20).map(|seed| FaultPlan::draw(seed, FaultProfile::Swarm, 3, 10 * SECOND)).collect();
         let lossy = plans.iter().filter(|plan| plan.network.loss_ppm > 0).count();
         assert!(lossy > 0 && lossy < plans.len(), "loss should be on for some seeds and off for others");
     }

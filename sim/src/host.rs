@@ -95,8 +95,18 @@ impl Host {
         let snapshot_data = durable.snapshot.as_ref().map(|snapshot| snapshot.data.clone());
         // Each run of the process gets its own election-timer seed, derived from the node's.
         let seed = self.seed ^ self.incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let node = RaftNode::new(self.config.clone(), durable, seed)
-            .map_err(|error: RestoreError| format!("node {} cannot restart from its durable state: {error}", self.id))?;
+        let built = std::panic::catch_unwind(|| RaftNode::new(self.config.clone(), durable, seed)).map_err(
+            |payload| {
+                format!(
+                    "node {} panicked while restarting: {}",
+                    self.id,
+                    crate::simulation::panic_message(payload.as_ref())
+                )
+            },
+        )?;
+        let node = built.map_err(|error: RestoreError| {
+            format!("node {} cannot restart from its durable state: {error}", self.id)
+        })?;
         self.state_machine = match snapshot_data {
             Some(bytes) => DigestStateMachine::from_snapshot(&bytes)
                 .ok_or_else(|| format!("node {} holds a snapshot its state machine cannot read", self.id))?,

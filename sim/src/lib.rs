@@ -64,17 +64,16 @@ pub use options::{Failure, HostBug, RunOptions, RunReport, Verdict};
 
 /// Draws the fault plan of `options` from its seed.
 pub fn draw_plan(options: &RunOptions) -> FaultPlan {
-    FaultPlan::draw(
-        options.seed,
-        options.faults,
-        options.nodes,
-        options.ticks * faults::BASE_TICK_MICROS,
-    )
+    FaultPlan::draw(options.seed, options.faults, options.nodes, options.ticks * faults::BASE_TICK_MICROS)
 }
 
 /// Runs `options` under `plan`; writes the trace as JSON lines to `trace` if given.
 /// Fails only if writing the trace fails.
-pub fn run(options: &RunOptions, plan: &FaultPlan, trace: Option<&mut dyn std::io::Write>) -> std::io::Result<RunReport> {
+pub fn run(
+    options: &RunOptions,
+    plan: &FaultPlan,
+    trace: Option<&mut dyn std::io::Write>,
+) -> std::io::Result<RunReport> {
     simulation::Simulation::new(options, plan, trace).run()
 }
 

@@ -60,13 +60,16 @@ impl Simulation<'_> {
             }
             Fault::Partition { partition, heal_after_micros } => {
                 let nodes = self.hosts.len();
-                let everyone_but = |side: &[usize]| (0..nodes).filter(|node| !side.contains(node)).collect::<Vec<_>>();
+                let everyone_but =
+                    |side: &[usize]| (0..nodes).filter(|node| !side.contains(node)).collect::<Vec<_>>();
                 let (generation, kind) = match partition {
                     Partition::Isolate { node } => {
                         let isolated = [self.resolve(node)];
                         (self.network.cut(&isolated, &everyone_but(&isolated), true), "isolate")
                     }
-                    Partition::Split { side } => (self.network.cut(&side, &everyone_but(&side), true), "split"),
+                    Partition::Split { side } => {
+                        (self.network.cut(&side, &everyone_but(&side), true), "split")
+                    }
                     Partition::OneWay { from, to } => (self.network.cut(&from, &to, false), "one-way"),
                 };
                 tracing::debug!(kind, heal_after_micros, "partition");
@@ -166,7 +169,11 @@ impl Simulation<'_> {
     /// give the cluster [`LIVENESS_BOUND_MICROS`] to recover.
     pub(crate) fn start_liveness(&mut self) {
         tracing::debug!("liveness phase");
-        self.trace.record(TraceRecord { time_us: self.queue.now(), event: "heal-all", ..TraceRecord::default() });
+        self.trace.record(TraceRecord {
+            time_us: self.queue.now(),
+            event: "heal-all",
+            ..TraceRecord::default()
+        });
         self.network.heal_all();
         for position in 0..self.hosts.len() {
             if self.outcome.is_some() {

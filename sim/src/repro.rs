@@ -120,7 +120,8 @@ pub fn parse(text: &str) -> Result<ReproFile, ReproError> {
         Some(version) => return Err(ReproError::WrongVersion(version)),
         None => return Err(ReproError::Invalid("the version field is missing or not a number".to_string())),
     }
-    let file: ReproFile = serde_json::from_value(value).map_err(|error| ReproError::Invalid(error.to_string()))?;
+    let file: ReproFile =
+        serde_json::from_value(value).map_err(|error| ReproError::Invalid(error.to_string()))?;
     file.options.validate().map_err(ReproError::Invalid)?;
     check_plan(&file.options, &file.plan).map_err(ReproError::Invalid)?;
     Ok(file)
@@ -135,7 +136,10 @@ const MAX_PLAN_MICROS: u64 = 86_400_000_000;
 pub fn check_plan(options: &RunOptions, plan: &FaultPlan) -> Result<(), String> {
     let nodes = options.nodes;
     if plan.tick_micros.len() != nodes {
-        return Err(format!("the plan has clocks for {} nodes, the options say {nodes}", plan.tick_micros.len()));
+        return Err(format!(
+            "the plan has clocks for {} nodes, the options say {nodes}",
+            plan.tick_micros.len()
+        ));
     }
     let in_range = |name: &str, value: u64, low: u64, high: u64| {
         if (low..=high).contains(&value) {

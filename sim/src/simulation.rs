@@ -83,12 +83,18 @@ pub struct Simulation<'t> {
 impl<'t> Simulation<'t> {
     /// A run of `options` under `plan`, writing its trace to `trace_output` if given.
     /// The plan must fit the options (see [`crate::repro::check_plan`]).
-    pub fn new(options: &RunOptions, plan: &FaultPlan, trace_output: Option<&'t mut dyn Write>) -> Simulation<'t> {
+    pub fn new(
+        options: &RunOptions,
+        plan: &FaultPlan,
+        trace_output: Option<&'t mut dyn Write>,
+    ) -> Simulation<'t> {
         let nodes = options.nodes;
         assert_eq!(plan.tick_micros.len(), nodes, "the plan is for another cluster size");
         let mut node_seeds = Random::new(options.seed, Purpose::NodeSeeds);
         let hosts = (0..nodes)
-            .map(|position| Host::new(position as NodeId + 1, nodes, plan.tick_micros[position], node_seeds.next_u64()))
+            .map(|position| {
+                Host::new(position as NodeId + 1, nodes, plan.tick_micros[position], node_seeds.next_u64())
+            })
             .collect();
         Simulation {
             options: options.clone(),
@@ -243,7 +249,12 @@ impl<'t> Simulation<'t> {
                 self.step(position, Input::Message(message));
             }
             Event::SyncDone { node, incarnation, through } => {
-                self.record(TraceRecord { event: "sync", node: node as u64 + 1, index: through, ..TraceRecord::default() });
+                self.record(TraceRecord {
+                    event: "sync",
+                    node: node as u64 + 1,
+                    index: through,
+                    ..TraceRecord::default()
+                });
                 if self.hosts[node].incarnation == incarnation {
                     self.sync_done(node, through);
                 }
@@ -303,7 +314,18 @@ impl<'t> Simulation<'t> {
         let mut actions = std::mem::take(&mut self.actions);
         let host = &mut self.hosts[position];
         let node = host.node.as_mut().expect("only running nodes are stepped");
-        node.step_into(input, &mut actions);
+        // A panic in the core (one of its own assertions) is a finding, not a crash of
+        // the simulator: report it like any violation, with the seed to reproduce it.
+        let stepped =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.step_into(input, &mut actions)));
+        if let Err(payload) = stepped {
+            let id = host.id;
+            host.node = None;
+            self.actions = Vec::new();
+            let detail = format!("node {id} panicked: {}", panic_message(payload.as_ref()));
+            self.fail(Verdict::Safety, Violation::new("core assertion", vec![id], detail));
+            return;
+        }
         let (id, commit) = (node.id(), node.commit_index());
         let result = self.checkers.monotonic.on_commit(id, commit);
         self.check(result);
@@ -315,6 +337,17 @@ impl<'t> Simulation<'t> {
         }
         self.actions = actions;
         self.sync_if_needed(position);
+    }
+}
+
+/// The text a panic carried.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_string()
     }
 }
 
@@ -334,7 +367,9 @@ fn describe_message(body: &MessageBody) -> (&'static str, u64, u64) {
         }
         MessageBody::Heartbeat { commit, .. } => ("Heartbeat", *commit, 0),
         MessageBody::HeartbeatResponse { read_round, .. } => ("HeartbeatResponse", *read_round, 0),
-        MessageBody::InstallSnapshot { snapshot } => ("InstallSnapshot", snapshot.meta.last_included_index, 0),
+        MessageBody::InstallSnapshot { snapshot } => {
+            ("InstallSnapshot", snapshot.meta.last_included_index, 0)
+        }
         MessageBody::TimeoutNow => ("TimeoutNow", 0, 0),
     }
 }

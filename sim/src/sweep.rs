@@ -26,10 +26,13 @@ pub struct SeedRange {
 impl FromStr for SeedRange {
     type Err = String;
     fn from_str(text: &str) -> Result<SeedRange, String> {
-        let (first, end) =
-            text.split_once("..").ok_or_else(|| format!("expected a seed range like 0..1000, got {text:?}"))?;
+        let (first, end) = text
+            .split_once("..")
+            .ok_or_else(|| format!("expected a seed range like 0..1000, got {text:?}"))?;
         let parse = |part: &str| {
-            part.trim().parse::<u64>().map_err(|_| format!("{part:?} is not a seed (a number from 0 to 2^64-1)"))
+            part.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{part:?} is not a seed (a number from 0 to 2^64-1)"))
         };
         let range = SeedRange { first: parse(first)?, end: parse(end)? };
         if range.end <= range.first {
@@ -57,7 +60,8 @@ impl Default for Shard {
 impl FromStr for Shard {
     type Err = String;
     fn from_str(text: &str) -> Result<Shard, String> {
-        let (index, count) = text.split_once('/').ok_or_else(|| format!("expected a shard like 0/4, got {text:?}"))?;
+        let (index, count) =
+            text.split_once('/').ok_or_else(|| format!("expected a shard like 0/4, got {text:?}"))?;
         let index: u64 = index.trim().parse().map_err(|_| format!("{index:?} is not a shard number"))?;
         let count: u64 = count.trim().parse().map_err(|_| format!("{count:?} is not a shard count"))?;
         if count == 0 || index >= count {
@@ -159,7 +163,8 @@ pub fn sweep(options: &SweepOptions, mut on_result: impl FnMut(&SeedResult)) -> 
             let (next_position, stop_after) = (&next_position, &stop_after);
             scope.spawn(move || loop {
                 let position = next_position.fetch_add(1, Ordering::Relaxed);
-                if position >= count || (!options.keep_going && position > stop_after.load(Ordering::Relaxed)) {
+                if position >= count || (!options.keep_going && position > stop_after.load(Ordering::Relaxed))
+                {
                     break;
                 }
                 let run_options = RunOptions { seed: options.seed_at(position), ..options.template.clone() };
@@ -232,8 +237,13 @@ mod tests {
         let seeds = SeedRange { first: 100, end: 111 };
         let mut all = Vec::new();
         for index in 0..3 {
-            let options =
-                SweepOptions { template: template.clone(), seeds, shard: Shard { index, count: 3 }, jobs: 1, keep_going: true };
+            let options = SweepOptions {
+                template: template.clone(),
+                seeds,
+                shard: Shard { index, count: 3 },
+                jobs: 1,
+                keep_going: true,
+            };
             all.extend((0..options.seed_count()).map(|position| options.seed_at(position)));
         }
         all.sort_unstable();
@@ -247,9 +257,16 @@ mod tests {
         let seeds = SeedRange { first: 0, end: 8 };
         let mut orders = Vec::new();
         for jobs in [1, 3] {
-            let options = SweepOptions { template: template.clone(), seeds, shard: Shard::default(), jobs, keep_going: false };
+            let options = SweepOptions {
+                template: template.clone(),
+                seeds,
+                shard: Shard::default(),
+                jobs,
+                keep_going: false,
+            };
             let mut order = Vec::new();
-            let summary = sweep(&options, |result| order.push((result.options.seed, result.report.trace_hash.clone())));
+            let summary =
+                sweep(&options, |result| order.push((result.options.seed, result.report.trace_hash.clone())));
             assert_eq!(summary.seeds, 8);
             assert_eq!(summary.exit_code(), 0);
             orders.push(order);

@@ -50,7 +50,8 @@ impl Workload {
 
     /// A node refused a request, maybe naming the leader.
     pub(crate) fn on_rejected(&mut self, leader_hint: Option<NodeId>, nodes: usize) {
-        self.leader_guess = leader_hint.filter(|id| (1..=nodes as NodeId).contains(id)).map(|id| (id - 1) as usize);
+        self.leader_guess =
+            leader_hint.filter(|id| (1..=nodes as NodeId).contains(id)).map(|id| (id - 1) as usize);
     }
 }
 
@@ -165,7 +166,9 @@ impl Simulation<'_> {
             .filter_map(|(position, host)| host.node.as_ref().map(|node| (position, node)))
             .find(|(_, node)| node.role() == Role::Leader)?;
         let everyone_agrees = self.hosts.iter().all(|host| {
-            host.node.as_ref().is_some_and(|node| node.term() == leader.term() && node.leader() == Some(leader.id()))
+            host.node
+                .as_ref()
+                .is_some_and(|node| node.term() == leader.term() && node.leader() == Some(leader.id()))
         });
         everyone_agrees.then_some(position)
     }
@@ -177,7 +180,8 @@ impl Simulation<'_> {
         if let Some((index, term)) = probe.accepted {
             match self.checkers.state_machine_safety.term_at(index) {
                 Some(applied_term) if applied_term == term => {
-                    let everywhere = self.hosts.iter().all(|host| host.state_machine.applied_index() >= index);
+                    let everywhere =
+                        self.hosts.iter().all(|host| host.state_machine.applied_index() >= index);
                     if everywhere {
                         self.trace.record(TraceRecord {
                             time_us: self.queue.now(),
@@ -232,7 +236,9 @@ impl Simulation<'_> {
         let stage = match (self.agreed_leader(), probe.and_then(|probe| probe.accepted)) {
             (None, _) => "no leader that every node follows".to_string(),
             (Some(_), None) => "a leader, but the probe proposal was not accepted".to_string(),
-            (Some(_), Some((index, term))) => format!("probe entry {index} of term {term} not applied everywhere"),
+            (Some(_), Some((index, term))) => {
+                format!("probe entry {index} of term {term} not applied everywhere")
+            }
         };
         format!("{stage} ({})", states.join("; "))
     }

@@ -49,7 +49,13 @@ struct ClusterArgs {
 
 impl ClusterArgs {
     fn options(&self, seed: u64) -> RunOptions {
-        RunOptions { seed, nodes: self.nodes, faults: self.faults, ticks: self.ticks, host_bug: self.host_bug }
+        RunOptions {
+            seed,
+            nodes: self.nodes,
+            faults: self.faults,
+            ticks: self.ticks,
+            host_bug: self.host_bug,
+        }
     }
 }
 
@@ -192,13 +198,22 @@ fn run(args: RunArgs) -> Result<u8, String> {
     finish_run(&options, &plan, &report, args.json, &args.repro_dir)
 }
 
-fn finish_run(options: &RunOptions, plan: &FaultPlan, report: &RunReport, json: bool, repro_dir: &Path) -> Result<u8, String> {
-    let repro_path = if report.verdict == Verdict::Pass {
-        None
-    } else {
-        let file = ReproFile::new(options, plan, report);
-        Some(file.save(repro_dir).map_err(|error| format!("cannot write the repro file in {}: {error}", repro_dir.display()))?)
-    };
+fn finish_run(
+    options: &RunOptions,
+    plan: &FaultPlan,
+    report: &RunReport,
+    json: bool,
+    repro_dir: &Path,
+) -> Result<u8, String> {
+    let repro_path =
+        if report.verdict == Verdict::Pass {
+            None
+        } else {
+            let file = ReproFile::new(options, plan, report);
+            Some(file.save(repro_dir).map_err(|error| {
+                format!("cannot write the repro file in {}: {error}", repro_dir.display())
+            })?)
+        };
     if json {
         println!("{}", serde_json::to_string(report).expect("reports serialize"));
     } else {
@@ -248,7 +263,9 @@ fn draw_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     // A fresh random key per process; the seed it yields is printed, so the run is still reproducible.
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |time| time.as_nanos()));
+    hasher.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |time| time.as_nanos()),
+    );
     hasher.finish()
 }
 
@@ -278,7 +295,12 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
     if !args.json {
         eprintln!(
             "sim sweep: {count} seeds of {}..{} (shard {}), {} nodes, faults {}, {} ticks, {jobs} jobs",
-            options.seeds.first, options.seeds.end, options.shard, options.template.nodes, options.template.faults, options.template.ticks
+            options.seeds.first,
+            options.seeds.end,
+            options.shard,
+            options.template.nodes,
+            options.template.faults,
+            options.template.ticks
         );
     }
     let mut failures_shown = 0;
@@ -306,7 +328,8 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
     let mut repro_paths = Vec::new();
     for failure in &summary.failures {
         let file = ReproFile::new(&failure.options, &failure.plan, &failure.report);
-        let path = file.save(&args.repro_dir).map_err(|error| format!("cannot write a repro file: {error}"))?;
+        let path =
+            file.save(&args.repro_dir).map_err(|error| format!("cannot write a repro file: {error}"))?;
         repro_paths.push(path);
     }
     if args.json {
@@ -367,8 +390,12 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
         print_report(options, &report, None);
         match (same_verdict, same_trace) {
             (true, true) => println!("replay: same verdict and same trace as recorded"),
-            (true, false) => println!("replay: same verdict, but the trace differs from the recorded one (was the core changed?)"),
-            (false, _) => println!("replay: DIFFERENT verdict: recorded {}, now {}", file.verdict, report.verdict),
+            (true, false) => println!(
+                "replay: same verdict, but the trace differs from the recorded one (was the core changed?)"
+            ),
+            (false, _) => {
+                println!("replay: DIFFERENT verdict: recorded {}, now {}", file.verdict, report.verdict)
+            }
         }
     }
     Ok(verdict_code(report.verdict))

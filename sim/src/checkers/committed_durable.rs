@@ -70,8 +70,9 @@ mod tests {
         checker.on_committed(CommittedEntry { index: 2, term: 1 });
         let (full, short) = (log(2), log(1));
         checker.check([(1, &full as &dyn LogView), (2, &full as _), (3, &short as _)].into_iter()).unwrap();
-        let violation =
-            checker.check([(1, &full as &dyn LogView), (2, &short as _), (3, &short as _)].into_iter()).unwrap_err();
+        let violation = checker
+            .check([(1, &full as &dyn LogView), (2, &short as _), (3, &short as _)].into_iter())
+            .unwrap_err();
         assert_eq!(violation.invariant, "committed is durable");
         assert_eq!(violation.nodes, vec![2, 3]);
     }

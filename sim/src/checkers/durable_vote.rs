@@ -78,8 +78,12 @@ mod tests {
         let mut checker = DurableVote::default();
         checker.on_sent(&vote(1, 2, 4, true)).unwrap();
         checker.on_sent(&vote(1, 3, 4, true)).unwrap();
-        let refusal =
-            Message { from: 1, to: 3, term: 4, body: MessageBody::RequestVoteResponse { pre_vote: false, granted: false } };
+        let refusal = Message {
+            from: 1,
+            to: 3,
+            term: 4,
+            body: MessageBody::RequestVoteResponse { pre_vote: false, granted: false },
+        };
         checker.on_sent(&refusal).unwrap();
         checker.on_sent(&vote(1, 3, 4, false)).unwrap();
     }

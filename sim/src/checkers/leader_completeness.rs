@@ -59,7 +59,11 @@ mod tests {
         let entries = terms
             .iter()
             .enumerate()
-            .map(|(position, term)| Entry { term: *term, index: position as u64 + 1, payload: EntryPayload::Noop })
+            .map(|(position, term)| Entry {
+                term: *term,
+                index: position as u64 + 1,
+                payload: EntryPayload::Noop,
+            })
             .collect();
         DurableState { entries, ..DurableState::default() }
     }

@@ -6,6 +6,7 @@
 //! the invariant breaks. None of them looks inside the core, so they judge any core.
 
 mod committed_durable;
+mod durable_promises;
 mod durable_vote;
 mod election_safety;
 mod leader_completeness;
@@ -15,13 +16,16 @@ mod read_freshness;
 mod state_machine_safety;
 
 pub use committed_durable::CommittedDurable;
+pub use durable_promises::DurablePromises;
 pub use durable_vote::DurableVote;
 pub use election_safety::ElectionSafety;
 pub use leader_completeness::LeaderCompleteness;
 pub use log_matching::LogMatching;
 pub use monotonic::Monotonic;
 pub use read_freshness::ReadFreshness;
-pub use state_machine_safety::{extend_prefix_digest, CommittedEntry, StateMachineSafety, EMPTY_PREFIX_DIGEST};
+pub use state_machine_safety::{
+    extend_prefix_digest, CommittedEntry, StateMachineSafety, EMPTY_PREFIX_DIGEST,
+};
 
 use crate::storage;
 use raft_core::{DurableState, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Term};
@@ -121,6 +125,8 @@ pub struct Checkers {
     pub monotonic: Monotonic,
     /// One vote per term, across restarts.
     pub durable_vote: DurableVote,
+    /// What a message promises is durable when it leaves.
+    pub durable_promises: DurablePromises,
     /// Committed entries are durable on a majority.
     pub committed_durable: CommittedDurable,
     /// Reads observe everything committed before them.
@@ -137,6 +143,7 @@ impl Checkers {
             state_machine_safety: StateMachineSafety::default(),
             monotonic: Monotonic::default(),
             durable_vote: DurableVote::default(),
+            durable_promises: DurablePromises,
             committed_durable: CommittedDurable::new(voters),
             read_freshness: ReadFreshness::default(),
         }

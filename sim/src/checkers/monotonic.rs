@@ -46,7 +46,10 @@ impl Monotonic {
             return Err(Violation::new(
                 "monotonic commit index",
                 vec![node],
-                format!("node {node} went back from commit index {} to {commit} without restarting", progress.commit),
+                format!(
+                    "node {node} went back from commit index {} to {commit} without restarting",
+                    progress.commit
+                ),
             ));
         }
         progress.commit = commit;
@@ -74,7 +77,10 @@ impl Monotonic {
             return Err(Violation::new(
                 "monotonic applied index",
                 vec![node],
-                format!("node {node} installed a snapshot at {index}, behind its applied index {}", progress.applied),
+                format!(
+                    "node {node} installed a snapshot at {index}, behind its applied index {}",
+                    progress.applied
+                ),
             ));
         }
         progress.applied = index;

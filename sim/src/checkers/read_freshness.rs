@@ -24,7 +24,13 @@ impl ReadFreshness {
     }
 
     /// `node` answered read `id` at `read_index`, its state machine having applied `applied_here`.
-    pub fn on_read_ready(&mut self, node: NodeId, id: RequestId, read_index: LogIndex, applied_here: LogIndex) -> Check {
+    pub fn on_read_ready(
+        &mut self,
+        node: NodeId,
+        id: RequestId,
+        read_index: LogIndex,
+        applied_here: LogIndex,
+    ) -> Check {
         let Some(required) = self.pending.remove(&(node, id)) else {
             return Err(Violation::new(
                 "read freshness",
@@ -45,7 +51,9 @@ impl ReadFreshness {
             return Err(Violation::new(
                 "read freshness",
                 vec![node],
-                format!("node {node} answered read {id} at index {read_index} having applied only {applied_here}"),
+                format!(
+                    "node {node} answered read {id} at index {read_index} having applied only {applied_here}"
+                ),
             ));
         }
         Ok(())

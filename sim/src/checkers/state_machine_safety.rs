@@ -49,7 +49,11 @@ impl StateMachineSafety {
     /// (no node had applied that index before).
     pub fn on_applied(&mut self, node: NodeId, entry: &Entry) -> Result<Option<CommittedEntry>, Violation> {
         let Some(position) = entry.index.checked_sub(1).map(|position| position as usize) else {
-            return Err(Violation::new("state machine safety", vec![node], format!("node {node} applied an entry at index 0")));
+            return Err(Violation::new(
+                "state machine safety",
+                vec![node],
+                format!("node {node} applied an entry at index 0"),
+            ));
         };
         let payload_digest = payload_digest(entry);
         if let Some(first) = self.applied.get(position) {
@@ -100,7 +104,10 @@ impl StateMachineSafety {
             return Err(Violation::new(
                 "state machine safety",
                 vec![node],
-                format!("node {node} restored a snapshot at {index}, beyond anything applied ({})", self.applied.len()),
+                format!(
+                    "node {node} restored a snapshot at {index}, beyond anything applied ({})",
+                    self.applied.len()
+                ),
             ));
         };
         if applied.prefix_digest != prefix_digest {
