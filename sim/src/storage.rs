@@ -157,15 +157,13 @@ fn apply(state: &mut DurableState, write: Write) -> Result<(), StorageViolation>
             state.entries.truncate((from - first) as usize);
         }
         Write::Entries(entries) => {
-            let mut expected = last_index(state) + 1;
-            for entry in &entries {
+            for (expected, entry) in (last_index(state) + 1..).zip(&entries) {
                 if entry.index != expected {
                     return Err(StorageViolation(format!(
                         "PersistEntries is not contiguous: expected index {expected}, got {}",
                         entry.index
                     )));
                 }
-                expected += 1;
             }
             state.entries.extend(entries);
         }

@@ -1,0 +1,268 @@
+//! The `sim` command line as users and scripts see it: output, exit codes (0 pass,
+//! 1 safety, 3 liveness, 2 bad usage or input), repro files and replay.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sim(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim")).args(arguments).env_remove("RUST_LOG").output().expect("sim runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let directory = std::env::temp_dir().join(format!("sim-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    directory
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn a_passing_run_prints_its_plan_and_result_and_exits_0() {
+    let output = sim(&["run", "--seed", "1", "--nodes", "3", "--faults", "heavy", "--ticks", "500"]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}{}", stderr(&output));
+    assert!(out.starts_with("sim run: seed 1, 3 nodes, faults heavy"), "{out}");
+    for part in ["network: delay", "storage: sync", "clocks: tick period", "workload: proposals", "schedule:"]
+    {
+        assert!(out.contains(part), "the plan should show {part:?}:\n{out}");
+    }
+    assert!(out.contains("result: pass"), "{out}");
+}
+
+#[test]
+fn json_output_is_one_object_with_the_documented_fields() {
+    let output =
+        sim(&["run", "--seed", "2", "--nodes", "3", "--faults", "light", "--ticks", "300", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let value: serde_json::Value =
+        serde_json::from_str(stdout(&output).trim()).expect("stdout is one JSON object");
+    for field in [
+        "seed",
+        "nodes",
+        "faults",
+        "verdict",
+        "violation",
+        "events",
+        "virtual_time_us",
+        "commits",
+        "elections",
+        "wall_time_ms",
+    ] {
+        assert!(value.get(field).is_some(), "missing {field} in {value}");
+    }
+    assert_eq!(value["seed"], 2);
+    assert_eq!(value["verdict"], "pass");
+    assert!(value["violation"].is_null());
+    assert!(stderr(&output).contains("network: delay"), "with --json the plan goes to stderr");
+}
+
+#[test]
+fn a_run_without_a_seed_draws_one_and_prints_it_first() {
+    let output = sim(&["run", "--nodes", "3", "--faults", "none", "--ticks", "100"]);
+    assert_eq!(output.status.code(), Some(0));
+    let first_line = stderr(&output).lines().next().unwrap_or_default().to_string();
+    assert!(first_line.starts_with("seed: "), "{first_line}");
+    let seed = first_line["seed: ".len()..].split(' ').next().unwrap();
+    assert!(stdout(&output).starts_with(&format!("sim run: seed {seed},")));
+}
+
+#[test]
+fn the_same_seed_writes_byte_identical_trace_files() {
+    let directory = scratch("trace");
+    let (first, second) = (directory.join("first.jsonl"), directory.join("second.jsonl"));
+    for path in [&first, &second] {
+        let output = sim(&[
+            "run",
+            "--seed",
+            "9",
+            "--nodes",
+            "5",
+            "--faults",
+            "heavy",
+            "--ticks",
+            "300",
+            "--trace",
+            text(path),
+        ]);
+        assert_eq!(output.status.code(), Some(0));
+    }
+    let (first, second) = (std::fs::read(first).unwrap(), std::fs::read(second).unwrap());
+    assert!(!first.is_empty() && first == second);
+    let line = String::from_utf8(first).unwrap().lines().next().unwrap().to_string();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(event.get("time_us").is_some() && event.get("event").is_some());
+}
+
+#[test]
+fn bad_usage_exits_2_with_a_message() {
+    for arguments in [
+        &["run", "--nodes", "0"][..],
+        &["run", "--nodes", "16"],
+        &["run", "--faults", "extreme"],
+        &["run", "--seed", "-4"],
+        &["run", "--ticks", "0"],
+        &["sweep", "--seeds", "9..3"],
+        &["sweep", "--seeds", "0..10", "--shard", "2/2"],
+        &["sweep", "--seeds", "0..10", "--jobs", "0"],
+        &["run", "--host-bug", "gremlins"],
+        &["fly"],
+        &[],
+    ] {
+        let output = sim(arguments);
+        assert_eq!(output.status.code(), Some(2), "sim {arguments:?}");
+        assert!(!stderr(&output).trim().is_empty(), "sim {arguments:?} says why");
+        assert!(!stderr(&output).contains("panicked"), "sim {arguments:?}");
+    }
+}
+
+#[test]
+fn a_safety_violation_exits_1_prints_a_reproduction_line_and_replays() {
+    let directory = scratch("safety");
+    let output = sim(&[
+        "run",
+        "--seed",
+        "5",
+        "--nodes",
+        "3",
+        "--faults",
+        "heavy",
+        "--ticks",
+        "500",
+        "--host-bug",
+        "send-before-sync",
+        "--repro-dir",
+        text(&directory),
+    ]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("SAFETY VIOLATION: "), "{out}");
+    assert!(out.contains(" s virtual on node(s) "), "{out}");
+    assert!(
+        out.contains("reproduce: cargo run --release -p sim -- run --seed 5 --nodes 3 --faults heavy --ticks 500 --host-bug send-before-sync"),
+        "{out}"
+    );
+    let repro = directory.join("sim-repro-5.json");
+    assert!(out.contains(&format!("sim replay {}", repro.display())), "{out}");
+    let replay = sim(&["replay", text(&repro)]);
+    assert_eq!(replay.status.code(), Some(1));
+    assert!(stdout(&replay).contains("same verdict and same trace"), "{}", stdout(&replay));
+}
+
+#[test]
+fn a_liveness_failure_exits_3() {
+    let directory = scratch("liveness");
+    let output = sim(&[
+        "run",
+        "--seed",
+        "1",
+        "--nodes",
+        "3",
+        "--faults",
+        "none",
+        "--ticks",
+        "100",
+        "--host-bug",
+        "no-ticks",
+        "--repro-dir",
+        text(&directory),
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    assert!(stdout(&output).contains("LIVENESS FAILURE: liveness"));
+    assert!(stdout(&output).contains("no leader that every node follows"));
+    let replay = sim(&["replay", text(&directory.join("sim-repro-1.json")), "--json"]);
+    assert_eq!(replay.status.code(), Some(3));
+}
+
+#[test]
+fn broken_repro_files_exit_2_with_a_clear_message() {
+    let directory = scratch("broken");
+    let output = sim(&[
+        "run",
+        "--seed",
+        "5",
+        "--nodes",
+        "3",
+        "--faults",
+        "heavy",
+        "--ticks",
+        "200",
+        "--host-bug",
+        "send-before-sync",
+        "--repro-dir",
+        text(&directory),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let good = std::fs::read_to_string(directory.join("sim-repro-5.json")).unwrap();
+    let cases = [
+        ("truncated", good[..good.len() / 2].to_string(), "not valid JSON"),
+        ("garbage", "\u{0}\u{1}binary".to_string(), "not valid JSON"),
+        ("foreign", "{\"format\": \"tar\"}".to_string(), "not a repro file"),
+        ("newer", good.replace("\"version\": 1", "\"version\": 99"), "format version 99"),
+        ("bad-plan", good.replace("\"nodes\": 3", "\"nodes\": 4"), "clocks for 3 nodes"),
+    ];
+    for (name, contents, message) in cases {
+        let path = directory.join(format!("{name}.json"));
+        std::fs::write(&path, contents).unwrap();
+        let replay = sim(&["replay", text(&path)]);
+        assert_eq!(replay.status.code(), Some(2), "{name}");
+        assert!(stderr(&replay).contains(message), "{name}: {}", stderr(&replay));
+        assert!(!stderr(&replay).contains("panicked"), "{name}");
+    }
+    let missing = sim(&["replay", text(&directory.join("missing.json"))]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("cannot read"));
+}
+
+#[test]
+fn a_sweep_stops_at_the_lowest_failing_seed_unless_told_to_keep_going() {
+    let directory = scratch("sweep");
+    let base = [
+        "sweep", "--seeds", "10..16", "--nodes", "3", "--faults", "heavy", "--ticks", "200", "--jobs", "2",
+        "--json",
+    ];
+    let mut stop = base.to_vec();
+    stop.extend(["--host-bug", "send-before-sync", "--repro-dir", text(&directory)]);
+    let output = sim(&stop);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> =
+        stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one failing seed, then the summary");
+    assert_eq!(lines[0]["seed"], 10);
+    assert_eq!(lines[1]["summary"]["failing_seeds"], serde_json::json!([10]));
+    let mut keep_going = stop.clone();
+    keep_going.push("--keep-going");
+    let output = sim(&keep_going);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output).lines().count(), 7, "six seeds, then the summary");
+    let passing = sim(&base);
+    assert_eq!(passing.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&passing).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["passed"], 6);
+    assert!(summary["summary"]["events_per_second"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn shards_split_the_seeds() {
+    let output = sim(&[
+        "sweep", "--seeds", "0..7", "--shard", "1/3", "--nodes", "3", "--faults", "none", "--ticks", "50",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let seeds: Vec<u64> = stdout(&output)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?.get("seed")?.as_u64())
+        .collect();
+    assert_eq!(seeds, vec![1, 4]);
+}
