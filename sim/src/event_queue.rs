@@ -3,48 +3,44 @@
 //! The sequence number breaks ties between events due at the same microsecond in the
 //! order they were scheduled, so the run never depends on heap internals.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// Virtual time in microseconds since the run started.
 pub type Micros = u64;
 
 /// A queue of events of type `E` on a virtual clock.
+///
+/// The heap orders packed 128-bit keys (time, sequence number, slot); the events
+/// themselves (messages can be large) sit in a slab and never move while the heap
+/// sifts. One integer comparison per heap step keeps the simulator's hottest loop short.
 #[derive(Debug)]
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Scheduled<E>>,
+    heap: BinaryHeap<Reverse<u128>>,
+    slab: Vec<Option<E>>,
+    free_slots: Vec<u32>,
     next_sequence: u64,
     now: Micros,
 }
 
-#[derive(Debug)]
-struct Scheduled<E> {
-    at: Micros,
-    sequence: u64,
-    event: E,
-}
+/// Bits of the key for the slot; the sequence number takes the bits above them.
+const SLOT_BITS: u32 = 24;
+/// Bits of the key for the sequence number (2^40 events per run).
+const SEQUENCE_BITS: u32 = 64 - SLOT_BITS;
 
-impl<E> PartialEq for Scheduled<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.sequence) == (other.at, other.sequence)
-    }
-}
-impl<E> Eq for Scheduled<E> {}
-impl<E> PartialOrd for Scheduled<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Scheduled<E> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap and we want the earliest event first.
-        (other.at, other.sequence).cmp(&(self.at, self.sequence))
-    }
+fn pack(at: Micros, sequence: u64, slot: u32) -> u128 {
+    (u128::from(at) << 64) | (u128::from(sequence) << SLOT_BITS) | u128::from(slot)
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::new(), next_sequence: 0, now: 0 }
+        EventQueue {
+            heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free_slots: Vec::new(),
+            next_sequence: 0,
+            now: 0,
+        }
     }
 }
 
@@ -57,7 +53,20 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `at`, which must not be in the past.
     pub fn schedule(&mut self, at: Micros, event: E) {
         assert!(at >= self.now, "event scheduled in the past: {at} < {}", self.now);
-        self.heap.push(Scheduled { at, sequence: self.next_sequence, event });
+        assert!(self.next_sequence < 1 << SEQUENCE_BITS, "more than 2^40 events in one run");
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                self.slab.push(Some(event));
+                let slot = self.slab.len() - 1;
+                assert!(slot < 1 << SLOT_BITS, "more than 2^24 events pending at once");
+                slot as u32
+            }
+        };
+        self.heap.push(Reverse(pack(at, self.next_sequence, slot)));
         self.next_sequence += 1;
     }
 
@@ -68,10 +77,14 @@ impl<E> EventQueue<E> {
 
     /// Removes the earliest event and advances the clock to it.
     pub fn pop(&mut self) -> Option<(Micros, E)> {
-        let scheduled = self.heap.pop()?;
-        debug_assert!(scheduled.at >= self.now);
-        self.now = scheduled.at;
-        Some((scheduled.at, scheduled.event))
+        let Reverse(key) = self.heap.pop()?;
+        let at = (key >> 64) as Micros;
+        let slot = (key as u32) & ((1 << SLOT_BITS) - 1);
+        debug_assert!(at >= self.now);
+        self.now = at;
+        let event = self.slab[slot as usize].take().expect("a scheduled slot holds its event");
+        self.free_slots.push(slot);
+        Some((at, event))
     }
 
     /// How many events are waiting.
@@ -99,6 +112,20 @@ mod tests {
         let order: Vec<_> = std::iter::from_fn(|| queue.pop()).collect();
         assert_eq!(order, vec![(5, "early"), (10, "first at ten"), (10, "second at ten"), (20, "late")]);
         assert_eq!(queue.now(), 20);
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn slots_are_reused_and_late_times_order_correctly() {
+        let mut queue = EventQueue::default();
+        for round in 0..1_000u64 {
+            queue.schedule(round * 3 + 1_000_000_000_000, round);
+            queue.schedule(round * 3 + 1_000_000_000_000, round + 10_000);
+            assert_eq!(queue.pop(), Some((round * 3 + 1_000_000_000_000, round)));
+            assert_eq!(queue.pop(), Some((round * 3 + 1_000_000_000_000, round + 10_000)));
+        }
+        assert!(queue.slab.len() <= 2, "slots of popped events are reused");
+        assert_eq!(queue.len(), 0);
     }
 
     #[test]

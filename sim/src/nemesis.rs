@@ -5,7 +5,7 @@ use crate::checkers::{LogView, Violation};
 use crate::faults::{Fault, Partition, Target};
 use crate::options::Verdict;
 use crate::simulation::{Event, Simulation, LIVENESS_BOUND_MICROS};
-use crate::trace::TraceRecord;
+use crate::trace::{TraceEvent, TraceKind, TraceRecord};
 use crate::workload::LivenessProbe;
 use raft_core::{Input, Role};
 
@@ -30,8 +30,8 @@ impl Simulation<'_> {
                 let position = self.resolve(node);
                 self.trace.record(TraceRecord {
                     time_us: now,
-                    event: "fault",
-                    kind: "crash",
+                    event: TraceEvent::Fault,
+                    kind: TraceKind::CrashFault,
                     node: position as u64 + 1,
                     ..TraceRecord::default()
                 });
@@ -45,8 +45,8 @@ impl Simulation<'_> {
                 let position = self.resolve(node);
                 self.trace.record(TraceRecord {
                     time_us: now,
-                    event: "fault",
-                    kind: "pause",
+                    event: TraceEvent::Fault,
+                    kind: TraceKind::PauseFault,
                     node: position as u64 + 1,
                     ..TraceRecord::default()
                 });
@@ -65,17 +65,19 @@ impl Simulation<'_> {
                 let (generation, kind) = match partition {
                     Partition::Isolate { node } => {
                         let isolated = [self.resolve(node)];
-                        (self.network.cut(&isolated, &everyone_but(&isolated), true), "isolate")
+                        (self.network.cut(&isolated, &everyone_but(&isolated), true), TraceKind::Isolate)
                     }
                     Partition::Split { side } => {
-                        (self.network.cut(&side, &everyone_but(&side), true), "split")
+                        (self.network.cut(&side, &everyone_but(&side), true), TraceKind::Split)
                     }
-                    Partition::OneWay { from, to } => (self.network.cut(&from, &to, false), "one-way"),
+                    Partition::OneWay { from, to } => {
+                        (self.network.cut(&from, &to, false), TraceKind::OneWay)
+                    }
                 };
-                tracing::debug!(kind, heal_after_micros, "partition");
+                tracing::debug!(?kind, heal_after_micros, "partition");
                 self.trace.record(TraceRecord {
                     time_us: now,
-                    event: "fault",
+                    event: TraceEvent::Fault,
                     kind,
                     index: generation,
                     ..TraceRecord::default()
@@ -85,8 +87,8 @@ impl Simulation<'_> {
             Fault::Flap { a, b, period_micros, duration_micros } => {
                 self.trace.record(TraceRecord {
                     time_us: now,
-                    event: "fault",
-                    kind: "flap",
+                    event: TraceEvent::Fault,
+                    kind: TraceKind::Flap,
                     node: a as u64 + 1,
                     peer: b as u64 + 1,
                     ..TraceRecord::default()
@@ -105,7 +107,7 @@ impl Simulation<'_> {
         tracing::debug!(node = id, survivors, "crash");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
-            event: "crash",
+            event: TraceEvent::Crash,
             node: id,
             term: durable_term,
             count: survivors as u64,
@@ -130,7 +132,7 @@ impl Simulation<'_> {
         tracing::debug!(node = id, term = hard_state.term, "restart");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
-            event: "restart",
+            event: TraceEvent::Restart,
             node: id,
             term: hard_state.term,
             index: snapshot_index,
@@ -151,7 +153,7 @@ impl Simulation<'_> {
         let inbox = std::mem::take(&mut host.inbox);
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
-            event: "resume",
+            event: TraceEvent::Resume,
             node: host.id,
             count: inbox.len() as u64,
             ..TraceRecord::default()
@@ -171,7 +173,7 @@ impl Simulation<'_> {
         tracing::debug!("liveness phase");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
-            event: "heal-all",
+            event: TraceEvent::HealAll,
             ..TraceRecord::default()
         });
         self.network.heal_all();

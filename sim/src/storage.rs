@@ -82,18 +82,23 @@ impl Storage {
     }
 
     /// Makes every write with a sequence number at or below `through` durable (a sync
-    /// issued after that write completed).
-    pub fn sync_through(&mut self, through: u64) {
+    /// issued after that write completed). Returns whether any of them removed entries
+    /// from the durable log (a truncation or a snapshot install), the only writes after
+    /// which durable coverage can shrink.
+    pub fn sync_through(&mut self, through: u64) -> bool {
+        let mut removed_entries = false;
         while let Some((sequence, _)) = self.pending.front() {
             if *sequence > through {
                 break;
             }
             let (sequence, write) = self.pending.pop_front().expect("front exists");
+            removed_entries |= matches!(write, Write::Truncate { .. } | Write::Install(_));
             // The same writes in the same order were already checked against `written`.
             apply(&mut self.durable, write).expect("a write accepted once applies again");
             self.durable_through = sequence;
         }
         self.durable_through = self.durable_through.max(through.min(self.issued));
+        removed_entries
     }
 
     /// The node crashed: unsynced writes are lost, except that with probability

@@ -8,13 +8,95 @@ use crate::event_queue::Micros;
 use serde::Serialize;
 use std::io::{self, Write};
 
+/// What happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TraceEvent {
+    /// A node's clock ticked.
+    #[default]
+    Tick,
+    /// A message arrived.
+    Deliver,
+    /// A sync completed.
+    Sync,
+    /// A network cut healed.
+    Heal,
+    /// A scheduled fault fired (`kind` says which).
+    Fault,
+    /// A node crashed.
+    Crash,
+    /// A node restarted.
+    Restart,
+    /// A paused node resumed.
+    Resume,
+    /// A client proposed.
+    Propose,
+    /// A client read.
+    Read,
+    /// An operator asked for a leadership transfer.
+    Transfer,
+    /// The liveness phase started: everything healed.
+    HealAll,
+    /// The liveness bound was reached.
+    LivenessDeadline,
+    /// The cluster recovered in the liveness phase.
+    Recovered,
+}
+
+/// The kind of message delivered, or of fault fired.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum TraceKind {
+    /// Nothing to say.
+    #[default]
+    #[serde(rename = "")]
+    None,
+    /// A pre-vote request.
+    PreVote,
+    /// A pre-vote answer.
+    PreVoteResponse,
+    /// A vote request.
+    RequestVote,
+    /// A vote answer.
+    RequestVoteResponse,
+    /// Entries (or a probe).
+    AppendEntries,
+    /// An answer to entries or a snapshot.
+    AppendEntriesResponse,
+    /// A leader heartbeat.
+    Heartbeat,
+    /// A heartbeat answer.
+    HeartbeatResponse,
+    /// A snapshot.
+    InstallSnapshot,
+    /// A leadership hand-over.
+    TimeoutNow,
+    /// A crash fault.
+    #[serde(rename = "crash")]
+    CrashFault,
+    /// A pause fault.
+    #[serde(rename = "pause")]
+    PauseFault,
+    /// One node cut off.
+    #[serde(rename = "isolate")]
+    Isolate,
+    /// A two-sided cut.
+    #[serde(rename = "split")]
+    Split,
+    /// A one-way cut.
+    #[serde(rename = "one-way")]
+    OneWay,
+    /// A flapping link.
+    #[serde(rename = "flap")]
+    Flap,
+}
+
 /// One simulated event, as the trace records it. Fields that do not apply are 0 or "".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TraceRecord {
     /// Virtual time of the event.
     pub time_us: Micros,
-    /// What happened: "tick", "deliver", "sync", "crash", "restart", ...
-    pub event: &'static str,
+    /// What happened.
+    pub event: TraceEvent,
     /// The node it happened to (1-based id; 0 for the whole cluster).
     pub node: u64,
     /// The other node involved (the sender of a delivered message), if any.
@@ -22,7 +104,7 @@ pub struct TraceRecord {
     /// A term: the message's term for a delivery, the node's term otherwise.
     pub term: u64,
     /// The kind of message delivered, or the kind of fault.
-    pub kind: &'static str,
+    pub kind: TraceKind,
     /// An index: the log position a message refers to, or how far a sync reached.
     pub index: u64,
     /// A count: entries in a message, writes that survived a crash.
@@ -43,10 +125,6 @@ fn fold(hash: u64, word: u64) -> u64 {
     mixed ^ (mixed >> 29)
 }
 
-fn fold_str(hash: u64, text: &str) -> u64 {
-    text.bytes().fold(fold(hash, text.len() as u64), |hash, byte| fold(hash, u64::from(byte)))
-}
-
 impl<'a> Trace<'a> {
     /// A trace that writes JSON lines to `output`, if given.
     pub fn new(output: Option<&'a mut dyn Write>) -> Trace<'a> {
@@ -57,13 +135,10 @@ impl<'a> Trace<'a> {
     pub fn record(&mut self, record: TraceRecord) {
         let mut hash = self.hash;
         hash = fold(hash, record.time_us);
-        // Event and kind names are static strings: folding their address would not be
-        // stable across builds, so fold their first bytes and lengths instead.
-        hash = fold_str(hash, record.event);
+        hash = fold(hash, record.event as u64 | (record.kind as u64) << 8);
         hash = fold(hash, record.node);
         hash = fold(hash, record.peer);
         hash = fold(hash, record.term);
-        hash = fold_str(hash, record.kind);
         hash = fold(hash, record.index);
         hash = fold(hash, record.count);
         self.hash = hash;
@@ -102,7 +177,7 @@ mod tests {
 
     #[test]
     fn the_hash_depends_on_every_field_and_the_order() {
-        let record = TraceRecord { time_us: 5, event: "tick", node: 1, ..TraceRecord::default() };
+        let record = TraceRecord { time_us: 5, event: TraceEvent::Tick, node: 1, ..TraceRecord::default() };
         let hash_of = |records: &[TraceRecord]| {
             let mut trace = Trace::new(None);
             records.iter().for_each(|record| trace.record(*record));
@@ -111,7 +186,10 @@ mod tests {
         let base = hash_of(&[record]);
         assert_eq!(base, hash_of(&[record]));
         assert_ne!(base, hash_of(&[TraceRecord { node: 2, ..record }]));
-        assert_ne!(base, hash_of(&[TraceRecord { event: "tock", ..record }]));
+        assert_ne!(
+            base,
+            hash_of(&[TraceRecord { event: TraceEvent::Tick, kind: TraceKind::Heartbeat, ..record }])
+        );
         assert_ne!(base, hash_of(&[TraceRecord { count: 1, ..record }]));
         let other = TraceRecord { time_us: 6, ..record };
         assert_ne!(hash_of(&[record, other]), hash_of(&[other, record]));
@@ -121,7 +199,7 @@ mod tests {
     fn records_are_written_as_json_lines() {
         let mut output = Vec::new();
         let mut trace = Trace::new(Some(&mut output));
-        trace.record(TraceRecord { time_us: 5, event: "crash", node: 3, ..TraceRecord::default() });
+        trace.record(TraceRecord { time_us: 5, event: TraceEvent::Crash, node: 3, ..TraceRecord::default() });
         trace.finish().unwrap();
         let text = String::from_utf8(output).unwrap();
         assert_eq!(text.lines().count(), 1);

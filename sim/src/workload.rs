@@ -4,7 +4,7 @@
 use crate::event_queue::Micros;
 use crate::random::{Purpose, Random};
 use crate::simulation::{Event, Simulation};
-use crate::trace::TraceRecord;
+use crate::trace::{TraceEvent, TraceRecord};
 use raft_core::{Input, LogIndex, NodeId, RequestId, Role, Term};
 
 /// Request ids at or above this are the liveness probe's; clients count up from 1.
@@ -97,7 +97,7 @@ impl Simulation<'_> {
         let id = self.workload.next_request_id();
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
-            event: "propose",
+            event: TraceEvent::Propose,
             node: position as u64 + 1,
             index: id,
             ..TraceRecord::default()
@@ -122,7 +122,7 @@ impl Simulation<'_> {
         let id = self.workload.next_request_id();
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
-            event: "read",
+            event: TraceEvent::Read,
             node: position as u64 + 1,
             index: id,
             ..TraceRecord::default()
@@ -147,7 +147,7 @@ impl Simulation<'_> {
         let to = self.workload.random.index(nodes) as NodeId + 1;
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
-            event: "transfer",
+            event: TraceEvent::Transfer,
             node: position as u64 + 1,
             peer: to,
             ..TraceRecord::default()
@@ -185,7 +185,7 @@ impl Simulation<'_> {
                     if everywhere {
                         self.trace.record(TraceRecord {
                             time_us: self.queue.now(),
-                            event: "recovered",
+                            event: TraceEvent::Recovered,
                             index,
                             term,
                             ..TraceRecord::default()

@@ -7,19 +7,53 @@
 
 use super::{payload_digest, Check, Violation};
 use raft_core::{Entry, LogIndex, NodeId, Term};
-use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug)]
 struct FirstSeen {
+    term: Term,
     payload_digest: u64,
     previous_term: Term,
     node: NodeId,
 }
 
+/// What was first written at one index: usually one term, sometimes a few.
+#[derive(Clone, Debug)]
+struct AtIndex {
+    first: FirstSeen,
+    /// Entries of other terms at this index (rare: only after leader changes). Empty
+    /// vectors do not allocate, so the common case costs one slot.
+    other_terms: Vec<FirstSeen>,
+}
+
 /// Remembers every (index, term) ever written and what it carried.
 #[derive(Debug, Default)]
 pub struct LogMatching {
-    entries: BTreeMap<(LogIndex, Term), FirstSeen>,
+    /// `by_index[i - 1]` describes index `i`; written on every append, so a vector
+    /// rather than a map.
+    by_index: Vec<Option<AtIndex>>,
+}
+
+impl LogMatching {
+    /// The first entry written at (`index`, `seen.term`), recording `seen` if it is the first.
+    fn first_seen(&mut self, index: LogIndex, seen: FirstSeen) -> FirstSeen {
+        let position = usize::try_from(index - 1).expect("log indexes fit in memory");
+        if position >= self.by_index.len() {
+            self.by_index.resize(position + 1, None);
+        }
+        let slot = &mut self.by_index[position];
+        let Some(at_index) = slot else {
+            *slot = Some(AtIndex { first: seen, other_terms: Vec::new() });
+            return seen;
+        };
+        if at_index.first.term == seen.term {
+            return at_index.first;
+        }
+        if let Some(other) = at_index.other_terms.iter().find(|other| other.term == seen.term) {
+            return *other;
+        }
+        at_index.other_terms.push(seen);
+        seen
+    }
 }
 
 impl LogMatching {
@@ -27,8 +61,16 @@ impl LogMatching {
     pub fn on_entries_written(&mut self, node: NodeId, previous_term: Term, entries: &[Entry]) -> Check {
         let mut previous_term = previous_term;
         for entry in entries {
-            let seen = FirstSeen { payload_digest: payload_digest(entry), previous_term, node };
-            let first = *self.entries.entry((entry.index, entry.term)).or_insert(seen);
+            if entry.index == 0 {
+                return Err(Violation::new(
+                    "log matching",
+                    vec![node],
+                    format!("node {node} wrote an entry at index 0"),
+                ));
+            }
+            let seen =
+                FirstSeen { term: entry.term, payload_digest: payload_digest(entry), previous_term, node };
+            let first = self.first_seen(entry.index, seen);
             if first.payload_digest != seen.payload_digest {
                 return Err(Violation::new(
                     "log matching",

@@ -4,7 +4,6 @@
 
 use super::{Check, Violation};
 use raft_core::{LogIndex, NodeId, Term};
-use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct NodeProgress {
@@ -17,12 +16,17 @@ struct NodeProgress {
 /// Each node's term, commit index, applied index and durable term so far.
 #[derive(Debug, Default)]
 pub struct Monotonic {
-    nodes: BTreeMap<NodeId, NodeProgress>,
+    /// Indexed by node id: ids are small, and this is consulted after every step.
+    nodes: Vec<NodeProgress>,
 }
 
 impl Monotonic {
     fn node(&mut self, node: NodeId) -> &mut NodeProgress {
-        self.nodes.entry(node).or_default()
+        let position = usize::try_from(node).expect("node ids fit in memory");
+        if position >= self.nodes.len() {
+            self.nodes.resize(position + 1, NodeProgress::default());
+        }
+        &mut self.nodes[position]
     }
 
     /// The node's current term is `term`.
