@@ -3,6 +3,8 @@
 //! already on the sender's disk. A granted vote needs the vote durable; a successful
 //! append acknowledgement needs the acknowledged entries durable; any message of a
 //! term needs that term durable (pre-vote traffic excepted: it promises nothing).
+//! An acknowledgement is held to its entries only while its sender is still in the
+//! acknowledgement's term (see the comment at the check).
 //!
 //! This catches an ordering bug the moment the message leaves, where waiting for a
 //! crash to land in the window between the send and the write would catch it rarely.
@@ -49,7 +51,13 @@ impl DurablePromises {
                     ));
                 }
             }
-            MessageBody::AppendEntriesResponse { success: true, index, .. } => {
+            // Only while the sender is still in the acknowledgement's term: a node that has
+            // since moved to a newer term may already have truncated those entries for the
+            // newer leader (the same sync can make both the append and the truncation
+            // durable), and an old-term leader can no longer commit with the answer.
+            MessageBody::AppendEntriesResponse { success: true, index, .. }
+                if hard_state.term == message.term =>
+            {
                 let held = index <= durable.snapshot_index() || durable.term_at(index).is_some();
                 if !held {
                     return Err(Violation::new(
@@ -111,6 +119,25 @@ mod tests {
         );
         checker.on_send(&ack, &durable(1, None, 3)).unwrap();
         assert!(checker.on_send(&ack, &durable(1, None, 2)).is_err());
+    }
+
+    /// Found by heavy seed 955: a paused follower resumed, appended entries from the
+    /// term-8 leader, then truncated them for the term-9 leader; one sync made both
+    /// durable, and the term-8 acknowledgement left after it. Safe: the old leader
+    /// cannot commit with it, since the follower has moved on to term 9.
+    #[test]
+    fn an_old_term_acknowledgement_of_entries_a_newer_leader_truncated_is_fine() {
+        let checker = DurablePromises;
+        let ack = message(
+            8,
+            MessageBody::AppendEntriesResponse {
+                success: true,
+                index: 3,
+                reject_hint_index: 0,
+                reject_hint_term: 0,
+            },
+        );
+        checker.on_send(&ack, &durable(9, None, 2)).unwrap();
     }
 
     #[test]
