@@ -200,14 +200,8 @@ impl Simulation<'_> {
             }
             Action::Rejected { request, leader_hint, .. } => {
                 self.workload.on_rejected(leader_hint, self.hosts.len());
-                match request {
-                    Request::Read(read) => self.checkers.read_freshness.on_read_dropped(id, read),
-                    Request::Propose(request) => {
-                        if let Some(liveness) = self.liveness.as_mut() {
-                            liveness.on_rejected(request);
-                        }
-                    }
-                    _ => {}
+                if let Request::Read(read) = request {
+                    self.checkers.read_freshness.on_read_dropped(id, read);
                 }
             }
             Action::InstallSnapshot { snapshot } => {

@@ -55,29 +55,26 @@ impl Workload {
     }
 }
 
-/// The liveness phase's proposal and what became of it.
+/// The liveness phase's client: it proposes a probe entry to the agreed leader and,
+/// like any client, proposes again if no probe is committed within a timeout (a new
+/// leader may have lost the entry; that is allowed, and only a retry can tell).
 #[derive(Debug, Default)]
 pub(crate) struct LivenessProbe {
     attempts: u64,
-    /// The probe proposal in flight, not yet accepted.
-    awaiting: Option<RequestId>,
-    /// Where the leader appended it.
-    accepted: Option<(LogIndex, Term)>,
+    /// When the latest probe was proposed.
+    last_proposed_at: Option<Micros>,
+    /// Where leaders appended probes.
+    accepted: Vec<(LogIndex, Term)>,
 }
+
+/// How long the liveness client waits for a probe to commit before proposing another.
+const PROBE_RETRY_MICROS: Micros = 1_000_000;
 
 impl LivenessProbe {
     /// A node accepted proposal `request` at `index` in `term`.
     pub(crate) fn on_accepted(&mut self, request: RequestId, index: LogIndex, term: Term) {
-        if self.awaiting == Some(request) {
-            self.awaiting = None;
-            self.accepted = Some((index, term));
-        }
-    }
-
-    /// A node refused proposal `request`.
-    pub(crate) fn on_rejected(&mut self, request: RequestId) {
-        if self.awaiting == Some(request) {
-            self.awaiting = None;
+        if request >= PROBE_REQUEST_IDS {
+            self.accepted.push((index, term));
         }
     }
 }
@@ -173,34 +170,31 @@ impl Simulation<'_> {
         everyone_agrees.then_some(position)
     }
 
-    /// Checks whether the healed cluster has recovered; proposes the probe entry once
-    /// there is a leader everyone agrees on.
+    /// Checks whether the healed cluster has recovered; proposes a probe entry once
+    /// there is a leader everyone agrees on, and again if none commits in time.
     pub(crate) fn probe_liveness(&mut self) {
+        let now = self.queue.now();
         let probe = self.liveness.as_ref().expect("probing in the liveness phase");
-        if let Some((index, term)) = probe.accepted {
-            match self.checkers.state_machine_safety.term_at(index) {
-                Some(applied_term) if applied_term == term => {
-                    let everywhere =
-                        self.hosts.iter().all(|host| host.state_machine.applied_index() >= index);
-                    if everywhere {
-                        self.trace.record(TraceRecord {
-                            time_us: self.queue.now(),
-                            event: TraceEvent::Recovered,
-                            index,
-                            term,
-                            ..TraceRecord::default()
-                        });
-                        self.recovered = true;
-                    }
-                    return;
-                }
-                // Another entry took its place: the leader lost it. Propose again.
-                Some(_) => self.liveness.as_mut().expect("checked").accepted = None,
-                None => return,
+        let committed = probe
+            .accepted
+            .iter()
+            .copied()
+            .find(|&(index, term)| self.checkers.state_machine_safety.term_at(index) == Some(term));
+        if let Some((index, term)) = committed {
+            if self.hosts.iter().all(|host| host.state_machine.applied_index() >= index) {
+                self.trace.record(TraceRecord {
+                    time_us: now,
+                    event: TraceEvent::Recovered,
+                    index,
+                    term,
+                    ..TraceRecord::default()
+                });
+                self.recovered = true;
             }
+            return;
         }
-        let probe = self.liveness.as_ref().expect("checked");
-        if probe.awaiting.is_some() {
+        let recently_proposed = probe.last_proposed_at.is_some_and(|at| now < at + PROBE_RETRY_MICROS);
+        if recently_proposed {
             return;
         }
         let Some(position) = self.agreed_leader() else {
@@ -208,8 +202,8 @@ impl Simulation<'_> {
         };
         let probe = self.liveness.as_mut().expect("checked");
         probe.attempts += 1;
+        probe.last_proposed_at = Some(now);
         let id = PROBE_REQUEST_IDS + probe.attempts;
-        probe.awaiting = Some(id);
         let command = format!("liveness probe {}", probe.attempts).into_bytes();
         self.step(position, Input::Propose { id, command });
     }
@@ -233,12 +227,14 @@ impl Simulation<'_> {
             })
             .collect();
         let probe = self.liveness.as_ref();
-        let stage = match (self.agreed_leader(), probe.and_then(|probe| probe.accepted)) {
+        let accepted = probe.map_or(&[][..], |probe| &probe.accepted[..]);
+        let stage = match (self.agreed_leader(), accepted.last()) {
             (None, _) => "no leader that every node follows".to_string(),
-            (Some(_), None) => "a leader, but the probe proposal was not accepted".to_string(),
-            (Some(_), Some((index, term))) => {
-                format!("probe entry {index} of term {term} not applied everywhere")
-            }
+            (Some(_), None) => "a leader, but no probe proposal was accepted".to_string(),
+            (Some(_), Some((index, term))) => format!(
+                "{} probe proposal(s) accepted, the latest at entry {index} of term {term}, none applied everywhere",
+                accepted.len()
+            ),
         };
         format!("{stage} ({})", states.join("; "))
     }
