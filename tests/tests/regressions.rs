@@ -23,3 +23,12 @@ fn assert_passes(seed: u64, nodes: usize, faults: FaultProfile) {
 fn heavy_seed_955_old_term_acknowledgement_after_truncation() {
     assert_passes(955, 5, FaultProfile::Heavy);
 }
+
+/// The liveness probe's entry was accepted by a leader that then lost it to a new
+/// leader with a shorter log (allowed), and the probe waited for it forever: a false
+/// liveness failure. The probe now retries like a client.
+#[test]
+fn swarm_seed_503_and_heavy_seed_10220_probe_entry_lost_to_a_new_leader() {
+    assert_passes(503, 5, FaultProfile::Swarm);
+    assert_passes(10220, 3, FaultProfile::Heavy);
+}
