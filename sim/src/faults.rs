@@ -78,6 +78,9 @@ pub struct NetworkParams {
     pub loss_ppm: u32,
     /// The chance that a message is delivered twice (each copy with its own delay).
     pub duplicate_ppm: u32,
+    /// A duplicate may arrive up to this much later than a normal delay: an old packet
+    /// replayed long after the sender moved on, which is what stale-term checks are for.
+    pub duplicate_late_micros: Micros,
 }
 
 /// How simulated disks behave.
@@ -253,6 +256,7 @@ fn none_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates) 
             delay_tail_micros: 0,
             loss_ppm: 0,
             duplicate_ppm: 0,
+            duplicate_late_micros: 0,
         },
         StorageParams { sync_min_micros: 50, sync_max_micros: 200, torn_write_ppm: 0 },
         standard_workload(),
@@ -278,6 +282,7 @@ fn light_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates)
             delay_tail_micros: 50 * MILLISECOND,
             loss_ppm: 5_000,
             duplicate_ppm: 2_000,
+            duplicate_late_micros: 200 * MILLISECOND,
         },
         StorageParams { sync_min_micros: 100, sync_max_micros: 1_000, torn_write_ppm: 100_000 },
         standard_workload(),
@@ -303,6 +308,7 @@ fn heavy_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates)
             delay_tail_micros: 250 * MILLISECOND,
             loss_ppm: 50_000,
             duplicate_ppm: 20_000,
+            duplicate_late_micros: 2 * SECOND,
         },
         StorageParams { sync_min_micros: 100, sync_max_micros: 3 * MILLISECOND, torn_write_ppm: 300_000 },
         WorkloadParams { transfer_interval_micros: 8 * SECOND, ..standard_workload() },
@@ -345,6 +351,7 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         delay_tail_micros: maybe(random, 500 * MILLISECOND),
         loss_ppm: maybe(random, 150_000) as u32,
         duplicate_ppm: maybe(random, 100_000) as u32,
+        duplicate_late_micros: maybe(random, 5 * SECOND),
     };
     let sync_min_micros = 10 + maybe(random, MILLISECOND);
     let storage = StorageParams {
@@ -493,13 +500,14 @@ impl fmt::Display for FaultPlan {
         let network = &self.network;
         writeln!(
             f,
-            "network: delay {}+U(0,{}), {} of messages delayed up to {} more; loss {}, duplication {}",
+            "network: delay {}+U(0,{}), {} of messages delayed up to {} more; loss {}, duplication {} (copies up to {} late)",
             millis(network.delay_min_micros),
             millis(network.delay_jitter_micros),
             percent(network.delay_tail_ppm),
             millis(network.delay_tail_micros),
             percent(network.loss_ppm),
             percent(network.duplicate_ppm),
+            millis(network.duplicate_late_micros),
         )?;
         writeln!(
             f,

@@ -72,7 +72,13 @@ pub struct Network {
 impl Network {
     /// A fully connected network.
     pub fn new(seed: u64, params: NetworkParams, nodes: usize) -> Network {
-        assert!(params.delay_jitter_micros < Micros::MAX / 4 && params.delay_tail_micros < Micros::MAX / 4);
+        let bounded = |micros: Micros| micros < Micros::MAX / 8;
+        assert!(
+            bounded(params.delay_min_micros)
+                && bounded(params.delay_jitter_micros)
+                && bounded(params.delay_tail_micros)
+                && bounded(params.duplicate_late_micros)
+        );
         Network {
             params,
             nodes,
@@ -98,7 +104,8 @@ impl Network {
         let delay = self.draw_delay();
         let duplicate_delay = if self.random.chance(self.params.duplicate_ppm) {
             self.stats.duplicated += 1;
-            Some(self.draw_delay())
+            let late = self.random.between(0, self.params.duplicate_late_micros);
+            Some(self.draw_delay() + late)
         } else {
             None
         };
@@ -178,6 +185,7 @@ mod tests {
             delay_tail_micros: 0,
             loss_ppm,
             duplicate_ppm,
+            duplicate_late_micros: 0,
         }
     }
 
@@ -203,6 +211,19 @@ mod tests {
         let stats = network.stats();
         assert!((800..1_200).contains(&stats.lost), "lost {}", stats.lost);
         assert!((700..1_100).contains(&stats.duplicated), "duplicated {}", stats.duplicated);
+    }
+
+    #[test]
+    fn duplicates_can_arrive_long_after_the_original() {
+        let mut network =
+            Network::new(6, NetworkParams { duplicate_late_micros: 1_000_000, ..params(0, 1_000_000) }, 2);
+        let late = (0..100)
+            .filter(|_| match network.route(0, 1, 0) {
+                Route::Deliver { duplicate_delay: Some(duplicate), .. } => duplicate > 100_000,
+                other => panic!("every message is duplicated here: {other:?}"),
+            })
+            .count();
+        assert!(late > 50, "most copies come much later: {late}");
     }
 
     #[test]

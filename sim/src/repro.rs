@@ -155,6 +155,7 @@ pub fn check_plan(options: &RunOptions, plan: &FaultPlan) -> Result<(), String> 
     in_range("delay_min_micros", network.delay_min_micros, 0, MAX_PLAN_MICROS)?;
     in_range("delay_jitter_micros", network.delay_jitter_micros, 0, MAX_PLAN_MICROS)?;
     in_range("delay_tail_micros", network.delay_tail_micros, 0, MAX_PLAN_MICROS)?;
+    in_range("duplicate_late_micros", network.duplicate_late_micros, 0, MAX_PLAN_MICROS)?;
     let ppm = u64::from(PARTS_PER_MILLION);
     for (name, value) in [
         ("delay_tail_ppm", network.delay_tail_ppm),
