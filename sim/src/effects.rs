@@ -71,12 +71,13 @@ impl Simulation<'_> {
 
     fn hold_or_perform(&mut self, position: usize, action: Action) {
         let host = &mut self.hosts[position];
+        let voters = host.voters();
         let must_wait = host.paused || !host.held.is_empty() || host.storage.has_unsynced();
         if must_wait && self.options.host_bug != Some(HostBug::SendBeforeSync) {
             let needs_durable = host.storage.issued();
-            host.held.push_back(Held { needs_durable, action });
+            host.held.push_back(Held { needs_durable, action, voters });
         } else {
-            self.perform(position, action);
+            self.perform(position, action, &voters);
         }
     }
 
@@ -122,7 +123,7 @@ impl Simulation<'_> {
                 break;
             }
             let held = host.held.pop_front().expect("front exists");
-            self.perform(position, held.action);
+            self.perform(position, held.action, &held.voters);
         }
         // Compaction requested by applies just released.
         while let Some((position, input)) = self.follow_ups.pop() {
@@ -138,8 +139,9 @@ impl Simulation<'_> {
         self.check(result);
     }
 
-    /// Performs an effect that leaves the node.
-    fn perform(&mut self, position: usize, action: Action) {
+    /// Performs an effect that leaves the node; `voters` are the node's voters when it
+    /// emitted the effect.
+    fn perform(&mut self, position: usize, action: Action, voters: &[NodeId]) {
         let id = self.hosts[position].id;
         match action {
             Action::Send(message) => {
@@ -174,7 +176,7 @@ impl Simulation<'_> {
                                 committed.term,
                                 highest,
                             );
-                            self.checkers.committed_durable.on_committed(committed);
+                            self.checkers.committed_durable.on_committed(committed, voters);
                             self.check_committed_durable();
                         }
                         Ok(None) => {}

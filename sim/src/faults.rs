@@ -104,6 +104,9 @@ pub struct WorkloadParams {
     pub read_interval_micros: Micros,
     /// The mean gap between leadership transfer requests; 0 for none.
     pub transfer_interval_micros: Micros,
+    /// The mean gap between membership changes (remove a voter, add one back); 0 for none.
+    #[serde(default)]
+    pub membership_interval_micros: Micros,
     /// A host compacts its log once this many applied entries follow its snapshot.
     pub compaction_threshold_entries: u64,
 }
@@ -311,7 +314,11 @@ fn heavy_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates)
             duplicate_late_micros: 2 * SECOND,
         },
         StorageParams { sync_min_micros: 100, sync_max_micros: 3 * MILLISECOND, torn_write_ppm: 300_000 },
-        WorkloadParams { transfer_interval_micros: 8 * SECOND, ..standard_workload() },
+        WorkloadParams {
+            transfer_interval_micros: 8 * SECOND,
+            membership_interval_micros: 6 * SECOND,
+            ..standard_workload()
+        },
         FaultRates {
             crash_every_micros: 3 * SECOND,
             crash_down_max_micros: 3 * SECOND,
@@ -381,6 +388,11 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         } else {
             0
         },
+        membership_interval_micros: if random.chance(400_000) {
+            random.between(200 * MILLISECOND, 20 * SECOND)
+        } else {
+            0
+        },
         compaction_threshold_entries: random.between(8, 1_024),
     };
     (network, storage, workload, rates)
@@ -391,6 +403,7 @@ fn standard_workload() -> WorkloadParams {
         proposal_interval_micros: 20 * MILLISECOND,
         read_interval_micros: 100 * MILLISECOND,
         transfer_interval_micros: 0,
+        membership_interval_micros: 0,
         compaction_threshold_entries: 256,
     }
 }
@@ -528,10 +541,11 @@ impl fmt::Display for FaultPlan {
         };
         writeln!(
             f,
-            "workload: proposals {}, reads {}, leadership transfers {}, compaction after {} entries",
+            "workload: proposals {}, reads {}, leadership transfers {}, membership changes {}, compaction after {} entries",
             every(workload.proposal_interval_micros),
             every(workload.read_interval_micros),
             every(workload.transfer_interval_micros),
+            every(workload.membership_interval_micros),
             workload.compaction_threshold_entries,
         )?;
         writeln!(f, "schedule: {} faults", self.schedule.len())?;

@@ -11,6 +11,7 @@ use crate::state_machine::DigestStateMachine;
 use crate::storage::Storage;
 use raft_core::{Action, Config, Message, NodeId, RaftNode, RestoreError};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Election timeouts in [15, 30) ticks of about 10 ms and heartbeats every 3 ticks:
 /// several round trips of the heavy profile's network fit in one timeout.
@@ -29,6 +30,9 @@ pub struct Held {
     pub needs_durable: u64,
     /// The effect.
     pub action: Action,
+    /// The node's voters when it emitted the effect (for an `Apply`: the configuration
+    /// whose quorum decided the commit).
+    pub voters: Arc<[NodeId]>,
 }
 
 /// One server of the simulated cluster.
@@ -56,6 +60,8 @@ pub struct Host {
     pub inbox: Vec<Message>,
     /// This node's tick period (its clock rate).
     pub tick_micros: Micros,
+    /// The node's voter set as of its latest step, shared with the effects it emitted.
+    voters: Arc<[NodeId]>,
 }
 
 impl Host {
@@ -74,7 +80,18 @@ impl Host {
             paused: false,
             inbox: Vec::new(),
             tick_micros,
+            voters: Arc::from(Vec::new()),
         }
+    }
+
+    /// The running node's voters, shared (refreshed only when they change, which is rare).
+    pub fn voters(&mut self) -> Arc<[NodeId]> {
+        if let Some(node) = self.node.as_ref() {
+            if *self.voters != *node.voters() {
+                self.voters = Arc::from(node.voters());
+            }
+        }
+        Arc::clone(&self.voters)
     }
 
     /// Whether the process is running (crashed nodes are not; paused ones are).

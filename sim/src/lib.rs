@@ -23,7 +23,7 @@
 //!   applied / durable term, durable vote, committed-is-durable, read freshness, and the
 //!   host contract (writes the disk can make sense of, a durable state a node can restart from).
 //! - **Phases** ([`simulation`]): a safety phase with faults, then a liveness phase in
-//!   which everything heals and the cluster must elect a leader every node follows and
+//!   which everything heals and the cluster must elect a leader every voter follows and
 //!   commit and apply a new entry everywhere within [`simulation::LIVENESS_BOUND_MICROS`].
 //!
 //! ## Using it

@@ -171,6 +171,7 @@ pub fn check_plan(options: &RunOptions, plan: &FaultPlan) -> Result<(), String> 
     in_range("proposal_interval_micros", workload.proposal_interval_micros, 0, MAX_PLAN_MICROS)?;
     in_range("read_interval_micros", workload.read_interval_micros, 0, MAX_PLAN_MICROS)?;
     in_range("transfer_interval_micros", workload.transfer_interval_micros, 0, MAX_PLAN_MICROS)?;
+    in_range("membership_interval_micros", workload.membership_interval_micros, 0, MAX_PLAN_MICROS)?;
     in_range("compaction_threshold_entries", workload.compaction_threshold_entries, 1, u64::MAX / 2)?;
     let node = |position: usize| {
         if position < nodes {

@@ -48,6 +48,8 @@ pub(crate) enum Event {
     Read,
     /// An operator asks for a leadership transfer.
     Transfer,
+    /// An operator removes a voter or adds one back.
+    ChangeMembership,
     /// The safety phase ends.
     StartLiveness,
     /// The liveness phase checks for recovery.
@@ -105,7 +107,7 @@ impl<'t> Simulation<'t> {
             storage_random: Random::new(options.seed, Purpose::Storage),
             workload: Workload::new(options.seed),
             liveness: None,
-            checkers: Checkers::new(nodes),
+            checkers: Checkers::default(),
             trace: Trace::new(trace_output),
             newest_leader: None,
             follow_ups: Vec::new(),
@@ -173,6 +175,7 @@ impl<'t> Simulation<'t> {
             (workload.proposal_interval_micros, Event::Propose),
             (workload.read_interval_micros, Event::Read),
             (workload.transfer_interval_micros, Event::Transfer),
+            (workload.membership_interval_micros, Event::ChangeMembership),
         ] {
             if interval > 0 {
                 let delay = self.workload.next_gap(interval);
@@ -294,6 +297,7 @@ impl<'t> Simulation<'t> {
             Event::Propose => self.propose(),
             Event::Read => self.read(),
             Event::Transfer => self.transfer(),
+            Event::ChangeMembership => self.change_membership(),
             Event::StartLiveness => self.start_liveness(),
             Event::LivenessProbe => {
                 self.probe_liveness();

@@ -35,6 +35,8 @@ pub enum TraceEvent {
     Read,
     /// An operator asked for a leadership transfer.
     Transfer,
+    /// An operator asked to remove a voter (`peer`, with `count` 0) or add one (`count` 1).
+    ChangeMembership,
     /// The liveness phase started: everything healed.
     HealAll,
     /// The liveness bound was reached.

@@ -5,7 +5,7 @@ use crate::event_queue::Micros;
 use crate::random::{Purpose, Random};
 use crate::simulation::{Event, Simulation};
 use crate::trace::{TraceEvent, TraceRecord};
-use raft_core::{Input, LogIndex, NodeId, RequestId, Role, Term};
+use raft_core::{Input, LogIndex, MembershipChange, NodeId, RequestId, Role, Term};
 
 /// Request ids at or above this are the liveness probe's; clients count up from 1.
 const PROBE_REQUEST_IDS: RequestId = 1 << 62;
@@ -154,20 +154,68 @@ impl Simulation<'_> {
         }
     }
 
-    /// The leader every node agrees on, if there is one.
+    pub(crate) fn change_membership(&mut self) {
+        if !self.in_safety_phase() {
+            return;
+        }
+        let gap = self.workload.next_gap(self.plan.workload.membership_interval_micros);
+        self.queue.schedule_in(gap, Event::ChangeMembership);
+        let nodes = self.hosts.len();
+        let position = self.workload.target(nodes);
+        let Some(node) = self.hosts[position].node.as_ref() else {
+            self.workload.leader_guess = None;
+            return;
+        };
+        // Remove a voter, or add a removed node back; never below a majority of the
+        // cluster, so the churn stresses the protocol rather than starving it.
+        let voters = node.voters().to_vec();
+        let outsiders: Vec<NodeId> = (1..=nodes as NodeId).filter(|id| !voters.contains(id)).collect();
+        let fewest_voters = nodes / 2 + 1;
+        let add =
+            !outsiders.is_empty() && (voters.len() <= fewest_voters || self.workload.random.chance(500_000));
+        let change = if add {
+            MembershipChange::AddVoter(outsiders[self.workload.random.index(outsiders.len())])
+        } else if voters.len() > fewest_voters {
+            MembershipChange::RemoveVoter(voters[self.workload.random.index(voters.len())])
+        } else {
+            return;
+        };
+        let (added, subject) = match change {
+            MembershipChange::AddVoter(id) => (1, id),
+            MembershipChange::RemoveVoter(id) => (0, id),
+        };
+        let id = self.workload.next_request_id();
+        self.trace.record(TraceRecord {
+            time_us: self.queue.now(),
+            event: TraceEvent::ChangeMembership,
+            node: position as u64 + 1,
+            peer: subject,
+            count: added,
+            index: id,
+            ..TraceRecord::default()
+        });
+        if self.hosts[position].is_responsive() {
+            self.step(position, Input::ChangeMembership { id, change });
+        }
+    }
+
+    /// The leader every voter (in the leader's configuration) follows, if there is one.
+    /// Removed nodes keep running but are no longer replicated to; they do not count.
     fn agreed_leader(&self) -> Option<usize> {
         let (position, leader) = self
             .hosts
             .iter()
             .enumerate()
             .filter_map(|(position, host)| host.node.as_ref().map(|node| (position, node)))
-            .find(|(_, node)| node.role() == Role::Leader)?;
-        let everyone_agrees = self.hosts.iter().all(|host| {
+            .filter(|(_, node)| node.role() == Role::Leader)
+            .max_by_key(|(_, node)| node.term())?;
+        let every_voter_agrees = leader.voters().iter().all(|&voter| {
+            let host = &self.hosts[(voter - 1) as usize];
             host.node
                 .as_ref()
                 .is_some_and(|node| node.term() == leader.term() && node.leader() == Some(leader.id()))
         });
-        everyone_agrees.then_some(position)
+        every_voter_agrees.then_some(position)
     }
 
     /// Checks whether the healed cluster has recovered; proposes a probe entry once
@@ -181,7 +229,14 @@ impl Simulation<'_> {
             .copied()
             .find(|&(index, term)| self.checkers.state_machine_safety.term_at(index) == Some(term));
         if let Some((index, term)) = committed {
-            if self.hosts.iter().all(|host| host.state_machine.applied_index() >= index) {
+            let Some(leader) = self.agreed_leader() else {
+                return;
+            };
+            let voters = self.hosts[leader].node.as_ref().expect("a leader runs").voters();
+            let applied_everywhere = voters
+                .iter()
+                .all(|&voter| self.hosts[(voter - 1) as usize].state_machine.applied_index() >= index);
+            if applied_everywhere {
                 self.trace.record(TraceRecord {
                     time_us: now,
                     event: TraceEvent::Recovered,
@@ -229,7 +284,7 @@ impl Simulation<'_> {
         let probe = self.liveness.as_ref();
         let accepted = probe.map_or(&[][..], |probe| &probe.accepted[..]);
         let stage = match (self.agreed_leader(), accepted.last()) {
-            (None, _) => "no leader that every node follows".to_string(),
+            (None, _) => "no leader that every voter follows".to_string(),
             (Some(_), None) => "a leader, but no probe proposal was accepted".to_string(),
             (Some(_), Some((index, term))) => format!(
                 "{} probe proposal(s) accepted, the latest at entry {index} of term {term}, none applied everywhere",

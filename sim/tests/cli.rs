@@ -180,7 +180,7 @@ fn a_liveness_failure_exits_3() {
     ]);
     assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
     assert!(stdout(&output).contains("LIVENESS FAILURE: liveness"));
-    assert!(stdout(&output).contains("no leader that every node follows"));
+    assert!(stdout(&output).contains("no leader that every voter follows"));
     let replay = sim(&["replay", text(&directory.join("sim-repro-1.json")), "--json"]);
     assert_eq!(replay.status.code(), Some(3));
 }

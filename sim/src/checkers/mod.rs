@@ -111,7 +111,7 @@ pub fn payload_digest(entry: &Entry) -> u64 {
 }
 
 /// Every checker of a run, fed by the simulator.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Checkers {
     /// One leader per term.
     pub election_safety: ElectionSafety,
@@ -131,21 +131,4 @@ pub struct Checkers {
     pub committed_durable: CommittedDurable,
     /// Reads observe everything committed before them.
     pub read_freshness: ReadFreshness,
-}
-
-impl Checkers {
-    /// Checkers for a cluster of `voters` voters.
-    pub fn new(voters: usize) -> Checkers {
-        Checkers {
-            election_safety: ElectionSafety::default(),
-            log_matching: LogMatching::default(),
-            leader_completeness: LeaderCompleteness::default(),
-            state_machine_safety: StateMachineSafety::default(),
-            monotonic: Monotonic::default(),
-            durable_vote: DurableVote::default(),
-            durable_promises: DurablePromises,
-            committed_durable: CommittedDurable::new(voters),
-            read_freshness: ReadFreshness::default(),
-        }
-    }
 }
