@@ -21,7 +21,7 @@ impl Simulation<'_> {
                 let result = self.checkers.monotonic.on_term(id, term);
                 self.check(result);
                 if role == Role::Leader {
-                    tracing::debug!(node = id, term, "leader elected");
+                    tracing::debug!(time_us = self.queue.now(), node = id, term, "leader elected");
                     self.newest_leader = Some(position);
                     let result = self.checkers.election_safety.on_leader(id, term);
                     self.check(result);

@@ -52,7 +52,7 @@ impl Simulation<'_> {
                 });
                 let host = &mut self.hosts[position];
                 if host.is_up() && !host.paused {
-                    tracing::debug!(node = host.id, pause_micros, "pause");
+                    tracing::debug!(time_us = now, node = host.id, pause_micros, "pause");
                     host.paused = true;
                     let incarnation = host.incarnation;
                     self.queue.schedule_in(pause_micros, Event::Resume { node: position, incarnation });
@@ -74,7 +74,7 @@ impl Simulation<'_> {
                         (self.network.cut(&from, &to, false), TraceKind::OneWay)
                     }
                 };
-                tracing::debug!(?kind, heal_after_micros, "partition");
+                tracing::debug!(time_us = now, ?kind, heal_after_micros, "partition");
                 self.trace.record(TraceRecord {
                     time_us: now,
                     event: TraceEvent::Fault,
@@ -104,7 +104,7 @@ impl Simulation<'_> {
         let host = &mut self.hosts[position];
         let survivors = host.crash(&mut self.storage_random, torn_write_ppm);
         let (id, durable_term) = (host.id, host.storage.durable().hard_state.term);
-        tracing::debug!(node = id, survivors, "crash");
+        tracing::debug!(time_us = self.queue.now(), node = id, survivors, "crash");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
             event: TraceEvent::Crash,
@@ -129,7 +129,7 @@ impl Simulation<'_> {
         let hard_state = host.storage.durable().hard_state;
         let snapshot_index = host.storage.durable().snapshot_index();
         let restored_digest = host.state_machine.prefix_digest();
-        tracing::debug!(node = id, term = hard_state.term, "restart");
+        tracing::debug!(time_us = self.queue.now(), node = id, term = hard_state.term, "restart");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
             event: TraceEvent::Restart,
@@ -170,7 +170,7 @@ impl Simulation<'_> {
     /// The safety phase is over: heal the network, restart and resume every node, and
     /// give the cluster [`LIVENESS_BOUND_MICROS`] to recover.
     pub(crate) fn start_liveness(&mut self) {
-        tracing::debug!("liveness phase");
+        tracing::debug!(time_us = self.queue.now(), "liveness phase");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
             event: TraceEvent::HealAll,

@@ -202,7 +202,7 @@ impl<'t> Simulation<'t> {
     /// Ends the run with `verdict`, keeping the first failure only.
     pub(crate) fn fail(&mut self, verdict: Verdict, violation: Violation) {
         if self.outcome.is_none() {
-            tracing::info!(%violation, "run failed");
+            tracing::info!(time_us = self.queue.now(), %violation, "run failed");
             self.outcome = Some((verdict, Failure { violation, time_us: self.queue.now() }));
         }
     }

@@ -138,7 +138,13 @@ fn main() -> ExitCode {
 fn init_logging() {
     if std::env::var_os("RUST_LOG").is_some() {
         let filter = tracing_subscriber::EnvFilter::from_default_env();
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        // Wall-clock timestamps mean nothing in a simulation; events carry `time_us`, the virtual time.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .without_time()
+            .init();
     }
 }
 
@@ -287,8 +293,10 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
     let bar = show_bar.then(|| {
         let bar = indicatif::ProgressBar::new(count);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}")
-                .expect("a valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} seeds, {elapsed} elapsed, eta {eta}",
+            )
+            .expect("a valid template"),
         );
         bar
     });
