@@ -168,9 +168,22 @@ pub fn sweep(options: &SweepOptions, mut on_result: impl FnMut(&SeedResult)) -> 
                     break;
                 }
                 let run_options = RunOptions { seed: options.seed_at(position), ..options.template.clone() };
-                let result = match crate::run_seed(&run_options, None) {
-                    Ok((plan, report)) => SeedResult { options: run_options, plan, report },
-                    Err(error) => unreachable!("a run without a trace output cannot fail to write: {error}"),
+                // A panic here is the simulator's own bug (core panics are verdicts):
+                // name the seed before passing it on, so it can be reproduced.
+                let outcome = std::panic::catch_unwind(|| crate::run_seed(&run_options, None));
+                let result = match outcome {
+                    Ok(Ok((plan, report))) => SeedResult { options: run_options, plan, report },
+                    Ok(Err(error)) => {
+                        unreachable!("a run without a trace output cannot fail to write: {error}")
+                    }
+                    Err(panic) => {
+                        eprintln!(
+                            "the simulator panicked on seed {}; reproduce: {}",
+                            run_options.seed,
+                            run_options.command_line()
+                        );
+                        std::panic::resume_unwind(panic);
+                    }
                 };
                 if result.report.verdict != Verdict::Pass {
                     stop_after.fetch_min(position, Ordering::Relaxed);
