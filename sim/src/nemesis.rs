@@ -22,19 +22,23 @@ impl Simulation<'_> {
         }
     }
 
+    fn record_fault(&mut self, kind: TraceKind, position: usize) {
+        let record = TraceRecord {
+            time_us: self.queue.now(),
+            event: TraceEvent::Fault,
+            kind,
+            ..TraceRecord::default()
+        };
+        self.trace.record(TraceRecord { node: position as u64 + 1, ..record });
+    }
+
     pub(crate) fn apply_fault(&mut self, index: usize) {
         let fault = self.plan.schedule[index].fault.clone();
         let now = self.queue.now();
         match fault {
             Fault::Crash { node, down_micros } => {
                 let position = self.resolve(node);
-                self.trace.record(TraceRecord {
-                    time_us: now,
-                    event: TraceEvent::Fault,
-                    kind: TraceKind::CrashFault,
-                    node: position as u64 + 1,
-                    ..TraceRecord::default()
-                });
+                self.record_fault(TraceKind::CrashFault, position);
                 if self.hosts[position].is_up() {
                     self.crash(position);
                     let incarnation = self.hosts[position].incarnation;
@@ -43,13 +47,7 @@ impl Simulation<'_> {
             }
             Fault::Pause { node, pause_micros } => {
                 let position = self.resolve(node);
-                self.trace.record(TraceRecord {
-                    time_us: now,
-                    event: TraceEvent::Fault,
-                    kind: TraceKind::PauseFault,
-                    node: position as u64 + 1,
-                    ..TraceRecord::default()
-                });
+                self.record_fault(TraceKind::PauseFault, position);
                 let host = &mut self.hosts[position];
                 if host.is_up() && !host.paused {
                     tracing::debug!(time_us = now, node = host.id, pause_micros, "pause");

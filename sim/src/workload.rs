@@ -84,13 +84,23 @@ impl Simulation<'_> {
         self.liveness.is_none()
     }
 
-    pub(crate) fn propose(&mut self) {
+    /// Starts a client request that recurs every ~`mean_gap_micros` (as `event`): queues
+    /// the next one and picks the node the clients believe leads. `None` once the safety
+    /// phase is over: the liveness phase has its own client.
+    fn next_request(&mut self, event: Event, mean_gap_micros: Micros) -> Option<usize> {
         if !self.in_safety_phase() {
-            return;
+            return None;
         }
-        let gap = self.workload.next_gap(self.plan.workload.proposal_interval_micros);
-        self.queue.schedule_in(gap, Event::Propose);
-        let position = self.workload.target(self.hosts.len());
+        let gap = self.workload.next_gap(mean_gap_micros);
+        self.queue.schedule_in(gap, event);
+        Some(self.workload.target(self.hosts.len()))
+    }
+
+    pub(crate) fn propose(&mut self) {
+        let Some(position) = self.next_request(Event::Propose, self.plan.workload.proposal_interval_micros)
+        else {
+            return;
+        };
         let id = self.workload.next_request_id();
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
@@ -110,12 +120,9 @@ impl Simulation<'_> {
     }
 
     pub(crate) fn read(&mut self) {
-        if !self.in_safety_phase() {
+        let Some(position) = self.next_request(Event::Read, self.plan.workload.read_interval_micros) else {
             return;
-        }
-        let gap = self.workload.next_gap(self.plan.workload.read_interval_micros);
-        self.queue.schedule_in(gap, Event::Read);
-        let position = self.workload.target(self.hosts.len());
+        };
         let id = self.workload.next_request_id();
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
@@ -134,14 +141,11 @@ impl Simulation<'_> {
     }
 
     pub(crate) fn transfer(&mut self) {
-        if !self.in_safety_phase() {
+        let Some(position) = self.next_request(Event::Transfer, self.plan.workload.transfer_interval_micros)
+        else {
             return;
-        }
-        let gap = self.workload.next_gap(self.plan.workload.transfer_interval_micros);
-        self.queue.schedule_in(gap, Event::Transfer);
-        let nodes = self.hosts.len();
-        let position = self.workload.target(nodes);
-        let to = self.workload.random.index(nodes) as NodeId + 1;
+        };
+        let to = self.workload.random.index(self.hosts.len()) as NodeId + 1;
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
             event: TraceEvent::Transfer,
@@ -155,13 +159,11 @@ impl Simulation<'_> {
     }
 
     pub(crate) fn change_membership(&mut self) {
-        if !self.in_safety_phase() {
+        let interval = self.plan.workload.membership_interval_micros;
+        let Some(position) = self.next_request(Event::ChangeMembership, interval) else {
             return;
-        }
-        let gap = self.workload.next_gap(self.plan.workload.membership_interval_micros);
-        self.queue.schedule_in(gap, Event::ChangeMembership);
+        };
         let nodes = self.hosts.len();
-        let position = self.workload.target(nodes);
         let Some(node) = self.hosts[position].node.as_ref() else {
             self.workload.leader_guess = None;
             return;

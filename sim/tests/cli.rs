@@ -28,6 +28,15 @@ fn text(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// Runs `seed` on 3 nodes under heavy faults with a host that lets messages leave
+/// before their writes are durable: a safety violation, with its repro file in `directory`.
+fn broken_host_run(seed: &str, ticks: &str, directory: &Path) -> Output {
+    let arguments = ["run", "--seed", seed, "--nodes", "3", "--faults", "heavy", "--ticks", ticks];
+    let mut arguments = arguments.to_vec();
+    arguments.extend(["--host-bug", "send-before-sync", "--repro-dir", text(directory)]);
+    sim(&arguments)
+}
+
 #[test]
 fn a_passing_run_prints_its_plan_and_result_and_exits_0() {
     let output = sim(&["run", "--seed", "1", "--nodes", "3", "--faults", "heavy", "--ticks", "500"]);
@@ -130,21 +139,7 @@ fn bad_usage_exits_2_with_a_message() {
 #[test]
 fn a_safety_violation_exits_1_prints_a_reproduction_line_and_replays() {
     let directory = scratch("safety");
-    let output = sim(&[
-        "run",
-        "--seed",
-        "5",
-        "--nodes",
-        "3",
-        "--faults",
-        "heavy",
-        "--ticks",
-        "500",
-        "--host-bug",
-        "send-before-sync",
-        "--repro-dir",
-        text(&directory),
-    ]);
+    let output = broken_host_run("5", "500", &directory);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(out.contains("SAFETY VIOLATION: "), "{out}");
@@ -188,21 +183,7 @@ fn a_liveness_failure_exits_3() {
 #[test]
 fn broken_repro_files_exit_2_with_a_clear_message() {
     let directory = scratch("broken");
-    let output = sim(&[
-        "run",
-        "--seed",
-        "5",
-        "--nodes",
-        "3",
-        "--faults",
-        "heavy",
-        "--ticks",
-        "200",
-        "--host-bug",
-        "send-before-sync",
-        "--repro-dir",
-        text(&directory),
-    ]);
+    let output = broken_host_run("5", "200", &directory);
     assert_eq!(output.status.code(), Some(1));
     let good = std::fs::read_to_string(directory.join("sim-repro-5.json")).unwrap();
     let cases = [
