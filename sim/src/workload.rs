@@ -136,7 +136,8 @@ impl Simulation<'_> {
             return;
         }
         let applied_anywhere = self.checkers.state_machine_safety.applied_len();
-        self.checkers.read_freshness.on_read_asked(self.hosts[position].id, id, applied_anywhere);
+        let now = self.queue.now();
+        self.checkers.read_freshness.on_read_asked(self.hosts[position].id, id, applied_anywhere, now);
         self.step(position, Input::Read { id });
     }
 
@@ -220,25 +221,30 @@ impl Simulation<'_> {
         every_voter_agrees.then_some(position)
     }
 
-    /// Checks whether the healed cluster has recovered; proposes a probe entry once
-    /// there is a leader everyone agrees on, and again if none commits in time.
-    pub(crate) fn probe_liveness(&mut self) {
-        let now = self.queue.now();
-        let probe = self.liveness.as_ref().expect("probing in the liveness phase");
+    /// The committed probe entry, and whether every voter of the agreed leader applied it.
+    fn committed_probe(&self) -> Option<((LogIndex, Term), bool)> {
+        let probe = self.liveness.as_ref()?;
         let committed = probe
             .accepted
             .iter()
             .copied()
-            .find(|&(index, term)| self.checkers.state_machine_safety.term_at(index) == Some(term));
-        if let Some((index, term)) = committed {
-            let Some(leader) = self.agreed_leader() else {
-                return;
-            };
+            .find(|&(index, term)| self.checkers.state_machine_safety.term_at(index) == Some(term))?;
+        let applied_everywhere = self.agreed_leader().is_some_and(|leader| {
             let voters = self.hosts[leader].node.as_ref().expect("a leader runs").voters();
-            let applied_everywhere = voters
+            voters
                 .iter()
-                .all(|&voter| self.hosts[(voter - 1) as usize].state_machine.applied_index() >= index);
-            if applied_everywhere {
+                .all(|&voter| self.hosts[(voter - 1) as usize].state_machine.applied_index() >= committed.0)
+        });
+        Some((committed, applied_everywhere))
+    }
+
+    /// Checks whether the healed cluster has recovered; proposes a probe entry once
+    /// there is a leader everyone agrees on, and again if none commits in time.
+    pub(crate) fn probe_liveness(&mut self) {
+        let now = self.queue.now();
+        if let Some(((index, term), applied_everywhere)) = self.committed_probe() {
+            // Every read asked during the safety phase must be answered or refused by now.
+            if applied_everywhere && self.checkers.read_freshness.oldest_pending().is_none() {
                 self.trace.record(TraceRecord {
                     time_us: now,
                     event: TraceEvent::Recovered,
@@ -250,6 +256,7 @@ impl Simulation<'_> {
             }
             return;
         }
+        let probe = self.liveness.as_ref().expect("probing in the liveness phase");
         let recently_proposed = probe.last_proposed_at.is_some_and(|at| now < at + PROBE_RETRY_MICROS);
         if recently_proposed {
             return;
@@ -283,15 +290,23 @@ impl Simulation<'_> {
                 ),
             })
             .collect();
-        let probe = self.liveness.as_ref();
-        let accepted = probe.map_or(&[][..], |probe| &probe.accepted[..]);
-        let stage = match (self.agreed_leader(), accepted.last()) {
+        let accepted = self.liveness.as_ref().map_or(0, |probe| probe.accepted.len());
+        let stage = match (self.agreed_leader(), self.committed_probe()) {
             (None, _) => "no leader that every voter follows".to_string(),
-            (Some(_), None) => "a leader, but no probe proposal was accepted".to_string(),
-            (Some(_), Some((index, term))) => format!(
-                "{} probe proposal(s) accepted, the latest at entry {index} of term {term}, none applied everywhere",
-                accepted.len()
-            ),
+            (Some(_), None) if accepted == 0 => "a leader, but no probe proposal was accepted".to_string(),
+            (Some(_), None) => format!("{accepted} probe proposal(s) accepted, none committed"),
+            (Some(_), Some(((index, _), false))) => {
+                format!("probe entry {index} committed but not applied by every voter")
+            }
+            (Some(_), Some((_, true))) => match self.checkers.read_freshness.oldest_pending() {
+                Some(read) => format!(
+                    "read {} asked of node {} at {:.6} s was neither answered nor refused",
+                    read.id,
+                    read.node,
+                    read.asked_at_micros as f64 / 1e6
+                ),
+                None => "recovered".to_string(),
+            },
         };
         format!("{stage} ({})", states.join("; "))
     }

@@ -22,7 +22,7 @@ pub use election_safety::ElectionSafety;
 pub use leader_completeness::LeaderCompleteness;
 pub use log_matching::LogMatching;
 pub use monotonic::Monotonic;
-pub use read_freshness::ReadFreshness;
+pub use read_freshness::{PendingRead, ReadFreshness};
 pub use state_machine_safety::{
     extend_prefix_digest, CommittedEntry, StateMachineSafety, EMPTY_PREFIX_DIGEST,
 };
