@@ -7,7 +7,7 @@
 //! cluster must, within [`LIVENESS_BOUND_MICROS`], agree on a leader and commit and
 //! apply a new proposal on every node. The run stops at the first violation.
 
-use crate::checkers::{Checkers, Violation};
+use crate::checkers::{Checkers, StaleTerm, Violation};
 use crate::event_queue::{EventQueue, Micros};
 use crate::faults::{FaultPlan, BASE_TICK_MICROS};
 use crate::host::Host;
@@ -335,6 +335,11 @@ impl<'t> Simulation<'t> {
         let mut actions = std::mem::take(&mut self.actions);
         let host = &mut self.hosts[position];
         let node = host.node.as_mut().expect("only running nodes are stepped");
+        let term_before = node.term();
+        let stale = match &input {
+            Input::Message(message) if StaleTerm::is_stale(message, term_before) => Some(message.clone()),
+            _ => None,
+        };
         // A panic in the core (one of its own assertions) is a finding, not a crash of
         // the simulator: report it like any violation, with the seed to reproduce it.
         let stepped =
@@ -350,6 +355,10 @@ impl<'t> Simulation<'t> {
         let (id, commit) = (node.id(), node.commit_index());
         let result = self.checkers.monotonic.on_commit(id, commit);
         self.check(result);
+        if let Some(message) = stale {
+            let result = self.checkers.stale_term.on_stale_message(&message, term_before, &actions);
+            self.check(result);
+        }
         for action in actions.drain(..) {
             if self.outcome.is_some() {
                 break;
@@ -369,6 +378,23 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         text.clone()
     } else {
         "a panic without a message".to_string()
+    }
+}
+
+/// A message's kind, for reports.
+pub(crate) fn describe_message_kind(body: &MessageBody) -> &'static str {
+    match describe_message(body).0 {
+        TraceKind::PreVote => "PreVote",
+        TraceKind::PreVoteResponse => "PreVoteResponse",
+        TraceKind::RequestVote => "RequestVote",
+        TraceKind::RequestVoteResponse => "RequestVoteResponse",
+        TraceKind::AppendEntries => "AppendEntries",
+        TraceKind::AppendEntriesResponse => "AppendEntriesResponse",
+        TraceKind::Heartbeat => "Heartbeat",
+        TraceKind::HeartbeatResponse => "HeartbeatResponse",
+        TraceKind::InstallSnapshot => "InstallSnapshot",
+        TraceKind::TimeoutNow => "TimeoutNow",
+        _ => "message",
     }
 }
 

@@ -13,6 +13,7 @@ mod leader_completeness;
 mod log_matching;
 mod monotonic;
 mod read_freshness;
+mod stale_term;
 mod state_machine_safety;
 
 pub use committed_durable::CommittedDurable;
@@ -23,6 +24,7 @@ pub use leader_completeness::LeaderCompleteness;
 pub use log_matching::LogMatching;
 pub use monotonic::Monotonic;
 pub use read_freshness::{PendingRead, ReadFreshness};
+pub use stale_term::StaleTerm;
 pub use state_machine_safety::{
     extend_prefix_digest, CommittedEntry, StateMachineSafety, EMPTY_PREFIX_DIGEST,
 };
@@ -131,4 +133,6 @@ pub struct Checkers {
     pub committed_durable: CommittedDurable,
     /// Reads observe everything committed before them.
     pub read_freshness: ReadFreshness,
+    /// Messages from older terms change nothing.
+    pub stale_term: StaleTerm,
 }
