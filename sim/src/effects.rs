@@ -40,7 +40,9 @@ impl Simulation<'_> {
                 let Some(first) = entries.first() else {
                     return;
                 };
-                let previous_term = storage::term_at(self.hosts[position].storage.written(), first.index - 1);
+                let written = self.hosts[position].storage.written();
+                let previous_term =
+                    first.index.checked_sub(1).and_then(|previous| storage::term_at(written, previous));
                 if let Some(previous_term) = previous_term {
                     let result = self.checkers.log_matching.on_entries_written(id, previous_term, &entries);
                     self.check(result);

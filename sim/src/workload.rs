@@ -2,6 +2,7 @@
 //! whichever node they believe leads), and the liveness probe of the second phase.
 
 use crate::event_queue::Micros;
+use crate::host::Host;
 use crate::random::{Purpose, Random};
 use crate::simulation::{Event, Simulation};
 use crate::trace::{TraceEvent, TraceRecord};
@@ -202,6 +203,14 @@ impl Simulation<'_> {
         }
     }
 
+    /// The host of node `id`, if the cluster has one (a buggy core may name any id).
+    fn host_of(&self, id: NodeId) -> Option<&Host> {
+        usize::try_from(id)
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .and_then(|position| self.hosts.get(position))
+    }
+
     /// The leader every voter (in the leader's configuration) follows, if there is one.
     /// Removed nodes keep running but are no longer replicated to; they do not count.
     fn agreed_leader(&self) -> Option<usize> {
@@ -213,9 +222,8 @@ impl Simulation<'_> {
             .filter(|(_, node)| node.role() == Role::Leader)
             .max_by_key(|(_, node)| node.term())?;
         let every_voter_agrees = leader.voters().iter().all(|&voter| {
-            let host = &self.hosts[(voter - 1) as usize];
-            host.node
-                .as_ref()
+            self.host_of(voter)
+                .and_then(|host| host.node.as_ref())
                 .is_some_and(|node| node.term() == leader.term() && node.leader() == Some(leader.id()))
         });
         every_voter_agrees.then_some(position)
@@ -231,9 +239,9 @@ impl Simulation<'_> {
             .find(|&(index, term)| self.checkers.state_machine_safety.term_at(index) == Some(term))?;
         let applied_everywhere = self.agreed_leader().is_some_and(|leader| {
             let voters = self.hosts[leader].node.as_ref().expect("a leader runs").voters();
-            voters
-                .iter()
-                .all(|&voter| self.hosts[(voter - 1) as usize].state_machine.applied_index() >= committed.0)
+            voters.iter().all(|&voter| {
+                self.host_of(voter).is_some_and(|host| host.state_machine.applied_index() >= committed.0)
+            })
         });
         Some((committed, applied_everywhere))
     }
