@@ -20,11 +20,15 @@
 //!   draws its own mix); the drawn plan is printed before the run and saved in repro files.
 //! - **Checkers** ([`checkers`], one per file): election safety, log matching, leader
 //!   completeness, state machine safety (snapshots included), monotonic term / commit /
-//!   applied / durable term, durable vote, committed-is-durable, read freshness, and the
-//!   host contract (writes the disk can make sense of, a durable state a node can restart from).
+//!   applied / durable term, durable vote, durable promises (what a message promises is
+//!   on disk when it leaves), committed-is-durable, read freshness, stale term (a message
+//!   from an older term changes nothing), the host contract (writes the disk can make
+//!   sense of, a durable state a node can restart from), and the core's own assertions
+//!   (a panic in the core is a verdict, not a crash of the simulator).
 //! - **Phases** ([`simulation`]): a safety phase with faults, then a liveness phase in
-//!   which everything heals and the cluster must elect a leader every voter follows and
-//!   commit and apply a new entry everywhere within [`simulation::LIVENESS_BOUND_MICROS`].
+//!   which everything heals and the cluster must elect a leader every voter follows,
+//!   commit and apply a new entry on every voter, and answer or refuse every read, within
+//!   [`simulation::LIVENESS_BOUND_MICROS`].
 //!
 //! ## Using it
 //! [`run_seed`] runs one seed; [`sweep::sweep`] runs many in parallel; [`repro`] reads
