@@ -8,7 +8,7 @@
 use sim::sweep::{sweep, SeedRange, Shard, SweepOptions};
 use sim::{FaultProfile, RunOptions};
 
-const CI_SEEDS_PER_PROFILE: u64 = 510;
+const CI_SEEDS_PER_PROFILE: u64 = 1_500;
 
 fn seeds_per_profile() -> u64 {
     std::env::var("SIM_SWEEP_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(CI_SEEDS_PER_PROFILE)
