@@ -1,0 +1,66 @@
+//! What a run may not depend on, checked on the simulator's source: wall-clock time,
+//! environment variables, hash-ordered collections, global or unseeded RNGs, thread
+//! timing. The command-line front end (`src/bin/`) is exempt (it reads RUST_LOG, draws a
+//! seed for `sim run` without one and prints it), and so is each file's measurement of
+//! its own wall time, listed below with the reason.
+
+use std::path::{Path, PathBuf};
+
+const FORBIDDEN: &[(&str, &str)] = &[
+    ("SystemTime", "wall-clock time"),
+    ("Instant", "wall-clock time"),
+    ("std::env", "environment variables"),
+    ("thread_rng", "a global RNG"),
+    ("OsRng", "an unseeded RNG"),
+    ("from_entropy", "an unseeded RNG"),
+    ("getrandom", "an unseeded RNG"),
+    ("RandomState", "an unseeded hasher"),
+    ("HashMap", "hash iteration order"),
+    ("HashSet", "hash iteration order"),
+    ("thread_local!", "thread-local state"),
+    ("static mut", "global mutable state"),
+];
+
+/// (file, pattern): uses that cannot reach a run.
+const ALLOWED: &[(&str, &str)] = &[
+    // The report's wall_time_ms, measured around the run, never read by it.
+    ("simulation.rs", "Instant"),
+    // The sweep summary's seeds/s, measured around the runs.
+    ("sweep.rs", "Instant"),
+];
+
+fn rust_files(directory: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(directory).expect("source directory is readable") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|name| name == "bin") {
+                continue;
+            }
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn simulator_sources_let_nothing_but_the_seed_vary_a_run() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&source, &mut files);
+    assert!(files.len() >= 20, "expected the simulator's modules, found {files:?}");
+    let mut violations = Vec::new();
+    for file in &files {
+        let name = file.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+        let text = std::fs::read_to_string(file).expect("readable source");
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for (pattern, why) in FORBIDDEN {
+                if code.contains(pattern) && !ALLOWED.contains(&(name, pattern)) {
+                    violations.push(format!("{}:{}: {pattern} ({why})", file.display(), number + 1));
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "a run must depend on its seed alone:\n{}", violations.join("\n"));
+}
