@@ -97,24 +97,27 @@ impl Simulation<'_> {
         Some(self.workload.target(self.hosts.len()))
     }
 
+    /// Gives a client request (`event`) an id and traces it. `None` if the node at
+    /// `position` cannot take it now: the client times out and tries elsewhere next time.
+    fn send_request(&mut self, position: usize, event: TraceEvent) -> Option<RequestId> {
+        let id = self.workload.next_request_id();
+        let record = TraceRecord { time_us: self.queue.now(), event, index: id, ..TraceRecord::default() };
+        self.trace.record(TraceRecord { node: position as u64 + 1, ..record });
+        if !self.hosts[position].is_responsive() {
+            self.workload.leader_guess = None;
+            return None;
+        }
+        Some(id)
+    }
+
     pub(crate) fn propose(&mut self) {
         let Some(position) = self.next_request(Event::Propose, self.plan.workload.proposal_interval_micros)
         else {
             return;
         };
-        let id = self.workload.next_request_id();
-        self.trace.record(TraceRecord {
-            time_us: self.queue.now(),
-            event: TraceEvent::Propose,
-            node: position as u64 + 1,
-            index: id,
-            ..TraceRecord::default()
-        });
-        if !self.hosts[position].is_responsive() {
-            // The client times out and tries elsewhere next time.
-            self.workload.leader_guess = None;
+        let Some(id) = self.send_request(position, TraceEvent::Propose) else {
             return;
-        }
+        };
         let mut command = id.to_le_bytes().to_vec();
         command.extend_from_slice(&self.workload.random.next_u64().to_le_bytes());
         self.step(position, Input::Propose { id, command });
@@ -124,18 +127,9 @@ impl Simulation<'_> {
         let Some(position) = self.next_request(Event::Read, self.plan.workload.read_interval_micros) else {
             return;
         };
-        let id = self.workload.next_request_id();
-        self.trace.record(TraceRecord {
-            time_us: self.queue.now(),
-            event: TraceEvent::Read,
-            node: position as u64 + 1,
-            index: id,
-            ..TraceRecord::default()
-        });
-        if !self.hosts[position].is_responsive() {
-            self.workload.leader_guess = None;
+        let Some(id) = self.send_request(position, TraceEvent::Read) else {
             return;
-        }
+        };
         let applied_anywhere = self.checkers.state_machine_safety.applied_len();
         let now = self.queue.now();
         self.checkers.read_freshness.on_read_asked(self.hosts[position].id, id, applied_anywhere, now);
