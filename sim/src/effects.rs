@@ -10,7 +10,7 @@ use crate::options::{HostBug, Verdict};
 use crate::simulation::{Event, Simulation};
 use crate::state_machine::DigestStateMachine;
 use crate::storage::{self, Write};
-use raft_core::{Action, Input, NodeId, Request, Role};
+use raft_core::{Action, Input, NodeId, Request, Role, Term};
 
 impl Simulation<'_> {
     /// Handles one action of the node at `position`, in the order the core emitted it.
@@ -73,13 +73,13 @@ impl Simulation<'_> {
 
     fn hold_or_perform(&mut self, position: usize, action: Action) {
         let host = &mut self.hosts[position];
-        let voters = host.voters();
+        let (voters, leader_term) = (host.voters(), host.leader_term());
         let must_wait = host.paused || !host.held.is_empty() || host.storage.has_unsynced();
         if must_wait && self.options.host_bug != Some(HostBug::SendBeforeSync) {
             let needs_durable = host.storage.issued();
-            host.held.push_back(Held { needs_durable, action, voters });
+            host.held.push_back(Held { needs_durable, action, voters, leader_term });
         } else {
-            self.perform(position, action, &voters);
+            self.perform(position, action, &voters, leader_term);
         }
     }
 
@@ -125,7 +125,7 @@ impl Simulation<'_> {
                 break;
             }
             let held = host.held.pop_front().expect("front exists");
-            self.perform(position, held.action, &held.voters);
+            self.perform(position, held.action, &held.voters, held.leader_term);
         }
         // Compaction requested by applies just released.
         while let Some((position, input)) = self.follow_ups.pop() {
@@ -142,8 +142,8 @@ impl Simulation<'_> {
     }
 
     /// Performs an effect that leaves the node; `voters` are the node's voters when it
-    /// emitted the effect.
-    fn perform(&mut self, position: usize, action: Action, voters: &[NodeId]) {
+    /// emitted the effect, and `leader_term` its term if it was leader then.
+    fn perform(&mut self, position: usize, action: Action, voters: &[NodeId], leader_term: Option<Term>) {
         let id = self.hosts[position].id;
         match action {
             Action::Send(message) => {
@@ -172,12 +172,22 @@ impl Simulation<'_> {
                     self.check(result);
                     match self.checkers.state_machine_safety.on_applied(id, entry) {
                         Ok(Some(committed)) => {
+                            // A leader applying first committed the entry in its own term;
+                            // anyone else learned of it, so only a bound is known: the
+                            // newest term that had a leader.
                             let highest = self.checkers.election_safety.highest_leader_term().unwrap_or(0);
-                            self.checkers.leader_completeness.on_committed(
+                            let committed_by_term = leader_term.unwrap_or(highest);
+                            let leaders = self.hosts.iter().filter_map(|host| {
+                                let node = host.node.as_ref().filter(|node| node.role() == Role::Leader)?;
+                                Some((host.id, node.term(), node as &dyn LogView))
+                            });
+                            let result = self.checkers.leader_completeness.on_committed(
                                 committed.index,
                                 committed.term,
-                                highest,
+                                committed_by_term,
+                                leaders,
                             );
+                            self.check(result);
                             self.checkers.committed_durable.on_committed(committed, voters);
                             self.check_committed_durable();
                         }

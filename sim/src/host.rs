@@ -9,7 +9,7 @@
 use crate::event_queue::Micros;
 use crate::state_machine::DigestStateMachine;
 use crate::storage::Storage;
-use raft_core::{Action, Config, Message, NodeId, RaftNode, RestoreError};
+use raft_core::{Action, Config, Message, NodeId, RaftNode, RestoreError, Role, Term};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -33,6 +33,9 @@ pub struct Held {
     /// The node's voters when it emitted the effect (for an `Apply`: the configuration
     /// whose quorum decided the commit).
     pub voters: Arc<[NodeId]>,
+    /// The node's term if it was leader when it emitted the effect (for an `Apply`: the
+    /// term in which it decided the commit).
+    pub leader_term: Option<Term>,
 }
 
 /// One server of the simulated cluster.
@@ -92,6 +95,11 @@ impl Host {
             }
         }
         Arc::clone(&self.voters)
+    }
+
+    /// The node's term if it is leader now.
+    pub fn leader_term(&self) -> Option<Term> {
+        self.node.as_ref().filter(|node| node.role() == Role::Leader).map(RaftNode::term)
     }
 
     /// Whether the process is running (crashed nodes are not; paused ones are).
