@@ -4,13 +4,13 @@
 //! and requests are answered.
 
 use crate::checkers::{LogView, Violation};
-use crate::host::Held;
+use crate::host::{CommitDecision, Held};
 use crate::network::Route;
 use crate::options::{HostBug, Verdict};
 use crate::simulation::{Event, Simulation};
 use crate::state_machine::DigestStateMachine;
 use crate::storage::{self, Write};
-use raft_core::{Action, Input, NodeId, Request, Role, Term};
+use raft_core::{Action, Input, NodeId, Request, Role};
 
 impl Simulation<'_> {
     /// Handles one action of the node at `position`, in the order the core emitted it.
@@ -73,13 +73,14 @@ impl Simulation<'_> {
 
     fn hold_or_perform(&mut self, position: usize, action: Action) {
         let host = &mut self.hosts[position];
-        let (voters, leader_term) = (host.voters(), host.leader_term());
+        // Only an apply needs to remember how its commit was decided; sends skip the work.
+        let decision = matches!(action, Action::Apply { .. }).then(|| host.commit_decision());
         let must_wait = host.paused || !host.held.is_empty() || host.storage.has_unsynced();
         if must_wait && self.options.host_bug != Some(HostBug::SendBeforeSync) {
             let needs_durable = host.storage.issued();
-            host.held.push_back(Held { needs_durable, action, voters, leader_term });
+            host.held.push_back(Held { needs_durable, action, decision });
         } else {
-            self.perform(position, action, &voters, leader_term);
+            self.perform(position, action, decision);
         }
     }
 
@@ -125,14 +126,10 @@ impl Simulation<'_> {
                 break;
             }
             let held = host.held.pop_front().expect("front exists");
-            self.perform(position, held.action, &held.voters, held.leader_term);
+            self.perform(position, held.action, held.decision);
         }
         // Compaction requested by applies just released.
-        while let Some((position, input)) = self.follow_ups.pop() {
-            if self.outcome.is_none() && self.hosts[position].is_responsive() {
-                self.step(position, input);
-            }
-        }
+        self.run_follow_ups();
     }
 
     pub(crate) fn check_committed_durable(&mut self) {
@@ -141,9 +138,8 @@ impl Simulation<'_> {
         self.check(result);
     }
 
-    /// Performs an effect that leaves the node; `voters` are the node's voters when it
-    /// emitted the effect, and `leader_term` its term if it was leader then.
-    fn perform(&mut self, position: usize, action: Action, voters: &[NodeId], leader_term: Option<Term>) {
+    /// Performs an effect that leaves the node; an `Apply` comes with how its commit was decided.
+    fn perform(&mut self, position: usize, action: Action, decision: Option<CommitDecision>) {
         let id = self.hosts[position].id;
         match action {
             Action::Send(message) => {
@@ -167,6 +163,7 @@ impl Simulation<'_> {
                 }
             }
             Action::Apply { entries } => {
+                let decision = decision.expect("an apply carries its commit decision");
                 for entry in &entries {
                     let result = self.checkers.monotonic.on_applied(id, entry.index);
                     self.check(result);
@@ -176,7 +173,7 @@ impl Simulation<'_> {
                             // anyone else learned of it, so only a bound is known: the
                             // newest term that had a leader.
                             let highest = self.checkers.election_safety.highest_leader_term().unwrap_or(0);
-                            let committed_by_term = leader_term.unwrap_or(highest);
+                            let committed_by_term = decision.leader_term.unwrap_or(highest);
                             let leaders = self.hosts.iter().filter_map(|host| {
                                 let node = host.node.as_ref().filter(|node| node.role() == Role::Leader)?;
                                 Some((host.id, node.term(), node as &dyn LogView))
@@ -188,7 +185,7 @@ impl Simulation<'_> {
                                 leaders,
                             );
                             self.check(result);
-                            self.checkers.committed_durable.on_committed(committed, voters);
+                            self.checkers.committed_durable.on_committed(committed, &decision.voters);
                             self.check_committed_durable();
                         }
                         Ok(None) => {}

@@ -30,11 +30,16 @@ pub struct Held {
     pub needs_durable: u64,
     /// The effect.
     pub action: Action,
-    /// The node's voters when it emitted the effect (for an `Apply`: the configuration
-    /// whose quorum decided the commit).
+    /// For an `Apply`: how the node decided the commit.
+    pub decision: Option<CommitDecision>,
+}
+
+/// What a node knew when it emitted an `Apply`: the checkers judge the commit by it.
+#[derive(Clone, Debug)]
+pub struct CommitDecision {
+    /// The voters whose quorum decided the commit (the node's configuration then).
     pub voters: Arc<[NodeId]>,
-    /// The node's term if it was leader when it emitted the effect (for an `Apply`: the
-    /// term in which it decided the commit).
+    /// The node's term if it was leader then: the term the entries were committed in.
     pub leader_term: Option<Term>,
 }
 
@@ -87,19 +92,16 @@ impl Host {
         }
     }
 
-    /// The running node's voters, shared (refreshed only when they change, which is rare).
-    pub fn voters(&mut self) -> Arc<[NodeId]> {
+    /// What the running node knows now about committing: its voters (shared, refreshed
+    /// only when they change, which is rare) and its term if it leads.
+    pub fn commit_decision(&mut self) -> CommitDecision {
         if let Some(node) = self.node.as_ref() {
             if *self.voters != *node.voters() {
                 self.voters = Arc::from(node.voters());
             }
         }
-        Arc::clone(&self.voters)
-    }
-
-    /// The node's term if it is leader now.
-    pub fn leader_term(&self) -> Option<Term> {
-        self.node.as_ref().filter(|node| node.role() == Role::Leader).map(RaftNode::term)
+        let leader_term = self.node.as_ref().filter(|node| node.role() == Role::Leader).map(RaftNode::term);
+        CommitDecision { voters: Arc::clone(&self.voters), leader_term }
     }
 
     /// Whether the process is running (crashed nodes are not; paused ones are).

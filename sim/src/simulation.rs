@@ -323,11 +323,15 @@ impl<'t> Simulation<'t> {
     /// follow-up inputs its host owes it.
     pub(crate) fn step(&mut self, position: usize, input: Input) {
         self.step_once(position, input);
+        self.run_follow_ups();
+    }
+
+    /// Gives nodes the inputs their hosts owe them (log compaction after applies).
+    pub(crate) fn run_follow_ups(&mut self) {
         while let Some((position, input)) = self.follow_ups.pop() {
-            if self.outcome.is_some() || !self.hosts[position].is_responsive() {
-                continue;
+            if self.outcome.is_none() && self.hosts[position].is_responsive() {
+                self.step_once(position, input);
             }
-            self.step_once(position, input);
         }
     }
 

@@ -95,6 +95,16 @@ mod tests {
         Message { from: 1, to: 2, term, body }
     }
 
+    fn acknowledgement(term: u64, index: u64) -> Message {
+        let body = MessageBody::AppendEntriesResponse {
+            success: true,
+            index,
+            reject_hint_index: 0,
+            reject_hint_term: 0,
+        };
+        message(term, body)
+    }
+
     #[test]
     fn a_vote_that_leaves_before_it_is_durable_fires() {
         let checker = DurablePromises;
@@ -108,15 +118,7 @@ mod tests {
     #[test]
     fn an_acknowledgement_of_entries_not_yet_durable_fires() {
         let checker = DurablePromises;
-        let ack = message(
-            1,
-            MessageBody::AppendEntriesResponse {
-                success: true,
-                index: 3,
-                reject_hint_index: 0,
-                reject_hint_term: 0,
-            },
-        );
+        let ack = acknowledgement(1, 3);
         checker.on_send(&ack, &durable(1, None, 3)).unwrap();
         assert!(checker.on_send(&ack, &durable(1, None, 2)).is_err());
     }
@@ -128,15 +130,7 @@ mod tests {
     #[test]
     fn an_old_term_acknowledgement_of_entries_a_newer_leader_truncated_is_fine() {
         let checker = DurablePromises;
-        let ack = message(
-            8,
-            MessageBody::AppendEntriesResponse {
-                success: true,
-                index: 3,
-                reject_hint_index: 0,
-                reject_hint_term: 0,
-            },
-        );
+        let ack = acknowledgement(8, 3);
         checker.on_send(&ack, &durable(9, None, 2)).unwrap();
     }
 
