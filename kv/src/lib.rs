@@ -1,0 +1,48 @@
+//! # kv: the replicated key-value state machine
+//!
+//! A deterministic, ordered key-value store meant to sit behind a Raft log: every
+//! replica applies the same committed commands in the same order and ends in the same
+//! state, byte for byte.
+//!
+//! ## The contract
+//! - **Operations** ([`Operation`]): `Set`, `Delete`, `CompareAndSet` change state and go
+//!   through the log as a [`Command`]; `Get` and `List` ([`Query`]) read it, either
+//!   through the log or, linearizably, from a replica after a ReadIndex round.
+//! - **Exactly once** ([`session`]): a command carries its client's id and a sequence
+//!   number. A client has at most one write outstanding and numbers its writes 1, 2, 3…;
+//!   a retry reuses the number. The store remembers each client's last sequence number
+//!   and its result, so a retried command (duplicated in the log by a retry or a
+//!   network duplicate) is answered with the first result and applied once. A command
+//!   older than the last one applied for its client is refused with
+//!   [`KvError::StaleSequence`]: its client has already moved on.
+//! - **Determinism**: only ordered collections (`BTreeMap`); no clock, no randomness.
+//!   Equal command sequences give equal states and equal [`KvStore::snapshot`] bytes.
+//! - **Untrusted bytes**: [`KvStore::apply_bytes`] decodes a log entry; bytes that are
+//!   not a command give [`Response::Error`] with [`KvError::Malformed`] (applied as a
+//!   no-op on every replica alike), never a panic. Decoding is bounded by
+//!   [`MAX_ENCODED_BYTES`], so a hostile length prefix cannot make it allocate
+//!   unbounded memory. [`KvStore::restore`] refuses a corrupt snapshot with an error.
+//!
+//! ```
+//! use kv::{Command, KvStore, Operation, Query, Response};
+//!
+//! let mut store = KvStore::default();
+//! let set = Command { client: 7, sequence: 1, operation: Operation::Set { key: "a".into(), value: "1".into() } };
+//! let bytes = set.encode();
+//! assert_eq!(store.apply_bytes(&bytes), Response::Done);
+//! // A retry of the same command is answered from the session, not applied again.
+//! assert_eq!(store.apply_bytes(&bytes), Response::Done);
+//! assert_eq!(store.query(&Query::Get { key: "a".into() }), Response::Value(Some("1".into())));
+//!
+//! let restored = KvStore::restore(&store.snapshot()).unwrap();
+//! assert_eq!(restored, store);
+//! ```
+
+mod codec;
+mod command;
+pub mod session;
+mod store;
+
+pub use codec::{DecodeError, MAX_ENCODED_BYTES};
+pub use command::{ClientId, Command, KvError, Operation, Query, Response, Sequence};
+pub use store::KvStore;

@@ -1,0 +1,141 @@
+//! Properties over random command sequences: exactly-once under retries, snapshot
+//! round trips, agreement with a plain map, and decoding that never panics.
+
+use kv::{Command, KvStore, Operation, Query, Response};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn key() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(String::from)
+}
+
+fn value() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["1", "2", "3"]).prop_map(String::from)
+}
+
+fn operation() -> impl Strategy<Value = Operation> {
+    prop_oneof![
+        (key(), value()).prop_map(|(key, value)| Operation::Set { key, value }),
+        key().prop_map(|key| Operation::Delete { key }),
+        (key(), prop::option::of(value()), prop::option::of(value()))
+            .prop_map(|(key, expected, new)| Operation::CompareAndSet { key, expected, new }),
+        key().prop_map(|key| Operation::Read(Query::Get { key })),
+    ]
+}
+
+/// Commands from three clients, each numbering its own 1, 2, 3…, and for each a
+/// number of extra copies the log may hold (retries, duplicated proposals).
+fn workload() -> impl Strategy<Value = Vec<(u64, Operation, usize)>> {
+    prop::collection::vec((1u64..=3, operation(), 0usize..3), 0..40)
+}
+
+fn numbered(workload: &[(u64, Operation, usize)]) -> Vec<(Command, usize)> {
+    let mut next = BTreeMap::new();
+    workload
+        .iter()
+        .map(|(client, operation, copies)| {
+            let sequence = next.entry(*client).or_insert(0u64);
+            *sequence += 1;
+            (Command { client: *client, sequence: *sequence, operation: operation.clone() }, *copies)
+        })
+        .collect()
+}
+
+/// What a plain map answers, applying each command once.
+fn reference(model: &mut BTreeMap<String, String>, operation: &Operation) -> Response {
+    match operation {
+        Operation::Set { key, value } => {
+            model.insert(key.clone(), value.clone());
+            Response::Done
+        }
+        Operation::Delete { key } => Response::Deleted { existed: model.remove(key).is_some() },
+        Operation::CompareAndSet { key, expected, new } => {
+            let previous = model.get(key).cloned();
+            let swapped = previous == *expected;
+            if swapped {
+                match new {
+                    Some(value) => model.insert(key.clone(), value.clone()),
+                    None => model.remove(key),
+                };
+            }
+            Response::Swapped { swapped, previous }
+        }
+        Operation::Read(Query::Get { key }) => Response::Value(model.get(key).cloned()),
+        Operation::Read(_) => unreachable!("the strategy reads single keys"),
+    }
+}
+
+proptest! {
+    #[test]
+    fn retries_apply_once_and_repeat_the_first_answer(workload in workload()) {
+        let mut store = KvStore::default();
+        let mut model = BTreeMap::new();
+        for (command, copies) in numbered(&workload) {
+            let expected = reference(&mut model, &command.operation);
+            prop_assert_eq!(store.apply(&command), expected.clone());
+            for _ in 0..copies {
+                prop_assert_eq!(store.apply(&command), expected.clone());
+            }
+            let state: BTreeMap<String, String> = model.clone();
+            for (key, value) in &state {
+                prop_assert_eq!(store.get(key), Some(value.as_str()));
+            }
+            prop_assert_eq!(store.len(), state.len());
+        }
+    }
+
+    #[test]
+    fn a_restored_snapshot_continues_like_the_original(workload in workload(), cut in 0usize..40) {
+        let commands = numbered(&workload);
+        let cut = cut.min(commands.len());
+        let mut original = KvStore::default();
+        for (command, _) in &commands[..cut] {
+            original.apply(command);
+        }
+        let mut restored = KvStore::restore(&original.snapshot()).expect("restores");
+        for (command, _) in &commands[cut..] {
+            prop_assert_eq!(original.apply(command), restored.apply(command));
+        }
+        prop_assert_eq!(original.snapshot(), restored.snapshot());
+    }
+
+    #[test]
+    fn list_agrees_with_a_filtered_map(workload in workload(), from in key(), to in prop::option::of(key()), limit in 0u32..4) {
+        let mut store = KvStore::default();
+        let mut model = BTreeMap::new();
+        for (command, _) in numbered(&workload) {
+            store.apply(&command);
+            reference(&mut model, &command.operation);
+        }
+        let take = if limit == 0 { usize::MAX } else { limit as usize };
+        let expected: Vec<(String, String)> = model
+            .iter()
+            .filter(|(key, _)| **key >= from && to.as_ref().is_none_or(|to| *key < to))
+            .take(take)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        prop_assert_eq!(store.query(&Query::List { from, to, limit }), Response::Entries(expected));
+    }
+
+    #[test]
+    fn commands_round_trip(client in any::<u64>(), sequence in any::<u64>(), operation in operation()) {
+        let command = Command { client, sequence, operation };
+        prop_assert_eq!(Command::decode(&command.encode()), Ok(command));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let mut store = KvStore::default();
+        let _ = store.apply_bytes(&bytes);
+        let _ = KvStore::restore(&bytes);
+    }
+
+    #[test]
+    fn every_mutation_of_a_valid_command_decodes_or_errs(operation in operation(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = Command { client: 1, sequence: 1, operation }.encode();
+        let at = at.index(bytes.len());
+        bytes[at] = byte;
+        let _ = Command::decode(&bytes);
+        let _ = Command::decode(&bytes[..at]);
+    }
+}
