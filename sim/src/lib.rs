@@ -50,6 +50,7 @@ pub mod checkers;
 mod effects;
 pub mod event_queue;
 pub mod faults;
+pub mod history;
 pub mod host;
 mod nemesis;
 pub mod network;

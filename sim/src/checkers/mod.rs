@@ -10,6 +10,7 @@ mod durable_promises;
 mod durable_vote;
 mod election_safety;
 mod leader_completeness;
+pub mod linearizability;
 mod log_matching;
 mod monotonic;
 mod read_freshness;

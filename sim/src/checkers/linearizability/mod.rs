@@ -1,0 +1,164 @@
+//! Linearizability of the client history (Herlihy & Wing), checked once at the end of
+//! a run.
+//!
+//! The history is split per key ([`register`]: P-compositionality), and each key's
+//! operations are searched for a linearization ([`search`]: Wing & Gong with Lowe's
+//! memoisation), with indeterminate operations free to take effect or not. Every search
+//! has a step budget: when it runs out the verdict is [`Linearizability::Unknown`],
+//! never a pass. A key with no linearization is shrunk ([`shrink`]) to a small
+//! sub-history that still has none, which the violation prints.
+
+mod register;
+mod search;
+mod shrink;
+
+use super::Violation;
+use crate::history::{ClientOp, Outcome};
+use kv::{Operation, Query, Response};
+use search::SearchResult;
+
+/// How many search steps one key may take before the verdict is "unknown". A step is
+/// one visit of a call or return; a linearizable key of n operations typically needs
+/// about 2n, so this is far above any key of a run's history.
+pub const SEARCH_STEPS_PER_KEY: u64 = 20_000_000;
+
+/// How many search steps shrinking a violation may spend in all.
+pub const SHRINK_STEPS: u64 = 20_000_000;
+
+/// The checker's verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Linearizability {
+    /// Every key has a linearization.
+    Linearizable {
+        /// Keys checked.
+        keys: usize,
+        /// Search steps taken.
+        steps: u64,
+    },
+    /// A key has none.
+    Violated {
+        /// The key.
+        key: String,
+        /// How many operations touched it.
+        operations_on_key: usize,
+        /// The smallest sub-history found that has no linearization, in invocation order.
+        witness: Vec<ClientOp>,
+    },
+    /// A search ran out of steps: the history may or may not be linearizable.
+    Unknown {
+        /// The key whose search ran out.
+        key: String,
+        /// How many operations touched it.
+        operations_on_key: usize,
+    },
+}
+
+impl Linearizability {
+    /// The verdict as a violation, for a run that must fail on it (`None` if linearizable).
+    pub fn violation(&self) -> Option<Violation> {
+        match self {
+            Linearizability::Linearizable { .. } => None,
+            Linearizability::Violated { key, operations_on_key, witness } => {
+                let lines: Vec<String> = witness.iter().map(describe).collect();
+                // Clients, not nodes, observed it: the violation names no node.
+                Some(Violation::new(
+                    "linearizability",
+                    Vec::new(),
+                    format!(
+                        "the {operations_on_key} operations on key {key:?} have no linearization; this sub-history of {} has none either:\n{}",
+                        witness.len(),
+                        lines.join("\n")
+                    ),
+                ))
+            }
+            Linearizability::Unknown { key, operations_on_key } => Some(Violation::new(
+                "linearizability unknown",
+                Vec::new(),
+                format!(
+                    "the search over the {operations_on_key} operations on key {key:?} ran out of its {SEARCH_STEPS_PER_KEY} steps; the history may or may not be linearizable"
+                ),
+            )),
+        }
+    }
+}
+
+/// Checks `history` with the default step budget.
+pub fn check(history: &[ClientOp]) -> Linearizability {
+    check_with_budget(history, SEARCH_STEPS_PER_KEY)
+}
+
+/// Checks `history`, giving each key's search at most `steps_per_key` steps. A violation
+/// anywhere outranks an unknown elsewhere.
+pub fn check_with_budget(history: &[ClientOp], steps_per_key: u64) -> Linearizability {
+    let mut unknown = None;
+    let mut steps = 0;
+    let keys = register::partition(history);
+    for key in &keys {
+        let mut budget = steps_per_key;
+        let result = search::search(&key.ops, &mut budget);
+        steps += steps_per_key - budget;
+        match result {
+            SearchResult::Linearizable => {}
+            SearchResult::Unknown => {
+                if unknown.is_none() {
+                    unknown = Some(Linearizability::Unknown {
+                        key: key.key.clone(),
+                        operations_on_key: key.ops.len(),
+                    });
+                }
+            }
+            SearchResult::NotLinearizable => {
+                let mut budget = SHRINK_STEPS;
+                let smallest = shrink::shrink(&key.ops, &mut budget);
+                let mut sources: Vec<usize> = smallest.iter().map(|op| op.source).collect();
+                sources.sort_unstable();
+                sources.dedup();
+                let mut witness: Vec<ClientOp> =
+                    sources.iter().map(|&source| history[source].clone()).collect();
+                witness.sort_by_key(|op| op.invoke_us);
+                return Linearizability::Violated {
+                    key: key.key.clone(),
+                    operations_on_key: key.ops.len(),
+                    witness,
+                };
+            }
+        }
+    }
+    unknown.unwrap_or(Linearizability::Linearizable { keys: keys.len(), steps })
+}
+
+fn seconds(micros: u64) -> String {
+    format!("{:.6} s", micros as f64 / 1e6)
+}
+
+/// One operation as a line of a witness: who, what, when, and what it saw.
+pub fn describe(op: &ClientOp) -> String {
+    let asked = match &op.operation {
+        Operation::Set { key, value } => format!("set {key} = {value:?}"),
+        Operation::Delete { key } => format!("delete {key}"),
+        Operation::CompareAndSet { key, expected, new } => format!("cas {key} {expected:?} -> {new:?}"),
+        Operation::Read(Query::Get { key }) => format!("get {key}"),
+        Operation::Read(Query::List { from, to, .. }) => format!("list [{from:?}, {to:?})"),
+    };
+    let answered = match &op.outcome {
+        Outcome::Ok(Response::Done) => "ok".to_string(),
+        Outcome::Ok(Response::Deleted { existed }) => format!("ok, existed: {existed}"),
+        Outcome::Ok(Response::Swapped { swapped, previous }) => {
+            format!("ok, swapped: {swapped}, previous: {previous:?}")
+        }
+        Outcome::Ok(Response::Value(value)) => format!("ok, read {value:?}"),
+        Outcome::Ok(Response::Entries(entries)) => format!("ok, read {entries:?}"),
+        Outcome::Ok(Response::Error(error)) => format!("error: {error}"),
+        Outcome::Fail => "failed".to_string(),
+        Outcome::Indeterminate => "indeterminate".to_string(),
+    };
+    let returned = op.return_us.map_or("never".to_string(), seconds);
+    format!(
+        "  client {} {asked}: {answered}  [invoked {}, returned {returned}]",
+        op.client,
+        seconds(op.invoke_us)
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! P-compositionality: a history is linearizable if and only if its projection on
+//! every key is (Herlihy & Wing, locality). This file projects a key-value history onto
+//! each key as operations on a register whose state is "absent" or one value.
+//!
+//! A `list` reads many keys at one instant; it is projected as a read of every key in
+//! its range. That keeps only part of what it says (the instant is shared), so the
+//! check stays sound (a violation on a key is a violation of the history) but may miss
+//! a torn list. Failed operations and reads without an answer constrain nothing and are
+//! left out; indeterminate writes stay in, optional.
+
+use crate::event_queue::Micros;
+use crate::history::{ClientOp, Outcome};
+use kv::{Operation, Query, Response};
+use std::collections::BTreeMap;
+
+/// A value, interned per key; values are compared only for equality.
+pub(crate) type ValueId = u32;
+
+/// A register's state: absent or one value.
+pub(crate) type State = Option<ValueId>;
+
+/// An operation on one key, with what the client saw (`None`: it did not see it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RegisterOp {
+    /// A read that returned this state.
+    Read(State),
+    /// An unconditional write (`set`).
+    Write(State),
+    /// A delete, and whether it reported the key existed.
+    Delete { existed: Option<bool> },
+    /// A compare-and-set, and whether it swapped and what it saw.
+    CompareAndSet { expected: State, new: State, observed: Option<(bool, State)> },
+    /// A response that does not fit its request: no state explains it.
+    Impossible,
+}
+
+impl RegisterOp {
+    /// The state after this operation takes effect in `state`, or `None` if what the
+    /// client saw cannot have happened in `state`.
+    pub(crate) fn step(self, state: State) -> Option<State> {
+        match self {
+            RegisterOp::Read(seen) => (seen == state).then_some(state),
+            RegisterOp::Write(value) => Some(value),
+            RegisterOp::Delete { existed } => match existed {
+                Some(existed) if existed != state.is_some() => None,
+                _ => Some(None),
+            },
+            RegisterOp::CompareAndSet { expected, new, observed } => {
+                let swaps = state == expected;
+                if let Some((swapped, previous)) = observed {
+                    if swapped != swaps || previous != state {
+                        return None;
+                    }
+                }
+                Some(if swaps { new } else { state })
+            }
+            RegisterOp::Impossible => None,
+        }
+    }
+
+    /// The value this operation may write, if any.
+    pub(crate) fn writes(self) -> Option<ValueId> {
+        match self {
+            RegisterOp::Write(value) => value,
+            RegisterOp::CompareAndSet { new, .. } => new,
+            _ => None,
+        }
+    }
+}
+
+/// One operation on a key, placed in real time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeyOp {
+    pub(crate) op: RegisterOp,
+    pub(crate) invoke_us: Micros,
+    /// `None`: indeterminate, may take effect at any time after its invocation, or never.
+    pub(crate) return_us: Option<Micros>,
+    /// The position of the client operation it came from in the history.
+    pub(crate) source: usize,
+}
+
+/// Every operation on one key.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeyHistory {
+    pub(crate) key: String,
+    pub(crate) ops: Vec<KeyOp>,
+    values: BTreeMap<String, ValueId>,
+}
+
+impl KeyHistory {
+    fn intern(&mut self, value: Option<&String>) -> State {
+        let value = value?;
+        let next = self.values.len() as ValueId;
+        Some(*self.values.entry(value.clone()).or_insert(next))
+    }
+
+    fn push(&mut self, op: RegisterOp, client_op: &ClientOp, source: usize) {
+        self.ops.push(KeyOp { op, invoke_us: client_op.invoke_us, return_us: client_op.return_us, source });
+    }
+}
+
+/// The history's projection on each key it mentions, in key order.
+pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory> {
+    let mut keys: BTreeMap<String, KeyHistory> = BTreeMap::new();
+    // Every key any operation names, so a list can be read as a read of each.
+    for op in history {
+        match (&op.operation, &op.outcome) {
+            (Operation::Read(Query::List { .. }), Outcome::Ok(Response::Entries(entries))) => {
+                entries.iter().for_each(|(key, _)| {
+                    key_history(&mut keys, key);
+                });
+            }
+            (Operation::Read(Query::List { .. }), _) => {}
+            (Operation::Set { key, .. } | Operation::Delete { key }, _)
+            | (Operation::CompareAndSet { key, .. } | Operation::Read(Query::Get { key }), _) => {
+                key_history(&mut keys, key);
+            }
+        }
+    }
+    let universe: Vec<String> = keys.keys().cloned().collect();
+    for (source, client_op) in history.iter().enumerate() {
+        let response = match &client_op.outcome {
+            Outcome::Ok(Response::Error(_)) | Outcome::Fail => continue,
+            Outcome::Ok(response) => Some(response),
+            Outcome::Indeterminate => None,
+        };
+        match &client_op.operation {
+            Operation::Set { key, value } => {
+                let keyed = key_history(&mut keys, key);
+                let op = match response {
+                    None | Some(Response::Done) => RegisterOp::Write(keyed.intern(Some(value))),
+                    Some(_) => RegisterOp::Impossible,
+                };
+                keyed.push(op, client_op, source);
+            }
+            Operation::Delete { key } => {
+                let op = match response {
+                    None => RegisterOp::Delete { existed: None },
+                    Some(Response::Deleted { existed }) => RegisterOp::Delete { existed: Some(*existed) },
+                    Some(_) => RegisterOp::Impossible,
+                };
+                key_history(&mut keys, key).push(op, client_op, source);
+            }
+            Operation::CompareAndSet { key, expected, new } => {
+                let keyed = key_history(&mut keys, key);
+                let (expected, new) = (keyed.intern(expected.as_ref()), keyed.intern(new.as_ref()));
+                let op = match response {
+                    None => RegisterOp::CompareAndSet { expected, new, observed: None },
+                    Some(Response::Swapped { swapped, previous }) => {
+                        let previous = keyed.intern(previous.as_ref());
+                        RegisterOp::CompareAndSet { expected, new, observed: Some((*swapped, previous)) }
+                    }
+                    Some(_) => RegisterOp::Impossible,
+                };
+                keyed.push(op, client_op, source);
+            }
+            Operation::Read(Query::Get { key }) => {
+                let keyed = key_history(&mut keys, key);
+                match response {
+                    None => {}
+                    Some(Response::Value(value)) => {
+                        let op = RegisterOp::Read(keyed.intern(value.as_ref()));
+                        keyed.push(op, client_op, source);
+                    }
+                    Some(_) => keyed.push(RegisterOp::Impossible, client_op, source),
+                }
+            }
+            Operation::Read(Query::List { from, to, limit }) => {
+                let Some(Response::Entries(entries)) = response else {
+                    continue;
+                };
+                // A full page says nothing about keys past its last entry.
+                let last_covered = match entries.last() {
+                    Some((last, _)) if *limit > 0 && entries.len() >= *limit as usize => Some(last),
+                    _ => None,
+                };
+                let seen: BTreeMap<&String, &String> =
+                    entries.iter().map(|(key, value)| (key, value)).collect();
+                for key in &universe {
+                    let in_range = key >= from
+                        && to.as_ref().is_none_or(|to| key < to)
+                        && last_covered.is_none_or(|last| key <= last);
+                    if in_range {
+                        let keyed = key_history(&mut keys, key);
+                        let op = RegisterOp::Read(keyed.intern(seen.get(key).copied()));
+                        keyed.push(op, client_op, source);
+                    }
+                }
+            }
+        }
+    }
+    keys.into_values().collect()
+}
+
+fn key_history<'k>(keys: &'k mut BTreeMap<String, KeyHistory>, key: &str) -> &'k mut KeyHistory {
+    keys.entry(key.to_string())
+        .or_insert_with(|| KeyHistory { key: key.to_string(), ..KeyHistory::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_and_set_must_agree_with_the_state_it_saw() {
+        let cas = |observed| RegisterOp::CompareAndSet { expected: Some(1), new: Some(2), observed };
+        assert_eq!(cas(None).step(Some(1)), Some(Some(2)));
+        assert_eq!(cas(None).step(Some(3)), Some(Some(3)), "an unknown failed swap changes nothing");
+        assert_eq!(cas(Some((true, Some(1)))).step(Some(1)), Some(Some(2)));
+        assert_eq!(cas(Some((true, Some(1)))).step(Some(3)), None);
+        assert_eq!(cas(Some((false, Some(3)))).step(Some(3)), Some(Some(3)));
+        assert_eq!(cas(Some((false, Some(3)))).step(None), None, "it saw 3, not absent");
+    }
+
+    #[test]
+    fn delete_must_agree_with_whether_the_key_existed() {
+        assert_eq!(RegisterOp::Delete { existed: Some(true) }.step(None), None);
+        assert_eq!(RegisterOp::Delete { existed: Some(true) }.step(Some(1)), Some(None));
+        assert_eq!(RegisterOp::Delete { existed: None }.step(None), Some(None));
+    }
+}

@@ -1,0 +1,60 @@
+//! Shrinking a non-linearizable key history to a small witness a person can read.
+//!
+//! Delta debugging: drop chunks of operations, halving the chunk size, and keep a drop
+//! whenever what remains is still not linearizable. A drop must not orphan a read: an
+//! operation that saw a value keeps some write of that value, or the "witness" would
+//! only show a value from nowhere rather than the real anomaly (typically a write, an
+//! overwrite, and a read of the old value after both). The result is 1-minimal when the
+//! budget allows: removing any single remaining operation makes it linearizable or
+//! orphans a read.
+
+use super::register::{KeyOp, RegisterOp, ValueId};
+use super::search::{search, SearchResult};
+
+/// Whether every value an operation in `ops` saw is written by some operation in `ops`.
+fn observations_have_writers(ops: &[KeyOp]) -> bool {
+    ops.iter().all(|reader| {
+        observed_value(reader).is_none_or(|value| ops.iter().any(|writer| writer.op.writes() == Some(value)))
+    })
+}
+
+/// The value an operation saw, if it saw one.
+fn observed_value(op: &KeyOp) -> Option<ValueId> {
+    match op.op {
+        RegisterOp::Read(seen) => seen,
+        RegisterOp::CompareAndSet { observed: Some((_, previous)), .. } => previous,
+        _ => None,
+    }
+}
+
+/// A smaller non-linearizable history inside `ops` (itself not linearizable), spending
+/// at most `budget` search steps. Returns `ops` unchanged if nothing could be dropped.
+pub(crate) fn shrink(ops: &[KeyOp], budget: &mut u64) -> Vec<KeyOp> {
+    let mut kept = ops.to_vec();
+    loop {
+        let before = kept.len();
+        let mut chunk = kept.len().div_ceil(2);
+        while chunk >= 1 {
+            let mut start = 0;
+            while start < kept.len() {
+                if *budget == 0 {
+                    return kept;
+                }
+                let end = (start + chunk).min(kept.len());
+                let candidate: Vec<KeyOp> = kept[..start].iter().chain(&kept[end..]).copied().collect();
+                let still_fails = !candidate.is_empty()
+                    && observations_have_writers(&candidate)
+                    && search(&candidate, budget) == SearchResult::NotLinearizable;
+                if still_fails {
+                    kept = candidate;
+                } else {
+                    start += chunk;
+                }
+            }
+            chunk /= 2;
+        }
+        if kept.len() == before {
+            return kept;
+        }
+    }
+}

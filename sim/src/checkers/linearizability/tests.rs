@@ -1,0 +1,294 @@
+//! The checker on hand-written histories, and against a brute-force checker on small
+//! random ones.
+
+use super::register::{KeyOp, RegisterOp, State};
+use super::search::{search, SearchResult};
+use super::*;
+use proptest::prelude::*;
+
+fn op(
+    client: u64,
+    operation: Operation,
+    invoke_us: u64,
+    return_us: Option<u64>,
+    outcome: Outcome,
+) -> ClientOp {
+    ClientOp { client, operation, invoke_us, return_us, outcome }
+}
+
+fn set(client: u64, key: &str, value: &str, from: u64, to: u64) -> ClientOp {
+    let operation = Operation::Set { key: key.into(), value: value.into() };
+    op(client, operation, from, Some(to), Outcome::Ok(Response::Done))
+}
+
+fn get(client: u64, key: &str, seen: Option<&str>, from: u64, to: u64) -> ClientOp {
+    let operation = Operation::Read(Query::Get { key: key.into() });
+    op(client, operation, from, Some(to), Outcome::Ok(Response::Value(seen.map(Into::into))))
+}
+
+fn timed_out_set(client: u64, key: &str, value: &str, from: u64) -> ClientOp {
+    let operation = Operation::Set { key: key.into(), value: value.into() };
+    op(client, operation, from, None, Outcome::Indeterminate)
+}
+
+fn assert_linearizable(history: &[ClientOp]) {
+    let verdict = check(history);
+    assert!(matches!(verdict, Linearizability::Linearizable { .. }), "{verdict:?}");
+}
+
+fn witness_of(history: &[ClientOp]) -> Vec<ClientOp> {
+    match check(history) {
+        Linearizability::Violated { witness, .. } => witness,
+        other => panic!("expected a violation, got {other:?}"),
+    }
+}
+
+#[test]
+fn sequential_and_concurrent_histories_that_have_a_linearization_pass() {
+    assert_linearizable(&[]);
+    assert_linearizable(&[get(1, "x", None, 0, 1), set(1, "x", "a", 2, 3), get(2, "x", Some("a"), 4, 5)]);
+    // Two overlapping writes and reads that see them in either order.
+    assert_linearizable(&[
+        set(1, "x", "a", 0, 10),
+        set(2, "x", "b", 1, 9),
+        get(3, "x", Some("b"), 2, 3),
+        get(3, "x", Some("a"), 4, 5),
+    ]);
+    // An operation returning at the instant another is invoked counts as concurrent.
+    assert_linearizable(&[set(1, "x", "a", 0, 5), get(2, "x", None, 5, 6)]);
+}
+
+#[test]
+fn a_stale_read_is_caught_and_shrunk_to_write_overwrite_read() {
+    let mut history = vec![
+        set(1, "x", "a", 0, 10),
+        set(1, "x", "b", 20, 30),
+        // Noise on the same key and on another one.
+        get(3, "x", Some("a"), 5, 15),
+        get(3, "y", None, 5, 15),
+        set(3, "y", "q", 16, 17),
+        get(3, "x", Some("b"), 35, 36),
+    ];
+    // Read "a" after "b" was written and acknowledged: stale.
+    history.push(get(2, "x", Some("a"), 40, 50));
+    let witness = witness_of(&history);
+    assert_eq!(witness, vec![history[0].clone(), history[1].clone(), history[6].clone()]);
+    let violation = check(&history).violation().expect("a violation");
+    assert_eq!(violation.invariant, "linearizability");
+    assert!(violation.detail.contains("key \"x\""), "{}", violation.detail);
+}
+
+#[test]
+fn a_read_of_a_value_nobody_wrote_is_caught() {
+    let witness = witness_of(&[get(1, "x", Some("ghost"), 0, 1)]);
+    assert_eq!(witness.len(), 1);
+}
+
+#[test]
+fn a_lost_acknowledged_write_is_caught() {
+    // The write was acknowledged, then a later read sees the key absent.
+    let history = [set(1, "x", "a", 0, 1), get(2, "x", None, 2, 3)];
+    assert_eq!(witness_of(&history).len(), 2);
+}
+
+#[test]
+fn indeterminate_writes_may_or_may_not_take_effect() {
+    // Took effect, late: seen long after the client gave up.
+    assert_linearizable(&[timed_out_set(1, "x", "a", 0), get(2, "x", Some("a"), 100, 101)]);
+    // Never took effect.
+    assert_linearizable(&[timed_out_set(1, "x", "a", 0), get(2, "x", None, 100, 101)]);
+    // But not before it was invoked.
+    let history = [get(2, "x", Some("a"), 0, 1), timed_out_set(1, "x", "a", 5)];
+    assert_eq!(witness_of(&history).len(), 2);
+    // And at most once: "a" then "b" then "a" again needs two writes of "a".
+    let history = [
+        timed_out_set(1, "x", "a", 0),
+        set(2, "x", "b", 10, 11),
+        get(3, "x", Some("a"), 5, 6),
+        get(3, "x", Some("b"), 12, 13),
+        get(3, "x", Some("a"), 14, 15),
+    ];
+    assert!(matches!(check(&history), Linearizability::Violated { .. }));
+}
+
+#[test]
+fn failed_operations_and_unanswered_reads_are_ignored() {
+    let failed = op(1, Operation::Set { key: "x".into(), value: "a".into() }, 0, Some(1), Outcome::Fail);
+    let unanswered = op(2, Operation::Read(Query::Get { key: "x".into() }), 0, None, Outcome::Indeterminate);
+    assert_linearizable(&[failed, unanswered, get(3, "x", None, 5, 6)]);
+}
+
+#[test]
+fn compare_and_set_and_delete_results_are_checked() {
+    let cas = |expected: Option<&str>, new: &str, swapped: bool, previous: Option<&str>, from, to| {
+        let operation = Operation::CompareAndSet {
+            key: "x".into(),
+            expected: expected.map(Into::into),
+            new: Some(new.into()),
+        };
+        let response = Response::Swapped { swapped, previous: previous.map(Into::into) };
+        op(1, operation, from, Some(to), Outcome::Ok(response))
+    };
+    let delete = |existed, from, to| {
+        op(
+            2,
+            Operation::Delete { key: "x".into() },
+            from,
+            Some(to),
+            Outcome::Ok(Response::Deleted { existed }),
+        )
+    };
+    assert_linearizable(&[
+        cas(None, "a", true, None, 0, 1),
+        cas(None, "b", false, Some("a"), 2, 3),
+        delete(true, 4, 5),
+        delete(false, 6, 7),
+    ]);
+    // Two creates-if-absent both succeeding, one after the other: impossible.
+    let history = [cas(None, "a", true, None, 0, 1), cas(None, "b", true, None, 2, 3)];
+    assert!(matches!(check(&history), Linearizability::Violated { .. }));
+    // A delete that found nothing after an acknowledged write.
+    let history = [set(1, "x", "a", 0, 1), delete(false, 2, 3)];
+    assert!(matches!(check(&history), Linearizability::Violated { .. }));
+}
+
+#[test]
+fn a_list_is_a_read_of_every_key_in_its_range() {
+    let list = |entries: &[(&str, &str)], from, to| {
+        let entries = entries.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        let operation = Operation::Read(Query::List { from: "".into(), to: None, limit: 0 });
+        op(9, operation, from, Some(to), Outcome::Ok(Response::Entries(entries)))
+    };
+    assert_linearizable(&[
+        set(1, "x", "a", 0, 1),
+        set(1, "y", "b", 2, 3),
+        list(&[("x", "a"), ("y", "b")], 4, 5),
+    ]);
+    // The list misses an acknowledged write to y.
+    let history = [set(1, "x", "a", 0, 1), set(1, "y", "b", 2, 3), list(&[("x", "a")], 4, 5)];
+    match check(&history) {
+        Linearizability::Violated { key, witness, .. } => {
+            assert_eq!(key, "y");
+            assert_eq!(witness, vec![history[1].clone(), history[2].clone()]);
+        }
+        other => panic!("expected a violation, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_response_that_does_not_fit_its_request_is_a_violation() {
+    let history = [op(
+        1,
+        Operation::Set { key: "x".into(), value: "a".into() },
+        0,
+        Some(1),
+        Outcome::Ok(Response::Value(None)),
+    )];
+    assert!(matches!(check(&history), Linearizability::Violated { .. }));
+}
+
+#[test]
+fn running_out_of_steps_is_unknown_never_a_pass() {
+    let history: Vec<ClientOp> = (0..50).map(|i| set(1, "x", &i.to_string(), i * 10, i * 10 + 5)).collect();
+    assert!(matches!(check_with_budget(&history, 10), Linearizability::Unknown { .. }));
+    let unknown = check_with_budget(&history, 10).violation().expect("unknown is not a pass");
+    assert_eq!(unknown.invariant, "linearizability unknown");
+    assert!(matches!(check(&history), Linearizability::Linearizable { .. }));
+}
+
+#[test]
+fn ten_thousand_operations_over_a_hundred_keys_check() {
+    // Twenty clients, each key written and read by overlapping clients, all correct.
+    let mut history = Vec::new();
+    let mut values = vec![None::<String>; 100];
+    for step in 0..10_000u64 {
+        let key = (step * 37 % 100) as usize;
+        let (from, to) = (step * 10, step * 10 + 25);
+        if step % 3 == 0 {
+            let value = format!("v{step}");
+            history.push(set(step % 20, &format!("k{key}"), &value, from, to));
+            values[key] = Some(value);
+        } else {
+            history.push(get(step % 20, &format!("k{key}"), values[key].as_deref(), from, to));
+        }
+    }
+    assert!(matches!(check(&history), Linearizability::Linearizable { keys: 100, .. }));
+}
+
+// --- Brute force, for the property test ---------------------------------------------
+
+/// Whether some order of the operations, respecting real time, with each indeterminate
+/// operation either placed or left out, is accepted by the register from `state`.
+fn brute_force(ops: &[KeyOp]) -> bool {
+    fn place(ops: &[KeyOp], remaining: &mut Vec<usize>, state: State) -> bool {
+        if remaining.iter().all(|&i| ops[i].return_us.is_none()) {
+            return true;
+        }
+        for position in 0..remaining.len() {
+            let candidate = remaining[position];
+            // It may go next unless something still to place returned before it began.
+            let blocked = remaining.iter().any(|&other| {
+                ops[other].return_us.is_some_and(|returned| returned < ops[candidate].invoke_us)
+            });
+            if blocked {
+                continue;
+            }
+            remaining.remove(position);
+            let fits = ops[candidate].op.step(state).is_some_and(|after| place(ops, remaining, after));
+            // Or leave an indeterminate operation out for good.
+            let skipped = ops[candidate].return_us.is_none() && place(ops, remaining, state);
+            remaining.insert(position, candidate);
+            if fits || skipped {
+                return true;
+            }
+        }
+        false
+    }
+    place(ops, &mut (0..ops.len()).collect(), None)
+}
+
+fn register_op() -> impl Strategy<Value = RegisterOp> {
+    let state = || prop::option::of(0u32..3);
+    prop_oneof![
+        state().prop_map(RegisterOp::Read),
+        state().prop_map(RegisterOp::Write),
+        prop::option::of(any::<bool>()).prop_map(|existed| RegisterOp::Delete { existed }),
+        (state(), state(), prop::option::of((any::<bool>(), state())))
+            .prop_map(|(expected, new, observed)| RegisterOp::CompareAndSet { expected, new, observed }),
+    ]
+}
+
+fn key_ops() -> impl Strategy<Value = Vec<KeyOp>> {
+    prop::collection::vec((register_op(), 0u64..12, prop::option::of(0u64..6)), 0..7).prop_map(|ops| {
+        ops.into_iter()
+            .enumerate()
+            .map(|(source, (op, invoke_us, length))| KeyOp {
+                op,
+                invoke_us,
+                return_us: length.map(|length| invoke_us + length),
+                source,
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_search_agrees_with_brute_force(ops in key_ops()) {
+        let mut budget = u64::MAX;
+        let expected = if brute_force(&ops) { SearchResult::Linearizable } else { SearchResult::NotLinearizable };
+        prop_assert_eq!(search(&ops, &mut budget), expected);
+    }
+
+    #[test]
+    fn shrunk_witnesses_are_not_linearizable(ops in key_ops()) {
+        if !brute_force(&ops) {
+            let mut budget = SHRINK_STEPS;
+            let witness = shrink::shrink(&ops, &mut budget);
+            prop_assert!(!witness.is_empty() && witness.len() <= ops.len());
+            prop_assert!(!brute_force(&witness));
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The client history of a run: one record per operation a client invoked, with what
+//! it asked, when, and how it ended. The linearizability checker reads it; `--history
+//! FILE` writes it as JSON lines for external checkers (Knossos, Porcupine, Elle…).
+//!
+//! An operation ends in one of three ways: `ok` (the client saw its result), `fail`
+//! (it certainly did not take effect: every attempt was refused before any node took
+//! it), or `indeterminate` (the client gave up after timeouts: it may or may not have
+//! taken effect, at any time after its invocation).
+
+use crate::event_queue::Micros;
+use kv::{Operation, Query, Response};
+use serde_json::{json, Value};
+use std::io::{self, Write};
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Completed with this response.
+    Ok(Response),
+    /// Certainly not applied.
+    Fail,
+    /// Timed out: may or may not have been applied.
+    Indeterminate,
+}
+
+/// One client operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientOp {
+    /// The client (1-based).
+    pub client: u64,
+    /// What it asked.
+    pub operation: Operation,
+    /// When it was first sent (virtual microseconds).
+    pub invoke_us: Micros,
+    /// When the client learned the outcome; `None` for indeterminate operations.
+    pub return_us: Option<Micros>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl ClientOp {
+    /// The operation as one JSON object: client, op, key, value, invoke and return
+    /// times, outcome, and what the response said.
+    pub fn to_json(&self) -> Value {
+        let mut line = json!({
+            "client": self.client,
+            "invoke_us": self.invoke_us,
+            "return_us": self.return_us,
+            "outcome": match self.outcome {
+                Outcome::Ok(_) => "ok",
+                Outcome::Fail => "fail",
+                Outcome::Indeterminate => "indeterminate",
+            },
+        });
+        let fields = line.as_object_mut().expect("an object");
+        let mut put = |name: &str, value: Value| {
+            fields.insert(name.to_string(), value);
+        };
+        // `value` is what was written for writes and what was read for reads.
+        match &self.operation {
+            Operation::Set { key, value } => {
+                put("op", json!("set"));
+                put("key", json!(key));
+                put("value", json!(value));
+            }
+            Operation::Delete { key } => {
+                put("op", json!("delete"));
+                put("key", json!(key));
+            }
+            Operation::CompareAndSet { key, expected, new } => {
+                put("op", json!("cas"));
+                put("key", json!(key));
+                put("expected", json!(expected));
+                put("value", json!(new));
+            }
+            Operation::Read(Query::Get { key }) => {
+                put("op", json!("get"));
+                put("key", json!(key));
+            }
+            Operation::Read(Query::List { from, to, limit }) => {
+                put("op", json!("list"));
+                put("key", json!(from));
+                put("end", json!(to));
+                put("limit", json!(limit));
+            }
+        }
+        if let Outcome::Ok(response) = &self.outcome {
+            match response {
+                Response::Done => {}
+                Response::Deleted { existed } => put("existed", json!(existed)),
+                Response::Swapped { swapped, previous } => {
+                    put("swapped", json!(swapped));
+                    put("previous", json!(previous));
+                }
+                Response::Value(value) => put("value", json!(value)),
+                Response::Entries(entries) => put("value", json!(entries)),
+                Response::Error(error) => put("error", json!(error.to_string())),
+            }
+        }
+        line
+    }
+}
+
+/// Writes `history` as JSON lines, in invocation order.
+pub fn write_json_lines(history: &[ClientOp], output: &mut dyn Write) -> io::Result<()> {
+    for op in history {
+        serde_json::to_writer(&mut *output, &op.to_json())?;
+        output.write_all(b"\n")?;
+    }
+    output.flush()
+}
+
+/// What the clients did, for the run report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OperationStats {
+    /// Operations invoked.
+    pub invoked: u64,
+    /// Completed with a result.
+    pub ok: u64,
+    /// Certainly not applied.
+    pub failed: u64,
+    /// Timed out, outcome unknown (still in flight at the end counts here too).
+    pub indeterminate: u64,
+    /// Median client-visible latency of completed operations (virtual microseconds).
+    pub latency_p50_us: Micros,
+    /// 99th percentile latency of completed operations (virtual microseconds).
+    pub latency_p99_us: Micros,
+}
+
+impl OperationStats {
+    /// Counts and latency percentiles (nearest rank) of `history`.
+    pub fn of(history: &[ClientOp]) -> OperationStats {
+        let mut stats = OperationStats { invoked: history.len() as u64, ..OperationStats::default() };
+        let mut latencies = Vec::with_capacity(history.len());
+        for op in history {
+            match op.outcome {
+                Outcome::Ok(_) => {
+                    stats.ok += 1;
+                    latencies.extend(op.return_us.map(|returned| returned.saturating_sub(op.invoke_us)));
+                }
+                Outcome::Fail => stats.failed += 1,
+                Outcome::Indeterminate => stats.indeterminate += 1,
+            }
+        }
+        latencies.sort_unstable();
+        let percentile = |per_mille: usize| match latencies.len() {
+            0 => 0,
+            length => latencies[(length * per_mille).div_ceil(1_000).clamp(1, length) - 1],
+        };
+        stats.latency_p50_us = percentile(500);
+        stats.latency_p99_us = percentile(990);
+        stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(invoke_us: Micros, return_us: Option<Micros>, outcome: Outcome) -> ClientOp {
+        let operation = Operation::Set { key: "k".into(), value: "v".into() };
+        ClientOp { client: 1, operation, invoke_us, return_us, outcome }
+    }
+
+    #[test]
+    fn stats_count_outcomes_and_take_nearest_rank_percentiles() {
+        let mut history: Vec<ClientOp> =
+            (1..=100).map(|latency| op(1_000, Some(1_000 + latency), Outcome::Ok(Response::Done))).collect();
+        history.push(op(0, None, Outcome::Indeterminate));
+        history.push(op(0, Some(5), Outcome::Fail));
+        let stats = OperationStats::of(&history);
+        assert_eq!((stats.invoked, stats.ok, stats.failed, stats.indeterminate), (102, 100, 1, 1));
+        assert_eq!((stats.latency_p50_us, stats.latency_p99_us), (50, 99));
+        assert_eq!(OperationStats::of(&[]).latency_p99_us, 0);
+    }
+
+    #[test]
+    fn json_lines_name_client_op_key_value_times_and_outcome() {
+        let history = vec![
+            op(10, Some(20), Outcome::Ok(Response::Done)),
+            ClientOp {
+                client: 2,
+                operation: Operation::Read(Query::Get { key: "k".into() }),
+                invoke_us: 15,
+                return_us: Some(30),
+                outcome: Outcome::Ok(Response::Value(Some("v".into()))),
+            },
+            op(40, None, Outcome::Indeterminate),
+        ];
+        let mut out = Vec::new();
+        write_json_lines(&history, &mut out).unwrap();
+        let lines: Vec<Value> =
+            String::from_utf8(out).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(
+            lines[0],
+            json!({"client": 1, "op": "set", "key": "k", "value": "v", "invoke_us": 10, "return_us": 20, "outcome": "ok"})
+        );
+        assert_eq!(lines[1]["op"], "get");
+        assert_eq!(lines[1]["value"], "v");
+        assert_eq!(lines[2]["outcome"], "indeterminate");
+        assert_eq!(lines[2]["return_us"], Value::Null);
+    }
+}
