@@ -8,7 +8,7 @@ use crate::host::{CommitDecision, Held};
 use crate::network::Route;
 use crate::options::{HostBug, Verdict};
 use crate::simulation::{Event, Simulation};
-use crate::state_machine::DigestStateMachine;
+use crate::state_machine::Replica;
 use crate::storage::{self, Write};
 use raft_core::{Action, Input, NodeId, Request, Role};
 
@@ -194,7 +194,9 @@ impl Simulation<'_> {
                     if self.outcome.is_some() {
                         return;
                     }
-                    self.hosts[position].state_machine.apply(entry);
+                    if let Some(applied) = self.hosts[position].state_machine.apply(entry) {
+                        self.client_command_applied(position, applied);
+                    }
                 }
                 self.compact_if_due(position);
             }
@@ -202,6 +204,7 @@ impl Simulation<'_> {
                 let applied_here = self.hosts[position].state_machine.applied_index();
                 let result = self.checkers.read_freshness.on_read_ready(id, read, read_index, applied_here);
                 self.check(result);
+                self.client_read_ready(position, read);
             }
             Action::ProposalAccepted { id: request, index, term } => {
                 self.workload.on_accepted(position);
@@ -211,13 +214,18 @@ impl Simulation<'_> {
             }
             Action::Rejected { request, leader_hint, .. } => {
                 self.workload.on_rejected(leader_hint, self.hosts.len());
-                if let Request::Read(read) = request {
-                    self.checkers.read_freshness.on_read_dropped(id, read);
+                match request {
+                    Request::Read(read) => {
+                        self.checkers.read_freshness.on_read_dropped(id, read);
+                        self.client_refused(position, read, leader_hint);
+                    }
+                    Request::Propose(proposal) => self.client_refused(position, proposal, leader_hint),
+                    _ => {}
                 }
             }
             Action::InstallSnapshot { snapshot } => {
                 let index = snapshot.meta.last_included_index;
-                let Some(machine) = DigestStateMachine::from_snapshot(&snapshot.data) else {
+                let Some(machine) = Replica::from_snapshot(&snapshot.data) else {
                     let detail =
                         format!("node {id} was asked to install a snapshot its state machine cannot read");
                     self.fail(Verdict::Safety, Violation::new("host contract", vec![id], detail));
@@ -234,7 +242,7 @@ impl Simulation<'_> {
                 let result = self.checkers.monotonic.on_snapshot_installed(id, index);
                 self.check(result);
                 let result =
-                    self.checkers.state_machine_safety.on_restored(id, index, machine.prefix_digest());
+                    self.checkers.state_machine_safety.on_restored(id, index, machine.digest.prefix_digest());
                 self.check(result);
                 self.hosts[position].state_machine = machine;
             }

@@ -98,10 +98,16 @@ pub struct StorageParams {
 /// What the simulated clients do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkloadParams {
-    /// The mean gap between proposals (uniform in 0..=2×mean).
-    pub proposal_interval_micros: Micros,
-    /// The mean gap between linearizable reads; 0 for none.
-    pub read_interval_micros: Micros,
+    /// The mean pause between a client's answer and its next operation (uniform in
+    /// 1..=2×mean).
+    pub think_micros: Micros,
+    /// The share of client operations that read (get or list), in parts per million.
+    pub read_ppm: u32,
+    /// How many keys the clients share (fewer keys, more contention on each).
+    pub keys: u32,
+    /// How long a client waits for an answer before it retries (with the same
+    /// sequence number); it gives up after `GIVE_UP_AFTER_TIMEOUTS` (4) timeouts.
+    pub request_timeout_micros: Micros,
     /// The mean gap between leadership transfer requests; 0 for none.
     pub transfer_interval_micros: Micros,
     /// The mean gap between membership changes (remove a voter, add one back); 0 for none.
@@ -377,12 +383,10 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         clock_skew_max_ppm: if random.chance(500_000) { random.below(100_000) as u32 } else { 0 },
     };
     let workload = WorkloadParams {
-        proposal_interval_micros: random.between(2 * MILLISECOND, 100 * MILLISECOND),
-        read_interval_micros: if random.chance(500_000) {
-            random.between(5 * MILLISECOND, SECOND)
-        } else {
-            0
-        },
+        think_micros: random.between(MILLISECOND, 100 * MILLISECOND),
+        read_ppm: random.below(900_001) as u32,
+        keys: random.between(1, 16) as u32,
+        request_timeout_micros: random.between(100 * MILLISECOND, 2 * SECOND),
         transfer_interval_micros: if random.chance(300_000) {
             random.between(SECOND, 20 * SECOND)
         } else {
@@ -400,8 +404,10 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
 
 fn standard_workload() -> WorkloadParams {
     WorkloadParams {
-        proposal_interval_micros: 20 * MILLISECOND,
-        read_interval_micros: 100 * MILLISECOND,
+        think_micros: 20 * MILLISECOND,
+        read_ppm: 400_000,
+        keys: 5,
+        request_timeout_micros: 500 * MILLISECOND,
         transfer_interval_micros: 0,
         membership_interval_micros: 0,
         compaction_threshold_entries: 256,
@@ -541,9 +547,11 @@ impl fmt::Display for FaultPlan {
         };
         writeln!(
             f,
-            "workload: proposals {}, reads {}, leadership transfers {}, membership changes {}, compaction after {} entries",
-            every(workload.proposal_interval_micros),
-            every(workload.read_interval_micros),
+            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries",
+            millis(workload.think_micros),
+            percent(workload.read_ppm),
+            workload.keys,
+            millis(workload.request_timeout_micros),
             every(workload.transfer_interval_micros),
             every(workload.membership_interval_micros),
             workload.compaction_threshold_entries,

@@ -7,7 +7,7 @@
 //! The run loop (`simulation`) decides what the effects do; the host only keeps order.
 
 use crate::event_queue::Micros;
-use crate::state_machine::DigestStateMachine;
+use crate::state_machine::Replica;
 use crate::storage::Storage;
 use raft_core::{Action, Config, Message, NodeId, RaftNode, RestoreError, Role, Term};
 use std::collections::VecDeque;
@@ -55,7 +55,7 @@ pub struct Host {
     /// The disk, which outlives crashes.
     pub storage: Storage,
     /// The in-memory state machine, rebuilt from the snapshot on restart.
-    pub state_machine: DigestStateMachine,
+    pub state_machine: Replica,
     /// Bumped on every crash so events meant for an earlier run of the process are dropped.
     pub incarnation: u64,
     /// Effects waiting for the disk, in the order the core emitted them.
@@ -81,7 +81,7 @@ impl Host {
             seed,
             node: None,
             storage: Storage::default(),
-            state_machine: DigestStateMachine::default(),
+            state_machine: Replica::default(),
             incarnation: 0,
             held: VecDeque::new(),
             sync_in_flight: false,
@@ -135,9 +135,9 @@ impl Host {
             format!("node {} cannot restart from its durable state: {error}", self.id)
         })?;
         self.state_machine = match snapshot_data {
-            Some(bytes) => DigestStateMachine::from_snapshot(&bytes)
+            Some(bytes) => Replica::from_snapshot(&bytes)
                 .ok_or_else(|| format!("node {} holds a snapshot its state machine cannot read", self.id))?,
-            None => DigestStateMachine::default(),
+            None => Replica::default(),
         };
         self.node = Some(node);
         Ok(())

@@ -47,6 +47,7 @@
 //! ```
 
 pub mod checkers;
+mod clients;
 mod effects;
 pub mod event_queue;
 pub mod faults;
@@ -65,7 +66,7 @@ pub mod trace;
 mod workload;
 
 pub use faults::{FaultPlan, FaultProfile};
-pub use options::{Failure, HostBug, RunOptions, RunReport, Verdict};
+pub use options::{Failure, HostBug, ReadMode, RunOptions, RunReport, Verdict};
 
 /// Draws the fault plan of `options` from its seed.
 pub fn draw_plan(options: &RunOptions) -> FaultPlan {
@@ -80,6 +81,15 @@ pub fn run(
     trace: Option<&mut dyn std::io::Write>,
 ) -> std::io::Result<RunReport> {
     simulation::Simulation::new(options, plan, trace).run()
+}
+
+/// Runs `options` under `plan` like [`run`], and returns the client history too.
+pub fn run_with_history(
+    options: &RunOptions,
+    plan: &FaultPlan,
+    trace: Option<&mut dyn std::io::Write>,
+) -> std::io::Result<(RunReport, Vec<history::ClientOp>)> {
+    simulation::Simulation::new(options, plan, trace).run_with_history()
 }
 
 /// Draws the plan of `options` and runs it.

@@ -126,7 +126,7 @@ impl Simulation<'_> {
         }
         let hard_state = host.storage.durable().hard_state;
         let snapshot_index = host.storage.durable().snapshot_index();
-        let restored_digest = host.state_machine.prefix_digest();
+        let restored_digest = host.state_machine.digest.prefix_digest();
         tracing::debug!(time_us = self.queue.now(), node = id, term = hard_state.term, "restart");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),

@@ -3,6 +3,7 @@
 use crate::checkers::Violation;
 use crate::event_queue::Micros;
 use crate::faults::FaultProfile;
+use crate::history::OperationStats;
 use crate::network::NetworkStats;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -46,6 +47,49 @@ impl std::str::FromStr for HostBug {
     }
 }
 
+/// The most simulated clients.
+pub const MAX_CLIENTS: usize = 1_000;
+/// The default number of simulated clients.
+pub const DEFAULT_CLIENTS: usize = 3;
+
+fn default_clients() -> usize {
+    DEFAULT_CLIENTS
+}
+
+/// How clients read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadMode {
+    /// Through the leader with ReadIndex (Raft thesis §6.4): linearizable.
+    #[default]
+    Index,
+    /// Any node answers from its own state at once, leader or not, confirmed or not:
+    /// deliberately stale under partitions, so the linearizability checker has
+    /// something to catch.
+    Local,
+}
+
+impl ReadMode {
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadMode::Index => "index",
+            ReadMode::Local => "local",
+        }
+    }
+}
+
+impl std::str::FromStr for ReadMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<ReadMode, String> {
+        match text {
+            "index" => Ok(ReadMode::Index),
+            "local" => Ok(ReadMode::Local),
+            other => Err(format!("unknown read mode {other:?}: expected index or local")),
+        }
+    }
+}
+
 /// Everything that, with the seed, decides a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
@@ -57,6 +101,12 @@ pub struct RunOptions {
     pub faults: FaultProfile,
     /// Length of the safety phase in base ticks of 10 virtual milliseconds.
     pub ticks: u64,
+    /// Simulated key-value clients, each with one operation in flight at a time.
+    #[serde(default = "default_clients")]
+    pub clients: usize,
+    /// How the clients read.
+    #[serde(default)]
+    pub reads: ReadMode,
     /// A deliberately broken host, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_bug: Option<HostBug>,
@@ -65,7 +115,15 @@ pub struct RunOptions {
 impl RunOptions {
     /// Options with the defaults of `sim run`.
     pub fn new(seed: u64, nodes: usize, faults: FaultProfile) -> RunOptions {
-        RunOptions { seed, nodes, faults, ticks: DEFAULT_TICKS, host_bug: None }
+        RunOptions {
+            seed,
+            nodes,
+            faults,
+            ticks: DEFAULT_TICKS,
+            clients: DEFAULT_CLIENTS,
+            reads: ReadMode::Index,
+            host_bug: None,
+        }
     }
 
     /// Refuses options no run can honour, naming the offending one.
@@ -76,15 +134,21 @@ impl RunOptions {
         if self.ticks == 0 || self.ticks > MAX_TICKS {
             return Err(format!("--ticks must be between 1 and {MAX_TICKS}, got {}", self.ticks));
         }
+        if self.clients > MAX_CLIENTS {
+            return Err(format!("--clients must be at most {MAX_CLIENTS}, got {}", self.clients));
+        }
         Ok(())
     }
 
     /// The command line that runs these options again.
     pub fn command_line(&self) -> String {
         let mut line = format!(
-            "cargo run --release -p sim -- run --seed {} --nodes {} --faults {} --ticks {}",
-            self.seed, self.nodes, self.faults, self.ticks
+            "cargo run --release -p sim -- run --seed {} --nodes {} --faults {} --ticks {} --clients {}",
+            self.seed, self.nodes, self.faults, self.ticks, self.clients
         );
+        if self.reads != ReadMode::Index {
+            line.push_str(&format!(" --reads {}", self.reads.name()));
+        }
         if let Some(bug) = self.host_bug {
             line.push_str(&format!(" --host-bug {}", bug.name()));
         }
@@ -102,15 +166,19 @@ pub enum Verdict {
     Safety,
     /// The cluster did not recover within the liveness bound.
     Liveness,
+    /// The linearizability search ran out of steps: neither pass nor fail.
+    Unknown,
 }
 
 impl Verdict {
-    /// The process exit code for this verdict (DESIGN.md: 0, 1 safety, 3 liveness).
+    /// The process exit code for this verdict (DESIGN.md: 0, 1 safety, 3 liveness; and
+    /// 4 when the linearizability check could not decide, which must not read as a pass).
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Pass => 0,
             Verdict::Safety => 1,
             Verdict::Liveness => 3,
+            Verdict::Unknown => 4,
         }
     }
 }
@@ -121,6 +189,7 @@ impl fmt::Display for Verdict {
             Verdict::Pass => "pass",
             Verdict::Safety => "safety violation",
             Verdict::Liveness => "liveness failure",
+            Verdict::Unknown => "unknown (linearizability undecided)",
         })
     }
 }
@@ -164,6 +233,19 @@ pub struct RunReport {
     pub messages_sent: u64,
     /// Messages dropped by cuts or lost.
     pub messages_dropped: u64,
+    /// Simulated clients.
+    #[serde(default)]
+    pub clients: usize,
+    /// How they read.
+    #[serde(default)]
+    pub reads: ReadMode,
+    /// What the clients did.
+    #[serde(default)]
+    pub operations: OperationStats,
+    /// The linearizability verdict: "linearizable", "violated", "unknown", or "not
+    /// checked" (the run failed before its end, or had no clients).
+    #[serde(default)]
+    pub linearizability: String,
     /// The trace hash: equal for equal runs.
     pub trace_hash: String,
     /// Wall-clock time of the run in milliseconds (the only field that varies between equal runs).

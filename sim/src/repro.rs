@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// The `format` field of every repro file.
 pub const REPRO_FORMAT: &str = "raft-sim-repro";
 /// The version this build writes and reads.
-pub const REPRO_VERSION: u64 = 1;
+pub const REPRO_VERSION: u64 = 2;
 
 /// A saved run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,8 +168,10 @@ pub fn check_plan(options: &RunOptions, plan: &FaultPlan) -> Result<(), String> 
     in_range("sync_max_micros", plan.storage.sync_max_micros, 0, MAX_PLAN_MICROS)?;
     in_range("sync_min_micros", plan.storage.sync_min_micros, 0, plan.storage.sync_max_micros)?;
     let workload = &plan.workload;
-    in_range("proposal_interval_micros", workload.proposal_interval_micros, 0, MAX_PLAN_MICROS)?;
-    in_range("read_interval_micros", workload.read_interval_micros, 0, MAX_PLAN_MICROS)?;
+    in_range("think_micros", workload.think_micros, 1, MAX_PLAN_MICROS)?;
+    in_range("read_ppm", u64::from(workload.read_ppm), 0, 1_000_000)?;
+    in_range("keys", u64::from(workload.keys), 1, 1_000_000)?;
+    in_range("request_timeout_micros", workload.request_timeout_micros, 1_000, MAX_PLAN_MICROS)?;
     in_range("transfer_interval_micros", workload.transfer_interval_micros, 0, MAX_PLAN_MICROS)?;
     in_range("membership_interval_micros", workload.membership_interval_micros, 0, MAX_PLAN_MICROS)?;
     in_range("compaction_threshold_entries", workload.compaction_threshold_entries, 1, u64::MAX / 2)?;
@@ -244,7 +246,7 @@ mod tests {
         let text = serde_json::to_string_pretty(&file).unwrap();
         assert_eq!(parse(&text).unwrap(), file);
         assert!(text.contains("\"format\": \"raft-sim-repro\""));
-        assert!(file.reproduce.contains("--seed 11 --nodes 3 --faults heavy --ticks 200"));
+        assert!(file.reproduce.contains("--seed 11 --nodes 3 --faults heavy --ticks 200 --clients 3"));
     }
 
     #[test]
@@ -253,10 +255,10 @@ mod tests {
         assert!(matches!(parse(&text[..text.len() / 2]), Err(ReproError::NotJson(_))));
         assert!(matches!(parse("{\"format\":\"something else\"}"), Err(ReproError::WrongFormat(_))));
         assert!(matches!(parse("[1, 2]"), Err(ReproError::WrongFormat(_))));
-        let newer = text.replace("\"version\": 1", "\"version\": 2");
-        let error = parse(&newer).unwrap_err();
-        assert!(matches!(error, ReproError::WrongVersion(2)));
-        assert!(error.to_string().contains("reads version 1"));
+        let older = text.replace("\"version\": 2", "\"version\": 1");
+        let error = parse(&older).unwrap_err();
+        assert!(matches!(error, ReproError::WrongVersion(1)));
+        assert!(error.to_string().contains("reads version 2"));
         let missing_plan = text.replace("\"plan\"", "\"plan_renamed\"");
         assert!(matches!(parse(&missing_plan), Err(ReproError::Invalid(_))));
     }

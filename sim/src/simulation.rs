@@ -7,16 +7,19 @@
 //! cluster must, within [`LIVENESS_BOUND_MICROS`], agree on a leader and commit and
 //! apply a new proposal on every node. The run stops at the first violation.
 
+use crate::checkers::linearizability::{self, Linearizability};
 use crate::checkers::{Checkers, StaleTerm, Violation};
+use crate::clients::Client;
 use crate::event_queue::{EventQueue, Micros};
 use crate::faults::{FaultPlan, BASE_TICK_MICROS};
+use crate::history::{ClientOp, OperationStats};
 use crate::host::Host;
 use crate::network::Network;
 use crate::options::{Failure, HostBug, RunOptions, RunReport, Verdict};
 use crate::random::{Purpose, Random};
 use crate::trace::{Trace, TraceEvent, TraceKind, TraceRecord};
 use crate::workload::{LivenessProbe, Workload};
-use raft_core::{Action, Input, Message, MessageBody, NodeId};
+use raft_core::{Action, Input, Message, MessageBody, NodeId, RequestId};
 use std::io::Write;
 use std::time::Instant;
 
@@ -42,10 +45,12 @@ pub(crate) enum Event {
     Restart { node: usize, incarnation: u64 },
     /// A paused node resumes.
     Resume { node: usize, incarnation: u64 },
-    /// A client proposes.
-    Propose,
-    /// A client reads.
-    Read,
+    /// A client invokes its next operation.
+    ClientInvoke { client: usize },
+    /// A client's attempt times out.
+    ClientTimeout { client: usize, attempt: RequestId },
+    /// A client retries after a refusal.
+    ClientRetry { client: usize, attempt: RequestId },
     /// An operator asks for a leadership transfer.
     Transfer,
     /// An operator removes a voter or adds one back.
@@ -67,6 +72,9 @@ pub struct Simulation<'t> {
     pub(crate) network: Network,
     pub(crate) storage_random: Random,
     pub(crate) workload: Workload,
+    pub(crate) clients: Vec<Client>,
+    /// Every client operation so far, in invocation order.
+    pub(crate) history: Vec<ClientOp>,
     pub(crate) liveness: Option<LivenessProbe>,
     pub(crate) checkers: Checkers,
     pub(crate) trace: Trace<'t>,
@@ -106,6 +114,8 @@ impl<'t> Simulation<'t> {
             network: Network::new(options.seed, plan.network.clone(), nodes),
             storage_random: Random::new(options.seed, Purpose::Storage),
             workload: Workload::new(options.seed),
+            clients: (1..=options.clients as u64).map(Client::new).collect(),
+            history: Vec::new(),
             liveness: None,
             checkers: Checkers::default(),
             trace: Trace::new(trace_output),
@@ -120,7 +130,12 @@ impl<'t> Simulation<'t> {
     }
 
     /// Runs to the end: a violation, a liveness failure, or recovery after the safety phase.
-    pub fn run(mut self) -> std::io::Result<RunReport> {
+    pub fn run(self) -> std::io::Result<RunReport> {
+        self.run_with_history().map(|(report, _)| report)
+    }
+
+    /// Runs to the end and returns the client history too (for `--history`).
+    pub fn run_with_history(mut self) -> std::io::Result<(RunReport, Vec<ClientOp>)> {
         let started = Instant::now();
         self.schedule_start();
         while self.outcome.is_none() && !self.recovered {
@@ -130,6 +145,7 @@ impl<'t> Simulation<'t> {
             self.events += 1;
             self.handle(now, event);
         }
+        let linearizability = self.check_history();
         let (verdict, violation) = match self.outcome.take() {
             Some((verdict, failure)) => (verdict, Some(failure)),
             None => (Verdict::Pass, None),
@@ -148,13 +164,53 @@ impl<'t> Simulation<'t> {
             crashes: self.crashes,
             messages_sent: 0,
             messages_dropped: 0,
+            clients: self.options.clients,
+            reads: self.options.reads,
+            operations: OperationStats::of(&self.history),
+            linearizability: linearizability.to_string(),
             trace_hash: String::new(),
             wall_time_ms: 0.0,
         };
         report.network(self.network.stats());
         report.trace_hash = format!("{:016x}", self.trace.finish()?);
         report.wall_time_ms = started.elapsed().as_secs_f64() * 1_000.0;
-        Ok(report)
+        Ok((report, self.history))
+    }
+
+    /// Checks the client history for linearizability once the run is over, unless a
+    /// safety violation already ended it (its history stops mid-flight). Operations
+    /// still in flight are indeterminate. A violation outranks a liveness failure; an
+    /// undecided search makes the verdict unknown, never a pass. Says what it found.
+    fn check_history(&mut self) -> &'static str {
+        for client in 0..self.clients.len() {
+            if self.clients[client].is_busy() {
+                self.history_give_up(client);
+            }
+        }
+        if matches!(self.outcome, Some((Verdict::Safety, _))) {
+            return "not checked";
+        }
+        if self.clients.is_empty() {
+            return "no clients";
+        }
+        let result = linearizability::check(&self.history);
+        let Some(violation) = result.violation() else {
+            return "linearizable";
+        };
+        let (verdict, found) = match result {
+            Linearizability::Unknown { .. } => (Verdict::Unknown, "unknown"),
+            _ => (Verdict::Safety, "violated"),
+        };
+        let replaces = match &self.outcome {
+            None => true,
+            Some((Verdict::Liveness, _)) => verdict == Verdict::Safety,
+            Some(_) => false,
+        };
+        if replaces {
+            tracing::info!(time_us = self.queue.now(), %violation, "history check failed");
+            self.outcome = Some((verdict, Failure { violation, time_us: self.queue.now() }));
+        }
+        found
     }
 
     fn schedule_start(&mut self) {
@@ -172,8 +228,6 @@ impl<'t> Simulation<'t> {
         }
         let workload = &self.plan.workload;
         for (interval, event) in [
-            (workload.proposal_interval_micros, Event::Propose),
-            (workload.read_interval_micros, Event::Read),
             (workload.transfer_interval_micros, Event::Transfer),
             (workload.membership_interval_micros, Event::ChangeMembership),
         ] {
@@ -182,6 +236,7 @@ impl<'t> Simulation<'t> {
                 self.queue.schedule(delay, event);
             }
         }
+        self.start_clients();
         self.queue.schedule(self.safety_phase_micros(), Event::StartLiveness);
     }
 
@@ -294,8 +349,9 @@ impl<'t> Simulation<'t> {
                     self.resume(node);
                 }
             }
-            Event::Propose => self.propose(),
-            Event::Read => self.read(),
+            Event::ClientInvoke { client } => self.client_invoke(client),
+            Event::ClientTimeout { client, attempt } => self.client_timeout(client, attempt),
+            Event::ClientRetry { client, attempt } => self.client_retry(client, attempt),
             Event::Transfer => self.transfer(),
             Event::ChangeMembership => self.change_membership(),
             Event::StartLiveness => self.start_liveness(),

@@ -1,9 +1,65 @@
-//! The simulated replicated state machine: it folds every applied entry into a
-//! running fingerprint of the applied prefix. That is all the checkers need to compare
-//! nodes and snapshots; the key-value store replaces it when clients arrive.
+//! Each simulated node's replicated state machine: the key-value store the clients
+//! use ([`Replica`]), next to a running fingerprint of the applied prefix
+//! ([`DigestStateMachine`]) that the checkers compare between nodes and snapshots.
 
 use crate::checkers::{extend_prefix_digest, EMPTY_PREFIX_DIGEST};
-use raft_core::{Entry, LogIndex};
+use kv::{ClientId, Command, KvStore, Response, Sequence};
+use raft_core::{Entry, EntryPayload, LogIndex};
+
+/// A node's state machine: the key-value store and the fingerprint of what built it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replica {
+    /// The fingerprint of the applied prefix.
+    pub digest: DigestStateMachine,
+    /// The store.
+    pub kv: KvStore,
+}
+
+/// A client command a replica applied, and its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedCommand {
+    /// Whose command.
+    pub client: ClientId,
+    /// The client's sequence number for it.
+    pub sequence: Sequence,
+    /// What the store answered.
+    pub response: Response,
+}
+
+impl Replica {
+    /// Applies the next committed entry; a client command gives its answer. Entries
+    /// that are not key-value commands change only the fingerprint.
+    pub fn apply(&mut self, entry: &Entry) -> Option<AppliedCommand> {
+        self.digest.apply(entry);
+        let EntryPayload::Command(bytes) = &entry.payload else {
+            return None;
+        };
+        let command = Command::decode(bytes).ok()?;
+        let response = self.kv.apply(&command);
+        Some(AppliedCommand { client: command.client, sequence: command.sequence, response })
+    }
+
+    /// The index of the last applied entry.
+    pub fn applied_index(&self) -> LogIndex {
+        self.digest.applied_index()
+    }
+
+    /// The state as snapshot bytes: the fingerprint, then the store's snapshot.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let mut bytes = self.digest.to_snapshot();
+        bytes.extend_from_slice(&self.kv.snapshot());
+        bytes
+    }
+
+    /// The state a snapshot holds; `None` if the bytes are not a snapshot of a replica.
+    pub fn from_snapshot(bytes: &[u8]) -> Option<Replica> {
+        if bytes.len() < SNAPSHOT_BYTES {
+            return None;
+        }
+        let (digest, kv) = bytes.split_at(SNAPSHOT_BYTES);
+        Some(Replica { digest: DigestStateMachine::from_snapshot(digest)?, kv: KvStore::restore(kv).ok()? })
+    }
+}
 
 /// The fingerprint of everything applied so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +117,22 @@ impl DigestStateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_core::EntryPayload;
+
+    #[test]
+    fn replicas_apply_commands_and_snapshot_store_and_fingerprint() {
+        let mut replica = Replica::default();
+        let command =
+            Command { client: 3, sequence: 1, operation: kv::Operation::Delete { key: "k".into() } };
+        let entry =
+            |index, bytes: Vec<u8>| Entry { term: 1, index, payload: EntryPayload::Command(bytes.into()) };
+        let applied = replica.apply(&entry(1, command.encode())).expect("a command");
+        assert_eq!((applied.client, applied.sequence), (3, 1));
+        assert_eq!(applied.response, Response::Deleted { existed: false });
+        assert_eq!(replica.apply(&entry(2, b"not a command".to_vec())), None);
+        assert_eq!(replica.applied_index(), 2);
+        assert_eq!(Replica::from_snapshot(&replica.to_snapshot()), Some(replica.clone()));
+        assert_eq!(Replica::from_snapshot(&replica.to_snapshot()[..20]), None);
+    }
 
     #[test]
     fn snapshots_round_trip_and_refuse_other_bytes() {

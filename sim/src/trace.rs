@@ -33,6 +33,8 @@ pub enum TraceEvent {
     Propose,
     /// A client read.
     Read,
+    /// A client's operation ended (`count` 1: answered; 0: given up).
+    Reply,
     /// An operator asked for a leadership transfer.
     Transfer,
     /// An operator asked to remove a voter (`peer`, with `count` 0) or add one (`count` 1).

@@ -1,20 +1,26 @@
-//! The clients of the safety phase (proposals, reads, leadership transfers sent to
-//! whichever node they believe leads), and the liveness probe of the second phase.
+//! The operator of the safety phase (leadership transfers and membership changes sent
+//! to whichever node it believes leads), and the liveness probe of the second phase.
+//! The key-value clients are in [`crate::clients`].
 
 use crate::event_queue::Micros;
 use crate::host::Host;
 use crate::random::{Purpose, Random};
 use crate::simulation::{Event, Simulation};
 use crate::trace::{TraceEvent, TraceRecord};
+use kv::{ClientId, Command, Operation};
 use raft_core::{Input, LogIndex, MembershipChange, NodeId, RequestId, Role, Term};
 
-/// Request ids at or above this are the liveness probe's; clients count up from 1.
+/// The client id of the liveness probe's writes.
+const PROBE_CLIENT: ClientId = u64::MAX;
+
+/// Request ids at or above this are the liveness probe's; the operator counts up from 1.
 const PROBE_REQUEST_IDS: RequestId = 1 << 62;
 
-/// The simulated clients' shared view: where they think the leader is.
+/// The workload's random stream (clients and operator draw from it) and the
+/// operator's view of where the leader is.
 #[derive(Debug)]
 pub(crate) struct Workload {
-    random: Random,
+    pub(crate) random: Random,
     next_request_id: RequestId,
     leader_guess: Option<usize>,
 }
@@ -95,45 +101,6 @@ impl Simulation<'_> {
         let gap = self.workload.next_gap(mean_gap_micros);
         self.queue.schedule_in(gap, event);
         Some(self.workload.target(self.hosts.len()))
-    }
-
-    /// Gives a client request (`event`) an id and traces it. `None` if the node at
-    /// `position` cannot take it now: the client times out and tries elsewhere next time.
-    fn send_request(&mut self, position: usize, event: TraceEvent) -> Option<RequestId> {
-        let id = self.workload.next_request_id();
-        let record = TraceRecord { time_us: self.queue.now(), event, index: id, ..TraceRecord::default() };
-        self.trace.record(TraceRecord { node: position as u64 + 1, ..record });
-        if !self.hosts[position].is_responsive() {
-            self.workload.leader_guess = None;
-            return None;
-        }
-        Some(id)
-    }
-
-    pub(crate) fn propose(&mut self) {
-        let Some(position) = self.next_request(Event::Propose, self.plan.workload.proposal_interval_micros)
-        else {
-            return;
-        };
-        let Some(id) = self.send_request(position, TraceEvent::Propose) else {
-            return;
-        };
-        let mut command = id.to_le_bytes().to_vec();
-        command.extend_from_slice(&self.workload.random.next_u64().to_le_bytes());
-        self.step(position, Input::Propose { id, command });
-    }
-
-    pub(crate) fn read(&mut self) {
-        let Some(position) = self.next_request(Event::Read, self.plan.workload.read_interval_micros) else {
-            return;
-        };
-        let Some(id) = self.send_request(position, TraceEvent::Read) else {
-            return;
-        };
-        let applied_anywhere = self.checkers.state_machine_safety.applied_len();
-        let now = self.queue.now();
-        self.checkers.read_freshness.on_read_asked(self.hosts[position].id, id, applied_anywhere, now);
-        self.step(position, Input::Read { id });
     }
 
     pub(crate) fn transfer(&mut self) {
@@ -245,8 +212,10 @@ impl Simulation<'_> {
     pub(crate) fn probe_liveness(&mut self) {
         let now = self.queue.now();
         if let Some(((index, term), applied_everywhere)) = self.committed_probe() {
-            // Every read asked during the safety phase must be answered or refused by now.
-            if applied_everywhere && self.checkers.read_freshness.oldest_pending().is_none() {
+            // Every read asked during the safety phase must be answered or refused by
+            // now, and every client operation in flight must have finished.
+            let reads_done = self.checkers.read_freshness.oldest_pending().is_none();
+            if applied_everywhere && reads_done && self.busy_clients().is_empty() {
                 self.trace.record(TraceRecord {
                     time_us: now,
                     event: TraceEvent::Recovered,
@@ -270,7 +239,14 @@ impl Simulation<'_> {
         probe.attempts += 1;
         probe.last_proposed_at = Some(now);
         let id = PROBE_REQUEST_IDS + probe.attempts;
-        let command = format!("liveness probe {}", probe.attempts).into_bytes();
+        // A sessionless write to a key no client uses and that sorts before every client
+        // key ("k…"), so no client's list sees it: the probe stays out of the history.
+        let command = Command {
+            client: PROBE_CLIENT,
+            sequence: 0,
+            operation: Operation::Set { key: "_liveness-probe".into(), value: probe.attempts.to_string() },
+        }
+        .encode();
         self.step(position, Input::Propose { id, command });
     }
 
@@ -307,7 +283,10 @@ impl Simulation<'_> {
                     read.node,
                     read.asked_at_micros as f64 / 1e6
                 ),
-                None => "recovered".to_string(),
+                None => match self.busy_clients().as_slice() {
+                    [] => "recovered".to_string(),
+                    busy => format!("client(s) {busy:?} still waiting for an answer"),
+                },
             },
         };
         format!("{stage} ({})", states.join("; "))

@@ -43,8 +43,7 @@ fn a_passing_run_prints_its_plan_and_result_and_exits_0() {
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}{}", stderr(&output));
     assert!(out.starts_with("sim run: seed 1, 3 nodes, faults heavy"), "{out}");
-    for part in ["network: delay", "storage: sync", "clocks: tick period", "workload: proposals", "schedule:"]
-    {
+    for part in ["network: delay", "storage: sync", "clocks: tick period", "workload: clients", "schedule:"] {
         assert!(out.contains(part), "the plan should show {part:?}:\n{out}");
     }
     assert!(out.contains("result: pass"), "{out}");
@@ -68,6 +67,8 @@ fn json_output_is_one_object_with_the_documented_fields() {
         "commits",
         "elections",
         "wall_time_ms",
+        "operations",
+        "linearizability",
     ] {
         assert!(value.get(field).is_some(), "missing {field} in {value}");
     }
@@ -75,6 +76,63 @@ fn json_output_is_one_object_with_the_documented_fields() {
     assert_eq!(value["verdict"], "pass");
     assert!(value["violation"].is_null());
     assert!(stderr(&output).contains("network: delay"), "with --json the plan goes to stderr");
+    assert_eq!(value["linearizability"], "linearizable");
+    let operations = &value["operations"];
+    for field in ["invoked", "ok", "failed", "indeterminate", "latency_p50_us", "latency_p99_us"] {
+        assert!(operations[field].is_u64(), "operations.{field} in {value}");
+    }
+    assert!(operations["invoked"].as_u64() > Some(10), "{value}");
+}
+
+#[test]
+fn history_files_hold_one_operation_per_line() {
+    let directory = scratch("history");
+    let path = directory.join("history.jsonl");
+    let arguments = ["run", "--seed", "3", "--nodes", "3", "--ticks", "300", "--clients", "4"];
+    let output = sim(&[&arguments[..], &["--history", text(&path)]].concat());
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let history = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> =
+        history.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert!(lines.len() > 10);
+    for line in &lines {
+        for field in ["client", "op", "key", "invoke_us", "return_us", "outcome"] {
+            assert!(line.get(field).is_some(), "missing {field} in {line}");
+        }
+        assert!((1..=4).contains(&line["client"].as_u64().unwrap()));
+    }
+    assert!(lines.iter().any(|line| line["op"] == "set" && line["value"].is_string()));
+    assert!(stdout(&output).contains("clients: "), "the summary counts operations");
+    let unwritable = sim(&["run", "--seed", "3", "--ticks", "10", "--history", "/nonexistent/dir/h.jsonl"]);
+    assert_eq!(unwritable.status.code(), Some(2));
+    assert!(stderr(&unwritable).contains("cannot create history file"));
+}
+
+#[test]
+fn local_reads_are_caught_as_a_linearizability_violation_with_a_small_witness() {
+    let directory = scratch("local-reads");
+    let output = sim(&[
+        "run",
+        "--seed",
+        "0",
+        "--nodes",
+        "5",
+        "--faults",
+        "heavy",
+        "--reads",
+        "local",
+        "--repro-dir",
+        text(&directory),
+    ]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("SAFETY VIOLATION: linearizability at "), "{out}");
+    assert!(out.contains("in the client history"), "{out}");
+    assert!(out.contains("this sub-history of 3 has none either"), "{out}");
+    assert!(out.contains("--reads local"), "the reproduction line keeps the read mode: {out}");
+    let replay = sim(&["replay", text(&directory.join("sim-repro-0.json"))]);
+    assert_eq!(replay.status.code(), Some(1));
+    assert!(stdout(&replay).contains("same verdict and same trace"), "{}", stdout(&replay));
 }
 
 #[test]
@@ -126,6 +184,9 @@ fn bad_usage_exits_2_with_a_message() {
         &["sweep", "--seeds", "0..10", "--shard", "2/2"],
         &["sweep", "--seeds", "0..10", "--jobs", "0"],
         &["run", "--host-bug", "gremlins"],
+        &["run", "--reads", "sometimes"],
+        &["run", "--clients", "5000"],
+        &["run", "--clients", "-1"],
         &["fly"],
         &[],
     ] {
@@ -145,7 +206,7 @@ fn a_safety_violation_exits_1_prints_a_reproduction_line_and_replays() {
     assert!(out.contains("SAFETY VIOLATION: "), "{out}");
     assert!(out.contains(" s virtual on node(s) "), "{out}");
     assert!(
-        out.contains("reproduce: cargo run --release -p sim -- run --seed 5 --nodes 3 --faults heavy --ticks 500 --host-bug send-before-sync"),
+        out.contains("reproduce: cargo run --release -p sim -- run --seed 5 --nodes 3 --faults heavy --ticks 500 --clients 3 --host-bug send-before-sync"),
         "{out}"
     );
     let repro = directory.join("sim-repro-5.json");
@@ -190,7 +251,7 @@ fn broken_repro_files_exit_2_with_a_clear_message() {
         ("truncated", good[..good.len() / 2].to_string(), "not valid JSON"),
         ("garbage", "\u{0}\u{1}binary".to_string(), "not valid JSON"),
         ("foreign", "{\"format\": \"tar\"}".to_string(), "not a repro file"),
-        ("newer", good.replace("\"version\": 1", "\"version\": 99"), "format version 99"),
+        ("newer", good.replace("\"version\": 2", "\"version\": 99"), "format version 99"),
         ("bad-plan", good.replace("\"nodes\": 3", "\"nodes\": 4"), "clocks for 3 nodes"),
     ];
     for (name, contents, message) in cases {

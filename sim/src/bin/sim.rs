@@ -1,12 +1,14 @@
 //! The `sim` command: run one seed, sweep many, or replay a saved failure.
 //!
-//! Exit codes (DESIGN.md): 0 every check held; 1 a safety violation; 3 a liveness
-//! failure; 2 bad usage or a bad input file, with a message and nothing written.
+//! Exit codes (DESIGN.md): 0 every check held; 1 a safety violation (linearizability
+//! included); 3 a liveness failure; 4 the linearizability search ran out of steps
+//! (undecided, never a pass); 2 bad usage or a bad input file, with a message and
+//! nothing written.
 
 use clap::{Args, Parser, Subcommand};
 use sim::repro::{self, ReproFile};
 use sim::sweep::{SeedRange, Shard, SweepOptions};
-use sim::{FaultPlan, FaultProfile, HostBug, RunOptions, RunReport, Verdict};
+use sim::{FaultPlan, FaultProfile, HostBug, ReadMode, RunOptions, RunReport, Verdict};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +43,13 @@ struct ClusterArgs {
     /// Length of the safety phase in base ticks of 10 virtual milliseconds.
     #[arg(long, default_value_t = sim::options::DEFAULT_TICKS)]
     ticks: u64,
+    /// Simulated key-value clients, each with one operation in flight (0 to 1000).
+    #[arg(long, default_value_t = sim::options::DEFAULT_CLIENTS)]
+    clients: usize,
+    /// How clients read: index (ReadIndex through the leader, linearizable) or local
+    /// (any node answers from its own state: stale reads for the checker to catch).
+    #[arg(long, default_value = "index")]
+    reads: ReadMode,
     /// Run with a deliberately broken host to see the checkers fire: send-before-sync
     /// (safety) or no-ticks (liveness).
     #[arg(long, hide_short_help = true)]
@@ -54,6 +63,8 @@ impl ClusterArgs {
             nodes: self.nodes,
             faults: self.faults,
             ticks: self.ticks,
+            clients: self.clients,
+            reads: self.reads,
             host_bug: self.host_bug,
         }
     }
@@ -72,6 +83,9 @@ struct RunArgs {
     /// Write every simulated event to FILE as JSON lines.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Write the client history to FILE as JSON lines, one operation per line.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
     /// Where a failing run writes its repro file.
     #[arg(long, value_name = "DIR", default_value = ".")]
     repro_dir: PathBuf,
@@ -111,6 +125,9 @@ struct ReplayArgs {
     /// Write every simulated event to FILE as JSON lines.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Write the client history to FILE as JSON lines, one operation per line.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -157,20 +174,34 @@ fn validated(options: RunOptions) -> Result<RunOptions, String> {
     Ok(options)
 }
 
-fn open_trace(path: &Option<PathBuf>) -> Result<Option<std::io::BufWriter<std::fs::File>>, String> {
+fn create(path: &Option<PathBuf>, what: &str) -> Result<Option<std::io::BufWriter<std::fs::File>>, String> {
     path.as_ref()
         .map(|path| {
             std::fs::File::create(path)
                 .map(std::io::BufWriter::new)
-                .map_err(|error| format!("cannot create trace file {}: {error}", path.display()))
+                .map_err(|error| format!("cannot create {what} file {}: {error}", path.display()))
         })
         .transpose()
 }
 
-fn execute(options: &RunOptions, plan: &FaultPlan, trace: &Option<PathBuf>) -> Result<RunReport, String> {
-    let mut output = open_trace(trace)?;
-    let writer = output.as_mut().map(|writer| writer as &mut dyn Write);
-    sim::run(options, plan, writer).map_err(|error| format!("cannot write the trace: {error}"))
+/// Runs the plan, writing the trace and the history where asked. Both files are
+/// created before the run, so a bad path fails fast.
+fn execute(
+    options: &RunOptions,
+    plan: &FaultPlan,
+    trace: &Option<PathBuf>,
+    history: &Option<PathBuf>,
+) -> Result<RunReport, String> {
+    let mut trace_output = create(trace, "trace")?;
+    let mut history_output = create(history, "history")?;
+    let writer = trace_output.as_mut().map(|writer| writer as &mut dyn Write);
+    let (report, operations) = sim::run_with_history(options, plan, writer)
+        .map_err(|error| format!("cannot write the trace: {error}"))?;
+    if let Some(output) = history_output.as_mut() {
+        sim::history::write_json_lines(&operations, output)
+            .map_err(|error| format!("cannot write the history: {error}"))?;
+    }
+    Ok(report)
 }
 
 fn run(args: RunArgs) -> Result<u8, String> {
@@ -187,11 +218,13 @@ fn run(args: RunArgs) -> Result<u8, String> {
     let plan = sim::draw_plan(&options);
     let mut header = String::new();
     header.push_str(&format!(
-        "sim run: seed {seed}, {} nodes, faults {}, {} ticks ({} s virtual) + liveness phase\n",
+        "sim run: seed {seed}, {} nodes, faults {}, {} ticks ({} s virtual) + liveness phase, {} clients, {} reads\n",
         options.nodes,
         options.faults,
         options.ticks,
-        options.ticks as f64 / 100.0
+        options.ticks as f64 / 100.0,
+        options.clients,
+        options.reads.name()
     ));
     header.push_str(&plan.to_string());
     // With --json, stdout carries only the JSON object; the plan goes to stderr.
@@ -200,7 +233,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
     } else {
         print!("{header}");
     }
-    let report = execute(&options, &plan, &args.trace)?;
+    let report = execute(&options, &plan, &args.trace, &args.history)?;
     finish_run(&options, &plan, &report, args.json, &args.repro_dir)
 }
 
@@ -241,22 +274,43 @@ fn print_report(options: &RunOptions, report: &RunReport, repro_path: Option<&Pa
         report.trace_hash,
         report.wall_time_ms
     );
+    let operations = &report.operations;
+    let clients = format!(
+        "{} operations ({} ok, {} failed, {} indeterminate), latency p50 {:.1} ms p99 {:.1} ms, history {}",
+        operations.invoked,
+        operations.ok,
+        operations.failed,
+        operations.indeterminate,
+        operations.latency_p50_us as f64 / 1e3,
+        operations.latency_p99_us as f64 / 1e3,
+        report.linearizability
+    );
     match &report.violation {
-        None => println!("result: pass: {summary}"),
+        None => {
+            println!("result: pass: {summary}");
+            println!("clients: {clients}");
+        }
         Some(failure) => {
             let heading = match report.verdict {
                 Verdict::Liveness => "LIVENESS FAILURE",
+                Verdict::Unknown => "UNDECIDED",
                 _ => "SAFETY VIOLATION",
             };
             let nodes: Vec<String> = failure.violation.nodes.iter().map(|node| node.to_string()).collect();
+            // The history checks judge what clients saw, not a node.
+            let place = if nodes.is_empty() {
+                "in the client history".to_string()
+            } else {
+                format!("on node(s) {}", nodes.join(", "))
+            };
             println!(
-                "{heading}: {} at {:.6} s virtual on node(s) {}",
+                "{heading}: {} at {:.6} s virtual {place}",
                 failure.violation.invariant,
                 failure.time_us as f64 / 1e6,
-                nodes.join(", ")
             );
             println!("  {}", failure.violation.detail);
             println!("  run: {summary}");
+            println!("  clients: {clients}");
             println!("reproduce: {}", options.command_line());
             if let Some(path) = repro_path {
                 println!("repro file: {} (sim replay {})", path.display(), path.display());
@@ -387,7 +441,7 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
         println!("sim replay {}: {}", args.file.display(), file.reproduce);
         print!("{}", file.plan);
     }
-    let report = execute(options, &file.plan, &args.trace)?;
+    let report = execute(options, &file.plan, &args.trace, &args.history)?;
     let same_verdict = report.verdict == file.verdict
         && report.violation.as_ref().map(|failure| &failure.violation.invariant)
             == file.violation.as_ref().map(|failure| &failure.violation.invariant);

@@ -11,10 +11,13 @@
 use super::register::{KeyOp, RegisterOp, ValueId};
 use super::search::{search, SearchResult};
 
-/// Whether every value an operation in `ops` saw is written by some operation in `ops`.
-fn observations_have_writers(ops: &[KeyOp]) -> bool {
+/// Whether every value an operation in `ops` saw is written by some operation in
+/// `ops`, unless no operation of the whole history (`original`) wrote it: a value from
+/// nowhere is itself the anomaly then.
+fn observations_have_writers(ops: &[KeyOp], original: &[KeyOp]) -> bool {
+    let written_by = |ops: &[KeyOp], value| ops.iter().any(|writer| writer.op.writes() == Some(value));
     ops.iter().all(|reader| {
-        observed_value(reader).is_none_or(|value| ops.iter().any(|writer| writer.op.writes() == Some(value)))
+        observed_value(reader).is_none_or(|value| written_by(ops, value) || !written_by(original, value))
     })
 }
 
@@ -43,7 +46,7 @@ pub(crate) fn shrink(ops: &[KeyOp], budget: &mut u64) -> Vec<KeyOp> {
                 let end = (start + chunk).min(kept.len());
                 let candidate: Vec<KeyOp> = kept[..start].iter().chain(&kept[end..]).copied().collect();
                 let still_fails = !candidate.is_empty()
-                    && observations_have_writers(&candidate)
+                    && observations_have_writers(&candidate, ops)
                     && search(&candidate, budget) == SearchResult::NotLinearizable;
                 if still_fails {
                     kept = candidate;

@@ -82,6 +82,14 @@ fn a_stale_read_is_caught_and_shrunk_to_write_overwrite_read() {
 fn a_read_of_a_value_nobody_wrote_is_caught() {
     let witness = witness_of(&[get(1, "x", Some("ghost"), 0, 1)]);
     assert_eq!(witness.len(), 1);
+    // Among other operations, the witness is that read alone.
+    let history = [
+        set(1, "x", "a", 0, 1),
+        get(2, "x", Some("a"), 2, 3),
+        get(2, "x", Some("ghost"), 4, 5),
+        set(1, "x", "b", 6, 7),
+    ];
+    assert_eq!(witness_of(&history), vec![history[2].clone()]);
 }
 
 #[test]

@@ -1,0 +1,398 @@
+//! The key-value clients of a run (`--clients N`).
+//!
+//! Each client is a closed loop: it thinks, invokes one operation, waits for its
+//! answer, and thinks again. Operations are a seeded mix of reads (get, list) and
+//! writes (set, delete, compare-and-set) over a small shared key space, skewed so a
+//! few keys are contended. A client sends to the node it believes leads, follows the
+//! leader hint of a refusal, and after a timeout retries elsewhere; a retried write
+//! keeps its sequence number, so the store's session applies it once. After
+//! [`GIVE_UP_AFTER_TIMEOUTS`] timeouts in the safety phase it gives up: the operation is
+//! indeterminate if any attempt may have reached a log, failed if every attempt was
+//! refused. In the liveness phase clients start nothing new but never give up: every
+//! operation in flight must finish.
+//!
+//! Every operation goes into the run's history with its invocation and return times
+//! (virtual), which the linearizability checker reads at the end.
+//!
+//! Reads go through ReadIndex ([`ReadMode::Index`]) or, to show the checker catching
+//! stale reads, straight to whatever node the client picked ([`ReadMode::Local`]).
+
+use crate::event_queue::Micros;
+use crate::history::{ClientOp, Outcome};
+use crate::options::ReadMode;
+use crate::simulation::{Event, Simulation};
+use crate::state_machine::AppliedCommand;
+use crate::trace::{TraceEvent, TraceRecord};
+use kv::{ClientId, Command, Operation, Query, Response, Sequence};
+use raft_core::{Input, NodeId, RequestId};
+use std::collections::BTreeMap;
+
+/// Timeouts after which a client gives up on an operation (in the safety phase).
+pub(crate) const GIVE_UP_AFTER_TIMEOUTS: u32 = 4;
+
+/// Request ids of client attempts have this bit set; the client's index sits above
+/// [`ATTEMPT_BITS`] bits of attempt counter. (Operator requests count up from 1; the
+/// liveness probe's ids start at 2^62.)
+const CLIENT_REQUESTS: RequestId = 1 << 61;
+const ATTEMPT_BITS: u32 = 40;
+
+/// How long a client waits after a refusal before it tries the hinted node: a hint
+/// can point back at a node that refuses again, and this keeps that loop in time.
+const REFUSAL_BACKOFF_MICROS: Micros = 5_000;
+
+/// One client's state.
+#[derive(Debug)]
+pub(crate) struct Client {
+    id: ClientId,
+    next_sequence: Sequence,
+    leader_guess: Option<usize>,
+    attempts: u64,
+    pending: Option<Pending>,
+    /// The latest value this client saw or wrote for each key: what its compare-and-sets expect.
+    known: BTreeMap<String, Option<String>>,
+}
+
+/// The operation a client is waiting on.
+#[derive(Debug)]
+struct Pending {
+    history_index: usize,
+    request: PendingRequest,
+    /// The current attempt's request id and node.
+    attempt: RequestId,
+    target: usize,
+    timeouts: u32,
+    /// Whether an earlier attempt of this write reached a node that did not refuse it.
+    earlier_attempt_unrefused: bool,
+    /// Whether the current attempt reached a node that has not refused it.
+    current_attempt_unrefused: bool,
+}
+
+#[derive(Clone, Debug)]
+enum PendingRequest {
+    Write(Command),
+    Read(Query),
+}
+
+impl Client {
+    /// Client number `id` (1-based).
+    pub(crate) fn new(id: ClientId) -> Client {
+        Client {
+            id,
+            next_sequence: 1,
+            leader_guess: None,
+            attempts: 0,
+            pending: None,
+            known: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the client has an operation in flight.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.pending.is_some()
+    }
+}
+
+/// The client index a request id belongs to, if it is a client's.
+fn client_of(request: RequestId) -> Option<usize> {
+    (request & CLIENT_REQUESTS != 0 && request < 1 << 62)
+        .then_some(((request ^ CLIENT_REQUESTS) >> ATTEMPT_BITS) as usize)
+}
+
+fn key_name(index: u64) -> String {
+    format!("k{index}")
+}
+
+impl Simulation<'_> {
+    /// Starts every client's first operation after a think time.
+    pub(crate) fn start_clients(&mut self) {
+        for client in 0..self.clients.len() {
+            let gap = self.workload.next_gap(self.plan.workload.think_micros);
+            self.queue.schedule(gap, Event::ClientInvoke { client });
+        }
+    }
+
+    /// A client invokes its next operation (in the safety phase only).
+    pub(crate) fn client_invoke(&mut self, client: usize) {
+        if self.liveness.is_some() || self.clients[client].is_busy() {
+            return;
+        }
+        let request = self.draw_request(client);
+        let operation = match &request {
+            PendingRequest::Write(command) => command.operation.clone(),
+            PendingRequest::Read(query) => Operation::Read(query.clone()),
+        };
+        let now = self.queue.now();
+        let history_index = self.history.len();
+        self.history.push(ClientOp {
+            client: self.clients[client].id,
+            operation,
+            invoke_us: now,
+            return_us: None,
+            outcome: Outcome::Indeterminate,
+        });
+        self.clients[client].pending = Some(Pending {
+            history_index,
+            request,
+            attempt: 0,
+            target: 0,
+            timeouts: 0,
+            earlier_attempt_unrefused: false,
+            current_attempt_unrefused: false,
+        });
+        self.client_attempt(client);
+    }
+
+    /// Draws the next operation of `client` from the plan's mix.
+    fn draw_request(&mut self, client: usize) -> PendingRequest {
+        let workload = &self.plan.workload;
+        let random = &mut self.workload.random;
+        // The lower of two uniform draws: low keys are contended more.
+        let keys = u64::from(workload.keys.max(1));
+        let key = key_name(random.below(keys).min(random.below(keys)));
+        if random.chance(workload.read_ppm) {
+            return PendingRequest::Read(if random.chance(200_000) {
+                let from = key_name(random.below(keys));
+                Query::List { from, to: None, limit: 0 }
+            } else {
+                Query::Get { key }
+            });
+        }
+        let state = &mut self.clients[client];
+        let sequence = state.next_sequence;
+        state.next_sequence += 1;
+        let value = format!("{}.{sequence}", state.id);
+        let operation = match random.below(10) {
+            0..=4 => Operation::Set { key, value },
+            5..=7 => {
+                let expected = state.known.get(&key).cloned().flatten();
+                let new = (!random.chance(100_000)).then_some(value);
+                Operation::CompareAndSet { key, expected, new }
+            }
+            _ => Operation::Delete { key },
+        };
+        PendingRequest::Write(Command { client: state.id, sequence, operation })
+    }
+
+    /// Sends the pending operation of `client` once more, to the node it believes leads.
+    fn client_attempt(&mut self, client: usize) {
+        let nodes = self.hosts.len();
+        let target = match self.clients[client].leader_guess {
+            Some(position) => position,
+            None => self.workload.random.index(nodes),
+        };
+        let state = &mut self.clients[client];
+        state.attempts += 1;
+        let attempt =
+            CLIENT_REQUESTS | (client as u64) << ATTEMPT_BITS | (state.attempts & ((1 << ATTEMPT_BITS) - 1));
+        let responsive = self.hosts[target].is_responsive();
+        let pending = state.pending.as_mut().expect("an attempt of a pending operation");
+        pending.earlier_attempt_unrefused |= pending.current_attempt_unrefused;
+        pending.current_attempt_unrefused = responsive;
+        pending.attempt = attempt;
+        pending.target = target;
+        let request = pending.request.clone();
+        let now = self.queue.now();
+        let timeout = self.plan.workload.request_timeout_micros;
+        self.queue.schedule_in(timeout, Event::ClientTimeout { client, attempt });
+        let event = match request {
+            PendingRequest::Write(_) => TraceEvent::Propose,
+            PendingRequest::Read(_) => TraceEvent::Read,
+        };
+        self.trace.record(TraceRecord {
+            time_us: now,
+            event,
+            node: target as u64 + 1,
+            peer: client as u64 + 1,
+            index: attempt,
+            ..TraceRecord::default()
+        });
+        if !responsive {
+            self.clients[client].leader_guess = None;
+            return;
+        }
+        match request {
+            PendingRequest::Write(command) => {
+                self.step(target, Input::Propose { id: attempt, command: command.encode() });
+            }
+            PendingRequest::Read(query) => match self.options.reads {
+                ReadMode::Index => {
+                    let applied_anywhere = self.checkers.state_machine_safety.applied_len();
+                    let id = self.hosts[target].id;
+                    self.checkers.read_freshness.on_read_asked(id, attempt, applied_anywhere, now);
+                    self.step(target, Input::Read { id: attempt });
+                }
+                ReadMode::Local => {
+                    let response = self.hosts[target].state_machine.kv.query(&query);
+                    self.client_answered(client, response, false);
+                }
+            },
+        }
+    }
+
+    /// A client's attempt timed out (if it is still the current one).
+    pub(crate) fn client_timeout(&mut self, client: usize, attempt: RequestId) {
+        let in_safety_phase = self.liveness.is_none();
+        let state = &mut self.clients[client];
+        let Some(pending) = state.pending.as_mut().filter(|pending| pending.attempt == attempt) else {
+            return;
+        };
+        pending.timeouts += 1;
+        state.leader_guess = None;
+        if in_safety_phase && pending.timeouts >= GIVE_UP_AFTER_TIMEOUTS {
+            let maybe_applied = pending.earlier_attempt_unrefused || pending.current_attempt_unrefused;
+            let outcome = match pending.request {
+                PendingRequest::Write(_) if !maybe_applied => Outcome::Fail,
+                _ => Outcome::Indeterminate,
+            };
+            self.client_done(client, outcome, None);
+            return;
+        }
+        self.client_attempt(client);
+    }
+
+    /// A client retries after a refusal (if that attempt is still the current one).
+    pub(crate) fn client_retry(&mut self, client: usize, attempt: RequestId) {
+        if self.clients[client].pending.as_ref().is_some_and(|pending| pending.attempt == attempt) {
+            self.client_attempt(client);
+        }
+    }
+
+    /// Node `position` refused request `request`, naming `leader_hint` as leader.
+    pub(crate) fn client_refused(
+        &mut self,
+        position: usize,
+        request: RequestId,
+        leader_hint: Option<NodeId>,
+    ) {
+        let Some(client) = client_of(request).filter(|&client| client < self.clients.len()) else {
+            return;
+        };
+        let state = &mut self.clients[client];
+        let Some(pending) = state.pending.as_mut().filter(|pending| pending.attempt == request) else {
+            return;
+        };
+        debug_assert_eq!(pending.target, position);
+        pending.current_attempt_unrefused = false;
+        let nodes = self.hosts.len() as NodeId;
+        state.leader_guess = leader_hint.filter(|id| (1..=nodes).contains(id)).map(|id| (id - 1) as usize);
+        let backoff = self.workload.random.between(1, REFUSAL_BACKOFF_MICROS);
+        self.queue.schedule_in(backoff, Event::ClientRetry { client, attempt: request });
+    }
+
+    /// Node `position` applied a client command: answer the client if it is waiting
+    /// for that command on that node.
+    pub(crate) fn client_command_applied(&mut self, position: usize, applied: AppliedCommand) {
+        let Some(client) = usize::try_from(applied.client)
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .filter(|&client| client < self.clients.len())
+        else {
+            return;
+        };
+        let waiting = self.clients[client].pending.as_ref().is_some_and(|pending| {
+            pending.target == position
+                && matches!(&pending.request, PendingRequest::Write(command) if command.sequence == applied.sequence)
+        });
+        if waiting {
+            self.client_answered(client, applied.response, true);
+        }
+    }
+
+    /// Node `position` confirmed ReadIndex read `request`: answer it from its store.
+    pub(crate) fn client_read_ready(&mut self, position: usize, request: RequestId) {
+        let Some(client) = client_of(request).filter(|&client| client < self.clients.len()) else {
+            return;
+        };
+        let query = match self.clients[client].pending.as_ref() {
+            Some(Pending { attempt, target, request: PendingRequest::Read(query), .. })
+                if *attempt == request && *target == position =>
+            {
+                query.clone()
+            }
+            _ => return,
+        };
+        let response = self.hosts[position].state_machine.kv.query(&query);
+        self.client_answered(client, response, true);
+    }
+
+    /// The client got its answer; `from_leader`: the node that answered leads (as far
+    /// as the client can tell), so the client keeps sending there.
+    fn client_answered(&mut self, client: usize, response: Response, from_leader: bool) {
+        let state = &mut self.clients[client];
+        let pending = state.pending.as_ref().expect("an answer to a pending operation");
+        if from_leader {
+            state.leader_guess = Some(pending.target);
+        }
+        // Remember what the key held, for the next compare-and-set.
+        match (&pending.request, &response) {
+            (PendingRequest::Read(Query::Get { key }), Response::Value(value)) => {
+                state.known.insert(key.clone(), value.clone());
+            }
+            (PendingRequest::Write(Command { operation: Operation::Set { key, value }, .. }), _) => {
+                state.known.insert(key.clone(), Some(value.clone()));
+            }
+            (PendingRequest::Write(Command { operation: Operation::Delete { key }, .. }), _) => {
+                state.known.insert(key.clone(), None);
+            }
+            (
+                PendingRequest::Write(Command {
+                    operation: Operation::CompareAndSet { key, new, .. }, ..
+                }),
+                Response::Swapped { swapped, previous },
+            ) => {
+                state.known.insert(key.clone(), if *swapped { new.clone() } else { previous.clone() });
+            }
+            _ => {}
+        }
+        let now = self.queue.now();
+        self.client_done(client, Outcome::Ok(response), Some(now));
+    }
+
+    /// Closes the pending operation of `client` and schedules its next one.
+    fn client_done(&mut self, client: usize, outcome: Outcome, return_us: Option<Micros>) {
+        let pending = self.clients[client].pending.take().expect("a pending operation");
+        let record = &mut self.history[pending.history_index];
+        record.outcome = outcome;
+        record.return_us = return_us;
+        self.trace.record(TraceRecord {
+            time_us: self.queue.now(),
+            event: TraceEvent::Reply,
+            node: pending.target as u64 + 1,
+            peer: client as u64 + 1,
+            index: pending.attempt,
+            count: u64::from(return_us.is_some()),
+            ..TraceRecord::default()
+        });
+        if self.liveness.is_none() {
+            let gap = self.workload.next_gap(self.plan.workload.think_micros);
+            self.queue.schedule_in(gap, Event::ClientInvoke { client });
+        }
+    }
+
+    /// The run is over with `client` still waiting: its operation is indeterminate.
+    pub(crate) fn history_give_up(&mut self, client: usize) {
+        if let Some(pending) = self.clients[client].pending.take() {
+            let record = &mut self.history[pending.history_index];
+            record.outcome = Outcome::Indeterminate;
+            record.return_us = None;
+        }
+    }
+
+    /// Clients still waiting, for the liveness report.
+    pub(crate) fn busy_clients(&self) -> Vec<ClientId> {
+        self.clients.iter().filter(|client| client.is_busy()).map(|client| client.id).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_name_their_client_and_nothing_else() {
+        let id = CLIENT_REQUESTS | 7 << ATTEMPT_BITS | 12_345;
+        assert_eq!(client_of(id), Some(7));
+        assert_eq!(client_of(42), None, "operator requests count up from 1");
+        assert_eq!(client_of((1 << 62) + 3), None, "the liveness probe's");
+    }
+}
