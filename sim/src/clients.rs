@@ -48,6 +48,9 @@ pub(crate) struct Client {
     leader_guess: Option<usize>,
     attempts: u64,
     pending: Option<Pending>,
+    /// Whether a [`Event::ClientTimer`] of this client is queued. One timer per client,
+    /// re-armed lazily, keeps the event queue short (no event per attempt to cancel).
+    timer_armed: bool,
     /// The latest value this client saw or wrote for each key: what its compare-and-sets expect.
     known: BTreeMap<String, Option<String>>,
 }
@@ -60,6 +63,8 @@ struct Pending {
     /// The current attempt's request id and node.
     attempt: RequestId,
     target: usize,
+    /// When the current attempt times out.
+    deadline: Micros,
     timeouts: u32,
     /// Whether an earlier attempt of this write reached a node that did not refuse it.
     earlier_attempt_unrefused: bool,
@@ -82,6 +87,7 @@ impl Client {
             leader_guess: None,
             attempts: 0,
             pending: None,
+            timer_armed: false,
             known: BTreeMap::new(),
         }
     }
@@ -135,6 +141,7 @@ impl Simulation<'_> {
             request,
             attempt: 0,
             target: 0,
+            deadline: 0,
             timeouts: 0,
             earlier_attempt_unrefused: false,
             current_attempt_unrefused: false,
@@ -192,8 +199,11 @@ impl Simulation<'_> {
         pending.target = target;
         let request = pending.request.clone();
         let now = self.queue.now();
-        let timeout = self.plan.workload.request_timeout_micros;
-        self.queue.schedule_in(timeout, Event::ClientTimeout { client, attempt });
+        pending.deadline = now + self.plan.workload.request_timeout_micros;
+        if !state.timer_armed {
+            state.timer_armed = true;
+            self.queue.schedule(pending.deadline, Event::ClientTimer { client });
+        }
         let event = match request {
             PendingRequest::Write(_) => TraceEvent::Propose,
             PendingRequest::Read(_) => TraceEvent::Read,
@@ -229,13 +239,21 @@ impl Simulation<'_> {
         }
     }
 
-    /// A client's attempt timed out (if it is still the current one).
-    pub(crate) fn client_timeout(&mut self, client: usize, attempt: RequestId) {
+    /// A client's timer fires: the current attempt times out if its deadline has come;
+    /// otherwise the timer is re-armed for it.
+    pub(crate) fn client_timer(&mut self, client: usize) {
         let in_safety_phase = self.liveness.is_none();
+        let now = self.queue.now();
         let state = &mut self.clients[client];
-        let Some(pending) = state.pending.as_mut().filter(|pending| pending.attempt == attempt) else {
+        state.timer_armed = false;
+        let Some(pending) = state.pending.as_mut() else {
             return;
         };
+        if now < pending.deadline {
+            state.timer_armed = true;
+            self.queue.schedule(pending.deadline, Event::ClientTimer { client });
+            return;
+        }
         pending.timeouts += 1;
         state.leader_guess = None;
         if in_safety_phase && pending.timeouts >= GIVE_UP_AFTER_TIMEOUTS {

@@ -47,8 +47,8 @@ pub(crate) enum Event {
     Resume { node: usize, incarnation: u64 },
     /// A client invokes its next operation.
     ClientInvoke { client: usize },
-    /// A client's attempt times out.
-    ClientTimeout { client: usize, attempt: RequestId },
+    /// A client's timer: its current attempt may have timed out.
+    ClientTimer { client: usize },
     /// A client retries after a refusal.
     ClientRetry { client: usize, attempt: RequestId },
     /// An operator asks for a leadership transfer.
@@ -350,7 +350,7 @@ impl<'t> Simulation<'t> {
                 }
             }
             Event::ClientInvoke { client } => self.client_invoke(client),
-            Event::ClientTimeout { client, attempt } => self.client_timeout(client, attempt),
+            Event::ClientTimer { client } => self.client_timer(client),
             Event::ClientRetry { client, attempt } => self.client_retry(client, attempt),
             Event::Transfer => self.transfer(),
             Event::ChangeMembership => self.change_membership(),
