@@ -207,8 +207,15 @@ impl<'t> Simulation<'t> {
             Some(_) => false,
         };
         if replaces {
-            tracing::info!(time_us = self.queue.now(), %violation, "history check failed");
-            self.outcome = Some((verdict, Failure { violation, time_us: self.queue.now() }));
+            // A violation became visible when the last operation of its witness returned.
+            let time_us = match &result {
+                Linearizability::Violated { witness, .. } => {
+                    witness.iter().filter_map(|op| op.return_us).max().unwrap_or(self.queue.now())
+                }
+                _ => self.queue.now(),
+            };
+            tracing::info!(time_us, %violation, "history check failed");
+            self.outcome = Some((verdict, Failure { violation, time_us }));
         }
         found
     }
