@@ -194,7 +194,8 @@ impl Simulation<'_> {
                     if self.outcome.is_some() {
                         return;
                     }
-                    if let Some(applied) = self.hosts[position].state_machine.apply(entry) {
+                    if let Some(applied) = self.hosts[position].state_machine.apply(entry, &mut self.commands)
+                    {
                         self.client_command_applied(position, applied);
                     }
                 }

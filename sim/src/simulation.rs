@@ -17,6 +17,7 @@ use crate::host::Host;
 use crate::network::Network;
 use crate::options::{Failure, HostBug, RunOptions, RunReport, Verdict};
 use crate::random::{Purpose, Random};
+use crate::state_machine::CommandCache;
 use crate::trace::{Trace, TraceEvent, TraceKind, TraceRecord};
 use crate::workload::{LivenessProbe, Workload};
 use raft_core::{Action, Input, Message, MessageBody, NodeId, RequestId};
@@ -75,6 +76,8 @@ pub struct Simulation<'t> {
     pub(crate) clients: Vec<Client>,
     /// Every client operation so far, in invocation order.
     pub(crate) history: Vec<ClientOp>,
+    /// Decoded commands, shared by every node's state machine.
+    pub(crate) commands: CommandCache,
     pub(crate) liveness: Option<LivenessProbe>,
     pub(crate) checkers: Checkers,
     pub(crate) trace: Trace<'t>,
@@ -116,6 +119,7 @@ impl<'t> Simulation<'t> {
             workload: Workload::new(options.seed),
             clients: (1..=options.clients as u64).map(Client::new).collect(),
             history: Vec::new(),
+            commands: CommandCache::default(),
             liveness: None,
             checkers: Checkers::default(),
             trace: Trace::new(trace_output),

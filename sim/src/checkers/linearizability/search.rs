@@ -15,7 +15,8 @@
 //! more histories, never flag a correct one.
 
 use super::register::{KeyOp, State};
-use std::collections::BTreeSet;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// What the search concluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,13 +109,85 @@ impl Events {
     }
 }
 
-/// A set of operations as bits.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Bits(Vec<u64>);
+/// A set of operations as bits, with a Zobrist hash kept up to date as bits flip.
+#[derive(Clone, Debug)]
+struct Bits {
+    words: Vec<u64>,
+    hash: u64,
+}
 
 impl Bits {
+    fn new(operations: usize) -> Bits {
+        Bits { words: vec![0; operations.div_ceil(64)], hash: 0 }
+    }
+
     fn toggle(&mut self, index: usize) {
-        self.0[index / 64] ^= 1 << (index % 64);
+        self.words[index / 64] ^= 1 << (index % 64);
+        self.hash ^= mix(index as u64 + 1);
+    }
+}
+
+/// SplitMix64's finalizer: a fixed, well-mixed 64-bit hash of a word.
+fn mix(word: u64) -> u64 {
+    let mut z = word.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Hashes the cache's keys, which are already well mixed, with one more mix. Fixed
+/// (no random key) and only probed, never iterated: nothing about it reaches a run but
+/// speed.
+#[derive(Default)]
+struct PremixedHasher(u64);
+
+impl Hasher for PremixedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&byte| self.write_u64(u64::from(byte)));
+    }
+    fn write_u64(&mut self, word: u64) {
+        self.0 = mix(self.0 ^ word);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+const NO_ENTRY: u32 = u32::MAX;
+
+/// The configurations (operations linearized, state) already explored. Keyed by the
+/// Zobrist hash and the state; the full bit sets live in one arena and are compared on
+/// a hash match, so a hash collision can never prune a configuration not yet seen.
+struct Explored {
+    /// (hash, state) -> the newest arena entry with that key.
+    heads: HashMap<(u64, State), u32, BuildHasherDefault<PremixedHasher>>,
+    /// Entries of `1 + words` words: the next entry with the same key (or `NO_ENTRY`),
+    /// then the bit set.
+    arena: Vec<u64>,
+}
+
+impl Explored {
+    fn new() -> Explored {
+        Explored { heads: HashMap::default(), arena: Vec::new() }
+    }
+
+    /// Adds the configuration; `false` if it was already there.
+    fn insert(&mut self, bits: &Bits, state: State) -> bool {
+        let stride = 1 + bits.words.len();
+        let head = self.heads.entry((bits.hash, state)).or_insert(NO_ENTRY);
+        let mut entry = *head;
+        while entry != NO_ENTRY {
+            let start = entry as usize * stride;
+            if self.arena[start + 1..start + stride] == bits.words[..] {
+                return false;
+            }
+            entry = self.arena[start] as u32;
+        }
+        let new_entry = u32::try_from(self.arena.len() / stride).expect("fewer than 2^32 configurations");
+        self.arena.push(u64::from(*head));
+        self.arena.extend_from_slice(&bits.words);
+        *head = new_entry;
+        true
     }
 }
 
@@ -123,8 +196,8 @@ impl Bits {
 pub(crate) fn search(ops: &[KeyOp], budget: &mut u64) -> SearchResult {
     let mut events = Events::new(ops);
     let mut pending_returns = ops.iter().filter(|op| op.return_us.is_some()).count();
-    let mut linearized = Bits(vec![0; ops.len().div_ceil(64)]);
-    let mut explored: BTreeSet<(Bits, State)> = BTreeSet::new();
+    let mut linearized = Bits::new(ops.len());
+    let mut explored = Explored::new();
     // The calls linearized so far, with the state before each.
     let mut stack: Vec<(usize, State)> = Vec::new();
     let mut state: State = None;
@@ -139,7 +212,7 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64) -> SearchResult {
         if events.is_call[event] {
             if let Some(after) = ops[op].op.step(state) {
                 linearized.toggle(op);
-                if explored.insert((linearized.clone(), after)) {
+                if explored.insert(&linearized, after) {
                     stack.push((event, state));
                     state = after;
                     if events.return_of[event] != NONE {
