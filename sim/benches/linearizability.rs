@@ -3,8 +3,9 @@
 //! `cargo bench -p sim --bench linearizability` checks (1) a synthetic history of
 //! 10,000 operations over 100 keys from 20 overlapping clients (the yardstick),
 //! (2) the same with a tenth of the writes indeterminate, (3) one hot key of 2,000
-//! operations, and (4) the real histories of simulated runs (heavy and swarm, 5 nodes),
-//! reporting the time per check and, for the runs, the worst one.
+//! operations, (4) the real histories of simulated runs (heavy and swarm, 5 nodes),
+//! reporting the time per check and, for the runs, the worst one, and (5) the history of
+//! a heavy run with 100 clients on 5 keys (high concurrency, the search's hard case).
 
 use kv::{Operation, Query, Response};
 use sim::checkers::linearizability::{check, Linearizability};
@@ -86,4 +87,9 @@ fn main() {
             total_ms / seeds as f64
         );
     }
+    let mut options = RunOptions::new(5, 5, FaultProfile::Heavy);
+    options.clients = 100;
+    options.ticks = 1_000;
+    let (_, history) = run_with_history(&options, &draw_plan(&options), None).expect("no trace");
+    time_check("100 clients, heavy, 10 virtual s", &history, 3);
 }

@@ -25,6 +25,8 @@ pub const SEARCH_STEPS_PER_KEY: u64 = 20_000_000;
 /// How many search steps shrinking a violation may spend in all.
 pub const SHRINK_STEPS: u64 = 20_000_000;
 
+pub use search::MAX_EXPLORED_BYTES;
+
 /// The checker's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Linearizability {
@@ -75,7 +77,8 @@ impl Linearizability {
                 "linearizability unknown",
                 Vec::new(),
                 format!(
-                    "the search over the {operations_on_key} operations on key {key:?} ran out of its {SEARCH_STEPS_PER_KEY} steps; the history may or may not be linearizable"
+                    "the search over the {operations_on_key} operations on key {key:?} hit its bound ({SEARCH_STEPS_PER_KEY} steps or {} MiB of explored configurations); the history may or may not be linearizable (fewer clients or more keys make the search easier)",
+                    MAX_EXPLORED_BYTES >> 20
                 ),
             )),
         }

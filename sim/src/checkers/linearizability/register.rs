@@ -58,6 +58,38 @@ impl RegisterOp {
         }
     }
 
+    /// Whether the operation leaves the state as it is wherever it can take effect: a
+    /// read, a delete that found nothing, a compare-and-set seen failing.
+    pub(crate) fn is_read_only(self) -> bool {
+        matches!(
+            self,
+            RegisterOp::Read(_)
+                | RegisterOp::Delete { existed: Some(false) }
+                | RegisterOp::CompareAndSet { observed: Some((false, _)), .. }
+        )
+    }
+
+    /// The state this operation saw and needs to find when it takes effect, if it saw a
+    /// particular one.
+    pub(crate) fn needs(self) -> Option<State> {
+        match self {
+            RegisterOp::Read(seen) => Some(seen),
+            RegisterOp::Delete { existed: Some(false) } => Some(None),
+            RegisterOp::CompareAndSet { observed: Some((_, previous)), .. } => Some(previous),
+            _ => None,
+        }
+    }
+
+    /// The state this operation may leave behind when it changes the state, if any.
+    pub(crate) fn may_produce(self) -> Option<State> {
+        match self {
+            RegisterOp::Write(value) => Some(value),
+            RegisterOp::Delete { .. } => Some(None),
+            RegisterOp::CompareAndSet { new, observed: None | Some((true, _)), .. } => Some(new),
+            _ => None,
+        }
+    }
+
     /// The value this operation may write, if any.
     pub(crate) fn writes(self) -> Option<ValueId> {
         match self {

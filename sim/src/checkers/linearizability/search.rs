@@ -155,6 +155,11 @@ impl Hasher for PremixedHasher {
 
 const NO_ENTRY: u32 = u32::MAX;
 
+/// The most memory the explored-configuration cache of one key may hold: a search that
+/// needs more answers "unknown" rather than exhausting the machine.
+pub const MAX_EXPLORED_BYTES: usize = 256 << 20;
+const MAX_EXPLORED_WORDS: usize = MAX_EXPLORED_BYTES / 8;
+
 /// The configurations (operations linearized, state) already explored. Keyed by the
 /// Zobrist hash and the state; the full bit sets live in one arena and are compared on
 /// a hash match, so a hash collision can never prune a configuration not yet seen.
@@ -191,6 +196,53 @@ impl Explored {
     }
 }
 
+/// For each state (absent, or a value), how many operations not yet linearized need to
+/// find it and how many may still produce it. Once the state moves away from a state
+/// that some pending operation needs and nothing left can produce it again, that
+/// operation can never take effect: the search does not go there.
+struct Demand {
+    needed: Vec<u32>,
+    producers: Vec<u32>,
+}
+
+impl Demand {
+    fn new(ops: &[KeyOp]) -> Demand {
+        let values = ops
+            .iter()
+            .flat_map(|op| [op.op.needs(), op.op.may_produce()])
+            .flatten()
+            .flatten()
+            .map(|value| value as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut demand = Demand { needed: vec![0; values + 1], producers: vec![0; values + 1] };
+        ops.iter().for_each(|op| demand.count(op, 1));
+        demand
+    }
+
+    fn slot(state: State) -> usize {
+        state.map_or(0, |value| value as usize + 1)
+    }
+
+    /// Counts `op` in (`by` 1) or out (`by` u32::MAX, i.e. minus one).
+    fn count(&mut self, op: &KeyOp, by: u32) {
+        if let Some(needed) = op.op.needs().filter(|_| op.return_us.is_some()) {
+            let slot = &mut self.needed[Demand::slot(needed)];
+            *slot = slot.wrapping_add(by);
+        }
+        if let Some(produced) = op.op.may_produce() {
+            let slot = &mut self.producers[Demand::slot(produced)];
+            *slot = slot.wrapping_add(by);
+        }
+    }
+
+    /// Whether leaving `state` now strands an operation that needs it.
+    fn strands(&self, state: State) -> bool {
+        let slot = Demand::slot(state);
+        self.needed[slot] > 0 && self.producers[slot] == 0
+    }
+}
+
 /// Searches for a linearization of `ops` (one key, starting absent), spending at most
 /// `budget` steps (and taking what it spent from it).
 pub(crate) fn search(ops: &[KeyOp], budget: &mut u64) -> SearchResult {
@@ -198,8 +250,10 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64) -> SearchResult {
     let mut pending_returns = ops.iter().filter(|op| op.return_us.is_some()).count();
     let mut linearized = Bits::new(ops.len());
     let mut explored = Explored::new();
-    // The calls linearized so far, with the state before each.
-    let mut stack: Vec<(usize, State)> = Vec::new();
+    let mut demand = Demand::new(ops);
+    // The calls linearized so far, with the state before each and whether the choice
+    // was forced (see below).
+    let mut stack: Vec<(usize, State, bool)> = Vec::new();
     let mut state: State = None;
     let mut event = events.next[0];
     while pending_returns > 0 {
@@ -207,13 +261,31 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64) -> SearchResult {
             return SearchResult::Unknown;
         }
         *budget -= 1;
+        if explored.arena.len() > MAX_EXPLORED_WORDS {
+            return SearchResult::Unknown;
+        }
         debug_assert!(event != NONE, "a return is pending, so the list holds it");
         let op = events.op[event];
         if events.is_call[event] {
-            if let Some(after) = ops[op].op.step(state) {
+            let after = ops[op].op.step(state).filter(|&after| {
+                // Taking `op` out of the pending ones, does leaving `state` strand anyone?
+                demand.count(&ops[op], u32::MAX);
+                let strands = after != state && demand.strands(state);
+                demand.count(&ops[op], 1);
+                !strands
+            });
+            if let Some(after) = after {
                 linearized.toggle(op);
                 if explored.insert(&linearized, after) {
-                    stack.push((event, state));
+                    demand.count(&ops[op], u32::MAX);
+                    // A read-only operation (identity wherever it can take effect) that
+                    // can take effect now may as well go first: every operation that
+                    // returned before it began is already linearized (else the scan
+                    // would have met that return first), and taking it out of a later
+                    // place changes no state. So if this configuration fails, trying
+                    // other operations here instead fails too: the choice is forced,
+                    // and backtracking skips past it. (Partial-order reduction.)
+                    stack.push((event, state, ops[op].op.is_read_only()));
                     state = after;
                     if events.return_of[event] != NONE {
                         pending_returns -= 1;
@@ -226,17 +298,24 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64) -> SearchResult {
             }
             event = events.next[event];
         } else {
-            // `op` returned without taking effect: undo the latest choice and try the next.
-            let Some((call, before)) = stack.pop() else {
-                return SearchResult::NotLinearizable;
-            };
-            linearized.toggle(events.op[call]);
-            state = before;
-            if events.return_of[call] != NONE {
-                pending_returns += 1;
+            // `op` returned without taking effect: undo the latest free choice (and the
+            // forced ones after it) and try the next operation in its place.
+            loop {
+                let Some((call, before, forced)) = stack.pop() else {
+                    return SearchResult::NotLinearizable;
+                };
+                linearized.toggle(events.op[call]);
+                demand.count(&ops[events.op[call]], 1);
+                state = before;
+                if events.return_of[call] != NONE {
+                    pending_returns += 1;
+                }
+                events.unlift(call);
+                if !forced {
+                    event = events.next[call];
+                    break;
+                }
             }
-            events.unlift(call);
-            event = events.next[call];
         }
     }
     SearchResult::Linearizable

@@ -267,7 +267,7 @@ fn register_op() -> impl Strategy<Value = RegisterOp> {
 }
 
 fn key_ops() -> impl Strategy<Value = Vec<KeyOp>> {
-    prop::collection::vec((register_op(), 0u64..12, prop::option::of(0u64..6)), 0..7).prop_map(|ops| {
+    prop::collection::vec((register_op(), 0u64..12, prop::option::of(0u64..6)), 0..8).prop_map(|ops| {
         ops.into_iter()
             .enumerate()
             .map(|(source, (op, invoke_us, length))| KeyOp {
@@ -281,7 +281,7 @@ fn key_ops() -> impl Strategy<Value = Vec<KeyOp>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
 
     #[test]
     fn the_search_agrees_with_brute_force(ops in key_ops()) {
