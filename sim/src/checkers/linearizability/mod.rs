@@ -15,7 +15,7 @@ mod shrink;
 use super::Violation;
 use crate::history::{ClientOp, Outcome};
 use kv::{Operation, Query, Response};
-use search::SearchResult;
+use search::{Memory, SearchResult};
 
 /// How many search steps one key may take before the verdict is "unknown". A step is
 /// one visit of a call or return; a linearizable key of n operations typically needs
@@ -98,21 +98,25 @@ pub fn check_with_budget(history: &[ClientOp], steps_per_key: u64) -> Linearizab
     let keys = register::partition(history);
     for key in &keys {
         let mut budget = steps_per_key;
-        let result = search::search(&key.ops, &mut budget);
+        let result = search::search(&key.ops, &mut budget, Memory::Fingerprint);
         steps += steps_per_key - budget;
+        let unknown_here =
+            || Linearizability::Unknown { key: key.key.clone(), operations_on_key: key.ops.len() };
         match result {
             SearchResult::Linearizable => {}
             SearchResult::Unknown => {
-                if unknown.is_none() {
-                    unknown = Some(Linearizability::Unknown {
-                        key: key.key.clone(),
-                        operations_on_key: key.ops.len(),
-                    });
-                }
+                unknown.get_or_insert_with(unknown_here);
             }
             SearchResult::NotLinearizable => {
                 let mut budget = SHRINK_STEPS;
                 let smallest = shrink::shrink(&key.ops, &mut budget);
+                // The witness is confirmed with exact memory: no fingerprint collision
+                // can make a violation up.
+                let mut budget = steps_per_key;
+                if search::search(&smallest, &mut budget, Memory::Exact) != SearchResult::NotLinearizable {
+                    unknown.get_or_insert_with(unknown_here);
+                    continue;
+                }
                 let mut sources: Vec<usize> = smallest.iter().map(|op| op.source).collect();
                 sources.sort_unstable();
                 sources.dedup();

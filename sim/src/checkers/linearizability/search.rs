@@ -109,21 +109,36 @@ impl Events {
     }
 }
 
-/// A set of operations as bits, with a Zobrist hash kept up to date as bits flip.
+/// How the search remembers the configurations it explored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Memory {
+    /// The full set of linearized operations: exact, but n/64 words per configuration,
+    /// so quadratic in the length of a key's history.
+    Exact,
+    /// A 128-bit Zobrist fingerprint of the set: 16 bytes per configuration. Two sets
+    /// share a fingerprint with probability about 2^-128 per pair; even then a
+    /// "linearizable" answer stays right (a linearization found is real), and a
+    /// violation is only reported after its small witness is confirmed with `Exact`.
+    Fingerprint,
+}
+
+/// A set of operations as bits, with two Zobrist hashes kept up to date as bits flip.
 #[derive(Clone, Debug)]
 struct Bits {
     words: Vec<u64>,
     hash: u64,
+    second_hash: u64,
 }
 
 impl Bits {
     fn new(operations: usize) -> Bits {
-        Bits { words: vec![0; operations.div_ceil(64)], hash: 0 }
+        Bits { words: vec![0; operations.div_ceil(64)], hash: 0, second_hash: 0 }
     }
 
     fn toggle(&mut self, index: usize) {
         self.words[index / 64] ^= 1 << (index % 64);
-        self.hash ^= mix(index as u64 + 1);
+        self.hash ^= mix(2 * index as u64 + 1);
+        self.second_hash ^= mix(2 * index as u64 + 2);
     }
 }
 
@@ -158,26 +173,40 @@ const NO_ENTRY: u32 = u32::MAX;
 /// The most memory the explored-configuration cache of one key may hold: a search that
 /// needs more answers "unknown" rather than exhausting the machine.
 pub const MAX_EXPLORED_BYTES: usize = 256 << 20;
-const MAX_EXPLORED_WORDS: usize = MAX_EXPLORED_BYTES / 8;
 
-/// The configurations (operations linearized, state) already explored. Keyed by the
-/// Zobrist hash and the state; the full bit sets live in one arena and are compared on
-/// a hash match, so a hash collision can never prune a configuration not yet seen.
+/// The configurations (operations linearized, state) already explored.
+///
+/// With [`Memory::Exact`], keyed by the first Zobrist hash and the state, with the full
+/// bit sets in one arena, compared on a hash match, so a collision can never prune a
+/// configuration not yet seen. With [`Memory::Fingerprint`], the two hashes and the state.
 struct Explored {
+    memory: Memory,
     /// (hash, state) -> the newest arena entry with that key.
     heads: HashMap<(u64, State), u32, BuildHasherDefault<PremixedHasher>>,
     /// Entries of `1 + words` words: the next entry with the same key (or `NO_ENTRY`),
     /// then the bit set.
     arena: Vec<u64>,
+    fingerprints: HashMap<(u64, u64, State), (), BuildHasherDefault<PremixedHasher>>,
 }
 
+/// What one remembered fingerprint costs, roughly (key, hash-table overhead).
+const FINGERPRINT_BYTES: usize = 40;
+
 impl Explored {
-    fn new() -> Explored {
-        Explored { heads: HashMap::default(), arena: Vec::new() }
+    fn new(memory: Memory) -> Explored {
+        Explored { memory, heads: HashMap::default(), arena: Vec::new(), fingerprints: HashMap::default() }
+    }
+
+    /// Roughly how much memory the cache holds.
+    fn bytes(&self) -> usize {
+        self.arena.len() * 8 + self.fingerprints.len() * FINGERPRINT_BYTES
     }
 
     /// Adds the configuration; `false` if it was already there.
     fn insert(&mut self, bits: &Bits, state: State) -> bool {
+        if self.memory == Memory::Fingerprint {
+            return self.fingerprints.insert((bits.hash, bits.second_hash, state), ()).is_none();
+        }
         let stride = 1 + bits.words.len();
         let head = self.heads.entry((bits.hash, state)).or_insert(NO_ENTRY);
         let mut entry = *head;
@@ -245,11 +274,11 @@ impl Demand {
 
 /// Searches for a linearization of `ops` (one key, starting absent), spending at most
 /// `budget` steps (and taking what it spent from it).
-pub(crate) fn search(ops: &[KeyOp], budget: &mut u64) -> SearchResult {
+pub(crate) fn search(ops: &[KeyOp], budget: &mut u64, memory: Memory) -> SearchResult {
     let mut events = Events::new(ops);
     let mut pending_returns = ops.iter().filter(|op| op.return_us.is_some()).count();
     let mut linearized = Bits::new(ops.len());
-    let mut explored = Explored::new();
+    let mut explored = Explored::new(memory);
     let mut demand = Demand::new(ops);
     // The calls linearized so far, with the state before each and whether the choice
     // was forced (see below).
@@ -261,7 +290,7 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64) -> SearchResult {
             return SearchResult::Unknown;
         }
         *budget -= 1;
-        if explored.arena.len() > MAX_EXPLORED_WORDS {
+        if explored.bytes() > MAX_EXPLORED_BYTES {
             return SearchResult::Unknown;
         }
         debug_assert!(event != NONE, "a return is pending, so the list holds it");

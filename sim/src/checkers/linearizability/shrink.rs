@@ -9,7 +9,7 @@
 //! orphans a read.
 
 use super::register::{KeyOp, RegisterOp, ValueId};
-use super::search::{search, SearchResult};
+use super::search::{search, Memory, SearchResult};
 
 /// Whether every value an operation in `ops` saw is written by some operation in
 /// `ops`, unless no operation of the whole history (`original`) wrote it: a value from
@@ -47,7 +47,7 @@ pub(crate) fn shrink(ops: &[KeyOp], budget: &mut u64) -> Vec<KeyOp> {
                 let candidate: Vec<KeyOp> = kept[..start].iter().chain(&kept[end..]).copied().collect();
                 let still_fails = !candidate.is_empty()
                     && observations_have_writers(&candidate, ops)
-                    && search(&candidate, budget) == SearchResult::NotLinearizable;
+                    && search(&candidate, budget, Memory::Fingerprint) == SearchResult::NotLinearizable;
                 if still_fails {
                     kept = candidate;
                 } else {

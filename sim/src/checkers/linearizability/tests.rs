@@ -2,7 +2,7 @@
 //! random ones.
 
 use super::register::{KeyOp, RegisterOp, State};
-use super::search::{search, SearchResult};
+use super::search::{search, Memory, SearchResult};
 use super::*;
 use proptest::prelude::*;
 
@@ -285,9 +285,11 @@ proptest! {
 
     #[test]
     fn the_search_agrees_with_brute_force(ops in key_ops()) {
-        let mut budget = u64::MAX;
         let expected = if brute_force(&ops) { SearchResult::Linearizable } else { SearchResult::NotLinearizable };
-        prop_assert_eq!(search(&ops, &mut budget), expected);
+        for memory in [Memory::Exact, Memory::Fingerprint] {
+            let mut budget = u64::MAX;
+            prop_assert_eq!(search(&ops, &mut budget, memory), expected);
+        }
     }
 
     #[test]
