@@ -77,7 +77,7 @@ impl Linearizability {
                 "linearizability unknown",
                 Vec::new(),
                 format!(
-                    "the search over the {operations_on_key} operations on key {key:?} hit its bound ({SEARCH_STEPS_PER_KEY} steps or {} MiB of explored configurations); the history may or may not be linearizable (fewer clients or more keys make the search easier)",
+                    "the search over the {operations_on_key} operations on key {key:?} hit its bound ({SEARCH_STEPS_PER_KEY} steps or {} MiB of explored configurations); the history may or may not be linearizable (fewer clients make the search easier)",
                     MAX_EXPLORED_BYTES >> 20
                 ),
             )),
