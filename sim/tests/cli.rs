@@ -109,6 +109,18 @@ fn history_files_hold_one_operation_per_line() {
 }
 
 #[test]
+fn an_undecided_history_exits_4_never_0() {
+    // 600 clients on 5 keys: more concurrency than the search's budget can untangle.
+    let directory = scratch("undecided");
+    let arguments = ["run", "--seed", "5", "--nodes", "3", "--clients", "600", "--ticks", "200"];
+    let output = sim(&[&arguments[..], &["--repro-dir", text(&directory)]].concat());
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(4), "{out}");
+    assert!(out.contains("UNDECIDED: linearizability unknown"), "{out}");
+    assert!(out.contains("may or may not be linearizable"), "{out}");
+}
+
+#[test]
 fn local_reads_are_caught_as_a_linearizability_violation_with_a_small_witness() {
     let directory = scratch("local-reads");
     let output = sim(&[

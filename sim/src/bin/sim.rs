@@ -356,13 +356,15 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
     });
     if !args.json {
         eprintln!(
-            "sim sweep: {count} seeds of {}..{} (shard {}), {} nodes, faults {}, {} ticks, {jobs} jobs",
+            "sim sweep: {count} seeds of {}..{} (shard {}), {} nodes, faults {}, {} ticks, {} clients, {} reads, {jobs} jobs",
             options.seeds.first,
             options.seeds.end,
             options.shard,
             options.template.nodes,
             options.template.faults,
-            options.template.ticks
+            options.template.ticks,
+            options.template.clients,
+            options.template.reads.name()
         );
     }
     let mut failures_shown = 0;
