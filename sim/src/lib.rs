@@ -16,6 +16,13 @@
 //!   loses what was not synced (or keeps a torn prefix, cut at an entry boundary); a
 //!   restart rebuilds the node from exactly what was durable. Pauses and clock skew
 //!   (nodes ticking at different rates) too.
+//! - **Clients** (`clients`, [`history`]): `--clients N` closed-loop key-value clients
+//!   (get, list, set, delete, compare-and-set over a few contended keys) find the leader
+//!   by following refusal hints, retry after a timeout with the same sequence number (the
+//!   [`kv`] store's sessions apply a write once), and read through ReadIndex, or with
+//!   [`ReadMode::Local`] from whatever node they ask (stale on purpose). Every
+//!   operation is recorded with its invocation and return times and an ok / fail /
+//!   indeterminate outcome. Each node runs the [`kv`] store ([`state_machine`]).
 //! - **Faults** ([`faults`]): the profiles `none`, `light`, `heavy` and `swarm` (each seed
 //!   draws its own mix); the drawn plan is printed before the run and saved in repro files.
 //! - **Checkers** ([`checkers`], one per file): election safety, log matching, leader
@@ -24,11 +31,15 @@
 //!   on disk when it leaves), committed-is-durable, read freshness, stale term (a message
 //!   from an older term changes nothing), the host contract (writes the disk can make
 //!   sense of, a durable state a node can restart from), and the core's own assertions
-//!   (a panic in the core is a verdict, not a crash of the simulator).
+//!   (a panic in the core is a verdict, not a crash of the simulator). At the end of the
+//!   run, linearizability of the client history ([`checkers::linearizability`]): per key,
+//!   Wing-Gong/Lowe search with indeterminate operations optional and a bounded budget
+//!   ("unknown", [`Verdict::Unknown`], is never a pass), violations shrunk to a small
+//!   witness.
 //! - **Phases** ([`simulation`]): a safety phase with faults, then a liveness phase in
 //!   which everything heals and the cluster must elect a leader every voter follows,
-//!   commit and apply a new entry on every voter, and answer or refuse every read, within
-//!   [`simulation::LIVENESS_BOUND_MICROS`].
+//!   commit and apply a new entry on every voter, answer or refuse every read, and finish
+//!   every client operation in flight, within [`simulation::LIVENESS_BOUND_MICROS`].
 //!
 //! ## Using it
 //! [`run_seed`] runs one seed; [`sweep::sweep`] runs many in parallel; [`repro`] reads

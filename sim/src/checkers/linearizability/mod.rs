@@ -1,11 +1,11 @@
 //! Linearizability of the client history (Herlihy & Wing), checked once at the end of
 //! a run.
 //!
-//! The history is split per key ([`register`]: P-compositionality), and each key's
-//! operations are searched for a linearization ([`search`]: Wing & Gong with Lowe's
+//! The history is split per key (`register`: P-compositionality), and each key's
+//! operations are searched for a linearization (`search`: Wing & Gong with Lowe's
 //! memoisation), with indeterminate operations free to take effect or not. Every search
 //! has a step budget: when it runs out the verdict is [`Linearizability::Unknown`],
-//! never a pass. A key with no linearization is shrunk ([`shrink`]) to a small
+//! never a pass. A key with no linearization is shrunk (`shrink`) to a small
 //! sub-history that still has none, which the violation prints.
 
 mod register;
