@@ -101,7 +101,7 @@ pub fn check_with_budget(history: &[ClientOp], steps_per_key: u64) -> Linearizab
         let result = search::search(&key.ops, &mut budget, Memory::Fingerprint);
         steps += steps_per_key - budget;
         let unknown_here =
-            || Linearizability::Unknown { key: key.key.clone(), operations_on_key: key.ops.len() };
+            || Linearizability::Unknown { key: key.key.to_string(), operations_on_key: key.ops.len() };
         match result {
             SearchResult::Linearizable => {}
             SearchResult::Unknown => {
@@ -124,7 +124,7 @@ pub fn check_with_budget(history: &[ClientOp], steps_per_key: u64) -> Linearizab
                     sources.iter().map(|&source| history[source].clone()).collect();
                 witness.sort_by_key(|op| op.invoke_us);
                 return Linearizability::Violated {
-                    key: key.key.clone(),
+                    key: key.key.to_string(),
                     operations_on_key: key.ops.len(),
                     witness,
                 };

@@ -111,19 +111,20 @@ pub(crate) struct KeyOp {
     pub(crate) source: usize,
 }
 
-/// Every operation on one key.
+/// Every operation on one key. Keys and values are borrowed from the history: the
+/// partition allocates nothing per operation but the operation itself.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct KeyHistory {
-    pub(crate) key: String,
+pub(crate) struct KeyHistory<'h> {
+    pub(crate) key: &'h str,
     pub(crate) ops: Vec<KeyOp>,
-    values: BTreeMap<String, ValueId>,
+    values: BTreeMap<&'h str, ValueId>,
 }
 
-impl KeyHistory {
-    fn intern(&mut self, value: Option<&String>) -> State {
+impl<'h> KeyHistory<'h> {
+    fn intern(&mut self, value: Option<&'h String>) -> State {
         let value = value?;
         let next = self.values.len() as ValueId;
-        Some(*self.values.entry(value.clone()).or_insert(next))
+        Some(*self.values.entry(value.as_str()).or_insert(next))
     }
 
     fn push(&mut self, op: RegisterOp, client_op: &ClientOp, source: usize) {
@@ -132,8 +133,8 @@ impl KeyHistory {
 }
 
 /// The history's projection on each key it mentions, in key order.
-pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory> {
-    let mut keys: BTreeMap<String, KeyHistory> = BTreeMap::new();
+pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
+    let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
     // Every key any operation names, so a list can be read as a read of each.
     for op in history {
         match (&op.operation, &op.outcome) {
@@ -149,7 +150,7 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory> {
             }
         }
     }
-    let universe: Vec<String> = keys.keys().cloned().collect();
+    let universe: Vec<&str> = keys.keys().copied().collect();
     for (source, client_op) in history.iter().enumerate() {
         let response = match &client_op.outcome {
             Outcome::Ok(Response::Error(_)) | Outcome::Fail => continue,
@@ -206,12 +207,12 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory> {
                     Some((last, _)) if *limit > 0 && entries.len() >= *limit as usize => Some(last),
                     _ => None,
                 };
-                let seen: BTreeMap<&String, &String> =
-                    entries.iter().map(|(key, value)| (key, value)).collect();
-                for key in &universe {
-                    let in_range = key >= from
-                        && to.as_ref().is_none_or(|to| key < to)
-                        && last_covered.is_none_or(|last| key <= last);
+                let seen: BTreeMap<&str, &String> =
+                    entries.iter().map(|(key, value)| (key.as_str(), value)).collect();
+                for &key in &universe {
+                    let in_range = key >= from.as_str()
+                        && to.as_ref().is_none_or(|to| key < to.as_str())
+                        && last_covered.is_none_or(|last| key <= last.as_str());
                     if in_range {
                         let keyed = key_history(&mut keys, key);
                         let op = RegisterOp::Read(keyed.intern(seen.get(key).copied()));
@@ -224,9 +225,11 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory> {
     keys.into_values().collect()
 }
 
-fn key_history<'k>(keys: &'k mut BTreeMap<String, KeyHistory>, key: &str) -> &'k mut KeyHistory {
-    keys.entry(key.to_string())
-        .or_insert_with(|| KeyHistory { key: key.to_string(), ..KeyHistory::default() })
+fn key_history<'k, 'h>(
+    keys: &'k mut BTreeMap<&'h str, KeyHistory<'h>>,
+    key: &'h str,
+) -> &'k mut KeyHistory<'h> {
+    keys.entry(key).or_insert_with(|| KeyHistory { key, ..KeyHistory::default() })
 }
 
 #[cfg(test)]
