@@ -17,10 +17,19 @@ use crate::history::{ClientOp, Outcome};
 use kv::{Operation, Query, Response};
 use search::{Memory, SearchResult};
 
-/// How many search steps one key may take before the verdict is "unknown". A step is
-/// one visit of a call or return; a linearizable key of n operations typically needs
-/// about 2n, so this is far above any key of a run's history.
+/// The search steps every key may take before the verdict is "unknown", whatever its
+/// length. A step is one visit of a call, return or deadline: a linearizable key of n
+/// operations with c of them in flight at a time needs about n·c.
 pub const SEARCH_STEPS_PER_KEY: u64 = 20_000_000;
+
+/// Further steps a key may take per operation on it, so a long, busy key (hundreds of
+/// thousands of operations from dozens of clients) is not cut short for its length.
+pub const SEARCH_STEPS_PER_OPERATION: u64 = 400;
+
+/// The step budget of a key with `operations` operations.
+pub fn steps_for(operations: usize) -> u64 {
+    SEARCH_STEPS_PER_KEY.saturating_add(SEARCH_STEPS_PER_OPERATION.saturating_mul(operations as u64))
+}
 
 /// How many search steps shrinking a violation may spend in all.
 pub const SHRINK_STEPS: u64 = 20_000_000;
@@ -52,6 +61,8 @@ pub enum Linearizability {
         key: String,
         /// How many operations touched it.
         operations_on_key: usize,
+        /// The step budget it had.
+        steps: u64,
     },
 }
 
@@ -73,11 +84,11 @@ impl Linearizability {
                     ),
                 ))
             }
-            Linearizability::Unknown { key, operations_on_key } => Some(Violation::new(
+            Linearizability::Unknown { key, operations_on_key, steps } => Some(Violation::new(
                 "linearizability unknown",
                 Vec::new(),
                 format!(
-                    "the search over the {operations_on_key} operations on key {key:?} hit its bound ({SEARCH_STEPS_PER_KEY} steps or {} MiB of explored configurations); the history may or may not be linearizable (fewer clients make the search easier)",
+                    "the search over the {operations_on_key} operations on key {key:?} hit its bound ({steps} steps or {} MiB of explored configurations); the history may or may not be linearizable (fewer clients make the search easier)",
                     MAX_EXPLORED_BYTES >> 20
                 ),
             )),
@@ -85,23 +96,32 @@ impl Linearizability {
     }
 }
 
-/// Checks `history` with the default step budget.
+/// Checks `history`, giving each key [`steps_for`] its length.
 pub fn check(history: &[ClientOp]) -> Linearizability {
-    check_with_budget(history, SEARCH_STEPS_PER_KEY)
+    check_keys(history, steps_for)
 }
 
-/// Checks `history`, giving each key's search at most `steps_per_key` steps. A violation
-/// anywhere outranks an unknown elsewhere.
+/// Checks `history`, giving each key's search at most `steps_per_key` steps.
 pub fn check_with_budget(history: &[ClientOp], steps_per_key: u64) -> Linearizability {
+    check_keys(history, |_| steps_per_key)
+}
+
+/// Checks every key of `history` with the budget `budget_for` gives its length. A
+/// violation anywhere outranks an unknown elsewhere.
+fn check_keys(history: &[ClientOp], budget_for: impl Fn(usize) -> u64) -> Linearizability {
     let mut unknown = None;
     let mut steps = 0;
     let keys = register::partition(history);
     for key in &keys {
-        let mut budget = steps_per_key;
+        let key_budget = budget_for(key.ops.len());
+        let mut budget = key_budget;
         let result = search::search(&key.ops, &mut budget, Memory::Fingerprint);
-        steps += steps_per_key - budget;
-        let unknown_here =
-            || Linearizability::Unknown { key: key.key.to_string(), operations_on_key: key.ops.len() };
+        steps += key_budget - budget;
+        let unknown_here = || Linearizability::Unknown {
+            key: key.key.to_string(),
+            operations_on_key: key.ops.len(),
+            steps: key_budget,
+        };
         match result {
             SearchResult::Linearizable => {}
             SearchResult::Unknown => {
@@ -112,7 +132,7 @@ pub fn check_with_budget(history: &[ClientOp], steps_per_key: u64) -> Linearizab
                 let smallest = shrink::shrink(&key.ops, &mut budget);
                 // The witness is confirmed with exact memory: no fingerprint collision
                 // can make a violation up.
-                let mut budget = steps_per_key;
+                let mut budget = key_budget;
                 if search::search(&smallest, &mut budget, Memory::Exact) != SearchResult::NotLinearizable {
                     unknown.get_or_insert_with(unknown_here);
                     continue;

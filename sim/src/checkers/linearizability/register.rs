@@ -105,8 +105,11 @@ impl RegisterOp {
 pub(crate) struct KeyOp {
     pub(crate) op: RegisterOp,
     pub(crate) invoke_us: Micros,
-    /// `None`: indeterminate, may take effect at any time after its invocation, or never.
+    /// `None`: indeterminate, may take effect at any time after its invocation (before
+    /// `deadline_us`, if any), or never.
     pub(crate) return_us: Option<Micros>,
+    /// For an indeterminate write: the latest time it can have taken effect, if known.
+    pub(crate) deadline_us: Option<Micros>,
     /// The position of the client operation it came from in the history.
     pub(crate) source: usize,
 }
@@ -127,9 +130,45 @@ impl<'h> KeyHistory<'h> {
         Some(*self.values.entry(value.as_str()).or_insert(next))
     }
 
-    fn push(&mut self, op: RegisterOp, client_op: &ClientOp, source: usize) {
-        self.ops.push(KeyOp { op, invoke_us: client_op.invoke_us, return_us: client_op.return_us, source });
+    fn push(&mut self, op: RegisterOp, client_op: &ClientOp, source: usize, deadline_us: Option<Micros>) {
+        let (invoke_us, return_us) = (client_op.invoke_us, client_op.return_us);
+        self.ops.push(KeyOp {
+            op,
+            invoke_us,
+            return_us,
+            deadline_us: deadline_us.filter(|_| return_us.is_none()),
+            source,
+        });
     }
+}
+
+/// For each indeterminate write of the history, the latest time it can have taken
+/// effect: the return of its client's next acknowledged write. A client numbers its
+/// writes and the store's session refuses a number older than one it applied, so a
+/// write the client gave up on either took effect before the next one did (and so
+/// before that one returned), or never. This is the exactly-once contract of `kv`
+/// sessions, checked along with linearizability. It keeps a timed-out write from
+/// staying a candidate to the end of the run, where it multiplies the configurations
+/// the search must visit. (The bound is a time, not "before that write", because the
+/// next write may be on another key; the order itself is not checked.)
+fn write_deadlines(history: &[ClientOp]) -> Vec<Option<Micros>> {
+    let mut deadlines = vec![None; history.len()];
+    let mut given_up: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (position, op) in history.iter().enumerate() {
+        if matches!(op.operation, Operation::Read(_)) {
+            continue;
+        }
+        match &op.outcome {
+            Outcome::Indeterminate => given_up.entry(op.client).or_default().push(position),
+            Outcome::Ok(Response::Error(_)) | Outcome::Fail => {}
+            Outcome::Ok(_) => {
+                for earlier in given_up.remove(&op.client).unwrap_or_default() {
+                    deadlines[earlier] = op.return_us;
+                }
+            }
+        }
+    }
+    deadlines
 }
 
 /// The history's projection on each key it mentions, in key order.
@@ -151,6 +190,7 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
         }
     }
     let universe: Vec<&str> = keys.keys().copied().collect();
+    let deadlines = write_deadlines(history);
     for (source, client_op) in history.iter().enumerate() {
         let response = match &client_op.outcome {
             Outcome::Ok(Response::Error(_)) | Outcome::Fail => continue,
@@ -164,7 +204,7 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     None | Some(Response::Done) => RegisterOp::Write(keyed.intern(Some(value))),
                     Some(_) => RegisterOp::Impossible,
                 };
-                keyed.push(op, client_op, source);
+                keyed.push(op, client_op, source, deadlines[source]);
             }
             Operation::Delete { key } => {
                 let op = match response {
@@ -172,7 +212,7 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     Some(Response::Deleted { existed }) => RegisterOp::Delete { existed: Some(*existed) },
                     Some(_) => RegisterOp::Impossible,
                 };
-                key_history(&mut keys, key).push(op, client_op, source);
+                key_history(&mut keys, key).push(op, client_op, source, deadlines[source]);
             }
             Operation::CompareAndSet { key, expected, new } => {
                 let keyed = key_history(&mut keys, key);
@@ -185,7 +225,7 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     }
                     Some(_) => RegisterOp::Impossible,
                 };
-                keyed.push(op, client_op, source);
+                keyed.push(op, client_op, source, deadlines[source]);
             }
             Operation::Read(Query::Get { key }) => {
                 let keyed = key_history(&mut keys, key);
@@ -193,9 +233,9 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     None => {}
                     Some(Response::Value(value)) => {
                         let op = RegisterOp::Read(keyed.intern(value.as_ref()));
-                        keyed.push(op, client_op, source);
+                        keyed.push(op, client_op, source, deadlines[source]);
                     }
-                    Some(_) => keyed.push(RegisterOp::Impossible, client_op, source),
+                    Some(_) => keyed.push(RegisterOp::Impossible, client_op, source, None),
                 }
             }
             Operation::Read(Query::List { from, to, limit }) => {
@@ -216,7 +256,7 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     if in_range {
                         let keyed = key_history(&mut keys, key);
                         let op = RegisterOp::Read(keyed.intern(seen.get(key).copied()));
-                        keyed.push(op, client_op, source);
+                        keyed.push(op, client_op, source, deadlines[source]);
                     }
                 }
             }

@@ -31,15 +31,18 @@ pub(crate) enum SearchResult {
 
 const NONE: usize = usize::MAX;
 
-/// The call and return events of a history as a doubly linked list (dancing links),
-/// with a sentinel head at position 0.
+/// The call, return and deadline events of a history as a doubly linked list (dancing
+/// links), with a sentinel head at position 0. An indeterminate operation has no
+/// return, but may have a deadline: past it, it can no longer take effect.
 struct Events {
     /// For each event: its operation.
     op: Vec<usize>,
-    /// For each event: whether it is a call (else a return).
+    /// For each event: whether it is a call (else a return or a deadline).
     is_call: Vec<bool>,
-    /// For a call: its return event (`NONE` for indeterminate operations).
+    /// For a call: its return or deadline event (`NONE` if it has neither).
     return_of: Vec<usize>,
+    /// For each operation: its call event.
+    call_of: Vec<usize>,
     next: Vec<usize>,
     prev: Vec<usize>,
 }
@@ -50,7 +53,7 @@ impl Events {
         let mut order: Vec<(u64, u8, usize)> = Vec::with_capacity(2 * ops.len());
         for (index, op) in ops.iter().enumerate() {
             order.push((op.invoke_us, 0, index));
-            if let Some(returned) = op.return_us {
+            if let Some(returned) = op.return_us.or(op.deadline_us) {
                 order.push((returned, 1, index));
             }
         }
@@ -60,21 +63,26 @@ impl Events {
             op: vec![NONE; count],
             is_call: vec![false; count],
             return_of: vec![NONE; count],
+            call_of: vec![NONE; ops.len()],
             next: (1..=count).map(|next| if next == count { NONE } else { next }).collect(),
             prev: (0..count).map(|position| position.wrapping_sub(1)).collect(),
         };
-        let mut call_event = vec![NONE; ops.len()];
         for (position, &(_, kind, op)) in order.iter().enumerate() {
             let event = position + 1;
             events.op[event] = op;
             events.is_call[event] = kind == 0;
             if kind == 0 {
-                call_event[op] = event;
+                events.call_of[op] = event;
             } else {
-                events.return_of[call_event[op]] = event;
+                events.return_of[events.call_of[op]] = event;
             }
         }
         events
+    }
+
+    /// The call event of the operation whose return or deadline is `event`.
+    fn op_call(&self, event: usize) -> usize {
+        self.call_of[self.op[event]]
     }
 
     fn unlink(&mut self, event: usize) {
@@ -295,6 +303,7 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64, memory: Memory) -> SearchR
         }
         debug_assert!(event != NONE, "a return is pending, so the list holds it");
         let op = events.op[event];
+        let definite = ops[op].return_us.is_some();
         if events.is_call[event] {
             let after = ops[op].op.step(state).filter(|&after| {
                 // Taking `op` out of the pending ones, does leaving `state` strand anyone?
@@ -316,7 +325,7 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64, memory: Memory) -> SearchR
                     // and backtracking skips past it. (Partial-order reduction.)
                     stack.push((event, state, ops[op].op.is_read_only()));
                     state = after;
-                    if events.return_of[event] != NONE {
+                    if definite {
                         pending_returns -= 1;
                     }
                     events.lift(event);
@@ -326,24 +335,42 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64, memory: Memory) -> SearchR
                 linearized.toggle(op);
             }
             event = events.next[event];
-        } else {
-            // `op` returned without taking effect: undo the latest free choice (and the
-            // forced ones after it) and try the next operation in its place.
-            loop {
-                let Some((call, before, forced)) = stack.pop() else {
-                    return SearchResult::NotLinearizable;
-                };
-                linearized.toggle(events.op[call]);
-                demand.count(&ops[events.op[call]], 1);
-                state = before;
-                if events.return_of[call] != NONE {
-                    pending_returns += 1;
-                }
-                events.unlift(call);
-                if !forced {
-                    event = events.next[call];
-                    break;
-                }
+            continue;
+        }
+        if !definite {
+            // The deadline of an indeterminate operation not taken: it never took
+            // effect. That is no choice (taking it earlier was, and earlier frames try
+            // it), so the frame is forced; the operation counts as done, unchanged state.
+            let call = events.op_call(event);
+            linearized.toggle(op);
+            if explored.insert(&linearized, state) {
+                demand.count(&ops[op], u32::MAX);
+                stack.push((call, state, true));
+                events.lift(call);
+                event = events.next[0];
+                continue;
+            }
+            // Explored before: this configuration fails like it did then.
+            linearized.toggle(op);
+        }
+        // `op` returned without taking effect (or a configuration failed before): undo
+        // the latest free choice (and the forced ones after it) and try the next
+        // operation in its place.
+        loop {
+            let Some((call, before, forced)) = stack.pop() else {
+                return SearchResult::NotLinearizable;
+            };
+            let undone = events.op[call];
+            linearized.toggle(undone);
+            demand.count(&ops[undone], 1);
+            state = before;
+            if ops[undone].return_us.is_some() {
+                pending_returns += 1;
+            }
+            events.unlift(call);
+            if !forced {
+                event = events.next[call];
+                break;
             }
         }
     }

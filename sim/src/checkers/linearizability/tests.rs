@@ -120,6 +120,31 @@ fn indeterminate_writes_may_or_may_not_take_effect() {
 }
 
 #[test]
+fn a_write_given_up_on_takes_effect_by_the_return_of_its_clients_next_acknowledged_write() {
+    // Client 1 gives up on x = "a", then writes y (acknowledged at 20). The session
+    // refuses "a" once that later write is applied, so "a" took effect by 20 or never:
+    // it cannot be what x holds after client 2 overwrote it at 25..26.
+    let gave_up = timed_out_set(1, "x", "a", 0);
+    let history =
+        [gave_up.clone(), set(1, "y", "q", 10, 20), set(2, "x", "b", 25, 26), get(3, "x", Some("a"), 30, 40)];
+    assert_eq!(witness_of(&history).len(), 3, "the write of y is on another key");
+    // Before its deadline it may still land after another client's write.
+    assert_linearizable(&[
+        gave_up.clone(),
+        set(1, "y", "q", 10, 20),
+        set(2, "x", "b", 12, 13),
+        get(3, "x", Some("a"), 30, 40),
+    ]);
+    // Another client's write sets no deadline.
+    assert_linearizable(&[
+        gave_up,
+        set(4, "y", "q", 10, 20),
+        set(2, "x", "b", 25, 26),
+        get(3, "x", Some("a"), 30, 40),
+    ]);
+}
+
+#[test]
 fn failed_operations_and_unanswered_reads_are_ignored() {
     let failed = op(1, Operation::Set { key: "x".into(), value: "a".into() }, 0, Some(1), Outcome::Fail);
     let unanswered = op(2, Operation::Read(Query::Get { key: "x".into() }), 0, None, Outcome::Indeterminate);
@@ -235,8 +260,13 @@ fn brute_force(ops: &[KeyOp]) -> bool {
         for position in 0..remaining.len() {
             let candidate = remaining[position];
             // It may go next unless something still to place returned before it began.
+            // (An indeterminate operation still to place must go before anything
+            // invoked after its deadline, unless it is left out, which is tried below.)
             let blocked = remaining.iter().any(|&other| {
-                ops[other].return_us.is_some_and(|returned| returned < ops[candidate].invoke_us)
+                ops[other]
+                    .return_us
+                    .or(ops[other].deadline_us)
+                    .is_some_and(|returned| returned < ops[candidate].invoke_us)
             });
             if blocked {
                 continue;
@@ -266,14 +296,18 @@ fn register_op() -> impl Strategy<Value = RegisterOp> {
     ]
 }
 
+/// Operations of up to 6 µs over 12 µs; an indeterminate one (no return) may have a
+/// deadline up to 8 µs after its invocation.
 fn key_ops() -> impl Strategy<Value = Vec<KeyOp>> {
-    prop::collection::vec((register_op(), 0u64..12, prop::option::of(0u64..6)), 0..8).prop_map(|ops| {
+    let op = (register_op(), 0u64..12, prop::option::of(0u64..6), prop::option::of(0u64..8));
+    prop::collection::vec(op, 0..8).prop_map(|ops| {
         ops.into_iter()
             .enumerate()
-            .map(|(source, (op, invoke_us, length))| KeyOp {
+            .map(|(source, (op, invoke_us, length, deadline))| KeyOp {
                 op,
                 invoke_us,
                 return_us: length.map(|length| invoke_us + length),
+                deadline_us: deadline.filter(|_| length.is_none()).map(|deadline| invoke_us + deadline),
                 source,
             })
             .collect()
