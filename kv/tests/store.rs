@@ -118,9 +118,14 @@ fn malformed_entries_answer_an_error_and_change_nothing() {
 }
 
 #[test]
-fn a_hostile_length_prefix_is_refused_without_allocating_it() {
+fn a_length_prefix_past_the_decode_limit_is_refused() {
     // Client 1, sequence 1, Set, then a key whose varint length claims ~2^60 bytes.
     let bytes = [1u8, 1, 0, 0xff, 0, 0, 0, 0, 0, 0, 0x10];
+    assert!(Command::decode(&bytes).is_err());
+    // Within the limit but far past the input: 200 MB claimed, 3 bytes given.
+    let mut bytes = vec![1u8, 1, 0, 0xfc];
+    bytes.extend_from_slice(&200_000_000u32.to_le_bytes());
+    bytes.extend_from_slice(b"abc");
     assert!(Command::decode(&bytes).is_err());
 }
 

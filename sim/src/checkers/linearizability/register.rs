@@ -89,15 +89,6 @@ impl RegisterOp {
             _ => None,
         }
     }
-
-    /// The value this operation may write, if any.
-    pub(crate) fn writes(self) -> Option<ValueId> {
-        match self {
-            RegisterOp::Write(value) => value,
-            RegisterOp::CompareAndSet { new, .. } => new,
-            _ => None,
-        }
-    }
 }
 
 /// One operation on a key, placed in real time.

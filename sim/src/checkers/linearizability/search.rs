@@ -171,6 +171,16 @@ impl Hasher for PremixedHasher {
     fn write_u64(&mut self, word: u64) {
         self.0 = mix(self.0 ^ word);
     }
+    // One mix per field, not one per byte, for the integers the keys are made of.
+    fn write_u32(&mut self, word: u32) {
+        self.write_u64(u64::from(word));
+    }
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+    fn write_isize(&mut self, word: isize) {
+        self.write_u64(word as u64);
+    }
     fn finish(&self) -> u64 {
         self.0
     }
@@ -253,7 +263,7 @@ impl Demand {
             .max()
             .unwrap_or(0);
         let mut demand = Demand { needed: vec![0; values + 1], producers: vec![0; values + 1] };
-        ops.iter().for_each(|op| demand.count(op, 1));
+        ops.iter().for_each(|op| demand.count(op, true));
         demand
     }
 
@@ -261,22 +271,29 @@ impl Demand {
         state.map_or(0, |value| value as usize + 1)
     }
 
-    /// Counts `op` in (`by` 1) or out (`by` u32::MAX, i.e. minus one).
-    fn count(&mut self, op: &KeyOp, by: u32) {
-        if let Some(needed) = op.op.needs().filter(|_| op.return_us.is_some()) {
-            let slot = &mut self.needed[Demand::slot(needed)];
-            *slot = slot.wrapping_add(by);
+    /// Counts `op` among the pending operations (`pending`) or takes it out.
+    fn count(&mut self, op: &KeyOp, pending: bool) {
+        let adjust = |count: &mut u32| if pending { *count += 1 } else { *count -= 1 };
+        if let Some(needed) = Demand::need_of(op) {
+            adjust(&mut self.needed[Demand::slot(needed)]);
         }
         if let Some(produced) = op.op.may_produce() {
-            let slot = &mut self.producers[Demand::slot(produced)];
-            *slot = slot.wrapping_add(by);
+            adjust(&mut self.producers[Demand::slot(produced)]);
         }
     }
 
-    /// Whether leaving `state` now strands an operation that needs it.
-    fn strands(&self, state: State) -> bool {
+    /// The state `op` has to find, if it must take effect (it returned) and saw one.
+    fn need_of(op: &KeyOp) -> Option<State> {
+        op.op.needs().filter(|_| op.return_us.is_some())
+    }
+
+    /// Whether taking the pending `op` now, leaving `state`, strands another pending
+    /// operation that needs `state`: nothing else pending can produce it again.
+    fn strands(&self, op: &KeyOp, state: State) -> bool {
         let slot = Demand::slot(state);
-        self.needed[slot] > 0 && self.producers[slot] == 0
+        let needed = self.needed[slot] - u32::from(Demand::need_of(op) == Some(state));
+        let producers = self.producers[slot] - u32::from(op.op.may_produce() == Some(state));
+        needed > 0 && producers == 0
     }
 }
 
@@ -305,17 +322,12 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64, memory: Memory) -> SearchR
         let op = events.op[event];
         let definite = ops[op].return_us.is_some();
         if events.is_call[event] {
-            let after = ops[op].op.step(state).filter(|&after| {
-                // Taking `op` out of the pending ones, does leaving `state` strand anyone?
-                demand.count(&ops[op], u32::MAX);
-                let strands = after != state && demand.strands(state);
-                demand.count(&ops[op], 1);
-                !strands
-            });
+            let after =
+                ops[op].op.step(state).filter(|&after| after == state || !demand.strands(&ops[op], state));
             if let Some(after) = after {
                 linearized.toggle(op);
                 if explored.insert(&linearized, after) {
-                    demand.count(&ops[op], u32::MAX);
+                    demand.count(&ops[op], false);
                     // A read-only operation (identity wherever it can take effect) that
                     // can take effect now may as well go first: every operation that
                     // returned before it began is already linearized (else the scan
@@ -344,7 +356,7 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64, memory: Memory) -> SearchR
             let call = events.op_call(event);
             linearized.toggle(op);
             if explored.insert(&linearized, state) {
-                demand.count(&ops[op], u32::MAX);
+                demand.count(&ops[op], false);
                 stack.push((call, state, true));
                 events.lift(call);
                 event = events.next[0];
@@ -362,7 +374,7 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64, memory: Memory) -> SearchR
             };
             let undone = events.op[call];
             linearized.toggle(undone);
-            demand.count(&ops[undone], 1);
+            demand.count(&ops[undone], true);
             state = before;
             if ops[undone].return_us.is_some() {
                 pending_returns += 1;

@@ -8,26 +8,19 @@
 //! budget allows: removing any single remaining operation makes it linearizable or
 //! orphans a read.
 
-use super::register::{KeyOp, RegisterOp, ValueId};
+use super::register::{KeyOp, ValueId};
 use super::search::{search, Memory, SearchResult};
 
 /// Whether every value an operation in `ops` saw is written by some operation in
 /// `ops`, unless no operation of the whole history (`original`) wrote it: a value from
-/// nowhere is itself the anomaly then.
+/// nowhere is itself the anomaly then. (A compare-and-set seen failing writes nothing.)
 fn observations_have_writers(ops: &[KeyOp], original: &[KeyOp]) -> bool {
-    let written_by = |ops: &[KeyOp], value| ops.iter().any(|writer| writer.op.writes() == Some(value));
+    let written_by =
+        |ops: &[KeyOp], value: ValueId| ops.iter().any(|writer| writer.op.may_produce() == Some(Some(value)));
     ops.iter().all(|reader| {
-        observed_value(reader).is_none_or(|value| written_by(ops, value) || !written_by(original, value))
+        let seen = reader.op.needs().flatten();
+        seen.is_none_or(|value| written_by(ops, value) || !written_by(original, value))
     })
-}
-
-/// The value an operation saw, if it saw one.
-fn observed_value(op: &KeyOp) -> Option<ValueId> {
-    match op.op {
-        RegisterOp::Read(seen) => seen,
-        RegisterOp::CompareAndSet { observed: Some((_, previous)), .. } => previous,
-        _ => None,
-    }
 }
 
 /// A smaller non-linearizable history inside `ops` (itself not linearizable), spending
