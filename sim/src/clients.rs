@@ -72,7 +72,7 @@ struct Pending {
     current_attempt_unrefused: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum PendingRequest {
     Write(Command),
     Read(Query),
@@ -197,17 +197,18 @@ impl Simulation<'_> {
         pending.current_attempt_unrefused = responsive;
         pending.attempt = attempt;
         pending.target = target;
-        let request = pending.request.clone();
+        // A write's bytes for the log; encoded here, while the request is borrowed.
+        let proposal = match &pending.request {
+            PendingRequest::Write(command) => Some(command.encode()),
+            PendingRequest::Read(_) => None,
+        };
         let now = self.queue.now();
         pending.deadline = now + self.plan.workload.request_timeout_micros;
         if !state.timer_armed {
             state.timer_armed = true;
             self.queue.schedule(pending.deadline, Event::ClientTimer { client });
         }
-        let event = match request {
-            PendingRequest::Write(_) => TraceEvent::Propose,
-            PendingRequest::Read(_) => TraceEvent::Read,
-        };
+        let event = if proposal.is_some() { TraceEvent::Propose } else { TraceEvent::Read };
         self.trace.record(TraceRecord {
             time_us: now,
             event,
@@ -220,22 +221,26 @@ impl Simulation<'_> {
             self.clients[client].leader_guess = None;
             return;
         }
-        match request {
-            PendingRequest::Write(command) => {
-                self.step(target, Input::Propose { id: attempt, command: command.encode() });
+        if let Some(command) = proposal {
+            self.step(target, Input::Propose { id: attempt, command });
+            return;
+        }
+        match self.options.reads {
+            ReadMode::Index => {
+                let applied_anywhere = self.checkers.state_machine_safety.applied_len();
+                let id = self.hosts[target].id;
+                self.checkers.read_freshness.on_read_asked(id, attempt, applied_anywhere, now);
+                self.step(target, Input::Read { id: attempt });
             }
-            PendingRequest::Read(query) => match self.options.reads {
-                ReadMode::Index => {
-                    let applied_anywhere = self.checkers.state_machine_safety.applied_len();
-                    let id = self.hosts[target].id;
-                    self.checkers.read_freshness.on_read_asked(id, attempt, applied_anywhere, now);
-                    self.step(target, Input::Read { id: attempt });
-                }
-                ReadMode::Local => {
-                    let response = self.hosts[target].state_machine.kv.query(&query);
-                    self.client_answered(client, response, false);
-                }
-            },
+            ReadMode::Local => {
+                let Some(Pending { request: PendingRequest::Read(query), .. }) =
+                    &self.clients[client].pending
+                else {
+                    unreachable!("a pending read");
+                };
+                let response = self.hosts[target].state_machine.kv.query(query);
+                self.client_answered(client, response, false);
+            }
         }
     }
 

@@ -70,6 +70,17 @@ impl ClusterArgs {
     }
 }
 
+/// Files a single run (`run`, `replay`) can write besides its report.
+#[derive(Args)]
+struct OutputFiles {
+    /// Write every simulated event to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Write the client history to FILE as JSON lines, one operation per line.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct RunArgs {
     /// The seed; drawn at random (and printed first) if not given.
@@ -80,12 +91,8 @@ struct RunArgs {
     /// Print one JSON object with the result instead of the text report.
     #[arg(long)]
     json: bool,
-    /// Write every simulated event to FILE as JSON lines.
-    #[arg(long, value_name = "FILE")]
-    trace: Option<PathBuf>,
-    /// Write the client history to FILE as JSON lines, one operation per line.
-    #[arg(long, value_name = "FILE")]
-    history: Option<PathBuf>,
+    #[command(flatten)]
+    outputs: OutputFiles,
     /// Where a failing run writes its repro file.
     #[arg(long, value_name = "DIR", default_value = ".")]
     repro_dir: PathBuf,
@@ -122,12 +129,8 @@ struct ReplayArgs {
     /// Print one JSON object with the result instead of the text report.
     #[arg(long)]
     json: bool,
-    /// Write every simulated event to FILE as JSON lines.
-    #[arg(long, value_name = "FILE")]
-    trace: Option<PathBuf>,
-    /// Write the client history to FILE as JSON lines, one operation per line.
-    #[arg(long, value_name = "FILE")]
-    history: Option<PathBuf>,
+    #[command(flatten)]
+    outputs: OutputFiles,
 }
 
 fn main() -> ExitCode {
@@ -186,14 +189,9 @@ fn create(path: &Option<PathBuf>, what: &str) -> Result<Option<std::io::BufWrite
 
 /// Runs the plan, writing the trace and the history where asked. Both files are
 /// created before the run, so a bad path fails fast.
-fn execute(
-    options: &RunOptions,
-    plan: &FaultPlan,
-    trace: &Option<PathBuf>,
-    history: &Option<PathBuf>,
-) -> Result<RunReport, String> {
-    let mut trace_output = create(trace, "trace")?;
-    let mut history_output = create(history, "history")?;
+fn execute(options: &RunOptions, plan: &FaultPlan, outputs: &OutputFiles) -> Result<RunReport, String> {
+    let mut trace_output = create(&outputs.trace, "trace")?;
+    let mut history_output = create(&outputs.history, "history")?;
     let writer = trace_output.as_mut().map(|writer| writer as &mut dyn Write);
     let (report, operations) = sim::run_with_history(options, plan, writer)
         .map_err(|error| format!("cannot write the trace: {error}"))?;
@@ -233,7 +231,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
     } else {
         print!("{header}");
     }
-    let report = execute(&options, &plan, &args.trace, &args.history)?;
+    let report = execute(&options, &plan, &args.outputs)?;
     finish_run(&options, &plan, &report, args.json, &args.repro_dir)
 }
 
@@ -443,7 +441,7 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
         println!("sim replay {}: {}", args.file.display(), file.reproduce);
         print!("{}", file.plan);
     }
-    let report = execute(options, &file.plan, &args.trace, &args.history)?;
+    let report = execute(options, &file.plan, &args.outputs)?;
     let same_verdict = report.verdict == file.verdict
         && report.violation.as_ref().map(|failure| &failure.violation.invariant)
             == file.violation.as_ref().map(|failure| &failure.violation.invariant);
