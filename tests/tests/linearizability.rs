@@ -64,3 +64,25 @@ fn without_clients_there_is_no_history_and_nothing_to_check() {
     assert!(history.is_empty());
     assert_eq!(report.linearizability, "no clients");
 }
+
+/// Seed 190 with local reads: the real fault is a stale local read of "absent" at
+/// 54.68 s. An earlier shrinker dropped a compare-and-set the history relied on and
+/// printed a made-up anomaly instead (a create-if-absent over a present value). The
+/// witness now only weakens the history, so it keeps the stale read.
+#[test]
+fn seed_190_witness_shows_the_stale_read_of_absent() {
+    let mut options = RunOptions::new(190, 5, FaultProfile::Heavy);
+    options.reads = ReadMode::Local;
+    let (report, _) = run_with_history(&options, &draw_plan(&options), None).unwrap();
+    assert_eq!(report.verdict, Verdict::Safety);
+    let failure = report.violation.expect("a violation");
+    assert_eq!(failure.violation.invariant, "linearizability");
+    let detail = &failure.violation.detail;
+    let kept: Vec<&str> = detail.lines().skip(1).take_while(|line| !line.contains("other write")).collect();
+    assert!(
+        kept.iter().any(|line| line.contains("get k0: ok, read None  [invoked 54.679856 s")),
+        "the stale read of absent is in the witness:\n{detail}"
+    );
+    assert!(detail.contains("even if every other write on the key took effect at any time"), "{detail}");
+    assert_eq!(failure.time_us, 54_679_856, "the violation is dated by its witness");
+}

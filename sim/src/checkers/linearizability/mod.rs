@@ -52,8 +52,18 @@ pub enum Linearizability {
         key: String,
         /// How many operations touched it.
         operations_on_key: usize,
-        /// The smallest sub-history found that has no linearization, in invocation order.
+        /// The operations of the witness, as recorded, in invocation order: with the
+        /// `weakened` writes taken as indeterminate, they have no linearization, and
+        /// weakening any one of them (dropping a read, taking a write as indeterminate)
+        /// gives one. A weakening of the history, so the history has none either.
         witness: Vec<ClientOp>,
+        /// The writes the witness takes as indeterminate (each may have taken effect
+        /// between its invocation and its return, or never) that overlap it in time, as
+        /// recorded, in invocation order (the first few).
+        overlapping: Vec<ClientOp>,
+        /// The latest writes before the witness of each value it read, also taken as
+        /// indeterminate, as recorded, in invocation order: where what it read came from.
+        sources: Vec<ClientOp>,
     },
     /// A search ran out of steps: the history may or may not be linearizable.
     Unknown {
@@ -71,14 +81,15 @@ impl Linearizability {
     pub fn violation(&self) -> Option<Violation> {
         match self {
             Linearizability::Linearizable { .. } => None,
-            Linearizability::Violated { key, operations_on_key, witness } => {
-                let lines: Vec<String> = witness.iter().map(describe).collect();
+            Linearizability::Violated { key, operations_on_key, witness, overlapping, sources } => {
+                let mut lines: Vec<String> = witness.iter().map(describe).collect();
+                lines.push(describe_weakened(overlapping, sources));
                 // Clients, not nodes, observed it: the violation names no node.
                 Some(Violation::new(
                     "linearizability",
                     Vec::new(),
                     format!(
-                        "the {operations_on_key} operations on key {key:?} have no linearization; this sub-history of {} has none either:\n{}",
+                        "the {operations_on_key} operations on key {key:?} have no linearization; neither have these {}, even if every other write on the key took effect at any time between its invocation and its return, or never:\n{}",
                         witness.len(),
                         lines.join("\n")
                     ),
@@ -129,29 +140,59 @@ fn check_keys(history: &[ClientOp], budget_for: impl Fn(usize) -> u64) -> Linear
             }
             SearchResult::NotLinearizable => {
                 let mut budget = SHRINK_STEPS;
-                let smallest = shrink::shrink(&key.ops, &mut budget);
+                let witness = shrink::shrink(&key.ops, &mut budget);
                 // The witness is confirmed with exact memory: no fingerprint collision
                 // can make a violation up.
                 let mut budget = key_budget;
-                if search::search(&smallest, &mut budget, Memory::Exact) != SearchResult::NotLinearizable {
+                if search::search(&witness.ops(), &mut budget, Memory::Exact) != SearchResult::NotLinearizable
+                {
                     unknown.get_or_insert_with(unknown_here);
                     continue;
                 }
-                let mut sources: Vec<usize> = smallest.iter().map(|op| op.source).collect();
-                sources.sort_unstable();
-                sources.dedup();
-                let mut witness: Vec<ClientOp> =
-                    sources.iter().map(|&source| history[source].clone()).collect();
-                witness.sort_by_key(|op| op.invoke_us);
+                let (overlapping, sources) = witness.named_weakened();
+                let recorded = |ops: &[register::KeyOp]| {
+                    let mut sources: Vec<usize> = ops.iter().map(|op| op.source).collect();
+                    sources.sort_unstable();
+                    sources.dedup();
+                    let mut recorded: Vec<ClientOp> =
+                        sources.iter().map(|&source| history[source].clone()).collect();
+                    recorded.sort_by_key(|op| op.invoke_us);
+                    recorded
+                };
                 return Linearizability::Violated {
                     key: key.key.to_string(),
                     operations_on_key: key.ops.len(),
-                    witness,
+                    witness: recorded(&witness.core),
+                    overlapping: recorded(&overlapping),
+                    sources: recorded(&sources),
                 };
             }
         }
     }
     unknown.unwrap_or(Linearizability::Linearizable { keys: keys.len(), steps })
+}
+
+/// The other writes of a witness, in words: which overlap it, and where what it read
+/// came from.
+fn describe_weakened(overlapping: &[ClientOp], sources: &[ClientOp]) -> String {
+    let mut text = String::new();
+    if overlapping.is_empty() {
+        text.push_str("  no other write on the key overlaps them in time");
+    } else {
+        text.push_str("  the other writes on the key that overlap them in time:");
+        for op in overlapping {
+            text.push('\n');
+            text.push_str(&describe(op));
+        }
+    }
+    if !sources.is_empty() {
+        text.push_str("\n  the latest writes before them of what they read:");
+        for op in sources {
+            text.push('\n');
+            text.push_str(&describe(op));
+        }
+    }
+    text
 }
 
 fn seconds(micros: u64) -> String {

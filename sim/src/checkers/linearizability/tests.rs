@@ -36,9 +36,16 @@ fn assert_linearizable(history: &[ClientOp]) {
     assert!(matches!(verdict, Linearizability::Linearizable { .. }), "{verdict:?}");
 }
 
+/// The operations a violation keeps as recorded.
 fn witness_of(history: &[ClientOp]) -> Vec<ClientOp> {
+    weakened_witness_of(history).0
+}
+
+/// A violation's witness: the operations kept as recorded, the weakened writes that
+/// overlap them, and the weakened sources of what they read.
+fn weakened_witness_of(history: &[ClientOp]) -> (Vec<ClientOp>, Vec<ClientOp>, Vec<ClientOp>) {
     match check(history) {
-        Linearizability::Violated { witness, .. } => witness,
+        Linearizability::Violated { witness, overlapping, sources, .. } => (witness, overlapping, sources),
         other => panic!("expected a violation, got {other:?}"),
     }
 }
@@ -71,8 +78,16 @@ fn a_stale_read_is_caught_and_shrunk_to_write_overwrite_read() {
     ];
     // Read "a" after "b" was written and acknowledged: stale.
     history.push(get(2, "x", Some("a"), 40, 50));
-    let witness = witness_of(&history);
-    assert_eq!(witness, vec![history[0].clone(), history[1].clone(), history[6].clone()]);
+    // Two operations and the stale read among them, kept as recorded; the writes are
+    // taken as indeterminate (they may never have happened) and named as where what
+    // was read came from: even so, "a" after "b" is impossible.
+    let (witness, overlapping, sources) = weakened_witness_of(&history);
+    assert_eq!(witness.len(), 2, "{witness:?}");
+    assert_eq!(witness.last(), Some(&history[6]), "the stale read");
+    assert_eq!(overlapping, vec![]);
+    for write in &history[..2] {
+        assert!(witness.contains(write) || sources.contains(write), "{write:?} is shown");
+    }
     let violation = check(&history).violation().expect("a violation");
     assert_eq!(violation.invariant, "linearizability");
     assert!(violation.detail.contains("key \"x\""), "{}", violation.detail);
@@ -105,9 +120,10 @@ fn indeterminate_writes_may_or_may_not_take_effect() {
     assert_linearizable(&[timed_out_set(1, "x", "a", 0), get(2, "x", Some("a"), 100, 101)]);
     // Never took effect.
     assert_linearizable(&[timed_out_set(1, "x", "a", 0), get(2, "x", None, 100, 101)]);
-    // But not before it was invoked.
+    // But not before it was invoked: the read alone is the witness (the write, invoked
+    // after it returned, cannot explain it).
     let history = [get(2, "x", Some("a"), 0, 1), timed_out_set(1, "x", "a", 5)];
-    assert_eq!(witness_of(&history).len(), 2);
+    assert_eq!(witness_of(&history), vec![history[0].clone()]);
     // And at most once: "a" then "b" then "a" again needs two writes of "a".
     let history = [
         timed_out_set(1, "x", "a", 0),
@@ -127,7 +143,9 @@ fn a_write_given_up_on_takes_effect_by_the_return_of_its_clients_next_acknowledg
     let gave_up = timed_out_set(1, "x", "a", 0);
     let history =
         [gave_up.clone(), set(1, "y", "q", 10, 20), set(2, "x", "b", 25, 26), get(3, "x", Some("a"), 30, 40)];
-    assert_eq!(witness_of(&history).len(), 3, "the write of y is on another key");
+    let (witness, _, sources) = weakened_witness_of(&history);
+    assert_eq!(witness, vec![history[2].clone(), history[3].clone()], "the write of y is on another key");
+    assert_eq!(sources, vec![gave_up.clone()], "the write given up on is where \"a\" came from");
     // Before its deadline it may still land after another client's write.
     assert_linearizable(&[
         gave_up.clone(),
@@ -314,6 +332,50 @@ fn key_ops() -> impl Strategy<Value = Vec<KeyOp>> {
     })
 }
 
+/// A witness-shaped history: up to 6 weakened writes (indeterminate, with or without
+/// a deadline) over 0..8 µs, some of which end before the rest begins, and up to 4
+/// determinate operations from 6 µs on, over few values, so the front cut has early
+/// writes to drop, ties at its boundary, and chains of compare-and-sets to follow.
+fn front_heavy_witness() -> impl Strategy<Value = shrink::Witness> {
+    let state = || prop::option::of(0u32..4);
+    let write = prop_oneof![
+        state().prop_map(RegisterOp::Write),
+        Just(RegisterOp::Delete { existed: None }),
+        (state(), state()).prop_map(|(expected, new)| RegisterOp::CompareAndSet {
+            expected,
+            new,
+            observed: None
+        }),
+    ];
+    let weakened = prop::collection::vec((write, 0u64..8, prop::option::of(0u64..5)), 0..6);
+    let core = prop::collection::vec((register_op(), 6u64..12, 0u64..4), 1..4);
+    (weakened, core).prop_map(|(weakened, core)| {
+        let weakened: Vec<KeyOp> = weakened
+            .into_iter()
+            .enumerate()
+            .map(|(source, (op, invoke_us, length))| KeyOp {
+                op,
+                invoke_us,
+                return_us: None,
+                deadline_us: length.map(|length| invoke_us + length),
+                source,
+            })
+            .collect();
+        let core = core
+            .into_iter()
+            .enumerate()
+            .map(|(index, (op, invoke_us, length))| KeyOp {
+                op,
+                invoke_us,
+                return_us: Some(invoke_us + length),
+                deadline_us: None,
+                source: 100 + index,
+            })
+            .collect();
+        shrink::Witness { core, weakened }
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
 
@@ -331,8 +393,101 @@ proptest! {
         if !brute_force(&ops) {
             let mut budget = SHRINK_STEPS;
             let witness = shrink::shrink(&ops, &mut budget);
-            prop_assert!(!witness.is_empty() && witness.len() <= ops.len());
-            prop_assert!(!brute_force(&witness));
+            prop_assert!(!witness.core.is_empty() && witness.ops().len() <= ops.len());
+            prop_assert!(!brute_force(&witness.ops()));
         }
     }
+
+    /// The front cut only weakens: a linearizable witness stays linearizable.
+    #[test]
+    fn the_front_cut_is_a_weakening(witness in front_heavy_witness()) {
+        if brute_force(&witness.ops()) {
+            let cut = shrink::cut_front(witness.clone());
+            prop_assert!(brute_force(&cut.ops()), "{:?} cut to {:?}", witness, cut);
+        }
+    }
+
+    /// The shrinker's steps only weaken: whatever operations it keeps as recorded, a
+    /// linearizable history stays linearizable. So a witness without a linearization
+    /// proves the history has none (and its anomaly is the history's).
+    #[test]
+    fn every_shrinking_step_is_a_weakening(ops in key_ops(), keep in prop::collection::vec(any::<bool>(), 8)) {
+        if brute_force(&ops) {
+            let core: Vec<usize> = (0..ops.len()).filter(|&position| keep[position] && ops[position].return_us.is_some()).collect();
+            let weakened = shrink::weakening(&ops, &core);
+            prop_assert!(brute_force(&weakened.ops()), "{:?}", weakened);
+        }
+    }
+}
+
+#[test]
+fn a_witness_never_drops_a_write_the_history_relied_on() {
+    // Seed 190 of `sim run --nodes 5 --faults heavy --reads local`, in small: client 1
+    // sets, deletes by compare-and-set, and creates again; client 2 then reads absent
+    // from a stale replica. Dropping the middle compare-and-set gives a made-up
+    // anomaly (a create-if-absent over a present value) and hides the stale read.
+    let cas = |expected: Option<&str>, new: Option<&str>, previous: Option<&str>, from, to| {
+        let operation = Operation::CompareAndSet {
+            key: "k0".into(),
+            expected: expected.map(Into::into),
+            new: new.map(Into::into),
+        };
+        op(
+            1,
+            operation,
+            from,
+            Some(to),
+            Outcome::Ok(Response::Swapped { swapped: true, previous: previous.map(Into::into) }),
+        )
+    };
+    let history = [
+        set(1, "k0", "1.379", 0, 10),
+        cas(Some("1.379"), None, Some("1.379"), 20, 30),
+        cas(None, Some("1.382"), None, 40, 50),
+        get(2, "k0", None, 60, 70),
+    ];
+    let (witness, overlapping, _) = weakened_witness_of(&history);
+    assert_eq!(
+        witness,
+        vec![history[2].clone(), history[3].clone()],
+        "the create, then the stale read of absent"
+    );
+    assert_eq!(overlapping, vec![]);
+    let violation = check(&history).violation().expect("a violation");
+    assert!(
+        violation.detail.contains("even if every other write on the key took effect at any time"),
+        "{}",
+        violation.detail
+    );
+}
+
+#[test]
+fn the_front_cut_keeps_the_writes_a_kept_compare_and_set_needs() {
+    // Before the read, two writes of values it never names, and a compare-and-set from
+    // one of them to what it reads: that one must stay, or "b" has no source.
+    let weakened = |op, invoke_us, deadline_us, source| KeyOp {
+        op,
+        invoke_us,
+        return_us: None,
+        deadline_us: Some(deadline_us),
+        source,
+    };
+    let (a, b, c) = (Some(0), Some(1), Some(2));
+    let witness = shrink::Witness {
+        core: vec![KeyOp {
+            op: RegisterOp::Read(b),
+            invoke_us: 10,
+            return_us: Some(11),
+            deadline_us: None,
+            source: 3,
+        }],
+        weakened: vec![
+            weakened(RegisterOp::Write(a), 0, 1, 0),
+            weakened(RegisterOp::CompareAndSet { expected: a, new: b, observed: None }, 2, 3, 1),
+            weakened(RegisterOp::Write(c), 0, 1, 2),
+        ],
+    };
+    assert!(brute_force(&witness.ops()));
+    let cut = shrink::cut_front(witness);
+    assert!(brute_force(&cut.ops()), "{cut:?}");
 }
