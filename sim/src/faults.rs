@@ -514,8 +514,50 @@ fn millis(micros: Micros) -> String {
     format!("{}ms", micros as f64 / 1_000.0)
 }
 
-impl fmt::Display for FaultPlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// A plan's schedule is printed in full up to this many faults; a longer one (a long
+/// run) is summarised, since the repro file and `--json` keep it whole.
+pub const SCHEDULE_PRINTED_IN_FULL: usize = 64;
+/// How many faults of a summarised schedule are printed, from the start.
+const SCHEDULE_PRINTED_WHEN_SUMMARISED: usize = 16;
+
+impl FaultPlan {
+    /// The plan as [`fmt::Display`] prints it, but with a long schedule summarised:
+    /// how many faults of each kind, and the first few.
+    pub fn summary(&self) -> String {
+        if self.schedule.len() <= SCHEDULE_PRINTED_IN_FULL {
+            return self.to_string();
+        }
+        let mut text = String::new();
+        self.write_parameters(&mut text).expect("writing to a string");
+        let count = |kind: fn(&Fault) -> bool| {
+            self.schedule.iter().filter(|scheduled| kind(&scheduled.fault)).count()
+        };
+        text.push_str(&format!(
+            "schedule: {} faults ({} crashes, {} pauses, {} partitions, {} flapping links); the first {}:\n",
+            self.schedule.len(),
+            count(|fault| matches!(fault, Fault::Crash { .. })),
+            count(|fault| matches!(fault, Fault::Pause { .. })),
+            count(|fault| matches!(fault, Fault::Partition { .. })),
+            count(|fault| matches!(fault, Fault::Flap { .. })),
+            SCHEDULE_PRINTED_WHEN_SUMMARISED,
+        ));
+        for scheduled in self.schedule.iter().take(SCHEDULE_PRINTED_WHEN_SUMMARISED) {
+            text.push_str(&format!(
+                "  at {}: {}\n",
+                millis(scheduled.at_micros),
+                describe_fault(&scheduled.fault)
+            ));
+        }
+        text.push_str(&format!(
+            "  ... and {} more, the last at {} (the repro file and --json hold them all)\n",
+            self.schedule.len() - SCHEDULE_PRINTED_WHEN_SUMMARISED,
+            millis(self.schedule.last().map_or(0, |scheduled| scheduled.at_micros))
+        ));
+        text
+    }
+
+    /// Every line of the plan but the schedule.
+    fn write_parameters(&self, f: &mut impl fmt::Write) -> fmt::Result {
         let network = &self.network;
         writeln!(
             f,
@@ -555,7 +597,13 @@ impl fmt::Display for FaultPlan {
             every(workload.transfer_interval_micros),
             every(workload.membership_interval_micros),
             workload.compaction_threshold_entries,
-        )?;
+        )
+    }
+}
+
+impl fmt::Display for FaultPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_parameters(f)?;
         writeln!(f, "schedule: {} faults", self.schedule.len())?;
         for scheduled in &self.schedule {
             writeln!(f, "  at {}: {}", millis(scheduled.at_micros), describe_fault(&scheduled.fault))?;
@@ -632,6 +680,20 @@ mod tests {
         assert!(none.schedule.is_empty());
         assert_eq!(none.network.loss_ppm, 0);
         assert!(none.tick_micros.iter().all(|tick| *tick == BASE_TICK_MICROS));
+    }
+
+    #[test]
+    fn long_schedules_are_summarised_and_short_ones_printed_in_full() {
+        let short = FaultPlan::draw(1, FaultProfile::Heavy, 5, 60 * SECOND);
+        assert!(short.schedule.len() <= SCHEDULE_PRINTED_IN_FULL);
+        assert_eq!(short.summary(), short.to_string());
+        let long = FaultPlan::draw(1, FaultProfile::Heavy, 5, 3_600 * SECOND);
+        let summary = long.summary();
+        assert!(long.schedule.len() > 1_000, "{}", long.schedule.len());
+        assert!(summary.lines().count() < 30, "{summary}");
+        assert!(summary.contains(&format!("schedule: {} faults (", long.schedule.len())), "{summary}");
+        assert!(summary.contains("the repro file and --json hold them all"), "{summary}");
+        assert!(long.to_string().lines().count() > long.schedule.len(), "Display stays complete");
     }
 
     #[test]

@@ -59,6 +59,7 @@
 
 pub mod checkers;
 mod clients;
+pub mod control;
 mod effects;
 pub mod event_queue;
 pub mod faults;
@@ -67,6 +68,7 @@ pub mod host;
 mod nemesis;
 pub mod network;
 pub mod options;
+pub mod output;
 pub mod random;
 pub mod repro;
 pub mod simulation;
@@ -92,6 +94,16 @@ pub fn run(
     trace: Option<&mut dyn std::io::Write>,
 ) -> std::io::Result<RunReport> {
     simulation::Simulation::new(options, plan, trace).run()
+}
+
+/// Runs `options` under `plan` like [`run_with_history`], stopped and watched by `control`.
+pub fn run_controlled<'t>(
+    options: &RunOptions,
+    plan: &FaultPlan,
+    trace: Option<&'t mut dyn std::io::Write>,
+    control: control::RunControl<'t>,
+) -> std::io::Result<(RunReport, Vec<history::ClientOp>)> {
+    simulation::Simulation::new(options, plan, trace).with_control(control).run_with_history()
 }
 
 /// Runs `options` under `plan` like [`run`], and returns the client history too.

@@ -53,13 +53,20 @@ impl ReproFile {
         }
     }
 
-    /// Writes the file as `sim-repro-<seed>.json` in `directory`; returns its path.
-    pub fn save(&self, directory: &Path) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(directory)?;
-        let path = directory.join(format!("sim-repro-{}.json", self.options.seed));
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::from)?;
-        std::fs::write(&path, text + "\n")?;
-        Ok(path)
+    /// Where [`ReproFile::save`] puts the repro file of `seed` in `directory`.
+    pub fn path_in(directory: &Path, seed: u64) -> PathBuf {
+        directory.join(format!("sim-repro-{seed}.json"))
+    }
+
+    /// Writes the file as `sim-repro-<seed>.json` in `directory` (created if need be),
+    /// all at once: an existing file is replaced only by a complete one. Returns its
+    /// path, or what went wrong.
+    pub fn save(&self, directory: &Path) -> Result<PathBuf, String> {
+        std::fs::create_dir_all(directory)
+            .map_err(|error| format!("cannot create the repro directory {}: {error}", directory.display()))?;
+        let path = ReproFile::path_in(directory, self.options.seed);
+        let text = serde_json::to_string_pretty(self).expect("repro files serialize") + "\n";
+        crate::output::write_atomically(&path, text.as_bytes(), "repro")
     }
 }
 

@@ -10,11 +10,13 @@
 use crate::checkers::linearizability::{self, Linearizability};
 use crate::checkers::{Checkers, StaleTerm, Violation};
 use crate::clients::Client;
+use crate::control::{Progress, RunControl, CONTROL_INTERVAL_EVENTS};
 use crate::event_queue::{EventQueue, Micros};
 use crate::faults::{FaultPlan, BASE_TICK_MICROS};
 use crate::history::{ClientOp, OperationStats};
 use crate::host::Host;
 use crate::network::Network;
+use crate::network::Route;
 use crate::options::{Failure, HostBug, RunOptions, RunReport, Verdict};
 use crate::random::{Purpose, Random};
 use crate::state_machine::CommandCache;
@@ -66,6 +68,12 @@ pub(crate) enum Event {
 
 /// A run in progress. Build with [`Simulation::new`], drive with [`Simulation::run`].
 pub struct Simulation<'t> {
+    /// Stop flag and progress callback from the caller.
+    control: RunControl<'t>,
+    /// The most events before the run counts as a storm (see [`RunOptions::event_bound`]).
+    event_bound: u64,
+    /// Messages delivered per (sender, receiver, kind), to name a storm's source.
+    flows: Vec<u64>,
     pub(crate) options: RunOptions,
     pub(crate) plan: FaultPlan,
     pub(crate) queue: EventQueue<Event>,
@@ -110,6 +118,9 @@ impl<'t> Simulation<'t> {
             })
             .collect();
         Simulation {
+            control: RunControl::default(),
+            event_bound: options.event_bound(),
+            flows: vec![0; nodes * nodes * MESSAGE_KINDS],
             options: options.clone(),
             plan: plan.clone(),
             queue: EventQueue::default(),
@@ -133,6 +144,12 @@ impl<'t> Simulation<'t> {
         }
     }
 
+    /// Lets `control` stop the run and watch its progress.
+    pub fn with_control(mut self, control: RunControl<'t>) -> Simulation<'t> {
+        self.control = control;
+        self
+    }
+
     /// Runs to the end: a violation, a liveness failure, or recovery after the safety phase.
     pub fn run(self) -> std::io::Result<RunReport> {
         self.run_with_history().map(|(report, _)| report)
@@ -148,6 +165,12 @@ impl<'t> Simulation<'t> {
             };
             self.events += 1;
             self.handle(now, event);
+            if self.events % CONTROL_INTERVAL_EVENTS == 0 {
+                self.look_at_control();
+            }
+            if self.events >= self.event_bound {
+                self.storm();
+            }
         }
         let linearizability = self.check_history();
         let (verdict, violation) = match self.outcome.take() {
@@ -181,6 +204,62 @@ impl<'t> Simulation<'t> {
         Ok((report, self.history))
     }
 
+    /// Stops the run if asked to, and reports progress.
+    fn look_at_control(&mut self) {
+        if self.control.stop_requested() {
+            let detail = format!("stopped after {} events", self.events);
+            self.fail(Verdict::Interrupted, Violation::new("interrupted", Vec::new(), detail));
+        }
+        if let Some(progress) = self.control.progress {
+            progress(Progress {
+                virtual_time_us: self.queue.now(),
+                safety_phase_us: self.safety_phase_micros(),
+                events: self.events,
+            });
+        }
+    }
+
+    /// The run took more events than a run of its length can need: something floods the
+    /// network (or the queue). End it as a liveness failure naming the busiest flows.
+    fn storm(&mut self) {
+        let nodes = self.hosts.len();
+        let mut flows: Vec<(u64, usize)> = self
+            .flows
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(_, count)| count > 0)
+            .map(|(slot, count)| (count, slot))
+            .collect();
+        flows.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let deliveries: u64 = self.flows.iter().sum();
+        let busiest: Vec<String> = flows
+            .iter()
+            .take(3)
+            .map(|&(count, slot)| {
+                let (link, kind) = (slot / MESSAGE_KINDS, slot % MESSAGE_KINDS);
+                format!(
+                    "{} from node {} to node {}: {count}",
+                    MESSAGE_KIND_NAMES[kind],
+                    link / nodes + 1,
+                    link % nodes + 1
+                )
+            })
+            .collect();
+        let detail = format!(
+            "event storm: {} events by {:.6} s virtual, past the bound for this run's length and size ({} × {} ticks with the liveness phase × {nodes} nodes × ({nodes} nodes + {} clients + 1) = {}); {deliveries} messages delivered, the most by {}",
+            self.events,
+            self.queue.now() as f64 / 1e6,
+            crate::options::STORM_EVENTS_PER_SLOT,
+            self.options.ticks + LIVENESS_BOUND_MICROS / BASE_TICK_MICROS,
+            self.options.clients,
+            self.event_bound,
+            if busiest.is_empty() { "nobody".to_string() } else { busiest.join(", ") }
+        );
+        let everyone = (1..=nodes as NodeId).collect();
+        self.fail(Verdict::Liveness, Violation::new("liveness", everyone, detail));
+    }
+
     /// Checks the client history for linearizability once the run is over, unless a
     /// safety violation already ended it (its history stops mid-flight). Operations
     /// still in flight are indeterminate. A violation outranks a liveness failure; an
@@ -191,7 +270,7 @@ impl<'t> Simulation<'t> {
                 self.history_give_up(client);
             }
         }
-        if matches!(self.outcome, Some((Verdict::Safety, _))) {
+        if matches!(self.outcome, Some((Verdict::Safety | Verdict::Interrupted, _))) {
             return "not checked";
         }
         if self.clients.is_empty() {
@@ -313,6 +392,10 @@ impl<'t> Simulation<'t> {
                     ..TraceRecord::default()
                 });
                 let position = (message.to - 1) as usize;
+                self.count_flow(&message);
+                if self.options.host_bug == Some(HostBug::Retransmit) {
+                    self.retransmit(&message);
+                }
                 let host = &mut self.hosts[position];
                 if !host.is_up() {
                     return;
@@ -386,6 +469,27 @@ impl<'t> Simulation<'t> {
         debug_assert!(self.queue.now() == now);
     }
 
+    /// Counts a delivered message by sender, receiver and kind.
+    fn count_flow(&mut self, message: &Message) {
+        let nodes = self.hosts.len() as NodeId;
+        if (1..=nodes).contains(&message.from) && (1..=nodes).contains(&message.to) {
+            let link = (message.from - 1) * nodes + (message.to - 1);
+            self.flows[link as usize * MESSAGE_KINDS + message_kind(&message.body)] += 1;
+        }
+    }
+
+    /// `--host-bug retransmit`: the transport sends a delivered message once more.
+    fn retransmit(&mut self, message: &Message) {
+        let (from, to) = ((message.from - 1) as usize, (message.to - 1) as usize);
+        if from >= self.hosts.len() {
+            return;
+        }
+        let now = self.queue.now();
+        if let Route::Deliver { delay, .. } = self.network.route(from, to, now) {
+            self.queue.schedule_in(delay, Event::Deliver { message: message.clone() });
+        }
+    }
+
     /// Gives one input to a running node and handles what it asks for, then any
     /// follow-up inputs its host owes it.
     pub(crate) fn step(&mut self, position: usize, input: Input) {
@@ -452,21 +556,42 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// How many kinds of message there are (see [`message_kind`]).
+const MESSAGE_KINDS: usize = 10;
+
+/// The names of the message kinds, by [`message_kind`].
+const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
+    "PreVote",
+    "PreVoteResponse",
+    "RequestVote",
+    "RequestVoteResponse",
+    "AppendEntries",
+    "AppendEntriesResponse",
+    "Heartbeat",
+    "HeartbeatResponse",
+    "InstallSnapshot",
+    "TimeoutNow",
+];
+
+/// A message's kind as an index into [`MESSAGE_KIND_NAMES`].
+fn message_kind(body: &MessageBody) -> usize {
+    match body {
+        MessageBody::RequestVote { pre_vote: true, .. } => 0,
+        MessageBody::RequestVoteResponse { pre_vote: true, .. } => 1,
+        MessageBody::RequestVote { .. } => 2,
+        MessageBody::RequestVoteResponse { .. } => 3,
+        MessageBody::AppendEntries { .. } => 4,
+        MessageBody::AppendEntriesResponse { .. } => 5,
+        MessageBody::Heartbeat { .. } => 6,
+        MessageBody::HeartbeatResponse { .. } => 7,
+        MessageBody::InstallSnapshot { .. } => 8,
+        MessageBody::TimeoutNow => 9,
+    }
+}
+
 /// A message's kind, for reports.
 pub(crate) fn describe_message_kind(body: &MessageBody) -> &'static str {
-    match describe_message(body).0 {
-        TraceKind::PreVote => "PreVote",
-        TraceKind::PreVoteResponse => "PreVoteResponse",
-        TraceKind::RequestVote => "RequestVote",
-        TraceKind::RequestVoteResponse => "RequestVoteResponse",
-        TraceKind::AppendEntries => "AppendEntries",
-        TraceKind::AppendEntriesResponse => "AppendEntriesResponse",
-        TraceKind::Heartbeat => "Heartbeat",
-        TraceKind::HeartbeatResponse => "HeartbeatResponse",
-        TraceKind::InstallSnapshot => "InstallSnapshot",
-        TraceKind::TimeoutNow => "TimeoutNow",
-        _ => "message",
-    }
+    MESSAGE_KIND_NAMES[message_kind(body)]
 }
 
 /// A message's kind, the index it is about and how many entries it carries, for the trace.

@@ -5,12 +5,13 @@
 //! waits for those and reports the lowest failing seed. The set of seeds reported
 //! and their order never depend on `jobs` or thread timing.
 
+use crate::control::RunControl;
 use crate::faults::FaultPlan;
 use crate::options::{RunOptions, RunReport, Verdict};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,21 @@ pub struct SweepOptions {
 }
 
 impl SweepOptions {
+    /// Refuses a sweep with no seeds to run (a shard past the end of its range).
+    pub fn validate(&self) -> Result<(), String> {
+        self.template.validate()?;
+        if self.seed_count() == 0 {
+            return Err(format!(
+                "shard {} of the seeds {}..{} holds no seeds: a shard K/M runs seed A+K, A+K+M, ..., so K must be below the range's length ({})",
+                self.shard,
+                self.seeds.first,
+                self.seeds.end,
+                self.seeds.end - self.seeds.first
+            ));
+        }
+        Ok(())
+    }
+
     /// How many seeds this shard runs.
     pub fn seed_count(&self) -> u64 {
         let span = self.seeds.end - self.seeds.first;
@@ -129,11 +145,17 @@ pub struct SweepSummary {
     pub failures: Vec<SeedResult>,
     /// Wall-clock time of the sweep.
     pub wall_time: Duration,
+    /// Whether the sweep was stopped before it ran every seed it meant to.
+    pub interrupted: bool,
 }
 
 impl SweepSummary {
-    /// The exit code: that of the lowest failing seed, or 0.
+    /// The exit code: 130 if interrupted (whatever it found: the sweep is not done),
+    /// else that of the lowest failing seed, else 0.
     pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            return Verdict::Interrupted.exit_code();
+        }
         self.failures.first().map_or(0, |failure| failure.report.verdict.exit_code())
     }
 
@@ -149,7 +171,18 @@ impl SweepSummary {
 }
 
 /// Runs the sweep; `on_result` sees every reported seed, in seed order, as results come in.
-pub fn sweep(options: &SweepOptions, mut on_result: impl FnMut(&SeedResult)) -> SweepSummary {
+pub fn sweep(options: &SweepOptions, on_result: impl FnMut(&SeedResult)) -> SweepSummary {
+    sweep_until(options, &AtomicBool::new(false), on_result)
+}
+
+/// Runs the sweep like [`sweep`] until `stop` is set (Ctrl-C, say): then no new seed
+/// starts, the seeds in flight are abandoned (they report nothing), every seed that
+/// finished is reported in seed order, and the summary says it was interrupted.
+pub fn sweep_until(
+    options: &SweepOptions,
+    stop: &AtomicBool,
+    mut on_result: impl FnMut(&SeedResult),
+) -> SweepSummary {
     let started = Instant::now();
     let count = options.seed_count();
     let next_position = AtomicU64::new(0);
@@ -157,21 +190,30 @@ pub fn sweep(options: &SweepOptions, mut on_result: impl FnMut(&SeedResult)) -> 
     let stop_after = AtomicU64::new(u64::MAX);
     let mut summary = SweepSummary::default();
     std::thread::scope(|scope| {
-        let (sender, receiver) = mpsc::channel::<(u64, SeedResult)>();
+        // Bounded, so workers wait while the reporting thread (printing, writing repro
+        // files) is behind: an interrupted sweep then has only a few results to flush.
+        let (sender, receiver) = mpsc::sync_channel::<(u64, SeedResult)>(2 * options.jobs.max(1));
         for _ in 0..options.jobs.max(1) {
             let sender = sender.clone();
             let (next_position, stop_after) = (&next_position, &stop_after);
             scope.spawn(move || loop {
                 let position = next_position.fetch_add(1, Ordering::Relaxed);
-                if position >= count || (!options.keep_going && position > stop_after.load(Ordering::Relaxed))
-                {
+                let past_failure = !options.keep_going && position > stop_after.load(Ordering::Relaxed);
+                if position >= count || past_failure || stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let run_options = RunOptions { seed: options.seed_at(position), ..options.template.clone() };
                 // A panic here is the simulator's own bug (core panics are verdicts):
                 // name the seed before passing it on, so it can be reproduced.
-                let outcome = std::panic::catch_unwind(|| crate::run_seed(&run_options, None));
+                let control = RunControl { stop: Some(stop), progress: None };
+                // (The control holds only a flag: nothing a panic could leave half-changed.)
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let plan = crate::draw_plan(&run_options);
+                    crate::run_controlled(&run_options, &plan, None, control)
+                        .map(|(report, _)| (plan, report))
+                }));
                 let result = match outcome {
+                    Ok(Ok((_, report))) if report.verdict == Verdict::Interrupted => break,
                     Ok(Ok((plan, report))) => SeedResult { options: run_options, plan, report },
                     Ok(Err(error)) => {
                         unreachable!("a run without a trace output cannot fail to write: {error}")
@@ -213,6 +255,7 @@ pub fn sweep(options: &SweepOptions, mut on_result: impl FnMut(&SeedResult)) -> 
             }
         }
     });
+    summary.interrupted = stop.load(Ordering::Relaxed) && summary.seeds < count;
     summary.wall_time = started.elapsed();
     summary
 }
@@ -242,6 +285,43 @@ mod tests {
         assert_eq!("1/4".parse::<Shard>(), Ok(Shard { index: 1, count: 4 }));
         assert!("4/4".parse::<Shard>().is_err());
         assert!("0/0".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn a_shard_with_no_seeds_is_refused() {
+        let options = SweepOptions {
+            template: RunOptions::new(0, 3, FaultProfile::None),
+            seeds: SeedRange { first: 0, end: 3 },
+            shard: Shard { index: 5, count: 10 },
+            jobs: 1,
+            keep_going: false,
+        };
+        assert!(options.validate().unwrap_err().contains("holds no seeds"));
+        assert!(SweepOptions { shard: Shard { index: 2, count: 10 }, ..options }.validate().is_ok());
+    }
+
+    #[test]
+    fn a_stopped_sweep_runs_nothing_more_and_says_so() {
+        let mut template = RunOptions::new(0, 3, FaultProfile::Light);
+        template.ticks = 100;
+        let options = SweepOptions {
+            template,
+            seeds: SeedRange { first: 0, end: 50 },
+            shard: Shard::default(),
+            jobs: 2,
+            keep_going: true,
+        };
+        let stop = AtomicBool::new(false);
+        let mut seen = 0;
+        let summary = sweep_until(&options, &stop, |_| {
+            seen += 1;
+            if seen == 3 {
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+        assert!(summary.interrupted);
+        assert!(summary.seeds >= 3 && summary.seeds < 50, "{}", summary.seeds);
+        assert_eq!(summary.exit_code(), 130);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The `sim` command line as users and scripts see it: output, exit codes (0 pass,
-//! 1 safety, 3 liveness, 2 bad usage or input), repro files and replay.
+//! 1 safety, 3 liveness, 4 undecided, 5 a replay that differs, 130 interrupted, 2 bad
+//! usage or input), output files that are all or nothing, repro files and replay.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn sim(arguments: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sim")).args(arguments).env_remove("RUST_LOG").output().expect("sim runs")
@@ -110,9 +112,11 @@ fn history_files_hold_one_operation_per_line() {
 
 #[test]
 fn an_undecided_history_exits_4_never_0() {
-    // 600 clients on 5 keys: more concurrency than the search's budget can untangle.
+    // 100 clients on the few keys this swarm seed draws: more concurrency than the
+    // search's budget can untangle.
     let directory = scratch("undecided");
-    let arguments = ["run", "--seed", "5", "--nodes", "3", "--clients", "600", "--ticks", "200"];
+    let arguments =
+        ["run", "--seed", "13", "--nodes", "3", "--faults", "swarm", "--clients", "100", "--ticks", "200"];
     let output = sim(&[&arguments[..], &["--repro-dir", text(&directory)]].concat());
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(4), "{out}");
@@ -199,6 +203,10 @@ fn bad_usage_exits_2_with_a_message() {
         &["run", "--reads", "sometimes"],
         &["run", "--clients", "5000"],
         &["run", "--clients", "-1"],
+        &["run", "--clients", "1000"],
+        &["run", "--ticks", "100000000"],
+        &["run", "--clients", "100", "--ticks", "100000"],
+        &["sweep", "--seeds", "0..3", "--shard", "5/10"],
         &["fly"],
         &[],
     ] {
@@ -319,4 +327,239 @@ fn shards_split_the_seeds() {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?.get("seed")?.as_u64())
         .collect();
     assert_eq!(seeds, vec![1, 4]);
+}
+
+/// Starts `sim` with `arguments`, its output captured.
+fn spawn_sim(arguments: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(arguments)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim starts")
+}
+
+/// Waits until `ready` holds (or a minute passes: the test then fails on what follows).
+fn wait_until(mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends SIGINT, as Ctrl-C does, and collects what the process printed.
+fn interrupt(child: Child) -> Output {
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    child.wait_with_output().expect("sim exits")
+}
+
+fn files_in(directory: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(directory).unwrap().map(|entry| entry.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_bad_output_path_leaves_existing_files_untouched() {
+    let directory = scratch("untouched");
+    let good = directory.join("good.jsonl");
+    std::fs::write(&good, "precious\n").unwrap();
+    let output = sim(&[
+        "run",
+        "--seed",
+        "42",
+        "--ticks",
+        "100",
+        "--trace",
+        text(&good),
+        "--history",
+        "/nonexistent/h",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("cannot create history file /nonexistent/h"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&good).unwrap(), "precious\n", "the trace file was not touched");
+    assert_eq!(files_in(&directory), vec![good], "no temporary file is left behind");
+}
+
+#[test]
+fn two_outputs_naming_one_file_are_refused_before_the_run() {
+    let directory = scratch("same-file");
+    let same = directory.join("same.jsonl");
+    let other_spelling = directory.join(".").join("same.jsonl");
+    let output = sim(&[
+        "run",
+        "--seed",
+        "42",
+        "--ticks",
+        "100",
+        "--trace",
+        text(&same),
+        "--history",
+        text(&other_spelling),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--trace and --history both name"), "{}", stderr(&output));
+    assert!(files_in(&directory).is_empty(), "nothing was written");
+    let repro = directory.join("sim-repro-42.json");
+    let output = sim(&[
+        "run",
+        "--seed",
+        "42",
+        "--ticks",
+        "100",
+        "--trace",
+        text(&repro),
+        "--repro-dir",
+        text(&directory),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "the trace would overwrite the repro file");
+}
+
+#[test]
+fn a_repro_file_that_cannot_be_written_is_a_warning_and_the_verdict_stands() {
+    let directory = scratch("unwritable-repro");
+    let blocker = directory.join("not-a-directory");
+    std::fs::write(&blocker, "a file where the repro directory should go").unwrap();
+    let trace = directory.join("trace.jsonl");
+    let arguments =
+        ["run", "--seed", "5", "--nodes", "3", "--ticks", "200", "--host-bug", "send-before-sync"];
+    let output = sim(&[&arguments[..], &["--repro-dir", text(&blocker), "--trace", text(&trace)]].concat());
+    assert_eq!(output.status.code(), Some(1), "the safety violation decides the exit code");
+    assert!(stdout(&output).contains("SAFETY VIOLATION: durable promises"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("repro file: not written"), "{}", stdout(&output));
+    assert!(stderr(&output).contains("warning: the repro file was not written"), "{}", stderr(&output));
+    assert!(std::fs::metadata(&trace).unwrap().len() > 0, "the trace is written");
+}
+
+#[test]
+fn a_replay_that_reaches_another_verdict_exits_5() {
+    let directory = scratch("replay-differs");
+    assert_eq!(broken_host_run("5", "200", &directory).status.code(), Some(1));
+    // The same run without the broken host: the violation the file records is gone.
+    let recorded = std::fs::read_to_string(directory.join("sim-repro-5.json")).unwrap();
+    let mut file: serde_json::Value = serde_json::from_str(&recorded).unwrap();
+    file["options"].as_object_mut().unwrap().remove("host_bug");
+    let fixed = directory.join("fixed.json");
+    std::fs::write(&fixed, file.to_string()).unwrap();
+    let replay = sim(&["replay", text(&fixed)]);
+    assert_eq!(replay.status.code(), Some(5), "{}", stdout(&replay));
+    assert!(
+        stdout(&replay).contains("DIFFERENT verdict: recorded safety violation (durable promises), now pass"),
+        "{}",
+        stdout(&replay)
+    );
+    let replay = sim(&["replay", text(&fixed), "--json"]);
+    assert_eq!(replay.status.code(), Some(5));
+    let value: serde_json::Value = serde_json::from_str(stdout(&replay).trim()).unwrap();
+    assert_eq!(value["verdict"], "pass");
+    assert_eq!(value["replay"]["recorded_verdict"], "safety");
+    assert_eq!(value["replay"]["same_verdict"], false);
+    assert_eq!(value["replay"]["same_trace"], false);
+    let faithful = sim(&["replay", text(&directory.join("sim-repro-5.json")), "--json"]);
+    assert_eq!(faithful.status.code(), Some(1));
+    let value: serde_json::Value = serde_json::from_str(stdout(&faithful).trim()).unwrap();
+    assert_eq!(
+        (value["replay"]["same_verdict"].as_bool(), value["replay"]["same_trace"].as_bool()),
+        (Some(true), Some(true))
+    );
+}
+
+#[test]
+fn a_long_run_summarises_its_plan_and_json_holds_all_of_it() {
+    let output = sim(&["run", "--seed", "1", "--nodes", "3", "--ticks", "60000", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan_text = stderr(&output);
+    assert!(plan_text.contains("the repro file and --json hold them all"), "{plan_text}");
+    assert!(plan_text.lines().count() < 40, "{plan_text}");
+    let value: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    let schedule = value["plan"]["schedule"].as_array().expect("the plan in the JSON object");
+    assert!(schedule.len() > 64, "{}", schedule.len());
+}
+
+#[test]
+fn an_event_storm_ends_as_a_liveness_failure_that_names_it() {
+    let directory = scratch("storm");
+    let output = sim(&[
+        "run",
+        "--seed",
+        "1",
+        "--nodes",
+        "3",
+        "--ticks",
+        "1000",
+        "--host-bug",
+        "retransmit",
+        "--repro-dir",
+        text(&directory),
+    ]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{out}");
+    assert!(out.contains("LIVENESS FAILURE: liveness"), "{out}");
+    assert!(out.contains("event storm: 2016000 events"), "{out}");
+    assert!(out.contains("messages delivered, the most by "), "{out}");
+}
+
+#[test]
+fn ctrl_c_stops_a_sweep_that_keeps_every_repro_file_and_prints_the_summary() {
+    let directory = scratch("interrupted-sweep");
+    let child = spawn_sim(&[
+        "sweep",
+        "--seeds",
+        "0..1000000",
+        "--nodes",
+        "3",
+        "--ticks",
+        "200",
+        "--host-bug",
+        "send-before-sync",
+        "--keep-going",
+        "--jobs",
+        "2",
+        "--repro-dir",
+        text(&directory),
+    ]);
+    wait_until(|| files_in(&directory).len() >= 5);
+    let output = interrupt(child);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(130), "{out}{}", stderr(&output));
+    let summary =
+        out.lines().find(|line| line.starts_with("sweep: ")).unwrap_or_else(|| panic!("no summary: {out}"));
+    assert!(summary.contains("(interrupted after "), "{summary}");
+    // "sweep: N seeds, P passed, F failed in ..."
+    let failed: usize = summary
+        .split(", ")
+        .find(|part| part.contains(" failed in "))
+        .and_then(|part| part.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    let repro_files: Vec<PathBuf> = files_in(&directory);
+    assert!(failed >= 5);
+    assert_eq!(repro_files.len(), failed, "one repro file per failure found, nothing half-written");
+    for seed in 0..failed {
+        assert!(directory.join(format!("sim-repro-{seed}.json")).exists(), "seed {seed}");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_a_run_whose_trace_ends_on_a_whole_line() {
+    let directory = scratch("interrupted-run");
+    let trace = directory.join("trace.jsonl");
+    let child = spawn_sim(&["run", "--seed", "3", "--ticks", "1000000", "--trace", text(&trace)]);
+    // The trace grows under its temporary name while the run goes on.
+    wait_until(|| {
+        files_in(&directory)
+            .iter()
+            .any(|file| std::fs::metadata(file).is_ok_and(|meta| meta.len() > 1_000_000))
+    });
+    let output = interrupt(child);
+    assert_eq!(output.status.code(), Some(130), "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("INTERRUPTED at "), "{}", stdout(&output));
+    let contents = std::fs::read_to_string(&trace).unwrap();
+    assert!(contents.ends_with('\n'));
+    for line in contents.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+    }
+    assert_eq!(files_in(&directory), vec![trace], "no temporary file left");
 }

@@ -1,19 +1,33 @@
 //! The `sim` command: run one seed, sweep many, or replay a saved failure.
 //!
-//! Exit codes (DESIGN.md): 0 every check held; 1 a safety violation (linearizability
-//! included); 3 a liveness failure; 4 the linearizability search ran out of steps
-//! (undecided, never a pass); 2 bad usage or a bad input file, with a message and
-//! nothing written.
+//! Exit codes (ARCHITECTURE.md): 0 every check held; 1 a safety violation
+//! (linearizability included); 3 a liveness failure; 4 the linearizability search ran
+//! out of steps (undecided, never a pass); 5 a replay reached another verdict than the
+//! one its file records; 130 interrupted (Ctrl-C); 2 bad usage or a bad input file, with
+//! a message and nothing written.
+
+mod interrupt;
+mod report;
 
 use clap::{Args, Parser, Subcommand};
+use report::{print_report, save_repro, ReproOutcome};
+use sim::control::{Progress, RunControl};
+use sim::output::{check_distinct, OutputFile};
 use sim::repro::{self, ReproFile};
 use sim::sweep::{SeedRange, Shard, SweepOptions};
 use sim::{FaultPlan, FaultProfile, HostBug, ReadMode, RunOptions, RunReport, Verdict};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 const BAD_INPUT: u8 = 2;
+/// `sim replay` reached a different verdict than the file records.
+const REPLAY_DIFFERS: u8 = 5;
+/// How many failing seeds a sweep's summary lists one by one.
+const FAILURES_LISTED: usize = 20;
 
 #[derive(Parser)]
 #[command(name = "sim", version, about = "Deterministic simulation of a raft-core cluster under faults")]
@@ -40,10 +54,10 @@ struct ClusterArgs {
     /// Fault profile: none, light, heavy or swarm (each seed draws its own mix).
     #[arg(long, default_value = "heavy")]
     faults: FaultProfile,
-    /// Length of the safety phase in base ticks of 10 virtual milliseconds.
+    /// Length of the safety phase in base ticks of 10 virtual milliseconds (at most 1,000,000).
     #[arg(long, default_value_t = sim::options::DEFAULT_TICKS)]
     ticks: u64,
-    /// Simulated key-value clients, each with one operation in flight (0 to 1000).
+    /// Simulated key-value clients, each with one operation in flight (0 to 100).
     #[arg(long, default_value_t = sim::options::DEFAULT_CLIENTS)]
     clients: usize,
     /// How clients read: index (ReadIndex through the leader, linearizable) or local
@@ -51,7 +65,7 @@ struct ClusterArgs {
     #[arg(long, default_value = "index")]
     reads: ReadMode,
     /// Run with a deliberately broken host to see the checkers fire: send-before-sync
-    /// (safety) or no-ticks (liveness).
+    /// (safety), no-ticks (liveness) or retransmit (a message storm).
     #[arg(long, hide_short_help = true)]
     host_bug: Option<HostBug>,
 }
@@ -88,7 +102,7 @@ struct RunArgs {
     seed: Option<u64>,
     #[command(flatten)]
     cluster: ClusterArgs,
-    /// Print one JSON object with the result instead of the text report.
+    /// Print one JSON object with the result (and the plan) instead of the text report.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -117,7 +131,7 @@ struct SweepArgs {
     /// Print one JSON object per seed, then one summary object.
     #[arg(long)]
     json: bool,
-    /// Where failing seeds write their repro files.
+    /// Where failing seeds write their repro files (each as soon as it is found).
     #[arg(long, value_name = "DIR", default_value = ".")]
     repro_dir: PathBuf,
 }
@@ -169,40 +183,96 @@ fn init_logging() {
 }
 
 fn verdict_code(verdict: Verdict) -> u8 {
-    verdict.exit_code() as u8
+    u8::try_from(verdict.exit_code()).expect("exit codes fit a byte")
 }
 
-fn validated(options: RunOptions) -> Result<RunOptions, String> {
-    options.validate()?;
-    Ok(options)
+/// The output files of one run, started before it: their paths are checked (no two
+/// the same, none the repro file) and created under temporary names, so a bad path
+/// fails before anything runs and leaves every existing file as it was.
+struct RunOutputs {
+    trace: Option<OutputFile>,
+    history: Option<OutputFile>,
 }
 
-fn create(path: &Option<PathBuf>, what: &str) -> Result<Option<std::io::BufWriter<std::fs::File>>, String> {
-    path.as_ref()
-        .map(|path| {
-            std::fs::File::create(path)
-                .map(std::io::BufWriter::new)
-                .map_err(|error| format!("cannot create {what} file {}: {error}", path.display()))
-        })
-        .transpose()
+impl RunOutputs {
+    fn prepare(outputs: &OutputFiles, repro_path: Option<&Path>) -> Result<RunOutputs, String> {
+        let mut named: Vec<(&str, &Path)> = Vec::new();
+        if let Some(path) = &outputs.trace {
+            named.push(("--trace", path));
+        }
+        if let Some(path) = &outputs.history {
+            named.push(("--history", path));
+        }
+        if let Some(path) = repro_path {
+            named.push(("the repro file", path));
+        }
+        check_distinct(&named)?;
+        let trace = outputs.trace.as_deref().map(|path| OutputFile::create(path, "trace")).transpose()?;
+        let history =
+            outputs.history.as_deref().map(|path| OutputFile::create(path, "history")).transpose()?;
+        Ok(RunOutputs { trace, history })
+    }
 }
 
-/// Runs the plan, writing the trace and the history where asked. Both files are
-/// created before the run, so a bad path fails fast.
-fn execute(options: &RunOptions, plan: &FaultPlan, outputs: &OutputFiles) -> Result<RunReport, String> {
-    let mut trace_output = create(&outputs.trace, "trace")?;
-    let mut history_output = create(&outputs.history, "history")?;
-    let writer = trace_output.as_mut().map(|writer| writer as &mut dyn Write);
-    let (report, operations) = sim::run_with_history(options, plan, writer)
-        .map_err(|error| format!("cannot write the trace: {error}"))?;
-    if let Some(output) = history_output.as_mut() {
-        sim::history::write_json_lines(&operations, output)
+/// Runs the plan, writing the trace and the history where asked; both are renamed into
+/// place only once complete (for an interrupted run, with what it did so far, whole
+/// lines only). `show_progress`: a progress bar on stderr for a run that takes a while.
+fn execute(
+    options: &RunOptions,
+    plan: &FaultPlan,
+    mut outputs: RunOutputs,
+    stop: &AtomicBool,
+    show_progress: bool,
+) -> Result<RunReport, String> {
+    let started = Instant::now();
+    let bar: OnceLock<indicatif::ProgressBar> = OnceLock::new();
+    let progress = |progress: Progress| {
+        // Only for runs that last: a bar that flashes for 50 ms helps nobody.
+        if started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let bar = bar.get_or_init(|| {
+            let bar = indicatif::ProgressBar::new(progress.safety_phase_us / 1_000_000);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} virtual s of the safety phase, {msg}",
+                )
+                .expect("a valid template"),
+            );
+            bar
+        });
+        bar.set_position((progress.virtual_time_us / 1_000_000).min(bar.length().unwrap_or(0)));
+        bar.set_message(format!("{} events", progress.events));
+    };
+    let control = RunControl { stop: Some(stop), progress: show_progress.then_some(&progress) };
+    let writer = outputs.trace.as_mut().map(|file| file.writer() as &mut dyn Write);
+    let result = sim::run_controlled(options, plan, writer, control);
+    if let Some(bar) = bar.get() {
+        bar.finish_and_clear();
+    }
+    let (report, operations) = result.map_err(|error| format!("cannot write the trace: {error}"))?;
+    if let Some(file) = outputs.history.as_mut() {
+        sim::history::write_json_lines(&operations, file.writer())
             .map_err(|error| format!("cannot write the history: {error}"))?;
+    }
+    for file in [outputs.trace, outputs.history].into_iter().flatten() {
+        file.commit()?;
     }
     Ok(report)
 }
 
+/// The report as a JSON object, with the plan for `sim run` (everything the run drew).
+fn report_json(report: &RunReport, plan: Option<&FaultPlan>) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).expect("reports serialize");
+    if let Some(plan) = plan {
+        value["plan"] = serde_json::to_value(plan).expect("plans serialize");
+    }
+    value
+}
+
 fn run(args: RunArgs) -> Result<u8, String> {
+    // Bad options are refused before a seed is drawn and printed for nothing.
+    args.cluster.options(0).validate()?;
     let seed = match args.seed {
         Some(seed) => seed,
         None => {
@@ -212,10 +282,11 @@ fn run(args: RunArgs) -> Result<u8, String> {
             seed
         }
     };
-    let options = validated(args.cluster.options(seed))?;
+    let options = args.cluster.options(seed);
+    options.validate()?;
+    let outputs = RunOutputs::prepare(&args.outputs, Some(&ReproFile::path_in(&args.repro_dir, seed)))?;
     let plan = sim::draw_plan(&options);
-    let mut header = String::new();
-    header.push_str(&format!(
+    let mut header = format!(
         "sim run: seed {seed}, {} nodes, faults {}, {} ticks ({} s virtual) + liveness phase, {} clients, {} reads\n",
         options.nodes,
         options.faults,
@@ -223,98 +294,26 @@ fn run(args: RunArgs) -> Result<u8, String> {
         options.ticks as f64 / 100.0,
         options.clients,
         options.reads.name()
-    ));
-    header.push_str(&plan.to_string());
+    );
+    header.push_str(&plan.summary());
     // With --json, stdout carries only the JSON object; the plan goes to stderr.
     if args.json {
         eprint!("{header}");
     } else {
         print!("{header}");
+        let _ = std::io::stdout().flush();
     }
-    let report = execute(&options, &plan, &args.outputs)?;
-    finish_run(&options, &plan, &report, args.json, &args.repro_dir)
-}
-
-fn finish_run(
-    options: &RunOptions,
-    plan: &FaultPlan,
-    report: &RunReport,
-    json: bool,
-    repro_dir: &Path,
-) -> Result<u8, String> {
-    let repro_path =
-        if report.verdict == Verdict::Pass {
-            None
-        } else {
-            let file = ReproFile::new(options, plan, report);
-            Some(file.save(repro_dir).map_err(|error| {
-                format!("cannot write the repro file in {}: {error}", repro_dir.display())
-            })?)
-        };
-    if json {
-        println!("{}", serde_json::to_string(report).expect("reports serialize"));
+    let stop = interrupt::install();
+    let show_progress = !args.json && std::io::stderr().is_terminal();
+    let report = execute(&options, &plan, outputs, &stop, show_progress)?;
+    let repro = (report.verdict != Verdict::Pass && report.verdict != Verdict::Interrupted)
+        .then(|| save_repro(&ReproFile::new(&options, &plan, &report), &args.repro_dir));
+    if args.json {
+        println!("{}", report_json(&report, Some(&plan)));
     } else {
-        print_report(options, report, repro_path.as_deref());
+        print_report(&options, &report, repro.as_ref());
     }
     Ok(verdict_code(report.verdict))
-}
-
-fn print_report(options: &RunOptions, report: &RunReport, repro_path: Option<&Path>) {
-    let summary = format!(
-        "{} events, {:.3} s virtual, {} commits, {} elections, {} crashes, {} messages ({} dropped), trace {}, {:.1} ms wall",
-        report.events,
-        report.virtual_time_us as f64 / 1e6,
-        report.commits,
-        report.elections,
-        report.crashes,
-        report.messages_sent,
-        report.messages_dropped,
-        report.trace_hash,
-        report.wall_time_ms
-    );
-    let operations = &report.operations;
-    let clients = format!(
-        "{} operations ({} ok, {} failed, {} indeterminate), latency p50 {:.1} ms p99 {:.1} ms, history {}",
-        operations.invoked,
-        operations.ok,
-        operations.failed,
-        operations.indeterminate,
-        operations.latency_p50_us as f64 / 1e3,
-        operations.latency_p99_us as f64 / 1e3,
-        report.linearizability
-    );
-    match &report.violation {
-        None => {
-            println!("result: pass: {summary}");
-            println!("clients: {clients}");
-        }
-        Some(failure) => {
-            let heading = match report.verdict {
-                Verdict::Liveness => "LIVENESS FAILURE",
-                Verdict::Unknown => "UNDECIDED",
-                _ => "SAFETY VIOLATION",
-            };
-            let nodes: Vec<String> = failure.violation.nodes.iter().map(|node| node.to_string()).collect();
-            // The history checks judge what clients saw, not a node.
-            let place = if nodes.is_empty() {
-                "in the client history".to_string()
-            } else {
-                format!("on node(s) {}", nodes.join(", "))
-            };
-            println!(
-                "{heading}: {} at {:.6} s virtual {place}",
-                failure.violation.invariant,
-                failure.time_us as f64 / 1e6,
-            );
-            println!("  {}", failure.violation.detail);
-            println!("  run: {summary}");
-            println!("  clients: {clients}");
-            println!("reproduce: {}", options.command_line());
-            if let Some(path) = repro_path {
-                println!("repro file: {} (sim replay {})", path.display(), path.display());
-            }
-        }
-    }
 }
 
 fn draw_seed() -> u64 {
@@ -328,18 +327,18 @@ fn draw_seed() -> u64 {
 }
 
 fn sweep(args: SweepArgs) -> Result<u8, String> {
-    let template = validated(args.cluster.options(0))?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |jobs| jobs.get()));
     if jobs == 0 || jobs > 1024 {
         return Err(format!("--jobs must be between 1 and 1024, got {jobs}"));
     }
     let options = SweepOptions {
-        template,
+        template: args.cluster.options(0),
         seeds: args.seeds,
         shard: args.shard.unwrap_or_default(),
         jobs,
         keep_going: args.keep_going,
     };
+    options.validate()?;
     let count = options.seed_count();
     let show_bar = !args.json && std::io::stderr().is_terminal();
     let bar = show_bar.then(|| {
@@ -365,34 +364,38 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             options.template.reads.name()
         );
     }
-    let mut failures_shown = 0;
-    let summary = sim::sweep::sweep(&options, |result| {
+    let stop = interrupt::install();
+    // Each failure's repro file is written as soon as the failure is reported, so an
+    // interrupted or crashed sweep keeps every one found so far.
+    let mut repro_files: Vec<(u64, ReproOutcome)> = Vec::new();
+    let summary = sim::sweep::sweep_until(&options, &stop, |result| {
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        if args.json {
-            println!("{}", serde_json::to_string(&result.report).expect("reports serialize"));
-        } else if result.report.verdict != Verdict::Pass {
-            failures_shown += 1;
-            let print = || {
-                println!("seed {} failed:", result.options.seed);
-                print_report(&result.options, &result.report, None);
-            };
-            match &bar {
-                Some(bar) => bar.suspend(print),
-                None => print(),
+        if result.report.verdict == Verdict::Pass {
+            if args.json {
+                println!("{}", report_json(&result.report, None));
             }
+            return;
+        }
+        let mut show = || {
+            let repro =
+                save_repro(&ReproFile::new(&result.options, &result.plan, &result.report), &args.repro_dir);
+            if args.json {
+                println!("{}", report_json(&result.report, None));
+            } else {
+                println!("seed {} failed:", result.options.seed);
+                print_report(&result.options, &result.report, Some(&repro));
+            }
+            repro_files.push((result.options.seed, repro));
+        };
+        match &bar {
+            Some(bar) => bar.suspend(show),
+            None => show(),
         }
     });
     if let Some(bar) = bar {
         bar.finish_and_clear();
-    }
-    let mut repro_paths = Vec::new();
-    for failure in &summary.failures {
-        let file = ReproFile::new(&failure.options, &failure.plan, &failure.report);
-        let path =
-            file.save(&args.repro_dir).map_err(|error| format!("cannot write a repro file: {error}"))?;
-        repro_paths.push(path);
     }
     if args.json {
         let failing: Vec<u64> = summary.failures.iter().map(|failure| failure.options.seed).collect();
@@ -400,6 +403,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             "seeds": summary.seeds,
             "passed": summary.passed,
             "failing_seeds": failing,
+            "interrupted": summary.interrupted,
             "events": summary.events,
             "wall_time_ms": summary.wall_time.as_secs_f64() * 1e3,
             "seeds_per_second": summary.seeds_per_second(),
@@ -408,8 +412,13 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
         }});
         println!("{object}");
     } else {
+        let interrupted = if summary.interrupted {
+            format!(" (interrupted after {} seeds of {count})", summary.seeds)
+        } else {
+            String::new()
+        };
         println!(
-            "sweep: {} seeds, {} passed, {} failed in {:.2} s: {:.1} seeds/s, {:.2} M events/s",
+            "sweep: {} seeds, {} passed, {} failed in {:.2} s: {:.1} seeds/s, {:.2} M events/s{interrupted}",
             summary.seeds,
             summary.passed,
             summary.failures.len(),
@@ -417,48 +426,80 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             summary.seeds_per_second(),
             summary.events_per_second() / 1e6
         );
-        for (failure, path) in summary.failures.iter().zip(&repro_paths) {
+        for (failure, (_, repro)) in summary.failures.iter().zip(&repro_files).take(FAILURES_LISTED) {
+            let invariant =
+                failure.report.violation.as_ref().map_or("", |failure| failure.violation.invariant.as_str());
+            let replay = match repro {
+                Ok(path) => format!("sim replay {}", path.display()),
+                Err(_) => "repro file not written".to_string(),
+            };
+            println!("  seed {}: {} ({invariant}); {replay}", failure.options.seed, failure.report.verdict);
+        }
+        if summary.failures.len() > FAILURES_LISTED {
             println!(
-                "  seed {}: {} ({}); sim replay {}",
-                failure.options.seed,
-                failure.report.verdict,
-                failure.report.violation.as_ref().map_or("", |failure| failure.violation.invariant.as_str()),
-                path.display()
+                "  ... and {} more failing seeds (their repro files are in {})",
+                summary.failures.len() - FAILURES_LISTED,
+                args.repro_dir.display()
             );
         }
         if !options.keep_going && !summary.failures.is_empty() {
             println!("stopped at the first failing seed; --keep-going runs the rest");
         }
     }
-    debug_assert!(failures_shown <= summary.failures.len());
-    Ok(summary.exit_code() as u8)
+    Ok(u8::try_from(summary.exit_code()).expect("exit codes fit a byte"))
 }
 
 fn replay(args: ReplayArgs) -> Result<u8, String> {
     let file = repro::load(&args.file).map_err(|error| format!("{}: {error}", args.file.display()))?;
+    let outputs = RunOutputs::prepare(&args.outputs, Some(&args.file))?;
     let options = &file.options;
     if !args.json {
         println!("sim replay {}: {}", args.file.display(), file.reproduce);
-        print!("{}", file.plan);
+        print!("{}", file.plan.summary());
+        let _ = std::io::stdout().flush();
     }
-    let report = execute(options, &file.plan, &args.outputs)?;
+    let stop = interrupt::install();
+    let show_progress = !args.json && std::io::stderr().is_terminal();
+    let report = execute(options, &file.plan, outputs, &stop, show_progress)?;
+    if report.verdict == Verdict::Interrupted {
+        if !args.json {
+            print_report(options, &report, None);
+        } else {
+            println!("{}", report_json(&report, None));
+        }
+        return Ok(verdict_code(report.verdict));
+    }
+    let invariant =
+        |failure: Option<&sim::Failure>| failure.map(|failure| failure.violation.invariant.clone());
     let same_verdict = report.verdict == file.verdict
-        && report.violation.as_ref().map(|failure| &failure.violation.invariant)
-            == file.violation.as_ref().map(|failure| &failure.violation.invariant);
+        && invariant(report.violation.as_ref()) == invariant(file.violation.as_ref());
     let same_trace = report.trace_hash == file.trace_hash;
     if args.json {
-        println!("{}", serde_json::to_string(&report).expect("reports serialize"));
+        let mut value = report_json(&report, None);
+        value["replay"] = serde_json::json!({
+            "recorded_verdict": file.verdict,
+            "recorded_invariant": invariant(file.violation.as_ref()),
+            "same_verdict": same_verdict,
+            "same_trace": same_trace,
+        });
+        println!("{value}");
     } else {
         print_report(options, &report, None);
+        let recorded = |verdict: Verdict, failure: Option<&sim::Failure>| match invariant(failure) {
+            Some(invariant) => format!("{verdict} ({invariant})"),
+            None => verdict.to_string(),
+        };
         match (same_verdict, same_trace) {
             (true, true) => println!("replay: same verdict and same trace as recorded"),
             (true, false) => println!(
                 "replay: same verdict, but the trace differs from the recorded one (was the core changed?)"
             ),
-            (false, _) => {
-                println!("replay: DIFFERENT verdict: recorded {}, now {}", file.verdict, report.verdict)
-            }
+            (false, _) => println!(
+                "replay: DIFFERENT verdict: recorded {}, now {} (exit {REPLAY_DIFFERS})",
+                recorded(file.verdict, file.violation.as_ref()),
+                recorded(report.verdict, report.violation.as_ref())
+            ),
         }
     }
-    Ok(verdict_code(report.verdict))
+    Ok(if same_verdict { verdict_code(report.verdict) } else { REPLAY_DIFFERS })
 }

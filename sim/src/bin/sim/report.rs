@@ -1,0 +1,83 @@
+//! The text reports of `sim run`, `sim replay` and `sim sweep`.
+
+use sim::{RunOptions, RunReport, Verdict};
+use std::path::Path;
+
+/// Where a failing run's repro file went: written, or why not.
+pub(crate) type ReproOutcome = Result<std::path::PathBuf, String>;
+
+/// Prints one run's result: a pass in two lines; a failure with what broke, where, the
+/// line that reproduces it and its repro file.
+pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Option<&ReproOutcome>) {
+    let summary = format!(
+        "{} events, {:.3} s virtual, {} commits, {} elections, {} crashes, {} messages ({} dropped), trace {}, {:.1} ms wall",
+        report.events,
+        report.virtual_time_us as f64 / 1e6,
+        report.commits,
+        report.elections,
+        report.crashes,
+        report.messages_sent,
+        report.messages_dropped,
+        report.trace_hash,
+        report.wall_time_ms
+    );
+    let operations = &report.operations;
+    let clients = format!(
+        "{} operations ({} ok, {} failed, {} indeterminate), latency p50 {:.1} ms p99 {:.1} ms, history {}",
+        operations.invoked,
+        operations.ok,
+        operations.failed,
+        operations.indeterminate,
+        operations.latency_p50_us as f64 / 1e3,
+        operations.latency_p99_us as f64 / 1e3,
+        report.linearizability
+    );
+    let Some(failure) = &report.violation else {
+        println!("result: pass: {summary}");
+        println!("clients: {clients}");
+        return;
+    };
+    if report.verdict == Verdict::Interrupted {
+        println!(
+            "INTERRUPTED at {:.6} s virtual: no verdict ({})",
+            failure.time_us as f64 / 1e6,
+            failure.violation.detail
+        );
+        println!("  run so far: {summary}");
+        println!("run it again: {}", options.command_line());
+        return;
+    }
+    let heading = match report.verdict {
+        Verdict::Liveness => "LIVENESS FAILURE",
+        Verdict::Unknown => "UNDECIDED",
+        _ => "SAFETY VIOLATION",
+    };
+    let nodes: Vec<String> = failure.violation.nodes.iter().map(|node| node.to_string()).collect();
+    // The history checks judge what clients saw, not a node.
+    let place = if nodes.is_empty() {
+        "in the client history".to_string()
+    } else {
+        format!("on node(s) {}", nodes.join(", "))
+    };
+    println!(
+        "{heading}: {} at {:.6} s virtual {place}",
+        failure.violation.invariant,
+        failure.time_us as f64 / 1e6
+    );
+    println!("  {}", failure.violation.detail);
+    println!("  run: {summary}");
+    println!("  clients: {clients}");
+    println!("reproduce: {}", options.command_line());
+    match repro {
+        Some(Ok(path)) => println!("repro file: {} (sim replay {})", path.display(), path.display()),
+        // The warning went to stderr when the write failed; say it here too, in place.
+        Some(Err(_)) => println!("repro file: not written (see the warning above)"),
+        None => {}
+    }
+}
+
+/// Writes the repro file of a failing run, warning on stderr if it cannot: the verdict,
+/// not the file, decides the exit code.
+pub(crate) fn save_repro(file: &sim::repro::ReproFile, directory: &Path) -> ReproOutcome {
+    file.save(directory).inspect_err(|error| eprintln!("warning: the repro file was not written: {error}"))
+}
