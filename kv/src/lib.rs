@@ -2,7 +2,8 @@
 //!
 //! A deterministic, ordered key-value store meant to sit behind a Raft log: every
 //! replica applies the same committed commands in the same order and ends in the same
-//! state, byte for byte.
+//! state, byte for byte. Where it sits in the project: `ARCHITECTURE.md` at the
+//! repository root.
 //!
 //! ## The contract
 //! - **Operations** ([`Operation`]): `Set`, `Delete`, `CompareAndSet` change state and go

@@ -7,6 +7,9 @@
 //! election timeouts), and the sequence of [`Input`]s it is given. The same inputs
 //! always produce the same [`Action`]s.
 //!
+//! How this crate fits with the node driver, the simulator and the server, and the
+//! project's other contracts: `ARCHITECTURE.md` at the repository root.
+//!
 //! ## Inputs
 //! One entry point, [`RaftNode::step`] (or [`RaftNode::step_into`] to reuse a buffer):
 //! - [`Input::Tick`]: one unit of logical time. Election timeouts and heartbeats are

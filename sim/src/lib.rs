@@ -44,7 +44,7 @@
 //! ## Using it
 //! [`run_seed`] runs one seed; [`sweep::sweep`] runs many in parallel; [`repro`] reads
 //! and writes repro files. The `sim` binary wraps them: `sim run`, `sim sweep`,
-//! `sim replay` (see README.md and DESIGN.md for the command line and exit codes).
+//! `sim replay` (see README.md, and ARCHITECTURE.md for the command line and exit codes).
 //!
 //! ```
 //! use sim::{run_seed, FaultProfile, RunOptions, Verdict};
