@@ -29,18 +29,32 @@ impl Cluster {
         Cluster { nodes, queue: VecDeque::new(), actions: Vec::new(), steps: 0 }
     }
 
+    /// Steps a node; its writes count as durable at once, so when it wrote any, the
+    /// host reports its log persisted in a second step.
     fn step(&mut self, index: usize, input: Input) {
+        if self.step_once(index, input) {
+            let node = &self.nodes[index];
+            let report = Input::LogPersisted { index: node.last_index(), term: node.last_term() };
+            self.step_once(index, report);
+        }
+    }
+
+    /// Steps a node; returns whether it wrote to its log.
+    fn step_once(&mut self, index: usize, input: Input) -> bool {
         self.steps += 1;
         self.actions.clear();
         self.nodes[index].step_into(input, &mut self.actions);
+        let mut wrote = false;
         for action in self.actions.drain(..) {
             match action {
-                Action::Send(message) => self.queue.push_back(message),
+                Action::Send(message) | Action::SendAhead(message) => self.queue.push_back(message),
+                Action::PersistEntries { .. } | Action::TruncateLog { .. } => wrote = true,
                 other => {
                     black_box(other);
                 }
             }
         }
+        wrote
     }
 
     fn deliver_all(&mut self) {

@@ -38,6 +38,17 @@ pub enum Input {
         /// The node that should become leader.
         to: NodeId,
     },
+    /// The host made the node's writes durable up to the one that left `(index, term)`
+    /// as the log's last entry (or its snapshot's end): every write the node asked for
+    /// up to and including that one survives a crash now. A leader counts its own log
+    /// toward a commit only this far (Raft thesis §10.2.1). A report for an entry the log
+    /// no longer holds (truncated or replaced since) is stale and ignored.
+    LogPersisted {
+        /// The index of the log's last entry after the durable writes.
+        index: LogIndex,
+        /// Its term.
+        term: Term,
+    },
     /// The host has snapshotted its state machine at `up_to` (an applied index);
     /// entries up to there may be dropped (Raft paper §7).
     CompactLog {
@@ -75,8 +86,15 @@ pub enum Action {
         /// The snapshot to install.
         snapshot: Snapshot,
     },
-    /// Send a message to a peer. May be lost; the protocol recovers.
+    /// Send a message to a peer, once every write emitted before it is durable: it may
+    /// promise them (a vote, an acknowledgement). May be lost; the protocol recovers.
     Send(Message),
+    /// Send a leader's message (an append, a heartbeat, a snapshot, TimeoutNow) that
+    /// promises nothing about the sender's log: it may leave before the entry writes
+    /// emitted before it are durable, so the leader writes its log in parallel with
+    /// replicating it (Raft thesis §10.2.1). Like every message, not before the hard
+    /// state emitted before it is durable.
+    SendAhead(Message),
     /// Apply committed entries to the state machine, in order. `Noop` entries carry nothing.
     Apply {
         /// Consecutive committed entries, starting just after the last applied one.
@@ -276,4 +294,7 @@ pub struct Counters {
     /// Messages that can only come from a peer violating the protocol (a second leader
     /// in our term, a conflict below our commit index). A correct cluster never has any.
     pub protocol_violations: u64,
+    /// `Input::LogPersisted` reports for an entry the log no longer holds (stale) or
+    /// beyond its end (a host reporting what it never wrote).
+    pub ignored_persistence_reports: u64,
 }

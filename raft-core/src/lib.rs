@@ -20,30 +20,47 @@
 //!   [`Action::Rejected`] with [`RejectReason::NotLeader`] and the leader it knows of.
 //! - [`Input::ChangeMembership`], [`Input::TransferLeadership`], [`Input::CompactLog`]:
 //!   admin requests.
+//! - [`Input::LogPersisted`]: the host's report that the node's writes are durable up
+//!   to a given entry.
 //!
 //! ## Outputs
 //! An ordered list of [`Action`]s: persist hard state, truncate or append log entries,
-//! persist or install a snapshot, send a message, apply committed entries, answer a
-//! read, report a rejected or accepted request, and (informational) report a role change.
+//! persist or install a snapshot, send a message (two kinds, below), apply committed
+//! entries, answer a read, report a rejected or accepted request, and (informational)
+//! report a role change.
 //!
 //! ## The host's duties, in order
-//! 1. Perform the actions of one step **in the order given**.
-//! 2. **Persist before anything leaves.** `PersistHardState`, `TruncateLog`,
-//!    `PersistEntries`, `PersistSnapshot` and `InstallSnapshot` must be durable before
-//!    any later action of the same or a later step takes effect outside the node: a
-//!    `Send` may leave, an `Apply` may be answered to a client, a `ReadReady` may be
-//!    answered, only once every persist before it is durable. A host may batch: issue
-//!    the writes, sync once, then perform the rest. This is what makes a granted vote
-//!    or an append acknowledgement a promise that survives a crash (Raft paper §5.1,
-//!    Figure 2: "updated on stable storage before responding to RPCs").
-//! 3. Apply `Apply` entries to the state machine in order (skipping `Noop` payloads);
+//! 1. Perform the actions of one step **in the order given**; perform the writes
+//!    (`PersistHardState`, `TruncateLog`, `PersistEntries`, `PersistSnapshot`,
+//!    `InstallSnapshot`) in that order on storage.
+//! 2. **Nothing that promises a write leaves before the write is durable.** An
+//!    [`Action::Send`], an [`Action::Apply`] answered to a client and an
+//!    [`Action::ReadReady`] answered take effect only once every write emitted before
+//!    them is durable. This is what makes a granted vote or an append acknowledgement
+//!    a promise that survives a crash (Raft paper §5.1, Figure 2: "updated on stable
+//!    storage before responding to RPCs").
+//! 3. An [`Action::SendAhead`] (a leader's append, heartbeat, snapshot or TimeoutNow)
+//!    may leave before the *entry* writes emitted before it are durable, so the leader
+//!    writes its log in parallel with sending it (Raft thesis §10.2.1); it still waits
+//!    for the `PersistHardState` writes before it (the leader's term and vote).
+//!    Treating it as a `Send` is always correct, only slower.
+//! 4. **Report durability only once it is real**: after a sync, give the node
+//!    [`Input::LogPersisted`] with the index and term of the log's last entry as of the
+//!    last durable write. A leader counts its own log toward a commit only that far.
+//!    A host may batch: issue writes, sync once, report once.
+//! 5. Apply `Apply` entries to the state machine in order (skipping `Noop` payloads);
 //!    on `InstallSnapshot`, replace the state machine with the snapshot's data.
-//! 4. Answer a `ReadReady` from the state machine after applying everything before it.
-//! 5. Deliver messages best-effort: losing, delaying, duplicating or reordering them
+//! 6. Answer a `ReadReady` from the state machine after applying everything before it.
+//! 7. Deliver messages best-effort: losing, delaying, duplicating or reordering them
 //!    never breaks safety.
-//! 6. After a crash, rebuild the node with [`RaftNode::new`] from exactly what was made
+//! 8. After a crash, rebuild the node with [`RaftNode::new`] from exactly what was made
 //!    durable (and the state machine from the persisted snapshot, if any). The node
-//!    re-applies committed entries after the snapshot as it learns the commit index.
+//!    re-applies committed entries after the snapshot as it learns the commit index;
+//!    everything it was built from counts as persisted.
+//!
+//! A host that syncs after every step, reports at once and then performs the rest is
+//! always correct. The `raft-host` crate is such a host loop written once, sans-IO,
+//! with group commit; the simulator and the server both run it.
 //!
 //! A proposal is committed when an `Apply` hands over an entry with the index and term
 //! reported by [`Action::ProposalAccepted`]; a different term at that index means it
@@ -89,13 +106,17 @@
 //!         }
 //!     }
 //! };
+//! // Each step's writes are durable at once here: report them, and perform what that causes.
+//! let mut step = |node: &mut RaftNode, input: Input, durable: &mut DurableState| {
+//!     perform(node.step(input), durable);
+//!     let report = Input::LogPersisted { index: node.last_index(), term: node.last_term() };
+//!     perform(node.step(report), durable);
+//! };
 //! // Tick until the election timeout fires; alone, the node elects itself.
 //! while node.role() != Role::Leader {
-//!     let actions = node.step(Input::Tick);
-//!     perform(actions, &mut durable);
+//!     step(&mut node, Input::Tick, &mut durable);
 //! }
-//! let actions = node.step(Input::Propose { id: 1, command: b"set x 1".to_vec() });
-//! perform(actions, &mut durable);
+//! step(&mut node, Input::Propose { id: 1, command: b"set x 1".to_vec() }, &mut durable);
 //! assert_eq!(node.commit_index(), 2); // the leader's no-op, then the command
 //! assert!(matches!(applied[1].payload, EntryPayload::Command(ref bytes) if &bytes[..] == b"set x 1"));
 //!
@@ -111,6 +132,7 @@ mod log;
 mod membership;
 mod message;
 mod node;
+mod persistence;
 mod progress;
 mod quorum;
 mod reads;

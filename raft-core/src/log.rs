@@ -17,6 +17,9 @@ pub(crate) struct RaftLog {
     pub(crate) commit_index: LogIndex,
     /// The highest index handed to the host for applying.
     pub(crate) applied_index: LogIndex,
+    /// The log is durable through this index, as the host reported (`Input::LogPersisted`):
+    /// what a leader counts for itself toward a commit. Never above the last index.
+    pub(crate) persisted_index: LogIndex,
     /// The voter sets this log defines; kept here so that every append, truncation and
     /// compaction updates them without the node having to remember to.
     membership: MembershipLog,
@@ -32,11 +35,14 @@ impl RaftLog {
             .all(|(offset, entry)| entry.index == snapshot.last_included_index + 1 + offset as u64));
         let mut membership = MembershipLog::new(voters);
         membership.on_append(&entries);
+        // Restored from durable state: all of it is durable.
+        let persisted_index = snapshot.last_included_index + entries.len() as u64;
         RaftLog {
             snapshot,
             entries,
             commit_index: snapshot.last_included_index,
             applied_index: snapshot.last_included_index,
+            persisted_index,
             membership,
         }
     }
@@ -159,6 +165,7 @@ impl RaftLog {
         assert!(from > self.snapshot.last_included_index);
         let keep = (from - self.first_index()) as usize;
         self.entries.truncate(keep);
+        self.persisted_index = self.persisted_index.min(from - 1);
         self.membership.on_truncate(from);
     }
 
@@ -184,6 +191,7 @@ impl RaftLog {
             self.entries.drain(..drop_count);
         } else {
             self.entries.clear();
+            self.persisted_index = self.persisted_index.min(index);
             self.membership.on_truncate(index + 1);
         }
         self.membership.on_snapshot(index, voters);

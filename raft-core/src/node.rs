@@ -166,6 +166,7 @@ impl RaftNode {
             Input::ChangeMembership { id, change } => self.change_membership(id, change, actions),
             Input::TransferLeadership { to } => self.transfer_leadership(to, actions),
             Input::CompactLog { up_to, data } => self.compact_log(up_to, data, actions),
+            Input::LogPersisted { index, term } => self.log_persisted(index, term, actions),
         }
         self.flush_hard_state(actions);
         self.assert_invariants();
@@ -200,6 +201,10 @@ impl RaftNode {
     /// The highest index handed to the host in an `Apply` (or covered by a snapshot).
     pub fn applied_index(&self) -> LogIndex {
         self.log.applied_index
+    }
+    /// The log is durable through this index, as far as the host reported.
+    pub fn persisted_index(&self) -> LogIndex {
+        self.log.persisted_index
     }
     /// The index of the last entry in the log.
     pub fn last_index(&self) -> LogIndex {
@@ -445,6 +450,14 @@ impl RaftNode {
         actions.push(Action::Send(Message { from: self.config.id, to, term: self.term, body }));
     }
 
+    /// Sends a leader's message that promises nothing about this node's log: it may
+    /// leave before the entry writes before it are durable (`Action::SendAhead`).
+    pub(crate) fn send_ahead(&mut self, to: NodeId, body: MessageBody, actions: &mut Vec<Action>) {
+        debug_assert_eq!(self.role, Role::Leader);
+        self.flush_hard_state(actions);
+        actions.push(Action::SendAhead(Message { from: self.config.id, to, term: self.term, body }));
+    }
+
     /// Sends with an explicit term (pre-vote traffic travels in a term not yet adopted).
     pub(crate) fn send_with_term(
         &mut self,
@@ -484,6 +497,7 @@ impl RaftNode {
 
     fn assert_invariants(&self) {
         assert!(self.log.commit_index <= self.log.last_index());
+        assert!(self.log.persisted_index <= self.log.last_index(), "persisted beyond the log");
         assert_eq!(self.log.applied_index, self.log.commit_index, "committed entries are applied at once");
         assert!(self.log.last_term() <= self.term, "log term above current term");
         assert_eq!(self.persisted_hard_state, HardState { term: self.term, voted_for: self.voted_for });

@@ -77,7 +77,7 @@ impl RaftNode {
         };
         let progress = self.progress.get_mut(&peer).expect("checked above");
         progress.sent_append(last_sent, carried_entries);
-        self.send(peer, body, actions);
+        self.send_ahead(peer, body, actions);
         carried_entries
     }
 
@@ -87,7 +87,7 @@ impl RaftNode {
         let now_tick = self.now_tick;
         let progress = self.progress.get_mut(&peer).expect("peer has progress");
         progress.become_snapshot(snapshot.meta.last_included_index, now_tick);
-        self.send(peer, MessageBody::InstallSnapshot { snapshot }, actions);
+        self.send_ahead(peer, MessageBody::InstallSnapshot { snapshot }, actions);
     }
 
     /// Called when a follower answers a heartbeat: it is reachable, so if it still lacks
@@ -135,7 +135,7 @@ impl RaftNode {
         let leader_commit = self.log.commit_index;
         let body =
             MessageBody::AppendEntries { prev_log_index, prev_log_term, entries: Vec::new(), leader_commit };
-        self.send(peer, body, actions);
+        self.send_ahead(peer, body, actions);
     }
 
     pub(crate) fn broadcast_heartbeat(&mut self, actions: &mut Vec<Action>) {
@@ -148,7 +148,7 @@ impl RaftNode {
                 read_round: self.read_round,
                 leader_tick: self.now_tick,
             };
-            self.send(peer, body, actions);
+            self.send_ahead(peer, body, actions);
         }
     }
 
@@ -202,8 +202,10 @@ impl RaftNode {
 
     /// Commits the highest index a quorum holds, if it is from the current term
     /// (Raft paper §5.4.2: entries of older terms commit only indirectly; Figure 8).
+    /// The leader counts its own log only as far as the host reported it durable: its
+    /// appends may leave before its own write is (Raft thesis §10.2.1).
     pub(crate) fn maybe_commit(&mut self, actions: &mut Vec<Action>) {
-        let quorum_index = self.quorum_value_of(self.log.last_index(), |progress| progress.match_index);
+        let quorum_index = self.quorum_value_of(self.log.persisted_index, |progress| progress.match_index);
         if quorum_index <= self.log.commit_index || self.log.term_at(quorum_index) != Some(self.term) {
             return;
         }

@@ -97,7 +97,7 @@ impl RaftNode {
         if transfer.target != peer || self.progress[&peer].match_index != self.log.last_index() {
             return;
         }
-        self.send(peer, crate::message::MessageBody::TimeoutNow, actions);
+        self.send_ahead(peer, crate::message::MessageBody::TimeoutNow, actions);
     }
 
     pub(crate) fn compact_log(&mut self, up_to: LogIndex, data: Vec<u8>, actions: &mut Vec<Action>) {

@@ -57,6 +57,7 @@ impl Simulation<'_> {
                 self.hold_or_perform(position, Action::InstallSnapshot { snapshot });
             }
             Action::Send(_)
+            | Action::SendAhead(_)
             | Action::Apply { .. }
             | Action::ReadReady { .. }
             | Action::ProposalAccepted { .. }
@@ -112,8 +113,21 @@ impl Simulation<'_> {
         }
         if !self.hosts[position].paused {
             self.release_held(position);
+            self.report_persisted(position);
         }
         self.sync_if_needed(position);
+    }
+
+    /// Tells the node how far its log is durable: the last entry of the durable log.
+    pub(crate) fn report_persisted(&mut self, position: usize) {
+        let host = &self.hosts[position];
+        if self.outcome.is_some() || !host.is_responsive() {
+            return;
+        }
+        let durable = host.storage.durable();
+        let index = durable.snapshot_index() + durable.entries.len() as u64;
+        let term = durable.term_at(index).unwrap_or(0);
+        self.step(position, Input::LogPersisted { index, term });
     }
 
     /// Performs the held effects whose writes are now durable, in order.
@@ -142,7 +156,7 @@ impl Simulation<'_> {
     fn perform(&mut self, position: usize, action: Action, decision: Option<CommitDecision>) {
         let id = self.hosts[position].id;
         match action {
-            Action::Send(message) => {
+            Action::Send(message) | Action::SendAhead(message) => {
                 let result = self.checkers.durable_vote.on_sent(&message);
                 self.check(result);
                 let result =

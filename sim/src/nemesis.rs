@@ -157,6 +157,7 @@ impl Simulation<'_> {
             ..TraceRecord::default()
         });
         self.release_held(position);
+        self.report_persisted(position);
         for message in inbox {
             if self.outcome.is_some() || !self.hosts[position].is_responsive() {
                 break;

@@ -9,6 +9,7 @@ mod election_5_2;
 mod log_compaction_7;
 mod malformed_input;
 mod membership_4_1;
+mod parallel_writes_10_2_1;
 mod persistence_5_1;
 mod prevote_and_check_quorum_9_6;
 mod reads_6_4;

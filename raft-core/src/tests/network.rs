@@ -8,6 +8,17 @@ use crate::{Action, Config, DurableState, Entry, Input, Message, RaftNode, Role,
 use crate::{LogIndex, NodeId, Term};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// Whether an action changes the log on disk (what a persistence report covers).
+fn writes_the_log(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::TruncateLog { .. }
+            | Action::PersistEntries { .. }
+            | Action::PersistSnapshot { .. }
+            | Action::InstallSnapshot { .. }
+    )
+}
+
 /// How many messages one `deliver_all` may deliver before we call it a livelock.
 const DELIVERY_BOUND: usize = 100_000;
 
@@ -114,9 +125,22 @@ impl Cluster {
         self.nodes.get_mut(&id).expect("node exists")
     }
 
-    /// Steps one node and performs its actions as a host would; returns them.
+    /// Steps one node and performs its actions as a host would; returns them. Writes
+    /// are durable at once here, so when the step wrote the log the host reports it
+    /// persisted right away (a host that syncs after every step), and the actions that
+    /// report causes (a leader's commit) are returned too.
     pub(crate) fn step(&mut self, id: NodeId, input: Input) -> Vec<Action> {
         assert!(!self.crashed.contains(&id), "stepping crashed node {id}");
+        let mut actions = self.step_and_perform(id, input);
+        if actions.iter().any(writes_the_log) {
+            let node = self.node(id);
+            let report = Input::LogPersisted { index: node.last_index(), term: node.last_term() };
+            actions.extend(self.step_and_perform(id, report));
+        }
+        actions
+    }
+
+    fn step_and_perform(&mut self, id: NodeId, input: Input) -> Vec<Action> {
         let actions = self.node_mut(id).step(input);
         if let Some(digest) = self.action_digest.as_mut() {
             for byte in format!("{id}{actions:?}").bytes() {
@@ -160,7 +184,7 @@ impl Cluster {
                 storage.snapshot = Some(snapshot.clone());
                 self.applied.insert(id, decode_state_machine(&snapshot.data));
             }
-            Action::Send(message) => {
+            Action::Send(message) | Action::SendAhead(message) => {
                 assert_promise_is_durable(id, storage, message);
                 if let crate::MessageBody::RequestVoteResponse { pre_vote: false, granted: true } =
                     message.body

@@ -11,7 +11,7 @@ fn assert_persisted_before_sent(node_before: HardState, actions: &[Action]) {
     for action in actions {
         match action {
             Action::PersistHardState(hard_state) => persisted = *hard_state,
-            Action::Send(message) => {
+            Action::Send(message) | Action::SendAhead(message) => {
                 if let MessageBody::RequestVoteResponse { pre_vote: false, granted: true } = message.body {
                     assert_eq!(persisted.voted_for, Some(message.to), "vote sent before it was persisted");
                 }

@@ -164,7 +164,7 @@ fn a_leader_sends_one_heartbeat_per_interval() {
     let mut heartbeats = 0;
     for _ in 0..30 {
         for action in cluster.step(1, Input::Tick) {
-            if matches!(action, Action::Send(Message { body: MessageBody::Heartbeat { .. }, .. })) {
+            if matches!(action, Action::SendAhead(Message { body: MessageBody::Heartbeat { .. }, .. })) {
                 heartbeats += 1;
             }
         }
@@ -332,7 +332,7 @@ fn once_the_logs_agree_a_full_window_of_appends_is_pipelined_at_once() {
             let burst = actions
                 .iter()
                 .filter(|action| {
-                    matches!(action, Action::Send(Message { to: 2, body: MessageBody::AppendEntries { entries, .. }, .. })
+                    matches!(action, Action::SendAhead(Message { to: 2, body: MessageBody::AppendEntries { entries, .. }, .. })
                         if !entries.is_empty())
                 })
                 .count();

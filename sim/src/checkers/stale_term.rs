@@ -24,6 +24,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::PersistSnapshot { .. } => "PersistSnapshot",
         Action::InstallSnapshot { .. } => "InstallSnapshot",
         Action::Send(_) => "Send",
+        Action::SendAhead(_) => "SendAhead",
         Action::Apply { .. } => "Apply",
         Action::ProposalAccepted { .. } => "ProposalAccepted",
         Action::ReadReady { .. } => "ReadReady",
@@ -41,7 +42,9 @@ impl StaleTerm {
 
     /// A node in `receiver_term` was given the stale `message` and produced `actions`.
     pub fn on_stale_message(&self, message: &Message, receiver_term: Term, actions: &[Action]) -> Check {
-        let Some(action) = actions.iter().find(|action| !matches!(action, Action::Send(_))) else {
+        let Some(action) =
+            actions.iter().find(|action| !matches!(action, Action::Send(_) | Action::SendAhead(_)))
+        else {
             return Ok(());
         };
         Err(Violation::new(
