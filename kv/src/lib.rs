@@ -23,6 +23,9 @@
 //!   no-op on every replica alike), never a panic. Decoding is bounded by
 //!   [`MAX_ENCODED_BYTES`], so a hostile length prefix cannot make it allocate
 //!   unbounded memory. [`KvStore::restore`] refuses a corrupt snapshot with an error.
+//! - **Replication**: [`KvStore`] implements `raft_host::StateMachine`, so a node
+//!   driver replicates it as it is: commands through the log, queries answered by
+//!   linearizable or local reads, snapshots for compaction.
 //!
 //! ```
 //! use kv::{Command, KvStore, Operation, Query, Response};
@@ -41,6 +44,7 @@
 
 mod codec;
 mod command;
+mod replicated;
 pub mod session;
 mod store;
 

@@ -1,0 +1,48 @@
+//! The store as the state machine a `raft-host` driver replicates.
+
+use crate::command::{Query, Response};
+use crate::store::KvStore;
+
+impl raft_host::StateMachine for KvStore {
+    type Query = Query;
+    type Response = Response;
+
+    fn apply(&mut self, _index: raft_core::LogIndex, command: &[u8]) -> Response {
+        self.apply_bytes(command)
+    }
+
+    fn query(&self, query: &Query) -> Response {
+        KvStore::query(self, query)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        KvStore::snapshot(self)
+    }
+
+    fn restore(snapshot: &[u8]) -> Result<KvStore, String> {
+        KvStore::restore(snapshot).map_err(|error| error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Command, KvStore, Operation, Query, Response};
+    use raft_host::StateMachine;
+
+    #[test]
+    fn the_store_replicates_through_the_trait() {
+        let mut store = KvStore::default();
+        let set = Command {
+            client: 1,
+            sequence: 1,
+            operation: Operation::Set { key: "k".into(), value: "v".into() },
+        };
+        assert_eq!(StateMachine::apply(&mut store, 1, &set.encode()), Response::Done);
+        assert!(matches!(StateMachine::apply(&mut store, 2, b"junk"), Response::Error(_)));
+        let get = Query::Get { key: "k".into() };
+        assert_eq!(StateMachine::query(&store, &get), Response::Value(Some("v".into())));
+        let restored = <KvStore as StateMachine>::restore(&StateMachine::snapshot(&store)).unwrap();
+        assert_eq!(restored, store);
+        assert!(<KvStore as StateMachine>::restore(b"\x09garbage").is_err());
+    }
+}

@@ -1,0 +1,467 @@
+//! The node driver: one Raft node, its state machine, its waiting clients and its
+//! compaction policy, turning the core's actions into writes, syncs, sends and answers
+//! in the order the ordering contract demands.
+
+use crate::config::{DriverConfig, Misbehaviour};
+use crate::gate::{Effect, Gate};
+use crate::io::{ActionKinds, Answer, CommitDecision, Event, Output, Request, Write, WriteId};
+use crate::state_machine::StateMachine;
+use crate::waiters::{Kind, Waiters};
+use raft_core::{
+    decode_message, Action, DecodeError, DurableState, Input, LogIndex, Message, NodeId, RaftNode,
+    RejectReason, RequestId, RestoreError, Role,
+};
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a driver could not start from a durable image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// The core refused the configuration or the durable state.
+    Core(RestoreError),
+    /// The state machine cannot read the durable snapshot.
+    StateMachine(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Core(error) => write!(f, "{error}"),
+            StartError::StateMachine(reason) => {
+                write!(f, "the state machine cannot read the durable snapshot: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// What the driver ignored, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverCounters {
+    /// Peer frames that did not decode into a message (dropped).
+    pub bad_frames: u64,
+}
+
+/// One node, driven. See the crate docs for the order of calls and the IO layer's duties.
+///
+/// - Build: [`Driver::start`] from the durable image the IO layer read back.
+/// - Inputs: [`Driver::tick`], [`Driver::receive`] (or [`Driver::receive_bytes`]),
+///   [`Driver::submit`], [`Driver::durable`].
+/// - Outputs: [`Driver::take_outputs`] after each input, performed in order.
+/// - Getters: [`Driver::node`], [`Driver::machine`], [`Driver::applied_index`], ...
+#[derive(Debug)]
+pub struct Driver<M: StateMachine> {
+    config: DriverConfig,
+    node: RaftNode,
+    machine: M,
+    /// The last entry the state machine has applied (or its snapshot covers).
+    applied_index: LogIndex,
+    gate: Gate,
+    waiters: Waiters<M::Query>,
+    outputs: Vec<Output<M::Response>>,
+    /// Answers decided while handling a step, emitted after it.
+    answers: Vec<(RequestId, Answer<M::Response>)>,
+    /// Reused buffers: one step's actions, effects released together.
+    actions: Vec<Action>,
+    ready: Vec<Effect>,
+    /// Ticks this driver has seen: the clock of request timeouts.
+    now_tick: u64,
+    /// The voter set shared by commit decisions, refreshed when it changes (observed only).
+    voters: Arc<[NodeId]>,
+    /// A transfer the core refused in the current step: the answer to give.
+    refused_transfer: Option<(RejectReason, Option<NodeId>)>,
+    /// Set once the node cannot go on; every input is then ignored.
+    failed: bool,
+    counters: DriverCounters,
+}
+
+impl<M: StateMachine> Driver<M> {
+    /// A node restarted from `image`, exactly what its storage made durable, with the
+    /// seed of its election-timer RNG. The state machine is restored from the image's
+    /// snapshot, or starts empty.
+    pub fn start(config: DriverConfig, image: DurableState, seed: u64) -> Result<Driver<M>, StartError> {
+        let (machine, applied_index) = match &image.snapshot {
+            Some(snapshot) => (
+                M::restore(&snapshot.data).map_err(StartError::StateMachine)?,
+                snapshot.meta.last_included_index,
+            ),
+            None => (M::default(), 0),
+        };
+        let node = RaftNode::new(config.raft.clone(), image, seed).map_err(StartError::Core)?;
+        Ok(Driver {
+            config,
+            node,
+            machine,
+            applied_index,
+            gate: Gate::default(),
+            waiters: Waiters::default(),
+            outputs: Vec::new(),
+            answers: Vec::new(),
+            actions: Vec::new(),
+            ready: Vec::new(),
+            now_tick: 0,
+            voters: Arc::from(Vec::new()),
+            refused_transfer: None,
+            failed: false,
+            counters: DriverCounters::default(),
+        })
+    }
+
+    // ---- Inputs ----
+
+    /// One tick of the node's clock.
+    pub fn tick(&mut self) {
+        if self.failed || self.config.misbehaviour == Some(Misbehaviour::IgnoreTicks) {
+            return;
+        }
+        self.now_tick += 1;
+        let leader = self.node.leader();
+        self.waiters.expire(self.now_tick, self.config.request_timeout_ticks, leader, &mut self.answers);
+        self.step(Input::Tick);
+        self.finish();
+    }
+
+    /// A message from a peer.
+    pub fn receive(&mut self, message: Message) {
+        if self.failed {
+            return;
+        }
+        self.step(Input::Message(message));
+        self.finish();
+    }
+
+    /// A frame from a peer: decoded with the core's bounded decoder; one that does not
+    /// decode is counted and dropped (the error says why, for the IO layer's log).
+    pub fn receive_bytes(&mut self, frame: &[u8]) -> Result<(), DecodeError> {
+        match decode_message(frame) {
+            Ok(message) => {
+                self.receive(message);
+                Ok(())
+            }
+            Err(error) => {
+                self.counters.bad_frames += 1;
+                Err(error)
+            }
+        }
+    }
+
+    /// A client's request, with an id the caller chose, unique among its requests in
+    /// flight. Every request is answered exactly once ([`Output::Answer`]).
+    pub fn submit(&mut self, request: RequestId, what: Request<M::Query>) {
+        if self.failed {
+            return;
+        }
+        match what {
+            Request::Write(command) => {
+                self.waiters.submit(request, Kind::Write);
+                self.step(Input::Propose { id: request, command });
+            }
+            Request::Read(query) => {
+                self.waiters.submit_read(request, query, self.now_tick);
+                self.step(Input::Read { id: request });
+            }
+            Request::LocalRead(query) => {
+                let response = self.machine.query(&query);
+                self.answers.push((request, Answer::Read(response)));
+            }
+            Request::ChangeMembership(change) => {
+                self.waiters.submit(request, Kind::Membership);
+                self.step(Input::ChangeMembership { id: request, change });
+            }
+            Request::TransferLeadership(to) => {
+                self.step(Input::TransferLeadership { to });
+                // The core refuses a transfer in the step that asked for it, or starts it.
+                let refused = self.refused_transfer.take();
+                let answer = match refused {
+                    Some((reason, leader_hint)) => Answer::Refused { reason, leader_hint },
+                    None => Answer::Started,
+                };
+                self.answers.push((request, answer));
+            }
+        }
+        self.finish();
+    }
+
+    /// The IO layer made every write through `through` durable: effects waiting for
+    /// them happen, and the core learns how far its log is durable.
+    pub fn durable(&mut self, through: WriteId) {
+        if self.failed {
+            return;
+        }
+        let log_end = self.gate.made_durable(through);
+        if self.config.misbehaviour != Some(Misbehaviour::SendBeforeSync) {
+            let mut ready = std::mem::take(&mut self.ready);
+            self.gate.release(&mut ready);
+            for effect in ready.drain(..) {
+                self.perform(effect);
+            }
+            self.ready = ready;
+        }
+        if let Some((index, term)) = log_end {
+            self.step(Input::LogPersisted { index, term });
+        }
+        self.finish();
+    }
+
+    /// Appends the outputs produced so far to `into`, in order, leaving none behind.
+    pub fn take_outputs(&mut self, into: &mut Vec<Output<M::Response>>) {
+        into.append(&mut self.outputs);
+    }
+
+    // ---- Getters ----
+
+    /// The core.
+    pub fn node(&self) -> &RaftNode {
+        &self.node
+    }
+
+    /// The state machine, as of the last apply performed.
+    pub fn machine(&self) -> &M {
+        &self.machine
+    }
+
+    /// The last entry the state machine applied (or its snapshot covers).
+    pub fn applied_index(&self) -> LogIndex {
+        self.applied_index
+    }
+
+    /// The last write issued; every write through [`Driver::durable_through`] is durable.
+    pub fn issued(&self) -> WriteId {
+        self.gate.issued()
+    }
+
+    /// Every write through this one is durable.
+    pub fn durable_through(&self) -> WriteId {
+        self.gate.durable()
+    }
+
+    /// How many effects wait for the disk.
+    pub fn held_effects(&self) -> usize {
+        self.gate.held()
+    }
+
+    /// How many requests wait for their answer.
+    pub fn pending_requests(&self) -> usize {
+        self.waiters.len()
+    }
+
+    /// What the driver ignored.
+    pub fn counters(&self) -> DriverCounters {
+        self.counters
+    }
+
+    /// Whether the node has failed ([`Output::Failed`]) and ignores every input.
+    pub fn has_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The configuration the driver was started with.
+    pub fn config(&self) -> &DriverConfig {
+        &self.config
+    }
+
+    // ---- Steps ----
+
+    /// Gives the core one input and handles what it asks for.
+    fn step(&mut self, input: Input) {
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.clear();
+        self.node.step_into(input, &mut actions);
+        if self.config.observe {
+            let mut did = ActionKinds::default();
+            actions.iter().for_each(|action| did.insert(action));
+            let (term, commit) = (self.node.term(), self.node.commit_index());
+            self.outputs.push(Output::Event(Event::Stepped { term, commit, did }));
+        }
+        let mut wrote_log = false;
+        for action in actions.drain(..) {
+            if self.failed {
+                break;
+            }
+            wrote_log |= matches!(action, Action::PersistEntries { .. } | Action::TruncateLog { .. });
+            self.handle(action);
+        }
+        self.actions = actions;
+        if wrote_log && self.config.misbehaviour == Some(Misbehaviour::ReportBeforeSync) {
+            let (index, term) = (self.node.last_index(), self.node.last_term());
+            self.step(Input::LogPersisted { index, term });
+        }
+    }
+
+    /// One action of the core, in the order it asked.
+    fn handle(&mut self, action: Action) {
+        match action {
+            Action::PersistHardState(hard_state) => self.write(Write::HardState(hard_state), true, None),
+            Action::TruncateLog { from } => {
+                let end = from - 1;
+                let end_term = self.node.term_at(end).unwrap_or(0);
+                self.write(Write::Truncate { from }, false, Some((end, end_term)));
+            }
+            Action::PersistEntries { entries } => {
+                let end = entries.last().map(|entry| (entry.index, entry.term));
+                self.write(Write::Entries(entries), false, end);
+            }
+            Action::PersistSnapshot { snapshot } => {
+                let end = (self.node.last_index(), self.node.last_term());
+                self.write(Write::Compact(snapshot), false, Some(end));
+            }
+            Action::InstallSnapshot { snapshot } => {
+                let end = (self.node.last_index(), self.node.last_term());
+                self.write(Write::Install(snapshot.clone()), false, Some(end));
+                self.admit(Effect::Install(snapshot), false);
+            }
+            Action::Send(message) => self.admit(Effect::Send(message), false),
+            Action::SendAhead(message) => self.admit(Effect::Send(message), true),
+            Action::Apply { entries } => {
+                let decision = self.config.observe.then(|| self.commit_decision());
+                self.admit(Effect::Apply(entries, decision), false);
+            }
+            Action::ReadReady { id, read_index } => self.admit(Effect::ReadReady { id, read_index }, false),
+            Action::ProposalAccepted { id, index, term } => {
+                self.waiters.accepted(id, index, term, self.now_tick, &mut self.answers);
+            }
+            Action::Rejected { request, reason, leader_hint } => self.refused(request, reason, leader_hint),
+            Action::RoleChanged { role, term, leader } => {
+                if self.config.observe {
+                    self.outputs.push(Output::Event(Event::RoleChanged { role, term }));
+                }
+                if role != Role::Leader {
+                    self.waiters.leadership_lost(leader, &mut self.answers);
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, write: Write, hard_state: bool, log_end: Option<(LogIndex, raft_core::Term)>) {
+        let id = self.gate.issue(hard_state, log_end);
+        self.outputs.push(Output::Write { id, write });
+    }
+
+    fn admit(&mut self, effect: Effect, ahead: bool) {
+        let effect = if self.config.misbehaviour == Some(Misbehaviour::SendBeforeSync) {
+            Some(effect)
+        } else {
+            self.gate.admit(effect, ahead)
+        };
+        if let Some(effect) = effect {
+            self.perform(effect);
+        }
+    }
+
+    fn refused(&mut self, request: raft_core::Request, reason: RejectReason, leader_hint: Option<NodeId>) {
+        let answer = Answer::Refused { reason, leader_hint };
+        match request {
+            raft_core::Request::Propose(id) | raft_core::Request::ChangeMembership(id) => {
+                if self.waiters.refused_write(id) {
+                    self.answers.push((id, answer));
+                }
+            }
+            raft_core::Request::Read(id) => {
+                if self.waiters.refused_read(id) {
+                    self.answers.push((id, answer));
+                }
+            }
+            raft_core::Request::TransferLeadership => self.refused_transfer = Some((reason, leader_hint)),
+            // The driver's own compaction, refused when the core compacted meanwhile.
+            raft_core::Request::CompactLog => {}
+        }
+    }
+
+    /// What the node knows now about committing: its voters (shared, refreshed only
+    /// when they change, which is rare) and its term if it leads.
+    fn commit_decision(&mut self) -> CommitDecision {
+        if *self.voters != *self.node.voters() {
+            self.voters = Arc::from(self.node.voters());
+        }
+        let leader_term = (self.node.role() == Role::Leader).then(|| self.node.term());
+        CommitDecision { voters: Arc::clone(&self.voters), leader_term }
+    }
+
+    // ---- Effects ----
+
+    /// Carries out an effect whose writes are durable.
+    fn perform(&mut self, effect: Effect) {
+        match effect {
+            Effect::Send(message) => self.outputs.push(Output::Send(message)),
+            Effect::Apply(entries, decision) => {
+                for entry in entries {
+                    self.apply(entry, decision.as_ref());
+                }
+            }
+            Effect::ReadReady { id, read_index } => {
+                let Some(query) = self.waiters.confirmed_read(id) else {
+                    // Answered already (it waited too long); the core's answer is late.
+                    return;
+                };
+                let response = self.machine.query(&query);
+                if self.config.observe {
+                    let applied_index = self.applied_index;
+                    self.outputs.push(Output::Event(Event::ReadServed {
+                        request: id,
+                        read_index,
+                        applied_index,
+                    }));
+                }
+                self.answers.push((id, Answer::Read(response)));
+            }
+            Effect::Install(snapshot) => match M::restore(&snapshot.data) {
+                Ok(machine) => {
+                    self.machine = machine;
+                    self.applied_index = self.applied_index.max(snapshot.meta.last_included_index);
+                    self.waiters.covered_by_snapshot(snapshot.meta.last_included_index, &mut self.answers);
+                    if self.config.observe {
+                        self.outputs.push(Output::Event(Event::SnapshotInstalled { snapshot }));
+                    }
+                }
+                Err(reason) => {
+                    self.failed = true;
+                    self.outputs.push(Output::Failed(format!(
+                        "node {} cannot install the snapshot at {}: {reason}",
+                        self.node.id(),
+                        snapshot.meta.last_included_index
+                    )));
+                }
+            },
+        }
+    }
+
+    fn apply(&mut self, entry: raft_core::Entry, decision: Option<&CommitDecision>) {
+        let response = self.machine.apply_entry(&entry);
+        self.applied_index = entry.index;
+        if let Some((request, kind, same_entry)) = self.waiters.applied(entry.index, entry.term) {
+            let answer = match (kind, same_entry, response) {
+                (Kind::Write, true, Some(response)) => Answer::Applied { index: entry.index, response },
+                (Kind::Membership, true, _) => Answer::Done { index: entry.index },
+                // Another entry took its place: a newer leader overwrote it.
+                _ => Answer::Unknown { leader_hint: self.node.leader() },
+            };
+            self.answers.push((request, answer));
+        }
+        if let Some(decision) = decision {
+            self.outputs.push(Output::Event(Event::Applied { entry, decision: decision.clone() }));
+        }
+    }
+
+    /// Ends an input: answers decided, compaction if due, and a sync if writes wait.
+    fn finish(&mut self) {
+        self.compact_if_due();
+        for (request, answer) in self.answers.drain(..) {
+            self.outputs.push(Output::Answer { request, answer });
+        }
+        if let Some(through) = self.gate.sync_to_request() {
+            self.outputs.push(Output::Sync { through });
+        }
+    }
+
+    /// Snapshots the state machine once enough applied entries follow the last snapshot.
+    fn compact_if_due(&mut self) {
+        let threshold = self.config.compaction_threshold_entries;
+        let snapshot_index = self.node.snapshot_meta().last_included_index;
+        if self.failed || threshold == 0 || self.applied_index < snapshot_index.saturating_add(threshold) {
+            return;
+        }
+        let data = self.machine.snapshot();
+        self.step(Input::CompactLog { up_to: self.applied_index, data });
+    }
+}

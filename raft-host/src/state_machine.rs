@@ -1,0 +1,40 @@
+//! The replicated state machine behind the driver.
+
+use raft_core::{Entry, EntryPayload, LogIndex};
+
+/// What the driver replicates: commands applied in log order, queries answered from
+/// the current state, and snapshots that stand for a prefix of the log.
+///
+/// Every replica applies the same committed commands in the same order, so `apply`
+/// must be deterministic: no clock, no randomness, no IO. It must not panic on bytes
+/// that are not a command either (a buggy or hostile client can propose anything):
+/// answer them with an error response instead.
+pub trait StateMachine: Default {
+    /// A read a client can ask.
+    type Query;
+    /// What a command or a query answers.
+    type Response;
+
+    /// Applies the command a committed entry carries, at `index`, and answers it.
+    fn apply(&mut self, index: LogIndex, command: &[u8]) -> Self::Response;
+
+    /// Answers a read from the current state.
+    fn query(&self, query: &Self::Query) -> Self::Response;
+
+    /// The state as bytes, to be restored by [`StateMachine::restore`] (on this node
+    /// after a restart, or on a follower the leader sends it to).
+    fn snapshot(&self) -> Vec<u8>;
+
+    /// The state a snapshot holds, or why the bytes are not one.
+    fn restore(snapshot: &[u8]) -> Result<Self, String>;
+
+    /// Every committed entry passes here, in order, no-ops and membership changes
+    /// included. The default applies commands and skips the rest; a state machine
+    /// that fingerprints the whole log (the simulator's) overrides it.
+    fn apply_entry(&mut self, entry: &Entry) -> Option<Self::Response> {
+        match &entry.payload {
+            EntryPayload::Command(command) => Some(self.apply(entry.index, command)),
+            EntryPayload::Noop | EntryPayload::MembershipChange(_) => None,
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The driver's contract, end to end on a small in-memory cluster: what leaves before
+//! the disk and what waits for it, how every client request is answered, compaction,
+//! bad frames, and the deliberate misbehaviours the simulator must catch.
+
+use raft_core::{Config, DurableState, MessageBody, NodeId, RejectReason, Role};
+use raft_host::{
+    durable_image, Answer, Driver, DriverConfig, Misbehaviour, Output, Request, StateMachine, Write,
+};
+use std::collections::VecDeque;
+
+/// A state machine that keeps every command: enough to see what was applied.
+#[derive(Debug, Default, PartialEq)]
+struct Journal(Vec<Vec<u8>>);
+
+impl StateMachine for Journal {
+    type Query = ();
+    type Response = usize;
+    fn apply(&mut self, _index: u64, command: &[u8]) -> usize {
+        self.0.push(command.to_vec());
+        self.0.len()
+    }
+    fn query(&self, _query: &()) -> usize {
+        self.0.len()
+    }
+    fn snapshot(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|command| [&[command.len() as u8][..], command].concat()).collect()
+    }
+    fn restore(mut bytes: &[u8]) -> Result<Journal, String> {
+        let mut commands = Vec::new();
+        while let Some((&length, rest)) = bytes.split_first() {
+            if rest.len() < length as usize {
+                return Err("truncated".to_string());
+            }
+            commands.push(rest[..length as usize].to_vec());
+            bytes = &rest[length as usize..];
+        }
+        Ok(Journal(commands))
+    }
+}
+
+type JournalOutput = Output<usize>;
+
+/// Nodes 1..=n with their disks; syncs complete when the test says (or at once).
+struct Cluster {
+    drivers: Vec<Driver<Journal>>,
+    /// What each node wrote, and what of it is durable.
+    written: Vec<DurableState>,
+    /// Writes not yet synced, per node, with their ids.
+    unsynced: Vec<Vec<(u64, Write)>>,
+    durable: Vec<DurableState>,
+    /// Syncs asked for and not yet completed, per node.
+    syncs: Vec<Option<u64>>,
+    /// Nodes whose syncs complete at once.
+    auto_sync: Vec<bool>,
+    network: VecDeque<raft_core::Message>,
+    /// Everything each node output, in order.
+    seen: Vec<Vec<JournalOutput>>,
+    answers: Vec<(NodeId, u64, Answer<usize>)>,
+}
+
+fn config(id: NodeId, nodes: u64, configure: &impl Fn(&mut DriverConfig)) -> DriverConfig {
+    let mut raft = Config::new(id, (1..=nodes).collect());
+    raft.election_timeout_min_ticks = 5;
+    raft.election_timeout_max_ticks = 10;
+    raft.heartbeat_interval_ticks = 1;
+    let mut config = DriverConfig::new(raft);
+    configure(&mut config);
+    config
+}
+
+impl Cluster {
+    fn new(nodes: u64, configure: impl Fn(&mut DriverConfig)) -> Cluster {
+        let drivers = (1..=nodes)
+            .map(|id| Driver::start(config(id, nodes, &configure), DurableState::default(), id).unwrap())
+            .collect();
+        let count = nodes as usize;
+        Cluster {
+            drivers,
+            written: vec![DurableState::default(); count],
+            unsynced: vec![Vec::new(); count],
+            durable: vec![DurableState::default(); count],
+            syncs: vec![None; count],
+            auto_sync: vec![true; count],
+            network: VecDeque::new(),
+            seen: vec![Vec::new(); count],
+            answers: Vec::new(),
+        }
+    }
+
+    fn driver(&self, id: NodeId) -> &Driver<Journal> {
+        &self.drivers[id as usize - 1]
+    }
+
+    /// Performs what node `id` asked for, as an IO layer would.
+    fn collect(&mut self, id: NodeId) {
+        let position = id as usize - 1;
+        let mut outputs = Vec::new();
+        self.drivers[position].take_outputs(&mut outputs);
+        for output in outputs {
+            self.seen[position].push(output.clone());
+            match output {
+                Output::Write { id: write_id, write } => {
+                    durable_image::apply(&mut self.written[position], &write).expect("a sensible write");
+                    self.unsynced[position].push((write_id, write));
+                }
+                Output::Sync { through } => {
+                    assert!(self.syncs[position].is_none(), "one sync at a time");
+                    self.syncs[position] = Some(through);
+                }
+                Output::Send(message) => self.network.push_back(message),
+                Output::Answer { request, answer } => self.answers.push((id, request, answer)),
+                Output::Failed(reason) => panic!("node {id} failed: {reason}"),
+                Output::Event(_) => {}
+            }
+        }
+        if self.auto_sync[position] {
+            self.complete_sync(id);
+        }
+    }
+
+    /// Node `id`'s sync under way completes.
+    fn complete_sync(&mut self, id: NodeId) {
+        let position = id as usize - 1;
+        let Some(through) = self.syncs[position].take() else { return };
+        for (_, write) in self.unsynced[position].iter().filter(|(write_id, _)| *write_id <= through) {
+            durable_image::apply(&mut self.durable[position], write).unwrap();
+        }
+        self.unsynced[position].retain(|(write_id, _)| *write_id > through);
+        self.drivers[position].durable(through);
+        self.collect(id);
+    }
+
+    fn tick(&mut self, id: NodeId) {
+        self.drivers[id as usize - 1].tick();
+        self.collect(id);
+    }
+
+    fn submit(&mut self, id: NodeId, request: u64, what: Request<()>) {
+        self.drivers[id as usize - 1].submit(request, what);
+        self.collect(id);
+    }
+
+    fn deliver_all(&mut self) {
+        let mut bound = 100_000;
+        while let Some(message) = self.network.pop_front() {
+            bound -= 1;
+            assert!(bound > 0, "message storm");
+            let to = message.to;
+            self.drivers[to as usize - 1].receive(message);
+            self.collect(to);
+        }
+    }
+
+    /// Ticks node 1 until it leads, then settles the cluster.
+    fn elect_first(&mut self) {
+        for _ in 0..100 {
+            if self.driver(1).node().role() == Role::Leader {
+                break;
+            }
+            self.tick(1);
+            self.deliver_all();
+        }
+        assert_eq!(self.driver(1).node().role(), Role::Leader);
+        self.deliver_all();
+    }
+
+    fn answers_to(&self, request: u64) -> Vec<&Answer<usize>> {
+        self.answers.iter().filter(|(_, id, _)| *id == request).map(|(_, _, answer)| answer).collect()
+    }
+}
+
+fn is_append(output: &JournalOutput) -> bool {
+    matches!(output, Output::Send(message) if matches!(message.body, MessageBody::AppendEntries { ref entries, .. } if !entries.is_empty()))
+}
+
+fn is_acknowledgement(output: &JournalOutput) -> bool {
+    matches!(output, Output::Send(message) if matches!(message.body, MessageBody::AppendEntriesResponse { success: true, .. }))
+}
+
+#[test]
+fn the_leaders_appends_leave_before_its_own_sync_completes() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    cluster.auto_sync[0] = false;
+    cluster.seen[0].clear();
+    cluster.submit(1, 1, Request::Write(b"x".to_vec()));
+    let seen = &cluster.seen[0];
+    let write =
+        seen.iter().position(|output| matches!(output, Output::Write { write: Write::Entries(_), .. }));
+    let sync = seen.iter().position(|output| matches!(output, Output::Sync { .. }));
+    let appends = seen.iter().filter(|output| is_append(output)).count();
+    assert!(write.is_some() && sync.is_some(), "{seen:?}");
+    assert_eq!(appends, 2, "both followers get the entry while the leader's sync is under way: {seen:?}");
+    // The followers acknowledge; a quorum of durable copies (theirs) commits it even
+    // before the leader's own sync completes, but the client hears only once the
+    // leader's writes are durable (its apply waits for them).
+    cluster.deliver_all();
+    assert_eq!(cluster.driver(1).node().commit_index(), 2);
+    assert!(cluster.answers_to(1).is_empty(), "{:?}", cluster.answers);
+    cluster.complete_sync(1);
+    assert_eq!(cluster.answers_to(1), vec![&Answer::Applied { index: 2, response: 1 }]);
+}
+
+#[test]
+fn an_acknowledgement_waits_for_the_followers_sync() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    cluster.auto_sync[1] = false;
+    cluster.submit(1, 1, Request::Write(b"x".to_vec()));
+    cluster.seen[1].clear();
+    cluster.deliver_all();
+    assert!(
+        !cluster.seen[1].iter().any(is_acknowledgement),
+        "no acknowledgement before the sync: {:?}",
+        cluster.seen[1]
+    );
+    let follower_durable = cluster.durable[1].entries.len();
+    cluster.complete_sync(2);
+    assert!(cluster.seen[1].iter().any(is_acknowledgement));
+    assert_eq!(cluster.durable[1].entries.len(), follower_durable + 1, "the acknowledged entry is on disk");
+}
+
+#[test]
+fn a_follower_refuses_with_the_leaders_id_and_reads_are_answered() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    cluster.submit(2, 1, Request::Write(b"x".to_vec()));
+    assert_eq!(
+        cluster.answers_to(1),
+        vec![&Answer::Refused { reason: RejectReason::NotLeader, leader_hint: Some(1) }]
+    );
+    cluster.submit(1, 2, Request::Write(b"y".to_vec()));
+    cluster.deliver_all();
+    cluster.submit(1, 3, Request::Read(()));
+    cluster.deliver_all();
+    assert_eq!(cluster.answers_to(3), vec![&Answer::Read(1)], "a linearizable read after a quorum round");
+    cluster.submit(3, 4, Request::LocalRead(()));
+    assert_eq!(cluster.answers_to(4).len(), 1, "a local read is answered at once");
+}
+
+#[test]
+fn a_deposed_leader_answers_its_waiting_writes_unknown() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    // The leader appends a write nobody hears of, then a newer term deposes it.
+    cluster.submit(1, 1, Request::Write(b"lost?".to_vec()));
+    cluster.network.clear();
+    for _ in 0..60 {
+        cluster.tick(2);
+        cluster.tick(3);
+        cluster.network.retain(|message| message.to != 1 && message.from != 1);
+        cluster.deliver_all();
+        if [2, 3].iter().any(|&id| cluster.driver(id).node().role() == Role::Leader) {
+            break;
+        }
+    }
+    let new_leader = [2, 3].into_iter().find(|&id| cluster.driver(id).node().role() == Role::Leader);
+    let new_leader = new_leader.expect("a new leader");
+    cluster.tick(new_leader);
+    cluster.deliver_all();
+    assert_ne!(cluster.driver(1).node().role(), Role::Leader);
+    assert_eq!(cluster.answers_to(1), vec![&Answer::Unknown { leader_hint: Some(new_leader) }]);
+}
+
+#[test]
+fn a_request_that_waits_too_long_is_answered_unknown() {
+    let mut cluster = Cluster::new(3, |config| config.request_timeout_ticks = 3);
+    cluster.elect_first();
+    // Cut the leader off (without CheckQuorum's step-down getting there first).
+    cluster.submit(1, 1, Request::Write(b"x".to_vec()));
+    cluster.network.clear();
+    for _ in 0..3 {
+        cluster.tick(1);
+        cluster.network.clear();
+    }
+    assert_eq!(cluster.answers_to(1), vec![&Answer::Unknown { leader_hint: Some(1) }]);
+    assert_eq!(cluster.driver(1).pending_requests(), 0);
+}
+
+#[test]
+fn a_transfer_is_started_or_refused_at_once() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    cluster.submit(1, 1, Request::TransferLeadership(2));
+    assert_eq!(cluster.answers_to(1), vec![&Answer::Started]);
+    cluster.deliver_all();
+    assert_eq!(cluster.driver(2).node().role(), Role::Leader);
+    cluster.submit(1, 2, Request::TransferLeadership(3));
+    assert!(matches!(cluster.answers_to(2)[..], [Answer::Refused { reason: RejectReason::NotLeader, .. }]));
+}
+
+#[test]
+fn the_log_is_compacted_once_enough_entries_are_applied() {
+    let mut cluster = Cluster::new(1, |config| config.compaction_threshold_entries = 5);
+    cluster.elect_first();
+    for request in 1..=6 {
+        cluster.submit(1, request, Request::Write(vec![request as u8]));
+    }
+    let snapshot = cluster.durable[0].snapshot.clone().expect("a snapshot on disk");
+    assert!(snapshot.meta.last_included_index >= 5);
+    let restored = Journal::restore(&snapshot.data).unwrap();
+    assert_eq!(
+        restored.0.len() as u64 + 1,
+        snapshot.meta.last_included_index,
+        "the no-op, then the commands"
+    );
+    // A node restarted from that disk starts from the snapshot.
+    let image = cluster.durable[0].clone();
+    let restarted: Driver<Journal> = Driver::start(config(1, 1, &|_| {}), image, 9).unwrap();
+    assert_eq!(restarted.applied_index(), snapshot.meta.last_included_index);
+    assert_eq!(restarted.machine().0.len(), restored.0.len());
+}
+
+#[test]
+fn a_frame_that_does_not_decode_is_counted_and_dropped() {
+    let mut cluster = Cluster::new(3, |_| {});
+    let driver = &mut cluster.drivers[0];
+    assert!(driver.receive_bytes(b"not a message").is_err());
+    assert!(driver.receive_bytes(&[0xff; 64]).is_err());
+    assert_eq!(driver.counters().bad_frames, 2);
+    let heartbeat = raft_core::Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::Heartbeat { commit: 0, read_round: 0, leader_tick: 0 },
+    };
+    driver.receive_bytes(&raft_core::encode_message(&heartbeat)).unwrap();
+    assert_eq!(driver.node().leader(), Some(2));
+}
+
+#[test]
+fn a_snapshot_the_state_machine_cannot_read_fails_the_start() {
+    let mut image = DurableState::default();
+    image.hard_state.term = 1;
+    image.snapshot = Some(raft_core::Snapshot {
+        meta: raft_core::SnapshotMeta { last_included_index: 3, last_included_term: 1 },
+        voters: vec![1],
+        data: vec![9],
+    });
+    let started: Result<Driver<Journal>, _> = Driver::start(config(1, 1, &|_| {}), image, 1);
+    assert!(matches!(started, Err(raft_host::StartError::StateMachine(_))));
+}
+
+#[test]
+fn misbehaving_drivers_break_the_rules_they_name() {
+    // Sending before the sync: the follower acknowledges before its write is durable.
+    let mut cluster = Cluster::new(3, |config| config.misbehaviour = Some(Misbehaviour::SendBeforeSync));
+    cluster.elect_first();
+    cluster.auto_sync[1] = false;
+    cluster.submit(1, 1, Request::Write(b"x".to_vec()));
+    cluster.seen[1].clear();
+    cluster.deliver_all();
+    assert!(cluster.seen[1].iter().any(is_acknowledgement));
+    assert!(cluster.syncs[1].is_some(), "while its sync is still under way");
+    // Ignoring ticks: nobody ever campaigns.
+    let mut cluster = Cluster::new(3, |config| config.misbehaviour = Some(Misbehaviour::IgnoreTicks));
+    for _ in 0..50 {
+        cluster.tick(1);
+        cluster.deliver_all();
+    }
+    assert_eq!(cluster.driver(1).node().role(), Role::Follower);
+    // Reporting before the sync: a leader counts its own unsynced entry.
+    let mut cluster = Cluster::new(3, |config| config.misbehaviour = Some(Misbehaviour::ReportBeforeSync));
+    cluster.elect_first();
+    cluster.auto_sync[0] = false;
+    cluster.submit(1, 1, Request::Write(b"x".to_vec()));
+    let leader = cluster.driver(1).node();
+    assert_eq!(leader.persisted_index(), leader.last_index(), "reported durable before any sync completed");
+}
