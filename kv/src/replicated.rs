@@ -19,8 +19,9 @@ impl raft_host::StateMachine for KvStore {
         KvStore::snapshot(self)
     }
 
-    fn restore(snapshot: &[u8]) -> Result<KvStore, String> {
-        KvStore::restore(snapshot).map_err(|error| error.to_string())
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        *self = KvStore::restore(snapshot).map_err(|error| error.to_string())?;
+        Ok(())
     }
 }
 
@@ -41,8 +42,9 @@ mod tests {
         assert!(matches!(StateMachine::apply(&mut store, 2, b"junk"), Response::Error(_)));
         let get = Query::Get { key: "k".into() };
         assert_eq!(StateMachine::query(&store, &get), Response::Value(Some("v".into())));
-        let restored = <KvStore as StateMachine>::restore(&StateMachine::snapshot(&store)).unwrap();
+        let mut restored = KvStore::default();
+        StateMachine::restore(&mut restored, &StateMachine::snapshot(&store)).unwrap();
         assert_eq!(restored, store);
-        assert!(<KvStore as StateMachine>::restore(b"\x09garbage").is_err());
+        assert!(StateMachine::restore(&mut restored, b"\x09garbage").is_err());
     }
 }

@@ -69,6 +69,10 @@ pub struct Driver<M: StateMachine> {
     now_tick: u64,
     /// The voter set shared by commit decisions, refreshed when it changes (observed only).
     voters: Arc<[NodeId]>,
+    /// What the first step of the latest input asked for, and how many steps it took
+    /// (the input's own, then follow-ups: a persistence report, a compaction).
+    first_step_did: ActionKinds,
+    steps_this_call: u32,
     /// A transfer the core refused in the current step: the answer to give.
     refused_transfer: Option<(RejectReason, Option<NodeId>)>,
     /// Set once the node cannot go on; every input is then ignored.
@@ -78,15 +82,20 @@ pub struct Driver<M: StateMachine> {
 
 impl<M: StateMachine> Driver<M> {
     /// A node restarted from `image`, exactly what its storage made durable, with the
-    /// seed of its election-timer RNG. The state machine is restored from the image's
-    /// snapshot, or starts empty.
-    pub fn start(config: DriverConfig, image: DurableState, seed: u64) -> Result<Driver<M>, StartError> {
-        let (machine, applied_index) = match &image.snapshot {
-            Some(snapshot) => (
-                M::restore(&snapshot.data).map_err(StartError::StateMachine)?,
-                snapshot.meta.last_included_index,
-            ),
-            None => (M::default(), 0),
+    /// seed of its election-timer RNG and an empty state machine, which is restored from
+    /// the image's snapshot if it has one.
+    pub fn start(
+        config: DriverConfig,
+        image: DurableState,
+        seed: u64,
+        mut machine: M,
+    ) -> Result<Driver<M>, StartError> {
+        let applied_index = match &image.snapshot {
+            Some(snapshot) => {
+                machine.restore(&snapshot.data).map_err(StartError::StateMachine)?;
+                snapshot.meta.last_included_index
+            }
+            None => 0,
         };
         let node = RaftNode::new(config.raft.clone(), image, seed).map_err(StartError::Core)?;
         Ok(Driver {
@@ -102,6 +111,8 @@ impl<M: StateMachine> Driver<M> {
             ready: Vec::new(),
             now_tick: 0,
             voters: Arc::from(Vec::new()),
+            first_step_did: ActionKinds::default(),
+            steps_this_call: 0,
             refused_transfer: None,
             failed: false,
             counters: DriverCounters::default(),
@@ -112,6 +123,7 @@ impl<M: StateMachine> Driver<M> {
 
     /// One tick of the node's clock.
     pub fn tick(&mut self) {
+        self.begin();
         if self.failed || self.config.misbehaviour == Some(Misbehaviour::IgnoreTicks) {
             return;
         }
@@ -124,6 +136,7 @@ impl<M: StateMachine> Driver<M> {
 
     /// A message from a peer.
     pub fn receive(&mut self, message: Message) {
+        self.begin();
         if self.failed {
             return;
         }
@@ -149,6 +162,7 @@ impl<M: StateMachine> Driver<M> {
     /// A client's request, with an id the caller chose, unique among its requests in
     /// flight. Every request is answered exactly once ([`Output::Answer`]).
     pub fn submit(&mut self, request: RequestId, what: Request<M::Query>) {
+        self.begin();
         if self.failed {
             return;
         }
@@ -186,6 +200,7 @@ impl<M: StateMachine> Driver<M> {
     /// The IO layer made every write through `through` durable: effects waiting for
     /// them happen, and the core learns how far its log is durable.
     pub fn durable(&mut self, through: WriteId) {
+        self.begin();
         if self.failed {
             return;
         }
@@ -205,8 +220,14 @@ impl<M: StateMachine> Driver<M> {
     }
 
     /// Appends the outputs produced so far to `into`, in order, leaving none behind.
+    /// (Into an empty buffer this swaps the two, copying nothing: a host that reuses
+    /// one buffer pays nothing per output.)
     pub fn take_outputs(&mut self, into: &mut Vec<Output<M::Response>>) {
-        into.append(&mut self.outputs);
+        if into.is_empty() {
+            std::mem::swap(into, &mut self.outputs);
+        } else {
+            into.append(&mut self.outputs);
+        }
     }
 
     // ---- Getters ----
@@ -246,6 +267,12 @@ impl<M: StateMachine> Driver<M> {
         self.waiters.len()
     }
 
+    /// The kinds of action the core asked for in the first step of the latest input
+    /// (for an observer checking what an input made the core do; only with `observe`).
+    pub fn last_input_did(&self) -> ActionKinds {
+        self.first_step_did
+    }
+
     /// What the driver ignored.
     pub fn counters(&self) -> DriverCounters {
         self.counters
@@ -267,20 +294,36 @@ impl<M: StateMachine> Driver<M> {
     fn step(&mut self, input: Input) {
         let mut actions = std::mem::take(&mut self.actions);
         actions.clear();
+        let commit_before = self.node.commit_index();
         self.node.step_into(input, &mut actions);
-        if self.config.observe {
-            let mut did = ActionKinds::default();
-            actions.iter().for_each(|action| did.insert(action));
-            let (term, commit) = (self.node.term(), self.node.commit_index());
-            self.outputs.push(Output::Event(Event::Stepped { term, commit, did }));
+        if self.steps_this_call == 0 && self.config.observe {
+            actions.iter().for_each(|action| self.first_step_did.insert(action));
+        }
+        self.steps_this_call += 1;
+        let (term, commit) = (self.node.term(), self.node.commit_index());
+        if self.config.observe && commit != commit_before {
+            self.outputs.push(Output::Event(Event::CommitChanged { commit }));
+            if commit > commit_before && self.node.role() == Role::Leader {
+                let decision = self.commit_decision();
+                let entry_term = self.node.term_at(commit).unwrap_or(0);
+                self.outputs.push(Output::Event(Event::Committed {
+                    index: commit,
+                    term: entry_term,
+                    voters: decision.voters,
+                    leader_term: term,
+                }));
+            }
         }
         let mut wrote_log = false;
-        for action in actions.drain(..) {
-            if self.failed {
-                break;
+        // (Most ticks ask for nothing: skip the drain then, it is not free.)
+        if !actions.is_empty() {
+            for action in actions.drain(..) {
+                if self.failed {
+                    break;
+                }
+                wrote_log |= matches!(action, Action::PersistEntries { .. } | Action::TruncateLog { .. });
+                self.handle(action);
             }
-            wrote_log |= matches!(action, Action::PersistEntries { .. } | Action::TruncateLog { .. });
-            self.handle(action);
         }
         self.actions = actions;
         if wrote_log && self.config.misbehaviour == Some(Misbehaviour::ReportBeforeSync) {
@@ -405,9 +448,8 @@ impl<M: StateMachine> Driver<M> {
                 }
                 self.answers.push((id, Answer::Read(response)));
             }
-            Effect::Install(snapshot) => match M::restore(&snapshot.data) {
-                Ok(machine) => {
-                    self.machine = machine;
+            Effect::Install(snapshot) => match self.machine.restore(&snapshot.data) {
+                Ok(()) => {
                     self.applied_index = self.applied_index.max(snapshot.meta.last_included_index);
                     self.waiters.covered_by_snapshot(snapshot.meta.last_included_index, &mut self.answers);
                     if self.config.observe {
@@ -443,11 +485,19 @@ impl<M: StateMachine> Driver<M> {
         }
     }
 
+    /// Starts an input: nothing stepped yet.
+    fn begin(&mut self) {
+        self.steps_this_call = 0;
+        self.first_step_did = ActionKinds::default();
+    }
+
     /// Ends an input: answers decided, compaction if due, and a sync if writes wait.
     fn finish(&mut self) {
         self.compact_if_due();
-        for (request, answer) in self.answers.drain(..) {
-            self.outputs.push(Output::Answer { request, answer });
+        if !self.answers.is_empty() {
+            for (request, answer) in self.answers.drain(..) {
+                self.outputs.push(Output::Answer { request, answer });
+            }
         }
         if let Some(through) = self.gate.sync_to_request() {
             self.outputs.push(Output::Sync { through });

@@ -119,15 +119,10 @@ pub enum Answer<R> {
 /// What an observer sees, in order with the outputs around it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The core took one input. `term` and `commit` are its term and commit index after
-    /// it; `did` the kinds of action it asked for.
-    Stepped {
-        /// The term after the step.
-        term: Term,
+    /// The core's commit index changed (it only ever grows in a correct core).
+    CommitChanged {
         /// The commit index after the step.
         commit: LogIndex,
-        /// What the step asked for.
-        did: ActionKinds,
     },
     /// The core's role changed.
     RoleChanged {
@@ -135,6 +130,18 @@ pub enum Event {
         role: Role,
         /// Its term.
         term: Term,
+    },
+    /// This node, as leader, advanced its commit index to `index` (of `term`), counting
+    /// a quorum of `voters` in `leader_term`: the moment an entry becomes committed.
+    Committed {
+        /// The new commit index.
+        index: LogIndex,
+        /// The term of the entry there.
+        term: Term,
+        /// The voters whose quorum decided it.
+        voters: Arc<[NodeId]>,
+        /// The leader's term.
+        leader_term: Term,
     },
     /// A committed entry reached the state machine (no-ops and membership changes too).
     Applied {

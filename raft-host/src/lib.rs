@@ -10,7 +10,8 @@
 //!
 //! ## Inputs
 //! - [`Driver::start`]: build the node from the durable image its storage read back
-//!   (hard state, snapshot, entries), restoring the state machine from the snapshot.
+//!   (hard state, snapshot, entries) and an empty state machine, restored from the
+//!   snapshot.
 //! - [`Driver::tick`]: one unit of logical time (the IO layer ticks on a timer).
 //! - [`Driver::receive`] / [`Driver::receive_bytes`]: a message from a peer; a frame that
 //!   does not decode is counted and dropped.
@@ -56,13 +57,14 @@
 //!     fn apply(&mut self, _index: u64, command: &[u8]) -> u64 { self.0 += command.len() as u64; self.0 }
 //!     fn query(&self, _: &()) -> u64 { self.0 }
 //!     fn snapshot(&self) -> Vec<u8> { self.0.to_le_bytes().to_vec() }
-//!     fn restore(bytes: &[u8]) -> Result<Self, String> {
-//!         Ok(Counter(u64::from_le_bytes(bytes.try_into().map_err(|_| "not 8 bytes")?)))
+//!     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+//!         self.0 = u64::from_le_bytes(bytes.try_into().map_err(|_| "not 8 bytes")?);
+//!         Ok(())
 //!     }
 //! }
 //!
 //! let config = DriverConfig::new(raft_core::Config::new(1, vec![1]));
-//! let mut driver: Driver<Counter> = Driver::start(config, Default::default(), 7).unwrap();
+//! let mut driver = Driver::start(config, Default::default(), 7, Counter::default()).unwrap();
 //! let (mut disk, mut answers, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
 //! for tick in 0..300 {
 //!     if tick == 250 { // the node has elected itself by now (timeouts of 100 to 200 ticks)

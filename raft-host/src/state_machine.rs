@@ -9,7 +9,7 @@ use raft_core::{Entry, EntryPayload, LogIndex};
 /// must be deterministic: no clock, no randomness, no IO. It must not panic on bytes
 /// that are not a command either (a buggy or hostile client can propose anything):
 /// answer them with an error response instead.
-pub trait StateMachine: Default {
+pub trait StateMachine {
     /// A read a client can ask.
     type Query;
     /// What a command or a query answers.
@@ -25,8 +25,11 @@ pub trait StateMachine: Default {
     /// after a restart, or on a follower the leader sends it to).
     fn snapshot(&self) -> Vec<u8>;
 
-    /// The state a snapshot holds, or why the bytes are not one.
-    fn restore(snapshot: &[u8]) -> Result<Self, String>;
+    /// Replaces the state with the one a snapshot holds, or says why the bytes are not
+    /// one (the state is then unspecified: the driver gives up on the node). Whatever
+    /// the machine carries besides its state (a cache, a handle to shared context)
+    /// stays: the driver starts from an empty machine the host supplies.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String>;
 
     /// Every committed entry passes here, in order, no-ops and membership changes
     /// included. The default applies commands and skips the rest; a state machine

@@ -41,11 +41,19 @@ pub(crate) struct Waiters<Q> {
     submitted: BTreeMap<RequestId, Kind>,
     /// Reads waiting for the core to confirm them.
     reads: BTreeMap<RequestId, PendingRead<Q>>,
+    /// No request has waited since before this tick: [`Waiters::expire`] has nothing to
+    /// look at until the oldest could be due (a lower bound, refreshed by each scan).
+    oldest_since_tick: u64,
 }
 
 impl<Q> Default for Waiters<Q> {
     fn default() -> Self {
-        Waiters { accepted: BTreeMap::new(), submitted: BTreeMap::new(), reads: BTreeMap::new() }
+        Waiters {
+            accepted: BTreeMap::new(),
+            submitted: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            oldest_since_tick: u64::MAX,
+        }
     }
 }
 
@@ -62,6 +70,7 @@ impl<Q> Waiters<Q> {
 
     /// A read goes to the core.
     pub(crate) fn submit_read(&mut self, request: RequestId, query: Q, now_tick: u64) {
+        self.oldest_since_tick = self.oldest_since_tick.min(now_tick);
         self.reads.insert(request, PendingRead { query, since_tick: now_tick });
     }
 
@@ -78,6 +87,7 @@ impl<Q> Waiters<Q> {
         let Some(kind) = self.submitted.remove(&request) else {
             return;
         };
+        self.oldest_since_tick = self.oldest_since_tick.min(now_tick);
         let accepted = Accepted { request, term, kind, since_tick: now_tick };
         if let Some(displaced) = self.accepted.insert(index, accepted) {
             answers.push((displaced.request, Answer::Unknown { leader_hint: None }));
@@ -142,7 +152,7 @@ impl<Q> Waiters<Q> {
         leader_hint: Option<NodeId>,
         answers: &mut Vec<(RequestId, Answer<R>)>,
     ) {
-        if timeout_ticks == 0 {
+        if timeout_ticks == 0 || now_tick.saturating_sub(self.oldest_since_tick) < timeout_ticks {
             return;
         }
         let expired = |since: u64| now_tick.saturating_sub(since) >= timeout_ticks;
@@ -166,5 +176,8 @@ impl<Q> Waiters<Q> {
             self.reads.remove(&request);
             answers.push((request, Answer::Unknown { leader_hint }));
         }
+        let accepted = self.accepted.values().map(|accepted| accepted.since_tick);
+        let reads = self.reads.values().map(|read| read.since_tick);
+        self.oldest_since_tick = accepted.chain(reads).min().unwrap_or(u64::MAX);
     }
 }

@@ -25,7 +25,7 @@ impl StateMachine for Journal {
     fn snapshot(&self) -> Vec<u8> {
         self.0.iter().flat_map(|command| [&[command.len() as u8][..], command].concat()).collect()
     }
-    fn restore(mut bytes: &[u8]) -> Result<Journal, String> {
+    fn restore(&mut self, mut bytes: &[u8]) -> Result<(), String> {
         let mut commands = Vec::new();
         while let Some((&length, rest)) = bytes.split_first() {
             if rest.len() < length as usize {
@@ -34,7 +34,8 @@ impl StateMachine for Journal {
             commands.push(rest[..length as usize].to_vec());
             bytes = &rest[length as usize..];
         }
-        Ok(Journal(commands))
+        self.0 = commands;
+        Ok(())
     }
 }
 
@@ -71,7 +72,10 @@ fn config(id: NodeId, nodes: u64, configure: &impl Fn(&mut DriverConfig)) -> Dri
 impl Cluster {
     fn new(nodes: u64, configure: impl Fn(&mut DriverConfig)) -> Cluster {
         let drivers = (1..=nodes)
-            .map(|id| Driver::start(config(id, nodes, &configure), DurableState::default(), id).unwrap())
+            .map(|id| {
+                Driver::start(config(id, nodes, &configure), DurableState::default(), id, Journal::default())
+                    .unwrap()
+            })
             .collect();
         let count = nodes as usize;
         Cluster {
@@ -298,7 +302,8 @@ fn the_log_is_compacted_once_enough_entries_are_applied() {
     }
     let snapshot = cluster.durable[0].snapshot.clone().expect("a snapshot on disk");
     assert!(snapshot.meta.last_included_index >= 5);
-    let restored = Journal::restore(&snapshot.data).unwrap();
+    let mut restored = Journal::default();
+    restored.restore(&snapshot.data).unwrap();
     assert_eq!(
         restored.0.len() as u64 + 1,
         snapshot.meta.last_included_index,
@@ -306,7 +311,7 @@ fn the_log_is_compacted_once_enough_entries_are_applied() {
     );
     // A node restarted from that disk starts from the snapshot.
     let image = cluster.durable[0].clone();
-    let restarted: Driver<Journal> = Driver::start(config(1, 1, &|_| {}), image, 9).unwrap();
+    let restarted = Driver::start(config(1, 1, &|_| {}), image, 9, Journal::default()).unwrap();
     assert_eq!(restarted.applied_index(), snapshot.meta.last_included_index);
     assert_eq!(restarted.machine().0.len(), restored.0.len());
 }
@@ -337,7 +342,7 @@ fn a_snapshot_the_state_machine_cannot_read_fails_the_start() {
         voters: vec![1],
         data: vec![9],
     });
-    let started: Result<Driver<Journal>, _> = Driver::start(config(1, 1, &|_| {}), image, 1);
+    let started = Driver::start(config(1, 1, &|_| {}), image, 1, Journal::default());
     assert!(matches!(started, Err(raft_host::StartError::StateMachine(_))));
 }
 

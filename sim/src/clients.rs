@@ -21,10 +21,10 @@ use crate::event_queue::Micros;
 use crate::history::{ClientOp, Outcome};
 use crate::options::ReadMode;
 use crate::simulation::{Event, Simulation};
-use crate::state_machine::AppliedCommand;
 use crate::trace::{TraceEvent, TraceRecord};
 use kv::{ClientId, Command, Operation, Query, Response, Sequence};
-use raft_core::{Input, NodeId, RequestId};
+use raft_core::{NodeId, RequestId};
+use raft_host::{Answer, Request};
 use std::collections::BTreeMap;
 
 /// Timeouts after which a client gives up on an operation (in the safety phase).
@@ -99,7 +99,7 @@ impl Client {
 }
 
 /// The client index a request id belongs to, if it is a client's.
-fn client_of(request: RequestId) -> Option<usize> {
+pub(crate) fn client_of(request: RequestId) -> Option<usize> {
     (request & CLIENT_REQUESTS != 0 && request < 1 << 62)
         .then_some(((request ^ CLIENT_REQUESTS) >> ATTEMPT_BITS) as usize)
 }
@@ -182,7 +182,7 @@ impl Simulation<'_> {
 
     /// Sends the pending operation of `client` once more, to the node it believes leads.
     fn client_attempt(&mut self, client: usize) {
-        let nodes = self.hosts.len();
+        let nodes = self.cluster.hosts.len();
         let target = match self.clients[client].leader_guess {
             Some(position) => position,
             None => self.workload.random.index(nodes),
@@ -191,16 +191,19 @@ impl Simulation<'_> {
         state.attempts += 1;
         let attempt =
             CLIENT_REQUESTS | (client as u64) << ATTEMPT_BITS | (state.attempts & ((1 << ATTEMPT_BITS) - 1));
-        let responsive = self.hosts[target].is_responsive();
+        let responsive = self.cluster.hosts[target].is_responsive();
         let pending = state.pending.as_mut().expect("an attempt of a pending operation");
         pending.earlier_attempt_unrefused |= pending.current_attempt_unrefused;
         pending.current_attempt_unrefused = responsive;
         pending.attempt = attempt;
         pending.target = target;
-        // A write's bytes for the log; encoded here, while the request is borrowed.
-        let proposal = match &pending.request {
-            PendingRequest::Write(command) => Some(command.encode()),
-            PendingRequest::Read(_) => None,
+        // The request for the node; a write's bytes are encoded here, while it is borrowed.
+        let request = match &pending.request {
+            PendingRequest::Write(command) => Request::Write(command.encode()),
+            PendingRequest::Read(query) => match self.options.reads {
+                ReadMode::Index => Request::Read(query.clone()),
+                ReadMode::Local => Request::LocalRead(query.clone()),
+            },
         };
         let now = self.queue.now();
         pending.deadline = now + self.plan.workload.request_timeout_micros;
@@ -208,7 +211,7 @@ impl Simulation<'_> {
             state.timer_armed = true;
             self.queue.schedule(pending.deadline, Event::ClientTimer { client });
         }
-        let event = if proposal.is_some() { TraceEvent::Propose } else { TraceEvent::Read };
+        let event = if matches!(request, Request::Write(_)) { TraceEvent::Propose } else { TraceEvent::Read };
         self.trace.record(TraceRecord {
             time_us: now,
             event,
@@ -221,27 +224,7 @@ impl Simulation<'_> {
             self.clients[client].leader_guess = None;
             return;
         }
-        if let Some(command) = proposal {
-            self.step(target, Input::Propose { id: attempt, command });
-            return;
-        }
-        match self.options.reads {
-            ReadMode::Index => {
-                let applied_anywhere = self.checkers.state_machine_safety.applied_len();
-                let id = self.hosts[target].id;
-                self.checkers.read_freshness.on_read_asked(id, attempt, applied_anywhere, now);
-                self.step(target, Input::Read { id: attempt });
-            }
-            ReadMode::Local => {
-                let Some(Pending { request: PendingRequest::Read(query), .. }) =
-                    &self.clients[client].pending
-                else {
-                    unreachable!("a pending read");
-                };
-                let response = self.hosts[target].state_machine.kv.query(query);
-                self.client_answered(client, response, false);
-            }
-        }
+        self.cluster.submit(target, attempt, request, &mut self.queue);
     }
 
     /// A client's timer fires: the current attempt times out if its deadline has come;
@@ -280,62 +263,53 @@ impl Simulation<'_> {
         }
     }
 
-    /// Node `position` refused request `request`, naming `leader_hint` as leader.
-    pub(crate) fn client_refused(
-        &mut self,
-        position: usize,
-        request: RequestId,
-        leader_hint: Option<NodeId>,
-    ) {
+    /// Node `position` answered client request `request`: the answer of the client's
+    /// current attempt ends the operation or sends it elsewhere; a late answer to an
+    /// earlier attempt (the client moved on) is ignored.
+    pub(crate) fn on_client_answer(&mut self, position: usize, request: RequestId, answer: Answer<Response>) {
         let Some(client) = client_of(request).filter(|&client| client < self.clients.len()) else {
             return;
         };
-        let state = &mut self.clients[client];
-        let Some(pending) = state.pending.as_mut().filter(|pending| pending.attempt == request) else {
+        let current = self.clients[client]
+            .pending
+            .as_ref()
+            .is_some_and(|pending| pending.attempt == request && pending.target == position);
+        if !current {
             return;
-        };
-        debug_assert_eq!(pending.target, position);
-        pending.current_attempt_unrefused = false;
-        let nodes = self.hosts.len() as NodeId;
-        state.leader_guess = leader_hint.filter(|id| (1..=nodes).contains(id)).map(|id| (id - 1) as usize);
-        let backoff = self.workload.random.between(1, REFUSAL_BACKOFF_MICROS);
-        self.queue.schedule_in(backoff, Event::ClientRetry { client, attempt: request });
-    }
-
-    /// Node `position` applied a client command: answer the client if it is waiting
-    /// for that command on that node.
-    pub(crate) fn client_command_applied(&mut self, position: usize, applied: AppliedCommand) {
-        let Some(client) = usize::try_from(applied.client)
-            .ok()
-            .and_then(|id| id.checked_sub(1))
-            .filter(|&client| client < self.clients.len())
-        else {
-            return;
-        };
-        let waiting = self.clients[client].pending.as_ref().is_some_and(|pending| {
-            pending.target == position
-                && matches!(&pending.request, PendingRequest::Write(command) if command.sequence == applied.sequence)
-        });
-        if waiting {
-            self.client_answered(client, applied.response, true);
+        }
+        match answer {
+            Answer::Applied { response, .. } => self.client_answered(client, response, true),
+            // A local read may come from any node; only a ReadIndex read proves a leader.
+            Answer::Read(response) => {
+                self.client_answered(client, response, self.options.reads == ReadMode::Index)
+            }
+            Answer::Refused { leader_hint, .. } => self.client_retries(client, request, leader_hint, false),
+            Answer::Unknown { leader_hint } => self.client_retries(client, request, leader_hint, true),
+            // Answers to operator requests never carry a client's id.
+            Answer::Done { .. } | Answer::Started => {}
         }
     }
 
-    /// Node `position` confirmed ReadIndex read `request`: answer it from its store.
-    pub(crate) fn client_read_ready(&mut self, position: usize, request: RequestId) {
-        let Some(client) = client_of(request).filter(|&client| client < self.clients.len()) else {
-            return;
-        };
-        let query = match self.clients[client].pending.as_ref() {
-            Some(Pending { attempt, target, request: PendingRequest::Read(query), .. })
-                if *attempt == request && *target == position =>
-            {
-                query.clone()
-            }
-            _ => return,
-        };
-        let response = self.hosts[position].state_machine.kv.query(&query);
-        self.client_answered(client, response, true);
+    /// The client's current attempt `request` will not be answered with a result: it
+    /// retries, at `leader_hint` if it names a node, after a short backoff. `maybe_applied`:
+    /// the node cannot tell whether the write took effect (it lost leadership, say);
+    /// otherwise it certainly did not.
+    fn client_retries(
+        &mut self,
+        client: usize,
+        request: RequestId,
+        leader_hint: Option<NodeId>,
+        maybe_applied: bool,
+    ) {
+        let nodes = self.cluster.hosts.len() as NodeId;
+        let state = &mut self.clients[client];
+        let pending = state.pending.as_mut().expect("a pending operation");
+        if !maybe_applied {
+            pending.current_attempt_unrefused = false;
+        }
+        state.leader_guess = leader_hint.filter(|id| (1..=nodes).contains(id)).map(|id| (id - 1) as usize);
+        let backoff = self.workload.random.between(1, REFUSAL_BACKOFF_MICROS);
+        self.queue.schedule_in(backoff, Event::ClientRetry { client, attempt: request });
     }
 
     /// The client got its answer; `from_leader`: the node that answered leads (as far

@@ -110,6 +110,81 @@ pub fn write_json_lines(history: &[ClientOp], output: &mut dyn Write) -> io::Res
     output.flush()
 }
 
+/// Reads a history written by [`write_json_lines`] (or by any recorder of the same
+/// format, such as a real cluster's test harness), one operation per line. A line that
+/// is not one names its number and what is wrong with it. A response with an error is
+/// read back as an error (its text kept), which the checkers treat as not applied.
+pub fn read_json_lines(text: &str) -> Result<Vec<ClientOp>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(number, line)| {
+            from_json(line).map_err(|error| format!("history line {}: {error}", number + 1))
+        })
+        .collect()
+}
+
+fn from_json(line: &str) -> Result<ClientOp, String> {
+    let value: Value = serde_json::from_str(line).map_err(|error| format!("not JSON: {error}"))?;
+    let field = |name: &str| value.get(name).ok_or_else(|| format!("no {name:?} field"));
+    let number = |name: &str| field(name)?.as_u64().ok_or_else(|| format!("{name:?} is not a number"));
+    let text = |name: &str| {
+        field(name)?.as_str().map(str::to_string).ok_or_else(|| format!("{name:?} is not a string"))
+    };
+    let optional_text = |name: &str| match value.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(format!("{name:?} is neither a string nor null")),
+    };
+    let flag = |name: &str| field(name)?.as_bool().ok_or_else(|| format!("{name:?} is not true or false"));
+    let client = number("client")?;
+    let invoke_us = number("invoke_us")?;
+    let return_us = match field("return_us")? {
+        Value::Null => None,
+        other => Some(other.as_u64().ok_or("\"return_us\" is not a number or null")?),
+    };
+    let key = text("key")?;
+    let op = text("op")?;
+    let operation = match op.as_str() {
+        "set" => Operation::Set { key, value: text("value")? },
+        "delete" => Operation::Delete { key },
+        "cas" => Operation::CompareAndSet {
+            key,
+            expected: optional_text("expected")?,
+            new: optional_text("value")?,
+        },
+        "get" => Operation::Read(Query::Get { key }),
+        "list" => Operation::Read(Query::List {
+            from: key,
+            to: optional_text("end")?,
+            limit: value.get("limit").and_then(Value::as_u64).unwrap_or(0) as u32,
+        }),
+        other => return Err(format!("unknown op {other:?}")),
+    };
+    let outcome = match text("outcome")?.as_str() {
+        "fail" => Outcome::Fail,
+        "indeterminate" => Outcome::Indeterminate,
+        "ok" if value.get("error").is_some() => {
+            Outcome::Ok(Response::Error(kv::KvError::Malformed(text("error")?)))
+        }
+        "ok" => Outcome::Ok(match &operation {
+            Operation::Set { .. } => Response::Done,
+            Operation::Delete { .. } => Response::Deleted { existed: flag("existed")? },
+            Operation::CompareAndSet { .. } => {
+                Response::Swapped { swapped: flag("swapped")?, previous: optional_text("previous")? }
+            }
+            Operation::Read(Query::Get { .. }) => Response::Value(optional_text("value")?),
+            Operation::Read(Query::List { .. }) => {
+                let entries: Vec<(String, String)> = serde_json::from_value(field("value")?.clone())
+                    .map_err(|_| "a list's \"value\" is not a list of [key, value] pairs".to_string())?;
+                Response::Entries(entries)
+            }
+        }),
+        other => return Err(format!("unknown outcome {other:?}")),
+    };
+    Ok(ClientOp { client, operation, invoke_us, return_us, outcome })
+}
+
 /// What the clients did, for the run report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OperationStats {
@@ -199,5 +274,56 @@ mod tests {
         assert_eq!(lines[1]["value"], "v");
         assert_eq!(lines[2]["outcome"], "indeterminate");
         assert_eq!(lines[2]["return_us"], Value::Null);
+    }
+
+    #[test]
+    fn json_lines_read_back_as_they_were_written() {
+        let cas = Operation::CompareAndSet { key: "k".into(), expected: None, new: Some("2".into()) };
+        let list = Operation::Read(Query::List { from: "a".into(), to: Some("z".into()), limit: 3 });
+        let history = vec![
+            op(10, Some(20), Outcome::Ok(Response::Done)),
+            ClientOp {
+                client: 2,
+                operation: cas,
+                invoke_us: 1,
+                return_us: Some(2),
+                outcome: Outcome::Ok(Response::Swapped { swapped: true, previous: None }),
+            },
+            ClientOp {
+                client: 3,
+                operation: Operation::Delete { key: "k".into() },
+                invoke_us: 3,
+                return_us: Some(4),
+                outcome: Outcome::Ok(Response::Deleted { existed: false }),
+            },
+            ClientOp {
+                client: 3,
+                operation: list,
+                invoke_us: 5,
+                return_us: Some(6),
+                outcome: Outcome::Ok(Response::Entries(vec![("b".into(), "1".into())])),
+            },
+            ClientOp {
+                client: 4,
+                operation: Operation::Read(Query::Get { key: "k".into() }),
+                invoke_us: 7,
+                return_us: Some(8),
+                outcome: Outcome::Ok(Response::Value(None)),
+            },
+            op(40, None, Outcome::Indeterminate),
+            op(50, Some(60), Outcome::Fail),
+        ];
+        let mut out = Vec::new();
+        write_json_lines(&history, &mut out).unwrap();
+        assert_eq!(read_json_lines(&String::from_utf8(out).unwrap()).unwrap(), history);
+    }
+
+    #[test]
+    fn a_line_that_is_not_an_operation_is_named() {
+        let error = read_json_lines("{\"client\": 1}\n").unwrap_err();
+        assert!(error.starts_with("history line 1: "), "{error}");
+        assert!(read_json_lines("not json").unwrap_err().contains("not JSON"));
+        let unknown = r#"{"client":1,"op":"jump","key":"k","invoke_us":1,"return_us":2,"outcome":"ok"}"#;
+        assert!(read_json_lines(unknown).unwrap_err().contains("unknown op"));
     }
 }

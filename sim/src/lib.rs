@@ -59,12 +59,11 @@
 
 pub mod checkers;
 mod clients;
+pub mod cluster;
 pub mod control;
-mod effects;
 pub mod event_queue;
 pub mod faults;
 pub mod history;
-pub mod host;
 mod nemesis;
 pub mod network;
 pub mod options;
@@ -73,7 +72,6 @@ pub mod random;
 pub mod repro;
 pub mod simulation;
 pub mod state_machine;
-pub mod storage;
 pub mod sweep;
 pub mod trace;
 mod workload;

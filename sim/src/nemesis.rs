@@ -1,22 +1,22 @@
 //! Carrying out the fault schedule: crashes and restarts, pauses, network cuts and
 //! flapping links; and healing everything when the liveness phase starts.
 
-use crate::checkers::{LogView, Violation};
+use crate::checkers::LogView;
 use crate::faults::{Fault, Partition, Target};
-use crate::options::Verdict;
 use crate::simulation::{Event, Simulation, LIVENESS_BOUND_MICROS};
 use crate::trace::{TraceEvent, TraceKind, TraceRecord};
 use crate::workload::LivenessProbe;
-use raft_core::{Input, Role};
+use raft_core::Role;
 
 impl Simulation<'_> {
     fn resolve(&self, target: Target) -> usize {
         match target {
             Target::Node(position) => position,
             Target::Leader { fallback } => self
+                .cluster
                 .newest_leader
                 .filter(|position| {
-                    self.hosts[*position].node.as_ref().is_some_and(|node| node.role() == Role::Leader)
+                    self.cluster.hosts[*position].core().is_some_and(|node| node.role() == Role::Leader)
                 })
                 .unwrap_or(fallback),
         }
@@ -39,16 +39,16 @@ impl Simulation<'_> {
             Fault::Crash { node, down_micros } => {
                 let position = self.resolve(node);
                 self.record_fault(TraceKind::CrashFault, position);
-                if self.hosts[position].is_up() {
+                if self.cluster.hosts[position].is_up() {
                     self.crash(position);
-                    let incarnation = self.hosts[position].incarnation;
+                    let incarnation = self.cluster.hosts[position].incarnation;
                     self.queue.schedule_in(down_micros, Event::Restart { node: position, incarnation });
                 }
             }
             Fault::Pause { node, pause_micros } => {
                 let position = self.resolve(node);
                 self.record_fault(TraceKind::PauseFault, position);
-                let host = &mut self.hosts[position];
+                let host = &mut self.cluster.hosts[position];
                 if host.is_up() && !host.paused {
                     tracing::debug!(time_us = now, node = host.id, pause_micros, "pause");
                     host.paused = true;
@@ -57,20 +57,23 @@ impl Simulation<'_> {
                 }
             }
             Fault::Partition { partition, heal_after_micros } => {
-                let nodes = self.hosts.len();
+                let nodes = self.cluster.hosts.len();
                 let everyone_but =
                     |side: &[usize]| (0..nodes).filter(|node| !side.contains(node)).collect::<Vec<_>>();
+                let isolated = match partition {
+                    Partition::Isolate { node } => Some([self.resolve(node)]),
+                    _ => None,
+                };
+                let network = &mut self.cluster.network;
                 let (generation, kind) = match partition {
-                    Partition::Isolate { node } => {
-                        let isolated = [self.resolve(node)];
-                        (self.network.cut(&isolated, &everyone_but(&isolated), true), TraceKind::Isolate)
+                    Partition::Isolate { .. } => {
+                        let isolated = isolated.expect("resolved above");
+                        (network.cut(&isolated, &everyone_but(&isolated), true), TraceKind::Isolate)
                     }
                     Partition::Split { side } => {
-                        (self.network.cut(&side, &everyone_but(&side), true), TraceKind::Split)
+                        (network.cut(&side, &everyone_but(&side), true), TraceKind::Split)
                     }
-                    Partition::OneWay { from, to } => {
-                        (self.network.cut(&from, &to, false), TraceKind::OneWay)
-                    }
+                    Partition::OneWay { from, to } => (network.cut(&from, &to, false), TraceKind::OneWay),
                 };
                 tracing::debug!(time_us = now, ?kind, heal_after_micros, "partition");
                 self.trace.record(TraceRecord {
@@ -91,17 +94,15 @@ impl Simulation<'_> {
                     peer: b as u64 + 1,
                     ..TraceRecord::default()
                 });
-                self.network.flap(a, b, now, period_micros, now + duration_micros);
+                self.cluster.network.flap(a, b, now, period_micros, now + duration_micros);
             }
         }
     }
 
     pub(crate) fn crash(&mut self, position: usize) {
-        self.crashes += 1;
-        let torn_write_ppm = self.plan.storage.torn_write_ppm;
-        let host = &mut self.hosts[position];
-        let survivors = host.crash(&mut self.storage_random, torn_write_ppm);
-        let (id, durable_term) = (host.id, host.storage.durable().hard_state.term);
+        let survivors = self.cluster.crash(position, self.queue.now());
+        let host = &self.cluster.hosts[position];
+        let (id, durable_term) = (host.id, host.disk.durable().hard_state.term);
         tracing::debug!(time_us = self.queue.now(), node = id, survivors, "crash");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
@@ -111,59 +112,39 @@ impl Simulation<'_> {
             count: survivors as u64,
             ..TraceRecord::default()
         });
-        self.checkers.read_freshness.on_crash(id);
-        let result = self.checkers.monotonic.on_durable_term(id, durable_term);
-        self.check(result);
-        self.check_committed_durable();
     }
 
     pub(crate) fn restart(&mut self, position: usize) {
-        let host = &mut self.hosts[position];
-        let id = host.id;
-        if let Err(detail) = host.start() {
-            self.fail(Verdict::Safety, Violation::new("restart", vec![id], detail));
+        self.cluster.restart(position, self.queue.now());
+        if self.cluster.failed() {
             return;
         }
-        let hard_state = host.storage.durable().hard_state;
-        let snapshot_index = host.storage.durable().snapshot_index();
-        let restored_digest = host.state_machine.digest.prefix_digest();
-        tracing::debug!(time_us = self.queue.now(), node = id, term = hard_state.term, "restart");
+        let host = &self.cluster.hosts[position];
+        let durable = host.disk.durable();
+        let (id, term, snapshot_index) = (host.id, durable.hard_state.term, durable.snapshot_index());
+        tracing::debug!(time_us = self.queue.now(), node = id, term, "restart");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
             event: TraceEvent::Restart,
             node: id,
-            term: hard_state.term,
+            term,
             index: snapshot_index,
             ..TraceRecord::default()
         });
-        let result = self.checkers.durable_vote.on_restart(id, hard_state);
-        self.check(result);
-        let result = self.checkers.monotonic.on_restart(id, hard_state.term, snapshot_index);
-        self.check(result);
-        let result = self.checkers.state_machine_safety.on_restored(id, snapshot_index, restored_digest);
-        self.check(result);
         self.schedule_tick(position);
     }
 
     pub(crate) fn resume(&mut self, position: usize) {
-        let host = &mut self.hosts[position];
-        host.paused = false;
-        let inbox = std::mem::take(&mut host.inbox);
+        let id = self.cluster.hosts[position].id;
+        let waiting = self.cluster.hosts[position].inbox.len();
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
             event: TraceEvent::Resume,
-            node: host.id,
-            count: inbox.len() as u64,
+            node: id,
+            count: waiting as u64,
             ..TraceRecord::default()
         });
-        self.release_held(position);
-        self.report_persisted(position);
-        for message in inbox {
-            if self.outcome.is_some() || !self.hosts[position].is_responsive() {
-                break;
-            }
-            self.step(position, Input::Message(message));
-        }
+        self.cluster.resume(position, &mut self.queue);
     }
 
     /// The safety phase is over: heal the network, restart and resume every node, and
@@ -175,14 +156,14 @@ impl Simulation<'_> {
             event: TraceEvent::HealAll,
             ..TraceRecord::default()
         });
-        self.network.heal_all();
-        for position in 0..self.hosts.len() {
-            if self.outcome.is_some() {
+        self.cluster.network.heal_all();
+        for position in 0..self.cluster.hosts.len() {
+            if self.cluster.failed() {
                 return;
             }
-            if !self.hosts[position].is_up() {
+            if !self.cluster.hosts[position].is_up() {
                 self.restart(position);
-            } else if self.hosts[position].paused {
+            } else if self.cluster.hosts[position].paused {
                 self.resume(position);
             }
         }

@@ -23,6 +23,8 @@ pub const STORM_EVENTS_PER_SLOT: u64 = 32;
 pub const DEFAULT_TICKS: u64 = 6_000;
 
 /// A deliberately broken host, to see the checkers catch it (a self-test of the testbed).
+/// All but `Retransmit` break a rule of the production node driver (`raft-host`'s
+/// `Misbehaviour`); `Retransmit` breaks the simulated transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostBug {
@@ -31,6 +33,9 @@ pub enum HostBug {
     SendBeforeSync,
     /// Never ticks any node, so no election ever starts: a liveness failure.
     NoTicks,
+    /// Tells each node its log is durable as soon as it is written, before the sync: a
+    /// leader counts entries a crash can still take toward a commit.
+    ReportBeforeSync,
     /// The transport sends every message again each time it delivers it, forever (a
     /// retransmission loop with no acknowledgement). Safe for Raft, which tolerates
     /// duplicates, but the messages in flight pile up into a storm that the run's event
@@ -44,6 +49,7 @@ impl HostBug {
         match self {
             HostBug::SendBeforeSync => "send-before-sync",
             HostBug::NoTicks => "no-ticks",
+            HostBug::ReportBeforeSync => "report-before-sync",
             HostBug::Retransmit => "retransmit",
         }
     }
@@ -55,10 +61,11 @@ impl std::str::FromStr for HostBug {
         match text {
             "send-before-sync" => Ok(HostBug::SendBeforeSync),
             "no-ticks" => Ok(HostBug::NoTicks),
+            "report-before-sync" => Ok(HostBug::ReportBeforeSync),
             "retransmit" => Ok(HostBug::Retransmit),
-            other => {
-                Err(format!("unknown host bug {other:?}: expected send-before-sync, no-ticks or retransmit"))
-            }
+            other => Err(format!(
+                "unknown host bug {other:?}: expected send-before-sync, no-ticks, report-before-sync or retransmit"
+            )),
         }
     }
 }

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 /// The `format` field of every repro file.
 pub const REPRO_FORMAT: &str = "raft-sim-repro";
-/// The version this build writes and reads.
-pub const REPRO_VERSION: u64 = 2;
+/// The version this build writes and reads. Version 3: the nodes run the production
+/// node driver (`raft-host`), so a seed's run differs from version 2's.
+pub const REPRO_VERSION: u64 = 3;
 
 /// A saved run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,10 +263,10 @@ mod tests {
         assert!(matches!(parse(&text[..text.len() / 2]), Err(ReproError::NotJson(_))));
         assert!(matches!(parse("{\"format\":\"something else\"}"), Err(ReproError::WrongFormat(_))));
         assert!(matches!(parse("[1, 2]"), Err(ReproError::WrongFormat(_))));
-        let older = text.replace("\"version\": 2", "\"version\": 1");
+        let older = text.replace("\"version\": 3", "\"version\": 2");
         let error = parse(&older).unwrap_err();
-        assert!(matches!(error, ReproError::WrongVersion(1)));
-        assert!(error.to_string().contains("reads version 2"));
+        assert!(matches!(error, ReproError::WrongVersion(2)));
+        assert!(error.to_string().contains("reads version 3"));
         let missing_plan = text.replace("\"plan\"", "\"plan_renamed\"");
         assert!(matches!(parse(&missing_plan), Err(ReproError::Invalid(_))));
     }

@@ -1,28 +1,27 @@
-//! The run loop: one seed, a virtual clock, every node's host, the network, the
-//! workload, the fault schedule and the checkers.
+//! The simulator: one seed, a virtual clock and its event queue, the cluster it drives,
+//! the fault schedule, the clients and operator, and the two phases of a run.
 //!
 //! A run has two phases. The safety phase lasts `--ticks` base ticks with the fault
-//! plan in force; every action of every node is checked as it happens. Then the
-//! liveness phase heals everything (cuts, loss, crashed and paused nodes) and the
-//! cluster must, within [`LIVENESS_BOUND_MICROS`], agree on a leader and commit and
-//! apply a new proposal on every node. The run stops at the first violation.
+//! plan in force; every observation is checked as it happens (by the cluster's
+//! checkers). Then the liveness phase heals everything (cuts, loss, crashed and paused
+//! nodes) and the cluster must, within [`LIVENESS_BOUND_MICROS`], agree on a leader,
+//! commit and apply a new proposal on every node and finish every client operation.
+//! The run stops at the first violation, or when it takes more events than its length
+//! allows (a storm).
 
 use crate::checkers::linearizability::{self, Linearizability};
-use crate::checkers::{Checkers, StaleTerm, Violation};
+use crate::checkers::{Invariant, Violation};
 use crate::clients::Client;
+use crate::cluster::Cluster;
 use crate::control::{Progress, RunControl, CONTROL_INTERVAL_EVENTS};
 use crate::event_queue::{EventQueue, Micros};
 use crate::faults::{FaultPlan, BASE_TICK_MICROS};
 use crate::history::{ClientOp, OperationStats};
-use crate::host::Host;
-use crate::network::Network;
-use crate::network::Route;
-use crate::options::{Failure, HostBug, RunOptions, RunReport, Verdict};
-use crate::random::{Purpose, Random};
-use crate::state_machine::CommandCache;
+use crate::options::{RunOptions, RunReport, Verdict};
 use crate::trace::{Trace, TraceEvent, TraceKind, TraceRecord};
 use crate::workload::{LivenessProbe, Workload};
-use raft_core::{Action, Input, Message, MessageBody, NodeId, RequestId};
+use raft_core::{MessageBody, NodeId, RequestId};
+use raft_host::WriteId;
 use std::io::Write;
 use std::time::Instant;
 
@@ -33,27 +32,69 @@ const LIVENESS_PROBE_MICROS: Micros = 50_000;
 
 /// Something due at a virtual time.
 #[derive(Debug)]
-pub(crate) enum Event {
+pub enum Event {
     /// A node's clock ticks.
-    Tick { node: usize, incarnation: u64 },
+    Tick {
+        /// The node's position.
+        node: usize,
+        /// The run of its process the tick belongs to.
+        incarnation: u64,
+    },
     /// A message arrives.
-    Deliver { message: Message },
-    /// A sync issued by a node's host completes.
-    SyncDone { node: usize, incarnation: u64, through: u64 },
+    Deliver {
+        /// The message.
+        message: raft_core::Message,
+    },
+    /// A sync a node's driver asked for completes.
+    SyncDone {
+        /// The node's position.
+        node: usize,
+        /// The run of its process that asked.
+        incarnation: u64,
+        /// The last write it covers.
+        through: WriteId,
+    },
     /// The next scheduled fault fires.
-    Fault { index: usize },
+    Fault {
+        /// Its place in the plan's schedule.
+        index: usize,
+    },
     /// A network cut heals.
-    HealCut { generation: u64 },
+    HealCut {
+        /// Which cut.
+        generation: u64,
+    },
     /// A crashed node restarts.
-    Restart { node: usize, incarnation: u64 },
+    Restart {
+        /// The node's position.
+        node: usize,
+        /// The run of its process that crashed.
+        incarnation: u64,
+    },
     /// A paused node resumes.
-    Resume { node: usize, incarnation: u64 },
+    Resume {
+        /// The node's position.
+        node: usize,
+        /// The run of its process that paused.
+        incarnation: u64,
+    },
     /// A client invokes its next operation.
-    ClientInvoke { client: usize },
+    ClientInvoke {
+        /// The client (0-based).
+        client: usize,
+    },
     /// A client's timer: its current attempt may have timed out.
-    ClientTimer { client: usize },
+    ClientTimer {
+        /// The client (0-based).
+        client: usize,
+    },
     /// A client retries after a refusal.
-    ClientRetry { client: usize, attempt: RequestId },
+    ClientRetry {
+        /// The client (0-based).
+        client: usize,
+        /// The attempt refused.
+        attempt: RequestId,
+    },
     /// An operator asks for a leadership transfer.
     Transfer,
     /// An operator removes a voter or adds one back.
@@ -68,36 +109,22 @@ pub(crate) enum Event {
 
 /// A run in progress. Build with [`Simulation::new`], drive with [`Simulation::run`].
 pub struct Simulation<'t> {
-    /// Stop flag and progress callback from the caller.
-    control: RunControl<'t>,
-    /// The most events before the run counts as a storm (see [`RunOptions::event_bound`]).
-    event_bound: u64,
-    /// Messages delivered per (sender, receiver, kind), to name a storm's source.
-    flows: Vec<u64>,
     pub(crate) options: RunOptions,
     pub(crate) plan: FaultPlan,
     pub(crate) queue: EventQueue<Event>,
-    pub(crate) hosts: Vec<Host>,
-    pub(crate) network: Network,
-    pub(crate) storage_random: Random,
+    /// The nodes, their disks, the network and the checkers.
+    pub(crate) cluster: Cluster,
     pub(crate) workload: Workload,
     pub(crate) clients: Vec<Client>,
     /// Every client operation so far, in invocation order.
     pub(crate) history: Vec<ClientOp>,
-    /// Decoded commands, shared by every node's state machine.
-    pub(crate) commands: CommandCache,
     pub(crate) liveness: Option<LivenessProbe>,
-    pub(crate) checkers: Checkers,
     pub(crate) trace: Trace<'t>,
-    /// The node that most recently became leader.
-    pub(crate) newest_leader: Option<usize>,
-    /// Inputs a host gives its node after the current step (log compaction).
-    pub(crate) follow_ups: Vec<(usize, Input)>,
-    /// A reusable buffer for the actions of one step.
-    actions: Vec<Action>,
+    /// Stop flag and progress callback from the caller.
+    control: RunControl<'t>,
+    /// The most events before the run counts as a storm (see [`RunOptions::event_bound`]).
+    event_bound: u64,
     pub(crate) events: u64,
-    pub(crate) crashes: u64,
-    pub(crate) outcome: Option<(Verdict, Failure)>,
     pub(crate) recovered: bool,
 }
 
@@ -109,37 +136,20 @@ impl<'t> Simulation<'t> {
         plan: &FaultPlan,
         trace_output: Option<&'t mut dyn Write>,
     ) -> Simulation<'t> {
-        let nodes = options.nodes;
-        assert_eq!(plan.tick_micros.len(), nodes, "the plan is for another cluster size");
-        let mut node_seeds = Random::new(options.seed, Purpose::NodeSeeds);
-        let hosts = (0..nodes)
-            .map(|position| {
-                Host::new(position as NodeId + 1, nodes, plan.tick_micros[position], node_seeds.next_u64())
-            })
-            .collect();
+        assert_eq!(plan.tick_micros.len(), options.nodes, "the plan is for another cluster size");
         Simulation {
-            control: RunControl::default(),
-            event_bound: options.event_bound(),
-            flows: vec![0; nodes * nodes * MESSAGE_KINDS],
             options: options.clone(),
             plan: plan.clone(),
             queue: EventQueue::default(),
-            hosts,
-            network: Network::new(options.seed, plan.network.clone(), nodes),
-            storage_random: Random::new(options.seed, Purpose::Storage),
+            cluster: Cluster::new(options, plan),
             workload: Workload::new(options.seed),
             clients: (1..=options.clients as u64).map(Client::new).collect(),
             history: Vec::new(),
-            commands: CommandCache::default(),
             liveness: None,
-            checkers: Checkers::default(),
             trace: Trace::new(trace_output),
-            newest_leader: None,
-            follow_ups: Vec::new(),
-            actions: Vec::new(),
+            control: RunControl::default(),
+            event_bound: options.event_bound(),
             events: 0,
-            crashes: 0,
-            outcome: None,
             recovered: false,
         }
     }
@@ -159,12 +169,13 @@ impl<'t> Simulation<'t> {
     pub fn run_with_history(mut self) -> std::io::Result<(RunReport, Vec<ClientOp>)> {
         let started = Instant::now();
         self.schedule_start();
-        while self.outcome.is_none() && !self.recovered {
+        while !self.cluster.failed() && !self.recovered {
             let Some((now, event)) = self.queue.pop() else {
                 break;
             };
             self.events += 1;
             self.handle(now, event);
+            self.answer_clients();
             if self.events % CONTROL_INTERVAL_EVENTS == 0 {
                 self.look_at_control();
             }
@@ -173,10 +184,11 @@ impl<'t> Simulation<'t> {
             }
         }
         let linearizability = self.check_history();
-        let (verdict, violation) = match self.outcome.take() {
+        let (verdict, violation) = match self.cluster.failure.take() {
             Some((verdict, failure)) => (verdict, Some(failure)),
             None => (Verdict::Pass, None),
         };
+        let checkers = &self.cluster.checkers;
         let mut report = RunReport {
             seed: self.options.seed,
             nodes: self.options.nodes,
@@ -186,9 +198,9 @@ impl<'t> Simulation<'t> {
             violation,
             events: self.events,
             virtual_time_us: self.queue.now(),
-            commits: self.checkers.state_machine_safety.applied_len(),
-            elections: self.checkers.election_safety.elections(),
-            crashes: self.crashes,
+            commits: checkers.state_machine_safety.applied_len(),
+            elections: checkers.election_safety.elections(),
+            crashes: self.cluster.crashes,
             messages_sent: 0,
             messages_dropped: 0,
             clients: self.options.clients,
@@ -198,7 +210,7 @@ impl<'t> Simulation<'t> {
             trace_hash: String::new(),
             wall_time_ms: 0.0,
         };
-        report.network(self.network.stats());
+        report.network(self.cluster.network.stats());
         report.trace_hash = format!("{:016x}", self.trace.finish()?);
         report.wall_time_ms = started.elapsed().as_secs_f64() * 1_000.0;
         Ok((report, self.history))
@@ -208,7 +220,7 @@ impl<'t> Simulation<'t> {
     fn look_at_control(&mut self) {
         if self.control.stop_requested() {
             let detail = format!("stopped after {} events", self.events);
-            self.fail(Verdict::Interrupted, Violation::new("interrupted", Vec::new(), detail));
+            self.fail(Verdict::Interrupted, Violation::new(Invariant::Interrupted, Vec::new(), detail));
         }
         if let Some(progress) = self.control.progress {
             progress(Progress {
@@ -222,30 +234,8 @@ impl<'t> Simulation<'t> {
     /// The run took more events than a run of its length can need: something floods the
     /// network (or the queue). End it as a liveness failure naming the busiest flows.
     fn storm(&mut self) {
-        let nodes = self.hosts.len();
-        let mut flows: Vec<(u64, usize)> = self
-            .flows
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|&(_, count)| count > 0)
-            .map(|(slot, count)| (count, slot))
-            .collect();
-        flows.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let deliveries: u64 = self.flows.iter().sum();
-        let busiest: Vec<String> = flows
-            .iter()
-            .take(3)
-            .map(|&(count, slot)| {
-                let (link, kind) = (slot / MESSAGE_KINDS, slot % MESSAGE_KINDS);
-                format!(
-                    "{} from node {} to node {}: {count}",
-                    MESSAGE_KIND_NAMES[kind],
-                    link / nodes + 1,
-                    link % nodes + 1
-                )
-            })
-            .collect();
+        let nodes = self.cluster.hosts.len();
+        let (deliveries, busiest) = self.cluster.busiest_flows(3);
         let detail = format!(
             "event storm: {} events by {:.6} s virtual, past the bound for this run's length and size ({} × {} ticks with the liveness phase × {nodes} nodes × ({nodes} nodes + {} clients + 1) = {}); {deliveries} messages delivered, the most by {}",
             self.events,
@@ -257,7 +247,7 @@ impl<'t> Simulation<'t> {
             if busiest.is_empty() { "nobody".to_string() } else { busiest.join(", ") }
         );
         let everyone = (1..=nodes as NodeId).collect();
-        self.fail(Verdict::Liveness, Violation::new("liveness", everyone, detail));
+        self.fail(Verdict::Liveness, Violation::new(Invariant::Liveness, everyone, detail));
     }
 
     /// Checks the client history for linearizability once the run is over, unless a
@@ -270,7 +260,7 @@ impl<'t> Simulation<'t> {
                 self.history_give_up(client);
             }
         }
-        if matches!(self.outcome, Some((Verdict::Safety | Verdict::Interrupted, _))) {
+        if matches!(self.cluster.failure, Some((Verdict::Safety | Verdict::Interrupted, _))) {
             return "not checked";
         }
         if self.clients.is_empty() {
@@ -284,7 +274,7 @@ impl<'t> Simulation<'t> {
             Linearizability::Unknown { .. } => (Verdict::Unknown, "unknown"),
             _ => (Verdict::Safety, "violated"),
         };
-        let replaces = match &self.outcome {
+        let replaces = match &self.cluster.failure {
             None => true,
             Some((Verdict::Liveness, _)) => verdict == Verdict::Safety,
             Some(_) => false,
@@ -298,15 +288,15 @@ impl<'t> Simulation<'t> {
                 _ => self.queue.now(),
             };
             tracing::info!(time_us, %violation, "history check failed");
-            self.outcome = Some((verdict, Failure { violation, time_us }));
+            self.cluster.failure = Some((verdict, crate::options::Failure { violation, time_us }));
         }
         found
     }
 
     fn schedule_start(&mut self) {
-        for position in 0..self.hosts.len() {
-            if let Err(detail) = self.hosts[position].start() {
-                self.fail(Verdict::Safety, Violation::new("restart", vec![position as NodeId + 1], detail));
+        for position in 0..self.cluster.hosts.len() {
+            self.cluster.start(position, self.queue.now());
+            if self.cluster.failed() {
                 return;
             }
             self.schedule_tick(position);
@@ -336,27 +326,14 @@ impl<'t> Simulation<'t> {
     }
 
     pub(crate) fn schedule_tick(&mut self, position: usize) {
-        if self.options.host_bug == Some(HostBug::NoTicks) {
-            return;
-        }
-        let host = &self.hosts[position];
+        let host = &self.cluster.hosts[position];
         let event = Event::Tick { node: position, incarnation: host.incarnation };
         self.queue.schedule_in(host.tick_micros, event);
     }
 
     /// Ends the run with `verdict`, keeping the first failure only.
     pub(crate) fn fail(&mut self, verdict: Verdict, violation: Violation) {
-        if self.outcome.is_none() {
-            tracing::info!(time_us = self.queue.now(), %violation, "run failed");
-            self.outcome = Some((verdict, Failure { violation, time_us: self.queue.now() }));
-        }
-    }
-
-    /// Records a safety check's result.
-    pub(crate) fn check(&mut self, result: Result<(), Violation>) {
-        if let Err(violation) = result {
-            self.fail(Verdict::Safety, violation);
-        }
+        self.cluster.fail(verdict, violation, self.queue.now());
     }
 
     fn record(&mut self, record: TraceRecord) {
@@ -371,13 +348,12 @@ impl<'t> Simulation<'t> {
                     node: node as u64 + 1,
                     ..TraceRecord::default()
                 });
-                if self.hosts[node].incarnation != incarnation || !self.hosts[node].is_up() {
+                let host = &self.cluster.hosts[node];
+                if host.incarnation != incarnation || !host.is_up() {
                     return;
                 }
                 self.schedule_tick(node);
-                if !self.hosts[node].paused {
-                    self.step(node, Input::Tick);
-                }
+                self.cluster.tick(node, &mut self.queue);
             }
             Event::Deliver { message } => {
                 let (kind, index, count) = describe_message(&message.body);
@@ -391,20 +367,7 @@ impl<'t> Simulation<'t> {
                     count,
                     ..TraceRecord::default()
                 });
-                let position = (message.to - 1) as usize;
-                self.count_flow(&message);
-                if self.options.host_bug == Some(HostBug::Retransmit) {
-                    self.retransmit(&message);
-                }
-                let host = &mut self.hosts[position];
-                if !host.is_up() {
-                    return;
-                }
-                if host.paused {
-                    host.inbox.push(message);
-                    return;
-                }
-                self.step(position, Input::Message(message));
+                self.cluster.deliver(message, &mut self.queue);
             }
             Event::SyncDone { node, incarnation, through } => {
                 self.record(TraceRecord {
@@ -413,9 +376,7 @@ impl<'t> Simulation<'t> {
                     index: through,
                     ..TraceRecord::default()
                 });
-                if self.hosts[node].incarnation == incarnation {
-                    self.sync_done(node, through);
-                }
+                self.cluster.sync_done(node, incarnation, through, &mut self.queue);
             }
             Event::Fault { index } => {
                 if let Some(next) = self.plan.schedule.get(index + 1) {
@@ -431,15 +392,17 @@ impl<'t> Simulation<'t> {
                     index: generation,
                     ..TraceRecord::default()
                 });
-                self.network.heal_cut(generation);
+                self.cluster.network.heal_cut(generation);
             }
             Event::Restart { node, incarnation } => {
-                if self.hosts[node].incarnation == incarnation && !self.hosts[node].is_up() {
+                let host = &self.cluster.hosts[node];
+                if host.incarnation == incarnation && !host.is_up() {
                     self.restart(node);
                 }
             }
             Event::Resume { node, incarnation } => {
-                if self.hosts[node].incarnation == incarnation && self.hosts[node].paused {
+                let host = &self.cluster.hosts[node];
+                if host.incarnation == incarnation && host.paused {
                     self.resume(node);
                 }
             }
@@ -458,90 +421,29 @@ impl<'t> Simulation<'t> {
             Event::LivenessDeadline => {
                 self.record(TraceRecord { event: TraceEvent::LivenessDeadline, ..TraceRecord::default() });
                 let pending = self.liveness_pending();
-                let nodes = (1..=self.hosts.len() as NodeId).collect();
+                let nodes = (1..=self.cluster.hosts.len() as NodeId).collect();
                 let detail = format!(
                     "the cluster did not recover within {} ms of healing: {pending}",
                     LIVENESS_BOUND_MICROS / 1_000
                 );
-                self.fail(Verdict::Liveness, Violation::new("liveness", nodes, detail));
+                self.fail(Verdict::Liveness, Violation::new(Invariant::Liveness, nodes, detail));
             }
         }
         debug_assert!(self.queue.now() == now);
     }
 
-    /// Counts a delivered message by sender, receiver and kind.
-    fn count_flow(&mut self, message: &Message) {
-        let nodes = self.hosts.len() as NodeId;
-        if (1..=nodes).contains(&message.from) && (1..=nodes).contains(&message.to) {
-            let link = (message.from - 1) * nodes + (message.to - 1);
-            self.flows[link as usize * MESSAGE_KINDS + message_kind(&message.body)] += 1;
-        }
-    }
-
-    /// `--host-bug retransmit`: the transport sends a delivered message once more.
-    fn retransmit(&mut self, message: &Message) {
-        let (from, to) = ((message.from - 1) as usize, (message.to - 1) as usize);
-        if from >= self.hosts.len() {
-            return;
-        }
-        let now = self.queue.now();
-        if let Route::Deliver { delay, .. } = self.network.route(from, to, now) {
-            self.queue.schedule_in(delay, Event::Deliver { message: message.clone() });
-        }
-    }
-
-    /// Gives one input to a running node and handles what it asks for, then any
-    /// follow-up inputs its host owes it.
-    pub(crate) fn step(&mut self, position: usize, input: Input) {
-        self.step_once(position, input);
-        self.run_follow_ups();
-    }
-
-    /// Gives nodes the inputs their hosts owe them (log compaction after applies).
-    pub(crate) fn run_follow_ups(&mut self) {
-        while let Some((position, input)) = self.follow_ups.pop() {
-            if self.outcome.is_none() && self.hosts[position].is_responsive() {
-                self.step_once(position, input);
+    /// Hands the answers the cluster collected to whoever asked: a client, the
+    /// operator or the liveness probe.
+    fn answer_clients(&mut self) {
+        while !self.cluster.answers.is_empty() {
+            let answers = std::mem::take(&mut self.cluster.answers);
+            for answered in answers {
+                if self.cluster.failed() {
+                    return;
+                }
+                self.on_answer(answered);
             }
         }
-    }
-
-    fn step_once(&mut self, position: usize, input: Input) {
-        let mut actions = std::mem::take(&mut self.actions);
-        let host = &mut self.hosts[position];
-        let node = host.node.as_mut().expect("only running nodes are stepped");
-        let term_before = node.term();
-        let stale = match &input {
-            Input::Message(message) if StaleTerm::is_stale(message, term_before) => Some(message.clone()),
-            _ => None,
-        };
-        // A panic in the core (one of its own assertions) is a finding, not a crash of
-        // the simulator: report it like any violation, with the seed to reproduce it.
-        let stepped =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.step_into(input, &mut actions)));
-        if let Err(payload) = stepped {
-            let id = host.id;
-            host.node = None;
-            self.actions = Vec::new();
-            let detail = format!("node {id} panicked: {}", panic_message(payload.as_ref()));
-            self.fail(Verdict::Safety, Violation::new("core assertion", vec![id], detail));
-            return;
-        }
-        let (id, commit) = (node.id(), node.commit_index());
-        let result = self.checkers.monotonic.on_commit(id, commit);
-        self.check(result);
-        if let Some(message) = stale {
-            let result = self.checkers.stale_term.on_stale_message(&message, term_before, &actions);
-            self.check(result);
-        }
-        for action in actions.drain(..) {
-            if self.outcome.is_some() {
-                break;
-            }
-            self.on_action(position, action);
-        }
-        self.actions = actions;
-        self.sync_if_needed(position);
     }
 }
 
@@ -557,10 +459,10 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// How many kinds of message there are (see [`message_kind`]).
-const MESSAGE_KINDS: usize = 10;
+pub(crate) const MESSAGE_KINDS: usize = 10;
 
 /// The names of the message kinds, by [`message_kind`].
-const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
+pub(crate) const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
     "PreVote",
     "PreVoteResponse",
     "RequestVote",
@@ -574,7 +476,7 @@ const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
 ];
 
 /// A message's kind as an index into [`MESSAGE_KIND_NAMES`].
-fn message_kind(body: &MessageBody) -> usize {
+pub(crate) fn message_kind(body: &MessageBody) -> usize {
     match body {
         MessageBody::RequestVote { pre_vote: true, .. } => 0,
         MessageBody::RequestVoteResponse { pre_vote: true, .. } => 1,

@@ -1,11 +1,14 @@
 //! Each simulated node's replicated state machine: the key-value store the clients
 //! use ([`Replica`]), next to a running fingerprint of the applied prefix
-//! ([`DigestStateMachine`]) that the checkers compare between nodes and snapshots.
+//! ([`DigestStateMachine`]) that the checkers compare between nodes and snapshots. The
+//! node's driver applies committed entries to it, answers reads from it and snapshots
+//! it, as the server's driver does with a plain `kv::KvStore`.
 
 use crate::checkers::{extend_prefix_digest, EMPTY_PREFIX_DIGEST};
-use kv::{ClientId, Command, KvStore, Response, Sequence};
+use kv::{Command, KvError, KvStore, Query, Response};
 use raft_core::{Entry, EntryPayload, LogIndex, Term};
-use std::collections::BTreeMap;
+use raft_host::StateMachine;
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -14,13 +17,15 @@ use std::sync::Arc;
 /// node's `Apply`, so the same allocation at the same (index, term) means the same
 /// bytes: each command is decoded once rather than once per node. A different
 /// allocation is decoded afresh, so the cache never changes what a node applies.
+/// The cache is a ring of slots by index: an entry replaces whatever sat at its index
+/// modulo the ring's size.
 #[derive(Debug, Default)]
 pub struct CommandCache {
-    by_position: BTreeMap<(LogIndex, Term), CachedCommand>,
+    slots: Vec<Option<CachedCommand>>,
 }
 
-/// An entry's bytes and what they decoded to (`None`: not a command).
-type CachedCommand = (Arc<[u8]>, Option<Rc<Command>>);
+/// An entry's position and bytes, and what they decoded to (`None`: not a command).
+type CachedCommand = (LogIndex, Term, Arc<[u8]>, Option<Rc<Command>>);
 
 /// How many entries the cache keeps: every node of a cluster applies an entry within a
 /// few thousand entries of the first, except one catching up after a long outage.
@@ -29,52 +34,45 @@ const COMMAND_CACHE_ENTRIES: usize = 4_096;
 impl CommandCache {
     /// The command in `entry`'s `bytes`, `None` if they are not one.
     pub fn decode(&mut self, entry: &Entry, bytes: &Arc<[u8]>) -> Option<Rc<Command>> {
-        let position = (entry.index, entry.term);
-        if let Some((cached, command)) = self.by_position.get(&position) {
-            if Arc::ptr_eq(cached, bytes) {
+        if self.slots.is_empty() {
+            self.slots.resize(COMMAND_CACHE_ENTRIES, None);
+        }
+        let slot = &mut self.slots[(entry.index % COMMAND_CACHE_ENTRIES as u64) as usize];
+        if let Some((index, term, cached, command)) = slot {
+            if (*index, *term) == (entry.index, entry.term) && Arc::ptr_eq(cached, bytes) {
                 return command.clone();
             }
         }
         let command = Command::decode(bytes).ok().map(Rc::new);
-        if self.by_position.len() >= COMMAND_CACHE_ENTRIES {
-            self.by_position.pop_first();
-        }
-        self.by_position.insert(position, (Arc::clone(bytes), command.clone()));
+        *slot = Some((entry.index, entry.term, Arc::clone(bytes), command.clone()));
         command
     }
 }
 
-/// A node's state machine: the key-value store and the fingerprint of what built it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A node's state machine: the key-value store and the fingerprint of what built it,
+/// replicated by the node's driver. It shares the run's [`CommandCache`] with the other
+/// replicas (the simulator is one thread per run).
+#[derive(Clone, Debug, Default)]
 pub struct Replica {
     /// The fingerprint of the applied prefix.
     pub digest: DigestStateMachine,
     /// The store.
     pub kv: KvStore,
+    commands: Rc<RefCell<CommandCache>>,
 }
 
-/// A client command a replica applied, and its answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppliedCommand {
-    /// Whose command.
-    pub client: ClientId,
-    /// The client's sequence number for it.
-    pub sequence: Sequence,
-    /// What the store answered.
-    pub response: Response,
+impl PartialEq for Replica {
+    fn eq(&self, other: &Replica) -> bool {
+        self.digest == other.digest && self.kv == other.kv
+    }
 }
+
+impl Eq for Replica {}
 
 impl Replica {
-    /// Applies the next committed entry; a client command gives its answer. Entries
-    /// that are not key-value commands change only the fingerprint.
-    pub fn apply(&mut self, entry: &Entry, commands: &mut CommandCache) -> Option<AppliedCommand> {
-        self.digest.apply(entry);
-        let EntryPayload::Command(bytes) = &entry.payload else {
-            return None;
-        };
-        let command = commands.decode(entry, bytes)?;
-        let response = self.kv.apply(&command);
-        Some(AppliedCommand { client: command.client, sequence: command.sequence, response })
+    /// An empty replica that decodes commands through `commands`.
+    pub fn new(commands: Rc<RefCell<CommandCache>>) -> Replica {
+        Replica { digest: DigestStateMachine::default(), kv: KvStore::default(), commands }
     }
 
     /// The index of the last applied entry.
@@ -89,13 +87,52 @@ impl Replica {
         bytes
     }
 
-    /// The state a snapshot holds; `None` if the bytes are not a snapshot of a replica.
-    pub fn from_snapshot(bytes: &[u8]) -> Option<Replica> {
+    /// The fingerprint and the store a snapshot holds; `None` if the bytes are not a
+    /// snapshot of a replica.
+    pub fn parse_snapshot(bytes: &[u8]) -> Option<(DigestStateMachine, KvStore)> {
         if bytes.len() < SNAPSHOT_BYTES {
             return None;
         }
         let (digest, kv) = bytes.split_at(SNAPSHOT_BYTES);
-        Some(Replica { digest: DigestStateMachine::from_snapshot(digest)?, kv: KvStore::restore(kv).ok()? })
+        Some((DigestStateMachine::from_snapshot(digest)?, KvStore::restore(kv).ok()?))
+    }
+}
+
+impl StateMachine for Replica {
+    type Query = Query;
+    type Response = Response;
+
+    fn apply(&mut self, _index: LogIndex, command: &[u8]) -> Response {
+        self.kv.apply_bytes(command)
+    }
+
+    fn query(&self, query: &Query) -> Response {
+        self.kv.query(query)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.to_snapshot()
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let (digest, kv) = Replica::parse_snapshot(snapshot).ok_or("not a snapshot of a replica")?;
+        self.digest = digest;
+        self.kv = kv;
+        Ok(())
+    }
+
+    /// Every entry extends the fingerprint; a command, decoded once for all replicas,
+    /// goes to the store.
+    fn apply_entry(&mut self, entry: &Entry) -> Option<Response> {
+        self.digest.apply(entry);
+        let EntryPayload::Command(bytes) = &entry.payload else {
+            return None;
+        };
+        let command = self.commands.borrow_mut().decode(entry, bytes);
+        Some(match command {
+            Some(command) => self.kv.apply(&command),
+            None => Response::Error(KvError::Malformed("the entry is not a command".to_string())),
+        })
     }
 }
 
@@ -163,14 +200,15 @@ mod tests {
             Command { client: 3, sequence: 1, operation: kv::Operation::Delete { key: "k".into() } };
         let entry =
             |index, bytes: Vec<u8>| Entry { term: 1, index, payload: EntryPayload::Command(bytes.into()) };
-        let mut commands = CommandCache::default();
-        let applied = replica.apply(&entry(1, command.encode()), &mut commands).expect("a command");
-        assert_eq!((applied.client, applied.sequence), (3, 1));
-        assert_eq!(applied.response, Response::Deleted { existed: false });
-        assert_eq!(replica.apply(&entry(2, b"not a command".to_vec()), &mut commands), None);
+        let response = replica.apply_entry(&entry(1, command.encode()));
+        assert_eq!(response, Some(Response::Deleted { existed: false }));
+        let junk = replica.apply_entry(&entry(2, b"not a command".to_vec()));
+        assert!(matches!(junk, Some(Response::Error(KvError::Malformed(_)))));
         assert_eq!(replica.applied_index(), 2);
-        assert_eq!(Replica::from_snapshot(&replica.to_snapshot()), Some(replica.clone()));
-        assert_eq!(Replica::from_snapshot(&replica.to_snapshot()[..20]), None);
+        let mut restored = Replica::default();
+        restored.restore(&replica.to_snapshot()).unwrap();
+        assert_eq!(restored, replica);
+        assert!(restored.restore(&replica.to_snapshot()[..20]).is_err());
     }
 
     #[test]

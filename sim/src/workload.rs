@@ -2,13 +2,14 @@
 //! to whichever node it believes leads), and the liveness probe of the second phase.
 //! The key-value clients are in [`crate::clients`].
 
+use crate::cluster::{Answered, Host};
 use crate::event_queue::Micros;
-use crate::host::Host;
 use crate::random::{Purpose, Random};
 use crate::simulation::{Event, Simulation};
 use crate::trace::{TraceEvent, TraceRecord};
 use kv::{ClientId, Command, Operation};
-use raft_core::{Input, LogIndex, MembershipChange, NodeId, RequestId, Role, Term};
+use raft_core::{LogIndex, MembershipChange, NodeId, RequestId, Role, Term};
+use raft_host::{Answer, Request};
 
 /// The client id of the liveness probe's writes.
 const PROBE_CLIENT: ClientId = u64::MAX;
@@ -50,15 +51,19 @@ impl Workload {
         }
     }
 
-    /// A node accepted a proposal: it leads.
-    pub(crate) fn on_accepted(&mut self, position: usize) {
-        self.leader_guess = Some(position);
-    }
-
-    /// A node refused a request, maybe naming the leader.
-    pub(crate) fn on_rejected(&mut self, leader_hint: Option<NodeId>, nodes: usize) {
-        self.leader_guess =
-            leader_hint.filter(|id| (1..=nodes as NodeId).contains(id)).map(|id| (id - 1) as usize);
+    /// A node's answer to any request tells the operator where the leader is: a node
+    /// that applied a write or a change, or started a transfer, leads; a refusal or an
+    /// unknown answer may name the leader.
+    fn on_answer(&mut self, position: usize, answer: &Answer<kv::Response>, nodes: usize) {
+        let hint = match answer {
+            Answer::Applied { .. } | Answer::Done { .. } | Answer::Started => {
+                self.leader_guess = Some(position);
+                return;
+            }
+            Answer::Refused { leader_hint, .. } | Answer::Unknown { leader_hint } => *leader_hint,
+            Answer::Read(_) => return,
+        };
+        self.leader_guess = hint.filter(|id| (1..=nodes as NodeId).contains(id)).map(|id| (id - 1) as usize);
     }
 }
 
@@ -70,18 +75,25 @@ pub(crate) struct LivenessProbe {
     attempts: u64,
     /// When the latest probe was proposed.
     last_proposed_at: Option<Micros>,
-    /// Where leaders appended probes.
-    accepted: Vec<(LogIndex, Term)>,
+    /// Where probes were committed (a leader applied one and answered).
+    committed: Vec<LogIndex>,
 }
 
 /// How long the liveness client waits for a probe to commit before proposing another.
 const PROBE_RETRY_MICROS: Micros = 1_000_000;
 
-impl LivenessProbe {
-    /// A node accepted proposal `request` at `index` in `term`.
-    pub(crate) fn on_accepted(&mut self, request: RequestId, index: LogIndex, term: Term) {
+impl Simulation<'_> {
+    /// Hands an answer to whoever asked: a client, the liveness probe or the operator.
+    pub(crate) fn on_answer(&mut self, answered: Answered) {
+        let Answered { node, request, answer } = answered;
+        let nodes = self.cluster.hosts.len();
+        self.workload.on_answer(node, &answer, nodes);
         if request >= PROBE_REQUEST_IDS {
-            self.accepted.push((index, term));
+            if let (Some(probe), Answer::Applied { index, .. }) = (self.liveness.as_mut(), &answer) {
+                probe.committed.push(*index);
+            }
+        } else if crate::clients::client_of(request).is_some() {
+            self.on_client_answer(node, request, answer);
         }
     }
 }
@@ -100,7 +112,7 @@ impl Simulation<'_> {
         }
         let gap = self.workload.next_gap(mean_gap_micros);
         self.queue.schedule_in(gap, event);
-        Some(self.workload.target(self.hosts.len()))
+        Some(self.workload.target(self.cluster.hosts.len()))
     }
 
     pub(crate) fn transfer(&mut self) {
@@ -108,7 +120,7 @@ impl Simulation<'_> {
         else {
             return;
         };
-        let to = self.workload.random.index(self.hosts.len()) as NodeId + 1;
+        let to = self.workload.random.index(self.cluster.hosts.len()) as NodeId + 1;
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
             event: TraceEvent::Transfer,
@@ -116,8 +128,9 @@ impl Simulation<'_> {
             peer: to,
             ..TraceRecord::default()
         });
-        if self.hosts[position].is_responsive() {
-            self.step(position, Input::TransferLeadership { to });
+        if self.cluster.hosts[position].is_responsive() {
+            let id = self.workload.next_request_id();
+            self.cluster.submit(position, id, Request::TransferLeadership(to), &mut self.queue);
         }
     }
 
@@ -126,8 +139,8 @@ impl Simulation<'_> {
         let Some(position) = self.next_request(Event::ChangeMembership, interval) else {
             return;
         };
-        let nodes = self.hosts.len();
-        let Some(node) = self.hosts[position].node.as_ref() else {
+        let nodes = self.cluster.hosts.len();
+        let Some(node) = self.cluster.hosts[position].core() else {
             self.workload.leader_guess = None;
             return;
         };
@@ -159,8 +172,8 @@ impl Simulation<'_> {
             index: id,
             ..TraceRecord::default()
         });
-        if self.hosts[position].is_responsive() {
-            self.step(position, Input::ChangeMembership { id, change });
+        if self.cluster.hosts[position].is_responsive() {
+            self.cluster.submit(position, id, Request::ChangeMembership(change), &mut self.queue);
         }
     }
 
@@ -169,22 +182,23 @@ impl Simulation<'_> {
         usize::try_from(id)
             .ok()
             .and_then(|id| id.checked_sub(1))
-            .and_then(|position| self.hosts.get(position))
+            .and_then(|position| self.cluster.hosts.get(position))
     }
 
     /// The leader every voter (in the leader's configuration) follows, if there is one.
     /// Removed nodes keep running but are no longer replicated to; they do not count.
     fn agreed_leader(&self) -> Option<usize> {
         let (position, leader) = self
+            .cluster
             .hosts
             .iter()
             .enumerate()
-            .filter_map(|(position, host)| host.node.as_ref().map(|node| (position, node)))
+            .filter_map(|(position, host)| host.core().map(|node| (position, node)))
             .filter(|(_, node)| node.role() == Role::Leader)
             .max_by_key(|(_, node)| node.term())?;
         let every_voter_agrees = leader.voters().iter().all(|&voter| {
             self.host_of(voter)
-                .and_then(|host| host.node.as_ref())
+                .and_then(Host::core)
                 .is_some_and(|node| node.term() == leader.term() && node.leader() == Some(leader.id()))
         });
         every_voter_agrees.then_some(position)
@@ -193,18 +207,18 @@ impl Simulation<'_> {
     /// The committed probe entry, and whether every voter of the agreed leader applied it.
     fn committed_probe(&self) -> Option<((LogIndex, Term), bool)> {
         let probe = self.liveness.as_ref()?;
-        let committed = probe
-            .accepted
-            .iter()
-            .copied()
-            .find(|&(index, term)| self.checkers.state_machine_safety.term_at(index) == Some(term))?;
+        let index = *probe.committed.first()?;
+        let term =
+            self.cluster.checkers.state_machine_safety.term_at(index).expect("a committed probe was applied");
         let applied_everywhere = self.agreed_leader().is_some_and(|leader| {
-            let voters = self.hosts[leader].node.as_ref().expect("a leader runs").voters();
+            let voters = self.cluster.hosts[leader].core().expect("a leader runs").voters();
             voters.iter().all(|&voter| {
-                self.host_of(voter).is_some_and(|host| host.state_machine.applied_index() >= committed.0)
+                self.host_of(voter)
+                    .and_then(|host| host.driver.as_ref())
+                    .is_some_and(|driver| driver.applied_index() >= index)
             })
         });
-        Some((committed, applied_everywhere))
+        Some(((index, term), applied_everywhere))
     }
 
     /// Checks whether the healed cluster has recovered; proposes a probe entry once
@@ -214,7 +228,7 @@ impl Simulation<'_> {
         if let Some(((index, term), applied_everywhere)) = self.committed_probe() {
             // Every read asked during the safety phase must be answered or refused by
             // now, and every client operation in flight must have finished.
-            let reads_done = self.checkers.read_freshness.oldest_pending().is_none();
+            let reads_done = self.cluster.checkers.read_freshness.oldest_pending().is_none();
             if applied_everywhere && reads_done && self.busy_clients().is_empty() {
                 self.trace.record(TraceRecord {
                     time_us: now,
@@ -247,36 +261,42 @@ impl Simulation<'_> {
             operation: Operation::Set { key: "_liveness-probe".into(), value: probe.attempts.to_string() },
         }
         .encode();
-        self.step(position, Input::Propose { id, command });
+        self.cluster.submit(position, id, Request::Write(command), &mut self.queue);
     }
 
     /// Why the cluster has not recovered yet, for the liveness failure report.
     pub(crate) fn liveness_pending(&self) -> String {
         let states: Vec<String> = self
+            .cluster
             .hosts
             .iter()
-            .map(|host| match host.node.as_ref() {
+            .map(|host| match host.driver.as_ref() {
                 None => format!("node {} down", host.id),
-                Some(node) => format!(
-                    "node {} {:?} term {} leader {:?} commit {} applied {}",
-                    host.id,
-                    node.role(),
-                    node.term(),
-                    node.leader(),
-                    node.commit_index(),
-                    host.state_machine.applied_index()
-                ),
+                Some(driver) => {
+                    let node = driver.node();
+                    format!(
+                        "node {} {:?} term {} leader {:?} commit {} applied {}",
+                        host.id,
+                        node.role(),
+                        node.term(),
+                        node.leader(),
+                        node.commit_index(),
+                        driver.applied_index()
+                    )
+                }
             })
             .collect();
-        let accepted = self.liveness.as_ref().map_or(0, |probe| probe.accepted.len());
+        let proposed = self.liveness.as_ref().map_or(0, |probe| probe.attempts);
         let stage = match (self.agreed_leader(), self.committed_probe()) {
             (None, _) => "no leader that every voter follows".to_string(),
-            (Some(_), None) if accepted == 0 => "a leader, but no probe proposal was accepted".to_string(),
-            (Some(_), None) => format!("{accepted} probe proposal(s) accepted, none committed"),
+            (Some(_), None) if proposed == 0 => "a leader, but no probe proposed yet".to_string(),
+            (Some(_), None) => {
+                format!("a leader, but none of the {proposed} probe proposal(s) was committed")
+            }
             (Some(_), Some(((index, _), false))) => {
                 format!("probe entry {index} committed but not applied by every voter")
             }
-            (Some(_), Some((_, true))) => match self.checkers.read_freshness.oldest_pending() {
+            (Some(_), Some((_, true))) => match self.cluster.checkers.read_freshness.oldest_pending() {
                 Some(read) => format!(
                     "read {} asked of node {} at {:.6} s was neither answered nor refused",
                     read.id,

@@ -271,7 +271,7 @@ fn broken_repro_files_exit_2_with_a_clear_message() {
         ("truncated", good[..good.len() / 2].to_string(), "not valid JSON"),
         ("garbage", "\u{0}\u{1}binary".to_string(), "not valid JSON"),
         ("foreign", "{\"format\": \"tar\"}".to_string(), "not a repro file"),
-        ("newer", good.replace("\"version\": 2", "\"version\": 99"), "format version 99"),
+        ("newer", good.replace("\"version\": 3", "\"version\": 99"), "format version 99"),
         ("bad-plan", good.replace("\"nodes\": 3", "\"nodes\": 4"), "clocks for 3 nodes"),
     ];
     for (name, contents, message) in cases {

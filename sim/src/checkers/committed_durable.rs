@@ -7,7 +7,7 @@
 //! counts is the newest in its log, which is what makes its quorum overlap every
 //! later election quorum.
 
-use super::{log_holds, Check, CommittedEntry, LogView, Violation};
+use super::{log_holds, Check, CommittedEntry, Invariant, LogView, Violation};
 use raft_core::NodeId;
 
 /// The newest committed entry and the voters that committed it.
@@ -20,6 +20,10 @@ impl CommittedDurable {
     /// `entry` became committed by a quorum of `voters`. Log matching makes the newest
     /// one enough: a node that durably holds it holds everything committed before it.
     pub fn on_committed(&mut self, entry: CommittedEntry, voters: &[NodeId]) {
+        if self.latest.as_ref().is_some_and(|(latest, _)| latest.index > entry.index) {
+            // An older commit reported late (an old leader that does not know yet).
+            return;
+        }
         match &mut self.latest {
             Some((latest, latest_voters)) => {
                 *latest = entry;
@@ -50,7 +54,7 @@ impl CommittedDurable {
             return Ok(());
         }
         Err(Violation::new(
-            "committed is durable",
+            Invariant::CommittedDurable,
             missing.clone(),
             format!(
                 "entry {} of term {} was committed by voters {voters:?} but is durable on only {holders} of them (missing on {missing:?})",

@@ -9,7 +9,7 @@
 //! This catches an ordering bug the moment the message leaves, where waiting for a
 //! crash to land in the window between the send and the write would catch it rarely.
 
-use super::{Check, LogView, Violation};
+use super::{Check, Invariant, LogView, Violation};
 use raft_core::{DurableState, Message, MessageBody};
 
 /// Checks each message against its sender's durable state as it leaves.
@@ -28,7 +28,7 @@ impl DurablePromises {
         );
         if !pre_vote && hard_state.term < message.term {
             return Err(Violation::new(
-                "durable promises",
+                Invariant::DurablePromises,
                 vec![sender],
                 format!(
                     "node {sender} sent a message of term {} while its durable term was {}",
@@ -42,7 +42,7 @@ impl DurablePromises {
                     || (hard_state.term == message.term && hard_state.voted_for == Some(message.to));
                 if !vote_durable {
                     return Err(Violation::new(
-                        "durable promises",
+                        Invariant::DurablePromises,
                         vec![sender, message.to],
                         format!(
                             "node {sender} granted its vote to {} in term {} before the vote was durable (durable: term {}, vote {:?})",
@@ -61,7 +61,7 @@ impl DurablePromises {
                 let held = index <= durable.snapshot_index() || durable.term_at(index).is_some();
                 if !held {
                     return Err(Violation::new(
-                        "durable promises",
+                        Invariant::DurablePromises,
                         vec![sender, message.to],
                         format!(
                             "node {sender} acknowledged entries up to {index} to {} before they were durable",

@@ -5,7 +5,7 @@
 //! Watches the vote grants that leave the host (not pre-votes, which promise nothing)
 //! and what each node restarts from.
 
-use super::{Check, Violation};
+use super::{Check, Invariant, Violation};
 use raft_core::{HardState, Message, MessageBody, NodeId, Term};
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ impl DurableVote {
         let (voter, candidate, term) = (message.from, message.to, message.term);
         match self.grants.insert((voter, term), candidate) {
             Some(earlier) if earlier != candidate => Err(Violation::new(
-                "durable vote",
+                Invariant::DurableVote,
                 vec![voter, earlier, candidate],
                 format!("node {voter} voted for both {earlier} and {candidate} in term {term}"),
             )),
@@ -45,7 +45,7 @@ impl DurableVote {
             return Ok(());
         }
         Err(Violation::new(
-            "durable vote",
+            Invariant::DurableVote,
             vec![node, candidate],
             format!(
                 "node {node} granted its vote to {candidate} in term {term} but restarted from term {} with vote {:?}",

@@ -1,7 +1,7 @@
 //! Election safety (Raft paper Figure 3): at most one leader per term, over the whole
 //! history, restarts included.
 
-use super::{Check, Violation};
+use super::{Check, Invariant, Violation};
 use raft_core::{NodeId, Term};
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ impl ElectionSafety {
     pub fn on_leader(&mut self, node: NodeId, term: Term) -> Check {
         match self.leaders.insert(term, node) {
             Some(earlier) if earlier != node => Err(Violation::new(
-                "election safety",
+                Invariant::ElectionSafety,
                 vec![earlier, node],
                 format!("nodes {earlier} and {node} both became leader of term {term}"),
             )),

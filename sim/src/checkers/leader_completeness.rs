@@ -13,7 +13,7 @@
 //! later term at that moment (a leader elected while the commit was on its way to disk
 //! must hold the entry too).
 
-use super::{log_holds, Check, LogView, Violation};
+use super::{log_holds, Check, Invariant, LogView, Violation};
 use raft_core::{LogIndex, NodeId, Term};
 
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +45,7 @@ impl LeaderCompleteness {
         for (node, leader_term, log) in current_leaders {
             if leader_term > committed.committed_by_term && !log_holds(log, index, term) {
                 return Err(Violation::new(
-                    "leader completeness",
+                    Invariant::LeaderCompleteness,
                     vec![node],
                     format!(
                         "entry {index} of term {term} was committed in term {} but node {node}, leader of term {leader_term}, does not hold it",
@@ -62,7 +62,7 @@ impl LeaderCompleteness {
         for committed in self.committed.iter().filter(|committed| committed.committed_by_term < term) {
             if !log_holds(log, committed.index, committed.term) {
                 return Err(Violation::new(
-                    "leader completeness",
+                    Invariant::LeaderCompleteness,
                     vec![node],
                     format!(
                         "node {node} became leader of term {term} without entry {} of term {}, committed by term {}",

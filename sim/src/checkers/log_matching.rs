@@ -5,7 +5,7 @@
 //! carry the same payload and follow the same predecessor term. If that holds for
 //! every written entry, equal (index, term) pairs have equal prefixes.
 
-use super::{payload_digest, Check, Violation};
+use super::{payload_digest, Check, Invariant, Violation};
 use raft_core::{Entry, LogIndex, NodeId, Term};
 
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +63,7 @@ impl LogMatching {
         for entry in entries {
             if entry.index == 0 {
                 return Err(Violation::new(
-                    "log matching",
+                    Invariant::LogMatching,
                     vec![node],
                     format!("node {node} wrote an entry at index 0"),
                 ));
@@ -73,7 +73,7 @@ impl LogMatching {
             let first = self.first_seen(entry.index, seen);
             if first.payload_digest != seen.payload_digest {
                 return Err(Violation::new(
-                    "log matching",
+                    Invariant::LogMatching,
                     vec![first.node, node],
                     format!(
                         "entry {} of term {} carries different payloads on nodes {} and {node}",
@@ -83,7 +83,7 @@ impl LogMatching {
             }
             if first.previous_term != previous_term {
                 return Err(Violation::new(
-                    "log matching",
+                    Invariant::LogMatching,
                     vec![first.node, node],
                     format!(
                         "entry {} of term {} follows an entry of term {} on node {} but of term {previous_term} on node {node}",

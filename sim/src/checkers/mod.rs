@@ -1,11 +1,14 @@
 //! The invariants a run must keep, one checker per file, all behind [`Checkers`].
 //!
-//! Checkers see the run as the host sees it: roles the core reports, writes it issues,
-//! what becomes durable, messages that leave, entries applied, reads answered. Each
-//! one keeps only what its invariant needs and answers with a [`Violation`] the moment
-//! the invariant breaks. None of them looks inside the core, so they judge any core.
+//! Checkers see the run as the host sees it: roles the core reports, writes the driver
+//! issues, what becomes durable, messages that leave, entries applied, reads answered.
+//! All of it arrives as [`Observed`] events at one place, [`Checkers::observe`]
+//! (`dispatch`), which hands each to the checkers it concerns. Each checker keeps only
+//! what its invariant needs and answers with a [`Violation`] naming the [`Invariant`]
+//! the moment it breaks. None of them looks inside the core, so they judge any core.
 
 mod committed_durable;
+mod dispatch;
 mod durable_promises;
 mod durable_vote;
 mod election_safety;
@@ -13,6 +16,7 @@ mod leader_completeness;
 pub mod linearizability;
 mod log_matching;
 mod monotonic;
+mod observed;
 mod read_freshness;
 mod stale_term;
 mod state_machine_safety;
@@ -24,22 +28,128 @@ pub use election_safety::ElectionSafety;
 pub use leader_completeness::LeaderCompleteness;
 pub use log_matching::LogMatching;
 pub use monotonic::Monotonic;
+pub use observed::Observed;
 pub use read_freshness::{PendingRead, ReadFreshness};
 pub use stale_term::StaleTerm;
 pub use state_machine_safety::{
     extend_prefix_digest, CommittedEntry, StateMachineSafety, EMPTY_PREFIX_DIGEST,
 };
 
-use crate::storage;
 use raft_core::{DurableState, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Term};
+use raft_host::durable_image;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// Every rule a run can find broken. Repro files and reports spell each by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Invariant {
+    /// At most one leader per term.
+    #[serde(rename = "election safety")]
+    ElectionSafety,
+    /// Equal (index, term) means equal prefixes.
+    #[serde(rename = "log matching")]
+    LogMatching,
+    /// Committed entries are in every later leader's log.
+    #[serde(rename = "leader completeness")]
+    LeaderCompleteness,
+    /// Every node applies the same sequence (snapshots included).
+    #[serde(rename = "state machine safety")]
+    StateMachineSafety,
+    /// A node's term never goes back.
+    #[serde(rename = "monotonic term")]
+    MonotonicTerm,
+    /// A node's commit index never goes back.
+    #[serde(rename = "monotonic commit index")]
+    MonotonicCommitIndex,
+    /// A node applies each entry once, in order.
+    #[serde(rename = "monotonic applied index")]
+    MonotonicAppliedIndex,
+    /// A node's durable term never goes back.
+    #[serde(rename = "monotonic durable term")]
+    MonotonicDurableTerm,
+    /// One vote per term, across restarts.
+    #[serde(rename = "durable vote")]
+    DurableVote,
+    /// What a message promises is durable when it leaves.
+    #[serde(rename = "durable promises")]
+    DurablePromises,
+    /// Committed entries are durable on a majority.
+    #[serde(rename = "committed is durable")]
+    CommittedDurable,
+    /// Reads observe everything committed before them.
+    #[serde(rename = "read freshness")]
+    ReadFreshness,
+    /// Messages from older terms change nothing.
+    #[serde(rename = "stale term")]
+    StaleTerm,
+    /// The host's writes make sense and its state machine can read what it is given.
+    #[serde(rename = "host contract")]
+    HostContract,
+    /// One of the core's own assertions fired.
+    #[serde(rename = "core assertion")]
+    CoreAssertion,
+    /// A node restarts from what it made durable.
+    #[serde(rename = "restart")]
+    Restart,
+    /// The healed cluster recovers within the bound (and no storm floods it).
+    #[serde(rename = "liveness")]
+    Liveness,
+    /// The client history has a linearization.
+    #[serde(rename = "linearizability")]
+    Linearizability,
+    /// The linearizability search could not decide.
+    #[serde(rename = "linearizability unknown")]
+    LinearizabilityUnknown,
+    /// The run was stopped before its verdict.
+    #[serde(rename = "interrupted")]
+    Interrupted,
+}
+
+impl Invariant {
+    /// The name reports and repro files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::ElectionSafety => "election safety",
+            Invariant::LogMatching => "log matching",
+            Invariant::LeaderCompleteness => "leader completeness",
+            Invariant::StateMachineSafety => "state machine safety",
+            Invariant::MonotonicTerm => "monotonic term",
+            Invariant::MonotonicCommitIndex => "monotonic commit index",
+            Invariant::MonotonicAppliedIndex => "monotonic applied index",
+            Invariant::MonotonicDurableTerm => "monotonic durable term",
+            Invariant::DurableVote => "durable vote",
+            Invariant::DurablePromises => "durable promises",
+            Invariant::CommittedDurable => "committed is durable",
+            Invariant::ReadFreshness => "read freshness",
+            Invariant::StaleTerm => "stale term",
+            Invariant::HostContract => "host contract",
+            Invariant::CoreAssertion => "core assertion",
+            Invariant::Restart => "restart",
+            Invariant::Liveness => "liveness",
+            Invariant::Linearizability => "linearizability",
+            Invariant::LinearizabilityUnknown => "linearizability unknown",
+            Invariant::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq<&str> for Invariant {
+    fn eq(&self, name: &&str) -> bool {
+        self.name() == *name
+    }
+}
 
 /// A broken invariant: which one, on which nodes, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
-    /// The invariant's name, e.g. "election safety".
-    pub invariant: String,
+    /// The invariant.
+    pub invariant: Invariant,
     /// The nodes involved.
     pub nodes: Vec<NodeId>,
     /// What was seen, in words.
@@ -48,8 +158,8 @@ pub struct Violation {
 
 impl Violation {
     /// A violation of `invariant` on `nodes`.
-    pub fn new(invariant: &str, nodes: Vec<NodeId>, detail: String) -> Violation {
-        Violation { invariant: invariant.to_string(), nodes, detail }
+    pub fn new(invariant: Invariant, nodes: Vec<NodeId>, detail: String) -> Violation {
+        Violation { invariant, nodes, detail }
     }
 }
 
@@ -83,10 +193,10 @@ impl LogView for RaftNode {
 
 impl LogView for DurableState {
     fn term_at(&self, index: LogIndex) -> Option<Term> {
-        storage::term_at(self, index)
+        durable_image::term_at(self, index)
     }
     fn snapshot_index(&self) -> LogIndex {
-        self.snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.last_included_index)
+        durable_image::snapshot_index(self)
     }
 }
 
@@ -136,4 +246,8 @@ pub struct Checkers {
     pub read_freshness: ReadFreshness,
     /// Messages from older terms change nothing.
     pub stale_term: StaleTerm,
+    /// Leaders' commit decisions not yet matched by a first apply: (commit index,
+    /// leader's term), increasing. They tell leader completeness in which term an entry
+    /// was committed.
+    commit_terms: std::collections::VecDeque<(LogIndex, Term)>,
 }

@@ -2,7 +2,7 @@
 //! index never decrease and its applied index advances one entry at a time (or jumps
 //! forward to an installed snapshot); across restarts its durable term never decreases.
 
-use super::{Check, Violation};
+use super::{Check, Invariant, Violation};
 use raft_core::{LogIndex, NodeId, Term};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,7 +34,7 @@ impl Monotonic {
         let progress = self.node(node);
         if term < progress.term {
             return Err(Violation::new(
-                "monotonic term",
+                Invariant::MonotonicTerm,
                 vec![node],
                 format!("node {node} went back from term {} to {term} without restarting", progress.term),
             ));
@@ -48,7 +48,7 @@ impl Monotonic {
         let progress = self.node(node);
         if commit < progress.commit {
             return Err(Violation::new(
-                "monotonic commit index",
+                Invariant::MonotonicCommitIndex,
                 vec![node],
                 format!(
                     "node {node} went back from commit index {} to {commit} without restarting",
@@ -65,7 +65,7 @@ impl Monotonic {
         let progress = self.node(node);
         if index != progress.applied + 1 {
             return Err(Violation::new(
-                "monotonic applied index",
+                Invariant::MonotonicAppliedIndex,
                 vec![node],
                 format!("node {node} applied entry {index} right after entry {}", progress.applied),
             ));
@@ -79,7 +79,7 @@ impl Monotonic {
         let progress = self.node(node);
         if index < progress.applied {
             return Err(Violation::new(
-                "monotonic applied index",
+                Invariant::MonotonicAppliedIndex,
                 vec![node],
                 format!(
                     "node {node} installed a snapshot at {index}, behind its applied index {}",
@@ -97,7 +97,7 @@ impl Monotonic {
         let progress = self.node(node);
         if term < progress.durable_term {
             return Err(Violation::new(
-                "monotonic durable term",
+                Invariant::MonotonicDurableTerm,
                 vec![node],
                 format!("node {node}'s durable term went back from {} to {term}", progress.durable_term),
             ));

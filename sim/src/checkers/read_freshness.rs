@@ -7,7 +7,7 @@
 //! comes with the key-value clients. The reads still pending are also a liveness
 //! question: once the cluster has healed, every read must be answered or refused.
 
-use super::{Check, Violation};
+use super::{Check, Invariant, Violation};
 use raft_core::{LogIndex, NodeId, RequestId};
 use std::collections::BTreeMap;
 
@@ -59,14 +59,14 @@ impl ReadFreshness {
     ) -> Check {
         let Some(PendingRead { required, .. }) = self.pending.remove(&(node, id)) else {
             return Err(Violation::new(
-                "read freshness",
+                Invariant::ReadFreshness,
                 vec![node],
                 format!("node {node} answered read {id}, which it was never asked or already answered"),
             ));
         };
         if read_index < required {
             return Err(Violation::new(
-                "read freshness",
+                Invariant::ReadFreshness,
                 vec![node],
                 format!(
                     "node {node} answered read {id} at index {read_index}, but entry {required} was applied before the read was asked (a stale read)"
@@ -75,7 +75,7 @@ impl ReadFreshness {
         }
         if applied_here < read_index {
             return Err(Violation::new(
-                "read freshness",
+                Invariant::ReadFreshness,
                 vec![node],
                 format!(
                     "node {node} answered read {id} at index {read_index} having applied only {applied_here}"

@@ -8,30 +8,13 @@
 //! entries, an old candidate's request or an old acknowledgement through fails here
 //! at once, where the damage it does downstream may take many seeds to surface.
 
-use super::{Check, Violation};
-use raft_core::{Action, Message, Term};
+use super::{Check, Invariant, Violation};
+use raft_core::{Message, Term};
+use raft_host::ActionKinds;
 
 /// Checks what a node did with a message from an older term.
 #[derive(Debug, Default)]
 pub struct StaleTerm;
-
-/// The name of an action, for the report.
-fn action_name(action: &Action) -> &'static str {
-    match action {
-        Action::PersistHardState(_) => "PersistHardState",
-        Action::TruncateLog { .. } => "TruncateLog",
-        Action::PersistEntries { .. } => "PersistEntries",
-        Action::PersistSnapshot { .. } => "PersistSnapshot",
-        Action::InstallSnapshot { .. } => "InstallSnapshot",
-        Action::Send(_) => "Send",
-        Action::SendAhead(_) => "SendAhead",
-        Action::Apply { .. } => "Apply",
-        Action::ProposalAccepted { .. } => "ProposalAccepted",
-        Action::ReadReady { .. } => "ReadReady",
-        Action::Rejected { .. } => "Rejected",
-        Action::RoleChanged { .. } => "RoleChanged",
-    }
-}
 
 impl StaleTerm {
     /// Whether `message` is stale for a receiver in `receiver_term`. (A pre-vote request
@@ -40,15 +23,14 @@ impl StaleTerm {
         message.term < receiver_term
     }
 
-    /// A node in `receiver_term` was given the stale `message` and produced `actions`.
-    pub fn on_stale_message(&self, message: &Message, receiver_term: Term, actions: &[Action]) -> Check {
-        let Some(action) =
-            actions.iter().find(|action| !matches!(action, Action::Send(_) | Action::SendAhead(_)))
-        else {
+    /// A node in `receiver_term` was given the stale `message`, and the step asked for
+    /// the kinds of action in `did`.
+    pub fn on_stale_message(&self, message: &Message, receiver_term: Term, did: ActionKinds) -> Check {
+        let Some(action) = did.first_besides_sends() else {
             return Ok(());
         };
         Err(Violation::new(
-            "stale term",
+            Invariant::StaleTerm,
             vec![message.to, message.from],
             format!(
                 "node {} in term {receiver_term} acted on a term-{} message from node {} ({}): it did {}",
@@ -56,7 +38,7 @@ impl StaleTerm {
                 message.term,
                 message.from,
                 crate::simulation::describe_message_kind(&message.body),
-                action_name(action)
+                action
             ),
         ))
     }
@@ -65,7 +47,7 @@ impl StaleTerm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_core::{Entry, EntryPayload, HardState, MessageBody};
+    use raft_core::{Action, Entry, EntryPayload, HardState, MessageBody};
 
     fn append(term: Term) -> Message {
         Message {
@@ -81,17 +63,23 @@ mod tests {
         }
     }
 
+    fn kinds(actions: &[Action]) -> ActionKinds {
+        let mut did = ActionKinds::default();
+        actions.iter().for_each(|action| did.insert(action));
+        did
+    }
+
     #[test]
     fn acting_on_an_old_leaders_entries_fires() {
         let checker = StaleTerm;
         let message = append(3);
         assert!(StaleTerm::is_stale(&message, 4));
-        let writes = [Action::PersistEntries { entries: vec![] }];
-        let violation = checker.on_stale_message(&message, 4, &writes).unwrap_err();
+        let writes = kinds(&[Action::PersistEntries { entries: vec![] }]);
+        let violation = checker.on_stale_message(&message, 4, writes).unwrap_err();
         assert_eq!(violation.invariant, "stale term");
         assert!(violation.detail.contains("PersistEntries"), "{violation}");
-        let hard_state = [Action::PersistHardState(HardState { term: 4, voted_for: Some(2) })];
-        assert!(checker.on_stale_message(&message, 4, &hard_state).is_err());
+        let hard_state = kinds(&[Action::PersistHardState(HardState { term: 4, voted_for: Some(2) })]);
+        assert!(checker.on_stale_message(&message, 4, hard_state).is_err());
     }
 
     #[test]
@@ -104,7 +92,9 @@ mod tests {
             term: 4,
             body: MessageBody::HeartbeatResponse { read_round: 0, leader_tick: 0 },
         };
-        checker.on_stale_message(&message, 4, &[Action::Send(reply)]).unwrap();
+        checker
+            .on_stale_message(&message, 4, kinds(&[Action::Send(reply.clone()), Action::SendAhead(reply)]))
+            .unwrap();
         assert!(!StaleTerm::is_stale(&append(4), 4));
     }
 }

@@ -3,7 +3,7 @@
 //! Snapshots are held to the same rule: a state machine restored from a snapshot at
 //! index `i` must equal the applied prefix up to `i`.
 
-use super::{payload_digest, Check, Violation};
+use super::{payload_digest, Check, Invariant, Violation};
 use raft_core::{Entry, LogIndex, NodeId, Term};
 
 /// An entry some node applied: committed, as far as the cluster's clients can tell.
@@ -50,7 +50,7 @@ impl StateMachineSafety {
     pub fn on_applied(&mut self, node: NodeId, entry: &Entry) -> Result<Option<CommittedEntry>, Violation> {
         let Some(position) = entry.index.checked_sub(1).map(|position| position as usize) else {
             return Err(Violation::new(
-                "state machine safety",
+                Invariant::StateMachineSafety,
                 vec![node],
                 format!("node {node} applied an entry at index 0"),
             ));
@@ -59,7 +59,7 @@ impl StateMachineSafety {
         if let Some(first) = self.applied.get(position) {
             if (first.term, first.payload_digest) != (entry.term, payload_digest) {
                 return Err(Violation::new(
-                    "state machine safety",
+                    Invariant::StateMachineSafety,
                     vec![first.first_node, node],
                     format!(
                         "node {} applied entry {} of term {} but node {node} applied one of term {}{}",
@@ -75,7 +75,7 @@ impl StateMachineSafety {
         }
         if position != self.applied.len() {
             return Err(Violation::new(
-                "state machine safety",
+                Invariant::StateMachineSafety,
                 vec![node],
                 format!(
                     "node {node} applied entry {} but no node has applied entry {} yet",
@@ -102,7 +102,7 @@ impl StateMachineSafety {
         }
         let Some(applied) = self.applied.get(index as usize - 1) else {
             return Err(Violation::new(
-                "state machine safety",
+                Invariant::StateMachineSafety,
                 vec![node],
                 format!(
                     "node {node} restored a snapshot at {index}, beyond anything applied ({})",
@@ -112,7 +112,7 @@ impl StateMachineSafety {
         };
         if applied.prefix_digest != prefix_digest {
             return Err(Violation::new(
-                "state machine safety",
+                Invariant::StateMachineSafety,
                 vec![node, applied.first_node],
                 format!("node {node} restored a snapshot at {index} that differs from the applied history"),
             ));

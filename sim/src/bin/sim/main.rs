@@ -428,7 +428,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
         );
         for (failure, (_, repro)) in summary.failures.iter().zip(&repro_files).take(FAILURES_LISTED) {
             let invariant =
-                failure.report.violation.as_ref().map_or("", |failure| failure.violation.invariant.as_str());
+                failure.report.violation.as_ref().map_or("", |failure| failure.violation.invariant.name());
             let replay = match repro {
                 Ok(path) => format!("sim replay {}", path.display()),
                 Err(_) => "repro file not written".to_string(),
@@ -469,8 +469,7 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
         }
         return Ok(verdict_code(report.verdict));
     }
-    let invariant =
-        |failure: Option<&sim::Failure>| failure.map(|failure| failure.violation.invariant.clone());
+    let invariant = |failure: Option<&sim::Failure>| failure.map(|failure| failure.violation.invariant);
     let same_verdict = report.verdict == file.verdict
         && invariant(report.violation.as_ref()) == invariant(file.violation.as_ref());
     let same_trace = report.trace_hash == file.trace_hash;

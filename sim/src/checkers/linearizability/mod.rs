@@ -12,7 +12,7 @@ mod register;
 mod search;
 mod shrink;
 
-use super::Violation;
+use super::{Invariant, Violation};
 use crate::history::{ClientOp, Outcome};
 use kv::{Operation, Query, Response};
 use search::{Memory, SearchResult};
@@ -86,7 +86,7 @@ impl Linearizability {
                 lines.push(describe_weakened(overlapping, sources));
                 // Clients, not nodes, observed it: the violation names no node.
                 Some(Violation::new(
-                    "linearizability",
+                    Invariant::Linearizability,
                     Vec::new(),
                     format!(
                         "the {operations_on_key} operations on key {key:?} have no linearization; neither have these {}, even if every other write on the key took effect at any time between its invocation and its return, or never:\n{}",
@@ -96,7 +96,7 @@ impl Linearizability {
                 ))
             }
             Linearizability::Unknown { key, operations_on_key, steps } => Some(Violation::new(
-                "linearizability unknown",
+                Invariant::LinearizabilityUnknown,
                 Vec::new(),
                 format!(
                     "the search over the {operations_on_key} operations on key {key:?} hit its bound ({steps} steps or {} MiB of explored configurations); the history may or may not be linearizable (fewer clients make the search easier)",
