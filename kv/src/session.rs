@@ -57,8 +57,16 @@ impl Sessions {
         if sequence == 0 {
             return;
         }
-        let session = Session { last_sequence: sequence, last_response: response.clone() };
-        self.by_client.insert(client, session);
+        match self.by_client.get_mut(&client) {
+            Some(session) => {
+                session.last_sequence = sequence;
+                session.last_response.clone_from(response);
+            }
+            None => {
+                let session = Session { last_sequence: sequence, last_response: response.clone() };
+                self.by_client.insert(client, session);
+            }
+        }
     }
 
     /// The session of `client`, if it has had a command applied.

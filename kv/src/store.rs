@@ -43,7 +43,7 @@ impl KvStore {
     fn execute(&mut self, operation: &Operation) -> Response {
         match operation {
             Operation::Set { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                self.put(key, value);
                 Response::Done
             }
             Operation::Delete { key } => Response::Deleted { existed: self.data.remove(key).is_some() },
@@ -52,13 +52,29 @@ impl KvStore {
                 let swapped = previous == *expected;
                 if swapped {
                     match new {
-                        Some(value) => self.data.insert(key.clone(), value.clone()),
-                        None => self.data.remove(key),
-                    };
+                        Some(value) => self.put(key, value),
+                        None => {
+                            self.data.remove(key);
+                        }
+                    }
                 }
                 Response::Swapped { swapped, previous }
             }
             Operation::Read(query) => self.query(query),
+        }
+    }
+
+    /// Stores `value` at `key`, reusing the key and the old value's memory when the key
+    /// is there already (most writes overwrite a live key).
+    fn put(&mut self, key: &str, value: &str) {
+        match self.data.get_mut(key) {
+            Some(slot) => {
+                slot.clear();
+                slot.push_str(value);
+            }
+            None => {
+                self.data.insert(key.to_string(), value.to_string());
+            }
         }
     }
 

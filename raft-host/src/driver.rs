@@ -75,6 +75,8 @@ pub struct Driver<M: StateMachine> {
     steps_this_call: u32,
     /// A transfer the core refused in the current step: the answer to give.
     refused_transfer: Option<(RejectReason, Option<NodeId>)>,
+    /// Whether entries were applied since the last look at the compaction policy.
+    applied_since_compaction_check: bool,
     /// Set once the node cannot go on; every input is then ignored.
     failed: bool,
     counters: DriverCounters,
@@ -114,6 +116,7 @@ impl<M: StateMachine> Driver<M> {
             first_step_did: ActionKinds::default(),
             steps_this_call: 0,
             refused_transfer: None,
+            applied_since_compaction_check: true,
             failed: false,
             counters: DriverCounters::default(),
         })
@@ -213,7 +216,13 @@ impl<M: StateMachine> Driver<M> {
             }
             self.ready = ready;
         }
-        if let Some((index, term)) = log_end {
+        // Only a leader counts its own durable log, and only above its commit index, so
+        // only then does it hear of it: a follower that wins an election writes its
+        // no-op at once, and the report of that write covers everything before it.
+        let counts = |&(index, _): &(LogIndex, raft_core::Term)| {
+            self.node.role() == Role::Leader && index > self.node.commit_index()
+        };
+        if let Some((index, term)) = log_end.filter(counts) {
             self.step(Input::LogPersisted { index, term });
         }
         self.finish();
@@ -314,19 +323,22 @@ impl<M: StateMachine> Driver<M> {
                 }));
             }
         }
-        let mut wrote_log = false;
+        let reports_early = self.config.misbehaviour == Some(Misbehaviour::ReportBeforeSync);
+        let wrote_log = reports_early
+            && actions
+                .iter()
+                .any(|action| matches!(action, Action::PersistEntries { .. } | Action::TruncateLog { .. }));
         // (Most ticks ask for nothing: skip the drain then, it is not free.)
         if !actions.is_empty() {
             for action in actions.drain(..) {
                 if self.failed {
                     break;
                 }
-                wrote_log |= matches!(action, Action::PersistEntries { .. } | Action::TruncateLog { .. });
                 self.handle(action);
             }
         }
         self.actions = actions;
-        if wrote_log && self.config.misbehaviour == Some(Misbehaviour::ReportBeforeSync) {
+        if wrote_log {
             let (index, term) = (self.node.last_index(), self.node.last_term());
             self.step(Input::LogPersisted { index, term });
         }
@@ -382,13 +394,10 @@ impl<M: StateMachine> Driver<M> {
     }
 
     fn admit(&mut self, effect: Effect, ahead: bool) {
-        let effect = if self.config.misbehaviour == Some(Misbehaviour::SendBeforeSync) {
-            Some(effect)
-        } else {
-            self.gate.admit(effect, ahead)
-        };
-        if let Some(effect) = effect {
+        if self.gate.may_pass(ahead) || self.config.misbehaviour == Some(Misbehaviour::SendBeforeSync) {
             self.perform(effect);
+        } else {
+            self.gate.hold(effect, ahead);
         }
     }
 
@@ -451,6 +460,7 @@ impl<M: StateMachine> Driver<M> {
             Effect::Install(snapshot) => match self.machine.restore(&snapshot.data) {
                 Ok(()) => {
                     self.applied_index = self.applied_index.max(snapshot.meta.last_included_index);
+                    self.applied_since_compaction_check = true;
                     self.waiters.covered_by_snapshot(snapshot.meta.last_included_index, &mut self.answers);
                     if self.config.observe {
                         self.outputs.push(Output::Event(Event::SnapshotInstalled { snapshot }));
@@ -471,6 +481,7 @@ impl<M: StateMachine> Driver<M> {
     fn apply(&mut self, entry: raft_core::Entry, decision: Option<&CommitDecision>) {
         let response = self.machine.apply_entry(&entry);
         self.applied_index = entry.index;
+        self.applied_since_compaction_check = true;
         if let Some((request, kind, same_entry)) = self.waiters.applied(entry.index, entry.term) {
             let answer = match (kind, same_entry, response) {
                 (Kind::Write, true, Some(response)) => Answer::Applied { index: entry.index, response },
@@ -506,6 +517,9 @@ impl<M: StateMachine> Driver<M> {
 
     /// Snapshots the state machine once enough applied entries follow the last snapshot.
     fn compact_if_due(&mut self) {
+        if !std::mem::take(&mut self.applied_since_compaction_check) {
+            return;
+        }
         let threshold = self.config.compaction_threshold_entries;
         let snapshot_index = self.node.snapshot_meta().last_included_index;
         if self.failed || threshold == 0 || self.applied_index < snapshot_index.saturating_add(threshold) {

@@ -62,6 +62,7 @@ impl Gate {
     }
 
     /// Numbers a new write; `log_end` is where the log ends after it, for a log write.
+    #[inline]
     pub(crate) fn issue(&mut self, hard_state: bool, log_end: Option<(LogIndex, Term)>) -> WriteId {
         self.issued += 1;
         if hard_state {
@@ -73,16 +74,22 @@ impl Gate {
         self.issued
     }
 
-    /// Takes an effect: returns it if it may happen now, holds it otherwise. `ahead`:
-    /// a leader's send-ahead, which waits only for the hard state.
-    pub(crate) fn admit(&mut self, effect: Effect, ahead: bool) -> Option<Effect> {
-        let needs = if ahead { self.last_hard_state } else { self.issued };
-        let in_order = ahead || self.held.is_empty();
-        if needs <= self.durable && in_order {
-            return Some(effect);
+    /// Whether an effect may happen now: every write it waits for is durable and no
+    /// effect it must follow is still held. `ahead`: a leader's send-ahead, which waits
+    /// only for the hard state and may overtake held effects.
+    #[inline]
+    pub(crate) fn may_pass(&self, ahead: bool) -> bool {
+        if ahead {
+            self.last_hard_state <= self.durable
+        } else {
+            self.issued <= self.durable && self.held.is_empty()
         }
+    }
+
+    /// Holds an effect that may not happen yet (see [`Gate::may_pass`]).
+    pub(crate) fn hold(&mut self, effect: Effect, ahead: bool) {
+        let needs = if ahead { self.last_hard_state } else { self.issued };
         self.held.push_back(Held { needs, effect });
-        None
     }
 
     /// The writes through `through` are durable. Returns the log's end as of the
@@ -129,6 +136,17 @@ impl Gate {
 mod tests {
     use super::*;
     use raft_core::MessageBody;
+
+    impl Gate {
+        /// The effect back if it may happen now, else held.
+        fn admit(&mut self, effect: Effect, ahead: bool) -> Option<Effect> {
+            if self.may_pass(ahead) {
+                return Some(effect);
+            }
+            self.hold(effect, ahead);
+            None
+        }
+    }
 
     fn message(to: u64) -> Effect {
         Effect::Send(Message { from: 1, to, term: 1, body: MessageBody::TimeoutNow })

@@ -6,10 +6,14 @@
 //! stops leading (unknown: the new leader may still commit it), or when it has waited
 //! too long (unknown). A read waits for the core to confirm it, or to refuse it. Every
 //! request ends in exactly one answer.
+//!
+//! The queues are short and ordered (a leader appends at increasing indexes and
+//! applies in index order; reads are confirmed in the order they came), so they are
+//! double-ended queues searched from the front rather than maps.
 
 use crate::io::Answer;
 use raft_core::{LogIndex, NodeId, RequestId, Term};
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 /// What an accepted request becomes when its entry is applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +24,7 @@ pub(crate) enum Kind {
 
 #[derive(Debug)]
 struct Accepted {
+    index: LogIndex,
     request: RequestId,
     term: Term,
     kind: Kind,
@@ -28,6 +33,7 @@ struct Accepted {
 
 #[derive(Debug)]
 struct PendingRead<Q> {
+    request: RequestId,
     query: Q,
     since_tick: u64,
 }
@@ -35,12 +41,13 @@ struct PendingRead<Q> {
 /// Requests waiting for their answer.
 #[derive(Debug)]
 pub(crate) struct Waiters<Q> {
-    /// Accepted writes and membership changes, by the index they were appended at.
-    accepted: BTreeMap<LogIndex, Accepted>,
-    /// Writes and membership changes submitted in the current step, not yet accepted.
-    submitted: BTreeMap<RequestId, Kind>,
-    /// Reads waiting for the core to confirm them.
-    reads: BTreeMap<RequestId, PendingRead<Q>>,
+    /// Accepted writes and membership changes, by increasing index.
+    accepted: VecDeque<Accepted>,
+    /// Writes and membership changes submitted in the current step, not yet accepted
+    /// (the core answers in the step that takes them, so at most a few).
+    submitted: Vec<(RequestId, Kind)>,
+    /// Reads waiting for the core to confirm them, oldest first.
+    reads: VecDeque<PendingRead<Q>>,
     /// No request has waited since before this tick: [`Waiters::expire`] has nothing to
     /// look at until the oldest could be due (a lower bound, refreshed by each scan).
     oldest_since_tick: u64,
@@ -49,9 +56,9 @@ pub(crate) struct Waiters<Q> {
 impl<Q> Default for Waiters<Q> {
     fn default() -> Self {
         Waiters {
-            accepted: BTreeMap::new(),
-            submitted: BTreeMap::new(),
-            reads: BTreeMap::new(),
+            accepted: VecDeque::new(),
+            submitted: Vec::new(),
+            reads: VecDeque::new(),
             oldest_since_tick: u64::MAX,
         }
     }
@@ -65,17 +72,22 @@ impl<Q> Waiters<Q> {
 
     /// A write or membership change goes to the core.
     pub(crate) fn submit(&mut self, request: RequestId, kind: Kind) {
-        self.submitted.insert(request, kind);
+        self.submitted.push((request, kind));
     }
 
     /// A read goes to the core.
     pub(crate) fn submit_read(&mut self, request: RequestId, query: Q, now_tick: u64) {
         self.oldest_since_tick = self.oldest_since_tick.min(now_tick);
-        self.reads.insert(request, PendingRead { query, since_tick: now_tick });
+        self.reads.push_back(PendingRead { request, query, since_tick: now_tick });
     }
 
-    /// The core accepted `request` at `index` in `term`. An older request still waiting
-    /// at that index (from an earlier term of this node's) lost its entry: unknown.
+    fn take_submitted(&mut self, request: RequestId) -> Option<Kind> {
+        let position = self.submitted.iter().position(|&(submitted, _)| submitted == request)?;
+        Some(self.submitted.swap_remove(position).1)
+    }
+
+    /// The core accepted `request` at `index` in `term`. Requests still waiting at that
+    /// index or after (from an earlier term of this node's) lost their entries: unknown.
     pub(crate) fn accepted<R>(
         &mut self,
         request: RequestId,
@@ -84,35 +96,45 @@ impl<Q> Waiters<Q> {
         now_tick: u64,
         answers: &mut Vec<(RequestId, Answer<R>)>,
     ) {
-        let Some(kind) = self.submitted.remove(&request) else {
+        let Some(kind) = self.take_submitted(request) else {
             return;
         };
-        self.oldest_since_tick = self.oldest_since_tick.min(now_tick);
-        let accepted = Accepted { request, term, kind, since_tick: now_tick };
-        if let Some(displaced) = self.accepted.insert(index, accepted) {
+        while self.accepted.back().is_some_and(|last| last.index >= index) {
+            let displaced = self.accepted.pop_back().expect("checked");
             answers.push((displaced.request, Answer::Unknown { leader_hint: None }));
         }
+        self.oldest_since_tick = self.oldest_since_tick.min(now_tick);
+        self.accepted.push_back(Accepted { index, request, term, kind, since_tick: now_tick });
     }
 
     /// The core refused a write or membership change.
     pub(crate) fn refused_write(&mut self, request: RequestId) -> bool {
-        self.submitted.remove(&request).is_some()
+        self.take_submitted(request).is_some()
     }
 
     /// The core refused a read.
     pub(crate) fn refused_read(&mut self, request: RequestId) -> bool {
-        self.reads.remove(&request).is_some()
+        self.take_read(request).is_some()
+    }
+
+    fn take_read(&mut self, request: RequestId) -> Option<Q> {
+        let position = self.reads.iter().position(|read| read.request == request)?;
+        self.reads.remove(position).map(|read| read.query)
     }
 
     /// The core confirmed a read: its query, if someone still waits for it.
     pub(crate) fn confirmed_read(&mut self, request: RequestId) -> Option<Q> {
-        self.reads.remove(&request).map(|read| read.query)
+        self.take_read(request)
     }
 
     /// The entry at `index` of `term` was applied. Returns who waited for it, how, and
-    /// whether it is the entry they were accepted with.
+    /// whether it is the entry they were accepted with. (Entries are applied in index
+    /// order, so a waiter at a lower index was answered already.)
     pub(crate) fn applied(&mut self, index: LogIndex, term: Term) -> Option<(RequestId, Kind, bool)> {
-        let accepted = self.accepted.remove(&index)?;
+        if self.accepted.front()?.index != index {
+            return None;
+        }
+        let accepted = self.accepted.pop_front().expect("checked");
         Some((accepted.request, accepted.kind, accepted.term == term))
     }
 
@@ -123,11 +145,8 @@ impl<Q> Waiters<Q> {
         index: LogIndex,
         answers: &mut Vec<(RequestId, Answer<R>)>,
     ) {
-        while let Some(entry) = self.accepted.first_entry() {
-            if *entry.key() > index {
-                break;
-            }
-            let accepted = entry.remove();
+        while self.accepted.front().is_some_and(|first| first.index <= index) {
+            let accepted = self.accepted.pop_front().expect("checked");
             answers.push((accepted.request, Answer::Unknown { leader_hint: None }));
         }
     }
@@ -139,7 +158,7 @@ impl<Q> Waiters<Q> {
         leader_hint: Option<NodeId>,
         answers: &mut Vec<(RequestId, Answer<R>)>,
     ) {
-        for (_, accepted) in std::mem::take(&mut self.accepted) {
+        for accepted in self.accepted.drain(..) {
             answers.push((accepted.request, Answer::Unknown { leader_hint }));
         }
     }
@@ -156,28 +175,22 @@ impl<Q> Waiters<Q> {
             return;
         }
         let expired = |since: u64| now_tick.saturating_sub(since) >= timeout_ticks;
-        let stale: Vec<LogIndex> = self
-            .accepted
-            .iter()
-            .filter(|(_, accepted)| expired(accepted.since_tick))
-            .map(|(index, _)| *index)
-            .collect();
-        for index in stale {
-            let accepted = self.accepted.remove(&index).expect("listed");
-            answers.push((accepted.request, Answer::Unknown { leader_hint }));
-        }
-        let stale: Vec<RequestId> = self
-            .reads
-            .iter()
-            .filter(|(_, read)| expired(read.since_tick))
-            .map(|(request, _)| *request)
-            .collect();
-        for request in stale {
-            self.reads.remove(&request);
-            answers.push((request, Answer::Unknown { leader_hint }));
-        }
-        let accepted = self.accepted.values().map(|accepted| accepted.since_tick);
-        let reads = self.reads.values().map(|read| read.since_tick);
+        self.accepted.retain(|accepted| {
+            let keep = !expired(accepted.since_tick);
+            if !keep {
+                answers.push((accepted.request, Answer::Unknown { leader_hint }));
+            }
+            keep
+        });
+        self.reads.retain(|read| {
+            let keep = !expired(read.since_tick);
+            if !keep {
+                answers.push((read.request, Answer::Unknown { leader_hint }));
+            }
+            keep
+        });
+        let accepted = self.accepted.iter().map(|accepted| accepted.since_tick);
+        let reads = self.reads.iter().map(|read| read.since_tick);
         self.oldest_since_tick = accepted.chain(reads).min().unwrap_or(u64::MAX);
     }
 }

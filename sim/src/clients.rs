@@ -74,7 +74,8 @@ struct Pending {
 
 #[derive(Debug)]
 enum PendingRequest {
-    Write(Command),
+    /// A write, and its bytes for the log (encoded once, copied to each attempt).
+    Write(Command, Vec<u8>),
     Read(Query),
 }
 
@@ -105,7 +106,26 @@ pub(crate) fn client_of(request: RequestId) -> Option<usize> {
 }
 
 fn key_name(index: u64) -> String {
-    format!("k{index}")
+    let mut key = String::with_capacity(4);
+    key.push('k');
+    push_decimal(&mut key, index);
+    key
+}
+
+/// Appends `number` in decimal: what `format!` would write, without its machinery
+/// (two strings per client operation add up over millions of seeds).
+fn push_decimal(text: &mut String, mut number: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    text.extend(digits[start..].iter().map(|&digit| char::from(digit)));
 }
 
 impl Simulation<'_> {
@@ -124,7 +144,7 @@ impl Simulation<'_> {
         }
         let request = self.draw_request(client);
         let operation = match &request {
-            PendingRequest::Write(command) => command.operation.clone(),
+            PendingRequest::Write(command, _) => command.operation.clone(),
             PendingRequest::Read(query) => Operation::Read(query.clone()),
         };
         let now = self.queue.now();
@@ -167,7 +187,10 @@ impl Simulation<'_> {
         let state = &mut self.clients[client];
         let sequence = state.next_sequence;
         state.next_sequence += 1;
-        let value = format!("{}.{sequence}", state.id);
+        let mut value = String::with_capacity(12);
+        push_decimal(&mut value, state.id);
+        value.push('.');
+        push_decimal(&mut value, sequence);
         let operation = match random.below(10) {
             0..=4 => Operation::Set { key, value },
             5..=7 => {
@@ -177,7 +200,9 @@ impl Simulation<'_> {
             }
             _ => Operation::Delete { key },
         };
-        PendingRequest::Write(Command { client: state.id, sequence, operation })
+        let command = Command { client: state.id, sequence, operation };
+        let bytes = command.encode();
+        PendingRequest::Write(command, bytes)
     }
 
     /// Sends the pending operation of `client` once more, to the node it believes leads.
@@ -197,9 +222,8 @@ impl Simulation<'_> {
         pending.current_attempt_unrefused = responsive;
         pending.attempt = attempt;
         pending.target = target;
-        // The request for the node; a write's bytes are encoded here, while it is borrowed.
         let request = match &pending.request {
-            PendingRequest::Write(command) => Request::Write(command.encode()),
+            PendingRequest::Write(_, bytes) => Request::Write(bytes.clone()),
             PendingRequest::Read(query) => match self.options.reads {
                 ReadMode::Index => Request::Read(query.clone()),
                 ReadMode::Local => Request::LocalRead(query.clone()),
@@ -247,7 +271,7 @@ impl Simulation<'_> {
         if in_safety_phase && pending.timeouts >= GIVE_UP_AFTER_TIMEOUTS {
             let maybe_applied = pending.earlier_attempt_unrefused || pending.current_attempt_unrefused;
             let outcome = match pending.request {
-                PendingRequest::Write(_) if !maybe_applied => Outcome::Fail,
+                PendingRequest::Write(..) if !maybe_applied => Outcome::Fail,
                 _ => Outcome::Indeterminate,
             };
             self.client_done(client, outcome, None);
@@ -325,16 +349,17 @@ impl Simulation<'_> {
             (PendingRequest::Read(Query::Get { key }), Response::Value(value)) => {
                 state.known.insert(key.clone(), value.clone());
             }
-            (PendingRequest::Write(Command { operation: Operation::Set { key, value }, .. }), _) => {
+            (PendingRequest::Write(Command { operation: Operation::Set { key, value }, .. }, _), _) => {
                 state.known.insert(key.clone(), Some(value.clone()));
             }
-            (PendingRequest::Write(Command { operation: Operation::Delete { key }, .. }), _) => {
+            (PendingRequest::Write(Command { operation: Operation::Delete { key }, .. }, _), _) => {
                 state.known.insert(key.clone(), None);
             }
             (
-                PendingRequest::Write(Command {
-                    operation: Operation::CompareAndSet { key, new, .. }, ..
-                }),
+                PendingRequest::Write(
+                    Command { operation: Operation::CompareAndSet { key, new, .. }, .. },
+                    _,
+                ),
                 Response::Swapped { swapped, previous },
             ) => {
                 state.known.insert(key.clone(), if *swapped { new.clone() } else { previous.clone() });
@@ -384,6 +409,16 @@ impl Simulation<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_and_numbers_are_written_as_format_would() {
+        for number in [0, 7, 10, 99, 12_345, u64::MAX] {
+            let mut text = String::new();
+            push_decimal(&mut text, number);
+            assert_eq!(text, number.to_string());
+        }
+        assert_eq!(key_name(3), "k3");
+    }
 
     #[test]
     fn request_ids_name_their_client_and_nothing_else() {

@@ -87,6 +87,20 @@ impl<E> EventQueue<E> {
         Some((at, event))
     }
 
+    /// When the earliest event is due, if any.
+    pub fn next_time(&self) -> Option<Micros> {
+        self.heap.peek().map(|Reverse(key)| (key >> 64) as Micros)
+    }
+
+    /// Moves the clock to `at` without an event (for a caller that keeps periodic
+    /// events of its own beside the queue); `at` must not be in the past nor after the
+    /// next event.
+    pub fn advance_to(&mut self, at: Micros) {
+        assert!(at >= self.now, "the clock cannot go back: {at} < {}", self.now);
+        debug_assert!(self.next_time().is_none_or(|next| at <= next));
+        self.now = at;
+    }
+
     /// How many events are waiting.
     pub fn len(&self) -> usize {
         self.heap.len()

@@ -101,6 +101,7 @@ impl Simulation<'_> {
 
     pub(crate) fn crash(&mut self, position: usize) {
         let survivors = self.cluster.crash(position, self.queue.now());
+        self.stop_ticks(position);
         let host = &self.cluster.hosts[position];
         let (id, durable_term) = (host.id, host.disk.durable().hard_state.term);
         tracing::debug!(time_us = self.queue.now(), node = id, survivors, "crash");

@@ -137,11 +137,13 @@ impl<'a> Trace<'a> {
 
     /// Records one event.
     pub fn record(&mut self, record: TraceRecord) {
+        // Event, kind, node and peer share a word (ids and peers are far below 2^24).
         let mut hash = self.hash;
         hash = fold(hash, record.time_us);
-        hash = fold(hash, record.event as u64 | (record.kind as u64) << 8);
-        hash = fold(hash, record.node);
-        hash = fold(hash, record.peer);
+        hash = fold(
+            hash,
+            record.event as u64 | (record.kind as u64) << 8 | record.node << 16 | record.peer << 40,
+        );
         hash = fold(hash, record.term);
         hash = fold(hash, record.index);
         hash = fold(hash, record.count);

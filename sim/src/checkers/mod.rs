@@ -208,7 +208,7 @@ pub fn log_holds(log: &dyn LogView, index: LogIndex, term: Term) -> bool {
 
 /// A fixed fingerprint of an entry's payload.
 pub fn payload_digest(entry: &Entry) -> u64 {
-    let mut hasher = crate::random::Fnv64::default();
+    let mut hasher = crate::random::Fingerprint::default();
     match &entry.payload {
         EntryPayload::Noop => hasher.number(0),
         EntryPayload::Command(bytes) => {

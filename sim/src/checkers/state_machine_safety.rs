@@ -18,7 +18,7 @@ pub struct CommittedEntry {
 /// The fingerprint of an applied prefix extended by one entry. The simulated state
 /// machine computes the same chain, so a snapshot can be compared with the history.
 pub fn extend_prefix_digest(prefix_digest: u64, entry: &Entry) -> u64 {
-    let mut hasher = crate::random::Fnv64::default();
+    let mut hasher = crate::random::Fingerprint::default();
     hasher.number(prefix_digest);
     hasher.number(entry.index);
     hasher.number(entry.term);
