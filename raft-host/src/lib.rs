@@ -41,9 +41,11 @@
 //! 4. After a crash, start a new driver from exactly what is durable.
 //!
 //! Everything else (what may leave before the disk, what must wait, when to snapshot,
-//! which client to answer how) is the driver's. A leader's appends leave at once, in
-//! parallel with its own write (Raft thesis §10.2.1); its votes, acknowledgements and
-//! answers wait for the disk.
+//! which client to answer how, what the core hears of durability) is the driver's. A
+//! leader's appends leave at once, in parallel with its own write (Raft thesis
+//! §10.2.1); its votes, acknowledgements and answers wait for the disk. The core hears
+//! that its log is durable (`Input::LogPersisted`) when that can change a commit: on a
+//! leader, above its commit index.
 //!
 //! ## Example: a host loop for a one-node cluster
 //! ```

@@ -2,20 +2,23 @@
 //!
 //! One `u64` seed decides everything a run does. From it, independent ChaCha streams
 //! (one per purpose: fault plan, network, node seeds, workload, storage) drive a
-//! cluster of [`raft_core::RaftNode`]s on a virtual clock, through an event queue
-//! ordered by (time, sequence number). No wall clock, thread timing or hash-map order
-//! reaches a run: the same seed and options give the same run, byte for byte, on any
-//! machine and under any `--jobs`.
+//! cluster of nodes on a virtual clock, through an event queue ordered by (time,
+//! sequence number). Each node is the production node driver, `raft_host::Driver`,
+//! around a [`raft_core::RaftNode`]: the simulator tests the host code a real server
+//! runs, and supplies only the world around it. No wall clock, thread timing or
+//! hash-map order reaches a run: the same seed and options give the same run, byte for
+//! byte, on any machine and under any `--jobs`.
 //!
 //! ## What a run simulates
 //! - **Network** ([`network`]): per-message delay (which reorders), loss, duplication,
 //!   symmetric and one-way cuts, an isolated node, majority/minority splits, flapping links.
-//! - **Nodes** ([`host`], [`storage`]): each host performs its node's actions in order
-//!   and keeps the ordering contract: an effect that leaves the node waits until every
-//!   write before it is durable. Writes become durable when a sync completes; a crash
-//!   loses what was not synced (or keeps a torn prefix, cut at an entry boundary); a
-//!   restart rebuilds the node from exactly what was durable. Pauses and clock skew
-//!   (nodes ticking at different rates) too.
+//! - **Nodes** ([`cluster`]): the [`cluster::Cluster`] calls each node's driver behind a
+//!   few doors (tick, deliver, submit, sync done, crash, restart, resume) and carries out
+//!   what it asks in order: writes onto a simulated [`cluster::Disk`], syncs completed
+//!   after the disk's latency, sends into the network, answers to the clients. Writes
+//!   become durable when a sync completes; a crash loses what was not synced (or keeps a
+//!   torn prefix, cut at an entry boundary); a restart rebuilds the driver from exactly
+//!   what was durable. Pauses and clock skew (nodes ticking at different rates) too.
 //! - **Clients** (`clients`, [`history`]): `--clients N` closed-loop key-value clients
 //!   (get, list, set, delete, compare-and-set over a few contended keys) find the leader
 //!   by following refusal hints, retry after a timeout with the same sequence number (the
@@ -25,7 +28,8 @@
 //!   indeterminate outcome. Each node runs the [`kv`] store ([`state_machine`]).
 //! - **Faults** ([`faults`]): the profiles `none`, `light`, `heavy` and `swarm` (each seed
 //!   draws its own mix); the drawn plan is printed before the run and saved in repro files.
-//! - **Checkers** ([`checkers`], one per file): election safety, log matching, leader
+//! - **Checkers** ([`checkers`], one per file, fed every [`checkers::Observed`] event at
+//!   one dispatch point): election safety, log matching, leader
 //!   completeness, state machine safety (snapshots included), monotonic term / commit /
 //!   applied / durable term, durable vote, durable promises (what a message promises is
 //!   on disk when it leaves), committed-is-durable, read freshness, stale term (a message

@@ -1,0 +1,60 @@
+//! The testbed tested: each rule of the production node driver (`raft-host`), broken on
+//! purpose (`--host-bug`), is caught by an ordinary sweep, by the checker whose
+//! invariant the broken rule protects.
+
+use sim::sweep::{sweep, SeedRange, Shard, SweepOptions};
+use sim::{FaultProfile, HostBug, RunOptions, Verdict};
+
+/// The first failing seed of `0..seeds` with `bug`, its verdict and its invariant.
+fn first_failure(
+    bug: HostBug,
+    nodes: usize,
+    faults: FaultProfile,
+    seeds: u64,
+) -> Option<(u64, Verdict, String)> {
+    let mut template = RunOptions::new(0, nodes, faults);
+    template.host_bug = Some(bug);
+    let options = SweepOptions {
+        template,
+        seeds: SeedRange { first: 0, end: seeds },
+        shard: Shard::default(),
+        jobs: std::thread::available_parallelism().map_or(1, |jobs| jobs.get()),
+        keep_going: false,
+    };
+    let summary = sweep(&options, |_| {});
+    let failure = summary.failures.first()?;
+    let invariant =
+        failure.report.violation.as_ref().map_or(String::new(), |f| f.violation.invariant.to_string());
+    Some((failure.options.seed, failure.report.verdict, invariant))
+}
+
+fn assert_caught(bug: HostBug, seeds: u64, verdict: Verdict, invariant: &str) {
+    for (nodes, faults) in [(3, FaultProfile::Heavy), (5, FaultProfile::Swarm)] {
+        let found = first_failure(bug, nodes, faults, seeds);
+        let (seed, found_verdict, found_invariant) = found.unwrap_or_else(|| {
+            panic!("{} went unnoticed by {seeds} {faults} seeds on {nodes} nodes", bug.name())
+        });
+        assert_eq!(
+            (found_verdict, found_invariant.as_str()),
+            (verdict, invariant),
+            "seed {seed}, {faults}, {nodes} nodes"
+        );
+    }
+}
+
+#[test]
+fn a_driver_that_sends_before_its_writes_are_durable_is_caught() {
+    assert_caught(HostBug::SendBeforeSync, 20, Verdict::Safety, "durable promises");
+}
+
+#[test]
+fn a_driver_that_ignores_ticks_is_caught() {
+    assert_caught(HostBug::NoTicks, 5, Verdict::Liveness, "liveness");
+}
+
+/// A leader that counts toward a commit entries its own disk does not hold yet: the
+/// commit is then on fewer durable copies than a majority until the sync lands.
+#[test]
+fn a_leader_counting_entries_it_has_not_persisted_is_caught() {
+    assert_caught(HostBug::ReportBeforeSync, 200, Verdict::Safety, "committed is durable");
+}
