@@ -3,9 +3,11 @@
 //! Each client is a closed loop: it thinks, invokes one operation, waits for its
 //! answer, and thinks again. Operations are a seeded mix of reads (get, list) and
 //! writes (set, delete, compare-and-set) over a small shared key space, skewed so a
-//! few keys are contended. A client sends to the node it believes leads, follows the
-//! leader hint of a refusal, and after a timeout retries elsewhere; a retried write
-//! keeps its sequence number, so the store's session applies it once. After
+//! few keys are contended. A client submits to the node it believes leads (a request to
+//! that node's driver, answered by it); it follows the leader hint of a refusal or of
+//! an unknown outcome (the node lost leadership with the write in flight), and after a
+//! timeout retries elsewhere; a retried write keeps its sequence number, so the store's
+//! session applies it once. After
 //! [`GIVE_UP_AFTER_TIMEOUTS`] timeouts in the safety phase it gives up: the operation is
 //! indeterminate if any attempt may have reached a log, failed if every attempt was
 //! refused. In the liveness phase clients start nothing new but never give up: every
