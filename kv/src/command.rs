@@ -1,5 +1,6 @@
 //! What clients send and what the store answers.
 
+use crate::bytes::Bytes;
 use crate::codec::{self, DecodeError};
 use serde::{Deserialize, Serialize};
 
@@ -39,24 +40,24 @@ pub enum Operation {
     /// Sets `key` to `value`. Answers [`Response::Done`].
     Set {
         /// The key.
-        key: String,
+        key: Bytes,
         /// Its new value.
-        value: String,
+        value: Bytes,
     },
     /// Removes `key`. Answers [`Response::Deleted`].
     Delete {
         /// The key.
-        key: String,
+        key: Bytes,
     },
     /// Sets `key` to `new` (or removes it if `new` is `None`) only if its value is
     /// `expected` (`None`: absent). Answers [`Response::Swapped`].
     CompareAndSet {
         /// The key.
-        key: String,
+        key: Bytes,
         /// The value the key must hold for the swap to happen.
-        expected: Option<String>,
+        expected: Option<Bytes>,
         /// What the key holds after a swap; `None` removes it.
-        new: Option<String>,
+        new: Option<Bytes>,
     },
     /// A read ordered through the log (the slow, always-linearizable way to read).
     Read(Query),
@@ -68,15 +69,15 @@ pub enum Query {
     /// The value of `key`. Answers [`Response::Value`].
     Get {
         /// The key.
-        key: String,
+        key: Bytes,
     },
     /// Keys in `[from, to)` (`to: None`: to the end) in key order, at most `limit` of
     /// them (0: no limit). Answers [`Response::Entries`].
     List {
         /// The first key that may be listed.
-        from: String,
+        from: Bytes,
         /// The first key past the range, if any.
-        to: Option<String>,
+        to: Option<Bytes>,
         /// The most entries to return; 0 for all.
         limit: u32,
     },
@@ -97,12 +98,12 @@ pub enum Response {
         /// Whether the key held `expected` and now holds `new`.
         swapped: bool,
         /// The value before the operation.
-        previous: Option<String>,
+        previous: Option<Bytes>,
     },
     /// A `Get`'s value (`None`: absent).
-    Value(Option<String>),
+    Value(Option<Bytes>),
     /// A `List`'s entries, in key order.
-    Entries(Vec<(String, String)>),
+    Entries(Vec<(Bytes, Bytes)>),
     /// The command was not applied.
     Error(KvError),
 }

@@ -1,6 +1,7 @@
 //! # kv: the replicated key-value state machine
 //!
-//! A deterministic, ordered key-value store meant to sit behind a Raft log: every
+//! A deterministic, ordered key-value store (keys and values are byte strings,
+//! [`Bytes`]) meant to sit behind a Raft log: every
 //! replica applies the same committed commands in the same order and ends in the same
 //! state, byte for byte. Where it sits in the project: `ARCHITECTURE.md` at the
 //! repository root.
@@ -42,12 +43,14 @@
 //! assert_eq!(restored, store);
 //! ```
 
+mod bytes;
 mod codec;
 mod command;
 mod replicated;
 pub mod session;
 mod store;
 
+pub use bytes::Bytes;
 pub use codec::{DecodeError, MAX_ENCODED_BYTES};
 pub use command::{ClientId, Command, KvError, Operation, Query, Response, Sequence};
 pub use store::KvStore;

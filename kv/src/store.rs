@@ -1,5 +1,6 @@
 //! The store: ordered data plus client sessions, applied one command at a time.
 
+use crate::bytes::Bytes;
 use crate::codec::{self, DecodeError};
 use crate::command::{Command, KvError, Operation, Query, Response};
 use crate::session::{Admission, Sessions};
@@ -10,7 +11,7 @@ use std::ops::Bound;
 /// The replicated key-value state: data in key order and every client's session.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
-    data: BTreeMap<String, String>,
+    data: BTreeMap<Bytes, Bytes>,
     sessions: Sessions,
 }
 
@@ -66,14 +67,11 @@ impl KvStore {
 
     /// Stores `value` at `key`, reusing the key and the old value's memory when the key
     /// is there already (most writes overwrite a live key).
-    fn put(&mut self, key: &str, value: &str) {
+    fn put(&mut self, key: &Bytes, value: &Bytes) {
         match self.data.get_mut(key) {
-            Some(slot) => {
-                slot.clear();
-                slot.push_str(value);
-            }
+            Some(slot) => slot.assign(value),
             None => {
-                self.data.insert(key.to_string(), value.to_string());
+                self.data.insert(key.clone(), value.clone());
             }
         }
     }
@@ -87,13 +85,13 @@ impl KvStore {
                 let end = match to {
                     // An empty or inverted range lists nothing (BTreeMap::range would panic).
                     Some(to) if to <= from => return Response::Entries(Vec::new()),
-                    Some(to) => Bound::Excluded(to.as_str()),
+                    Some(to) => Bound::Excluded(to.as_slice()),
                     None => Bound::Unbounded,
                 };
                 let take = if *limit == 0 { usize::MAX } else { *limit as usize };
                 let entries = self
                     .data
-                    .range::<str, _>((Bound::Included(from.as_str()), end))
+                    .range::<[u8], _>((Bound::Included(from.as_slice()), end))
                     .take(take)
                     .map(|(key, value)| (key.clone(), value.clone()))
                     .collect();
@@ -103,8 +101,8 @@ impl KvStore {
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.data.get(key).map(String::as_str)
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.data.get(key).map(Bytes::as_slice)
     }
 
     /// How many keys hold a value.

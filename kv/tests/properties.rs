@@ -1,16 +1,17 @@
 //! Properties over random command sequences: exactly-once under retries, snapshot
 //! round trips, agreement with a plain map, and decoding that never panics.
 
-use kv::{Command, KvStore, Operation, Query, Response};
+use kv::{Bytes, Command, KvStore, Operation, Query, Response};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-fn key() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(String::from)
+/// Keys are byte strings: two of them are not UTF-8, and one sorts before every other.
+fn key() -> impl Strategy<Value = Bytes> {
+    prop::sample::select(vec![&b"a"[..], b"b", b"\xff\x00", b"\x00", b"d"]).prop_map(Bytes::from)
 }
 
-fn value() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["1", "2", "3"]).prop_map(String::from)
+fn value() -> impl Strategy<Value = Bytes> {
+    prop::sample::select(vec![&b"1"[..], b"2", b"\r\n3\x80"]).prop_map(Bytes::from)
 }
 
 fn operation() -> impl Strategy<Value = Operation> {
@@ -42,7 +43,7 @@ fn numbered(workload: &[(u64, Operation, usize)]) -> Vec<(Command, usize)> {
 }
 
 /// What a plain map answers, applying each command once.
-fn reference(model: &mut BTreeMap<String, String>, operation: &Operation) -> Response {
+fn reference(model: &mut BTreeMap<Bytes, Bytes>, operation: &Operation) -> Response {
     match operation {
         Operation::Set { key, value } => {
             model.insert(key.clone(), value.clone());
@@ -76,9 +77,9 @@ proptest! {
             for _ in 0..copies {
                 prop_assert_eq!(store.apply(&command), expected.clone());
             }
-            let state: BTreeMap<String, String> = model.clone();
+            let state: BTreeMap<Bytes, Bytes> = model.clone();
             for (key, value) in &state {
-                prop_assert_eq!(store.get(key), Some(value.as_str()));
+                prop_assert_eq!(store.get(key), Some(value.as_slice()));
             }
             prop_assert_eq!(store.len(), state.len());
         }
@@ -108,7 +109,7 @@ proptest! {
             reference(&mut model, &command.operation);
         }
         let take = if limit == 0 { usize::MAX } else { limit as usize };
-        let expected: Vec<(String, String)> = model
+        let expected: Vec<(Bytes, Bytes)> = model
             .iter()
             .filter(|(key, _)| **key >= from && to.as_ref().is_none_or(|to| *key < to))
             .take(take)

@@ -1,6 +1,6 @@
 //! The store's behaviour: every operation, sessions, snapshots, and hostile bytes.
 
-use kv::{Command, DecodeError, KvError, KvStore, Operation, Query, Response};
+use kv::{Bytes, Command, DecodeError, KvError, KvStore, Operation, Query, Response};
 
 fn command(client: u64, sequence: u64, operation: Operation) -> Command {
     Command { client, sequence, operation }
@@ -46,7 +46,7 @@ fn compare_and_set_swaps_only_on_the_expected_value() {
         store.apply(&command(1, 2, cas(None, Some("b")))),
         Response::Swapped { swapped: false, previous: Some("a".into()) }
     );
-    assert_eq!(store.get("k"), Some("a"));
+    assert_eq!(store.get(b"k"), Some(&b"a"[..]));
     assert_eq!(
         store.apply(&command(1, 3, cas(Some("a"), Some("c")))),
         Response::Swapped { swapped: true, previous: Some("a".into()) }
@@ -56,7 +56,7 @@ fn compare_and_set_swaps_only_on_the_expected_value() {
         store.apply(&command(1, 4, cas(Some("c"), None))),
         Response::Swapped { swapped: true, previous: Some("c".into()) }
     );
-    assert_eq!(store.get("k"), None);
+    assert_eq!(store.get(b"k"), None);
 }
 
 #[test]
@@ -69,7 +69,9 @@ fn list_returns_a_range_in_key_order_up_to_a_limit() {
         store.query(&Query::List { from: from.into(), to: to.map(Into::into), limit })
     };
     let entries = |keys: &[&str]| {
-        Response::Entries(keys.iter().map(|key| (key.to_string(), key.to_uppercase())).collect())
+        Response::Entries(
+            keys.iter().map(|key| (Bytes::from(*key), Bytes::from(key.to_uppercase()))).collect(),
+        )
     };
     assert_eq!(list("", None, 0), entries(&["a", "b", "c", "d", "e"]));
     assert_eq!(list("b", Some("d"), 0), entries(&["b", "c"]));
@@ -80,7 +82,7 @@ fn list_returns_a_range_in_key_order_up_to_a_limit() {
     let before = store.clone();
     let read = Operation::Read(Query::List { from: "b".into(), to: Some("d".into()), limit: 0 });
     assert_eq!(store.apply(&command(2, 1, read)), entries(&["b", "c"]));
-    assert_eq!(store.get("b"), before.get("b"));
+    assert_eq!(store.get(b"b"), before.get(b"b"));
 }
 
 #[test]
@@ -92,11 +94,11 @@ fn a_retried_command_applies_once_and_gets_the_first_answer() {
     store.apply(&command(2, 2, set("a", "y")));
     // The retry does not delete the new value and answers what the first copy did.
     assert_eq!(store.apply(&delete), Response::Deleted { existed: true });
-    assert_eq!(store.get("a"), Some("y"));
+    assert_eq!(store.get(b"a"), Some(&b"y"[..]));
     // A copy of an older command, once the client moved on, is refused.
     store.apply(&command(1, 2, set("b", "1")));
     assert_eq!(store.apply(&delete), Response::Error(KvError::StaleSequence { last: 2 }));
-    assert_eq!(store.get("a"), Some("y"));
+    assert_eq!(store.get(b"a"), Some(&b"y"[..]));
 }
 
 #[test]

@@ -17,19 +17,19 @@ use std::time::Instant;
 /// neighbours; reads see the latest write; every `indeterminate_every`-th write timed out
 /// (and took effect).
 fn synthetic(operations: u64, keys: u64, indeterminate_every: u64) -> Vec<ClientOp> {
-    let mut values = vec![None::<String>; keys as usize];
+    let mut values = vec![None::<kv::Bytes>; keys as usize];
     let mut history = Vec::with_capacity(operations as usize);
     for step in 0..operations {
         let key = (step * 37 % keys) as usize;
         let (invoke_us, return_us) = (step * 10, Some(step * 10 + 25));
         let client = step % 20 + 1;
         let op = if step % 3 == 0 {
-            let value = format!("v{step}");
+            let value = kv::Bytes::from(format!("v{step}"));
             values[key] = Some(value.clone());
             let timed_out = indeterminate_every > 0 && step % (3 * indeterminate_every) == 0;
             ClientOp {
                 client,
-                operation: Operation::Set { key: format!("k{key}"), value },
+                operation: Operation::Set { key: format!("k{key}").into(), value },
                 invoke_us,
                 return_us: if timed_out { None } else { return_us },
                 outcome: if timed_out { Outcome::Indeterminate } else { Outcome::Ok(Response::Done) },
@@ -37,7 +37,7 @@ fn synthetic(operations: u64, keys: u64, indeterminate_every: u64) -> Vec<Client
         } else {
             ClientOp {
                 client,
-                operation: Operation::Read(Query::Get { key: format!("k{key}") }),
+                operation: Operation::Read(Query::Get { key: format!("k{key}").into() }),
                 invoke_us,
                 return_us,
                 outcome: Outcome::Ok(Response::Value(values[key].clone())),

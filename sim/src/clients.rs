@@ -24,7 +24,7 @@ use crate::history::{ClientOp, Outcome};
 use crate::options::ReadMode;
 use crate::simulation::{Event, Simulation};
 use crate::trace::{TraceEvent, TraceRecord};
-use kv::{ClientId, Command, Operation, Query, Response, Sequence};
+use kv::{Bytes, ClientId, Command, Operation, Query, Response, Sequence};
 use raft_core::{NodeId, RequestId};
 use raft_host::{Answer, Request};
 use std::collections::BTreeMap;
@@ -54,7 +54,7 @@ pub(crate) struct Client {
     /// re-armed lazily, keeps the event queue short (no event per attempt to cancel).
     timer_armed: bool,
     /// The latest value this client saw or wrote for each key: what its compare-and-sets expect.
-    known: BTreeMap<String, Option<String>>,
+    known: BTreeMap<Bytes, Option<Bytes>>,
 }
 
 /// The operation a client is waiting on.
@@ -107,16 +107,16 @@ pub(crate) fn client_of(request: RequestId) -> Option<usize> {
         .then_some(((request ^ CLIENT_REQUESTS) >> ATTEMPT_BITS) as usize)
 }
 
-fn key_name(index: u64) -> String {
-    let mut key = String::with_capacity(4);
-    key.push('k');
+fn key_name(index: u64) -> Bytes {
+    let mut key = Vec::with_capacity(4);
+    key.push(b'k');
     push_decimal(&mut key, index);
-    key
+    Bytes(key)
 }
 
 /// Appends `number` in decimal: what `format!` would write, without its machinery
 /// (two strings per client operation add up over millions of seeds).
-fn push_decimal(text: &mut String, mut number: u64) {
+fn push_decimal(text: &mut Vec<u8>, mut number: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
@@ -127,7 +127,7 @@ fn push_decimal(text: &mut String, mut number: u64) {
             break;
         }
     }
-    text.extend(digits[start..].iter().map(|&digit| char::from(digit)));
+    text.extend_from_slice(&digits[start..]);
 }
 
 impl Simulation<'_> {
@@ -189,10 +189,11 @@ impl Simulation<'_> {
         let state = &mut self.clients[client];
         let sequence = state.next_sequence;
         state.next_sequence += 1;
-        let mut value = String::with_capacity(12);
+        let mut value = Vec::with_capacity(12);
         push_decimal(&mut value, state.id);
-        value.push('.');
+        value.push(b'.');
         push_decimal(&mut value, sequence);
+        let value = Bytes(value);
         let operation = match random.below(10) {
             0..=4 => Operation::Set { key, value },
             5..=7 => {
@@ -415,9 +416,9 @@ mod tests {
     #[test]
     fn keys_and_numbers_are_written_as_format_would() {
         for number in [0, 7, 10, 99, 12_345, u64::MAX] {
-            let mut text = String::new();
+            let mut text = Vec::new();
             push_decimal(&mut text, number);
-            assert_eq!(text, number.to_string());
+            assert_eq!(text, number.to_string().into_bytes());
         }
         assert_eq!(key_name(3), "k3");
     }

@@ -6,9 +6,12 @@
 //! (it certainly did not take effect: every attempt was refused before any node took
 //! it), or `indeterminate` (the client gave up after timeouts: it may or may not have
 //! taken effect, at any time after its invocation).
+//!
+//! Keys and values are byte strings: a JSON string where they are UTF-8, otherwise an
+//! object `{"hex": "ff00"}`; `null` is absent.
 
 use crate::event_queue::Micros;
-use kv::{Operation, Query, Response};
+use kv::{Bytes, Operation, Query, Response};
 use serde_json::{json, Value};
 use std::io::{self, Write};
 
@@ -60,27 +63,27 @@ impl ClientOp {
         match &self.operation {
             Operation::Set { key, value } => {
                 put("op", json!("set"));
-                put("key", json!(key));
-                put("value", json!(value));
+                put("key", bytes_json(key));
+                put("value", bytes_json(value));
             }
             Operation::Delete { key } => {
                 put("op", json!("delete"));
-                put("key", json!(key));
+                put("key", bytes_json(key));
             }
             Operation::CompareAndSet { key, expected, new } => {
                 put("op", json!("cas"));
-                put("key", json!(key));
-                put("expected", json!(expected));
-                put("value", json!(new));
+                put("key", bytes_json(key));
+                put("expected", optional_bytes_json(expected.as_ref()));
+                put("value", optional_bytes_json(new.as_ref()));
             }
             Operation::Read(Query::Get { key }) => {
                 put("op", json!("get"));
-                put("key", json!(key));
+                put("key", bytes_json(key));
             }
             Operation::Read(Query::List { from, to, limit }) => {
                 put("op", json!("list"));
-                put("key", json!(from));
-                put("end", json!(to));
+                put("key", bytes_json(from));
+                put("end", optional_bytes_json(to.as_ref()));
                 put("limit", json!(limit));
             }
         }
@@ -90,14 +93,60 @@ impl ClientOp {
                 Response::Deleted { existed } => put("existed", json!(existed)),
                 Response::Swapped { swapped, previous } => {
                     put("swapped", json!(swapped));
-                    put("previous", json!(previous));
+                    put("previous", optional_bytes_json(previous.as_ref()));
                 }
-                Response::Value(value) => put("value", json!(value)),
-                Response::Entries(entries) => put("value", json!(entries)),
+                Response::Value(value) => put("value", optional_bytes_json(value.as_ref())),
+                Response::Entries(entries) => put(
+                    "value",
+                    Value::Array(
+                        entries
+                            .iter()
+                            .map(|(key, value)| json!([bytes_json(key), bytes_json(value)]))
+                            .collect(),
+                    ),
+                ),
                 Response::Error(error) => put("error", json!(error.to_string())),
             }
         }
         line
+    }
+}
+
+/// A byte string as JSON: a string if it is UTF-8, else `{"hex": "..."}`.
+pub fn bytes_json(bytes: &Bytes) -> Value {
+    match bytes.as_text() {
+        Some(text) => Value::String(text.to_string()),
+        None => {
+            let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+            json!({ "hex": hex })
+        }
+    }
+}
+
+fn optional_bytes_json(bytes: Option<&Bytes>) -> Value {
+    bytes.map_or(Value::Null, bytes_json)
+}
+
+/// Reads a byte string written by [`bytes_json`].
+pub fn bytes_from_json(value: &Value) -> Result<Bytes, String> {
+    match value {
+        Value::String(text) => Ok(Bytes::from(text.as_str())),
+        Value::Object(object) => {
+            let hex =
+                object.get("hex").and_then(Value::as_str).ok_or("an object without a \"hex\" string")?;
+            if hex.len() % 2 != 0 || !hex.is_ascii() {
+                return Err(format!("{hex:?} is not hexadecimal"));
+            }
+            (0..hex.len())
+                .step_by(2)
+                .map(|at| {
+                    u8::from_str_radix(&hex[at..at + 2], 16)
+                        .map_err(|_| format!("{hex:?} is not hexadecimal"))
+                })
+                .collect::<Result<Vec<u8>, String>>()
+                .map(Bytes)
+        }
+        _ => Err("neither a string nor {\"hex\": ...}".to_string()),
     }
 }
 
@@ -131,10 +180,10 @@ fn from_json(line: &str) -> Result<ClientOp, String> {
     let text = |name: &str| {
         field(name)?.as_str().map(str::to_string).ok_or_else(|| format!("{name:?} is not a string"))
     };
-    let optional_text = |name: &str| match value.get(name) {
+    let bytes = |name: &str| bytes_from_json(field(name)?).map_err(|error| format!("{name:?}: {error}"));
+    let optional_bytes = |name: &str| match value.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(format!("{name:?} is neither a string nor null")),
+        Some(other) => bytes_from_json(other).map(Some).map_err(|error| format!("{name:?}: {error}")),
     };
     let flag = |name: &str| field(name)?.as_bool().ok_or_else(|| format!("{name:?} is not true or false"));
     let client = number("client")?;
@@ -143,20 +192,20 @@ fn from_json(line: &str) -> Result<ClientOp, String> {
         Value::Null => None,
         other => Some(other.as_u64().ok_or("\"return_us\" is not a number or null")?),
     };
-    let key = text("key")?;
+    let key = bytes("key")?;
     let op = text("op")?;
     let operation = match op.as_str() {
-        "set" => Operation::Set { key, value: text("value")? },
+        "set" => Operation::Set { key, value: bytes("value")? },
         "delete" => Operation::Delete { key },
         "cas" => Operation::CompareAndSet {
             key,
-            expected: optional_text("expected")?,
-            new: optional_text("value")?,
+            expected: optional_bytes("expected")?,
+            new: optional_bytes("value")?,
         },
         "get" => Operation::Read(Query::Get { key }),
         "list" => Operation::Read(Query::List {
             from: key,
-            to: optional_text("end")?,
+            to: optional_bytes("end")?,
             limit: value.get("limit").and_then(Value::as_u64).unwrap_or(0) as u32,
         }),
         other => return Err(format!("unknown op {other:?}")),
@@ -171,12 +220,19 @@ fn from_json(line: &str) -> Result<ClientOp, String> {
             Operation::Set { .. } => Response::Done,
             Operation::Delete { .. } => Response::Deleted { existed: flag("existed")? },
             Operation::CompareAndSet { .. } => {
-                Response::Swapped { swapped: flag("swapped")?, previous: optional_text("previous")? }
+                Response::Swapped { swapped: flag("swapped")?, previous: optional_bytes("previous")? }
             }
-            Operation::Read(Query::Get { .. }) => Response::Value(optional_text("value")?),
+            Operation::Read(Query::Get { .. }) => Response::Value(optional_bytes("value")?),
             Operation::Read(Query::List { .. }) => {
-                let entries: Vec<(String, String)> = serde_json::from_value(field("value")?.clone())
-                    .map_err(|_| "a list's \"value\" is not a list of [key, value] pairs".to_string())?;
+                let not_pairs = || "a list's \"value\" is not a list of [key, value] pairs".to_string();
+                let pairs = field("value")?.as_array().ok_or_else(not_pairs)?;
+                let entries = pairs
+                    .iter()
+                    .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                        Some([key, value]) => Ok((bytes_from_json(key)?, bytes_from_json(value)?)),
+                        _ => Err(not_pairs()),
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
                 Response::Entries(entries)
             }
         }),
@@ -301,7 +357,17 @@ mod tests {
                 operation: list,
                 invoke_us: 5,
                 return_us: Some(6),
-                outcome: Outcome::Ok(Response::Entries(vec![("b".into(), "1".into())])),
+                outcome: Outcome::Ok(Response::Entries(vec![
+                    ("b".into(), "1".into()),
+                    ("\u{e9}".into(), (&b"\xff\x00"[..]).into()),
+                ])),
+            },
+            ClientOp {
+                client: 4,
+                operation: Operation::Set { key: (&b"\x80k"[..]).into(), value: "".into() },
+                invoke_us: 7,
+                return_us: Some(8),
+                outcome: Outcome::Ok(Response::Done),
             },
             ClientOp {
                 client: 4,
@@ -315,7 +381,13 @@ mod tests {
         ];
         let mut out = Vec::new();
         write_json_lines(&history, &mut out).unwrap();
-        assert_eq!(read_json_lines(&String::from_utf8(out).unwrap()).unwrap(), history);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#"["\u00e9",{"hex":"ff00"}]"#) || text.contains(r#"["é",{"hex":"ff00"}]"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""key":{"hex":"806b"}"#), "{text}");
+        assert_eq!(read_json_lines(&text).unwrap(), history);
     }
 
     #[test]
@@ -325,5 +397,7 @@ mod tests {
         assert!(read_json_lines("not json").unwrap_err().contains("not JSON"));
         let unknown = r#"{"client":1,"op":"jump","key":"k","invoke_us":1,"return_us":2,"outcome":"ok"}"#;
         assert!(read_json_lines(unknown).unwrap_err().contains("unknown op"));
+        let odd = r#"{"client":1,"op":"get","key":{"hex":"f"},"invoke_us":1,"return_us":2,"outcome":"ok","value":null}"#;
+        assert!(read_json_lines(odd).unwrap_err().contains("not hexadecimal"));
     }
 }

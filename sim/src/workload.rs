@@ -258,7 +258,10 @@ impl Simulation<'_> {
         let command = Command {
             client: PROBE_CLIENT,
             sequence: 0,
-            operation: Operation::Set { key: "_liveness-probe".into(), value: probe.attempts.to_string() },
+            operation: Operation::Set {
+                key: "_liveness-probe".into(),
+                value: probe.attempts.to_string().into(),
+            },
         }
         .encode();
         self.cluster.submit(position, id, Request::Write(command), &mut self.queue);

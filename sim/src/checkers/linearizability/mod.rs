@@ -14,7 +14,7 @@ mod shrink;
 
 use super::{Invariant, Violation};
 use crate::history::{ClientOp, Outcome};
-use kv::{Operation, Query, Response};
+use kv::{Bytes, Operation, Query, Response};
 use search::{Memory, SearchResult};
 
 /// The search steps every key may take before the verdict is "unknown", whatever its
@@ -49,7 +49,7 @@ pub enum Linearizability {
     /// A key has none.
     Violated {
         /// The key.
-        key: String,
+        key: Bytes,
         /// How many operations touched it.
         operations_on_key: usize,
         /// The operations of the witness, as recorded, in invocation order: with the
@@ -68,7 +68,7 @@ pub enum Linearizability {
     /// A search ran out of steps: the history may or may not be linearizable.
     Unknown {
         /// The key whose search ran out.
-        key: String,
+        key: Bytes,
         /// How many operations touched it.
         operations_on_key: usize,
         /// The step budget it had.
@@ -129,7 +129,7 @@ fn check_keys(history: &[ClientOp], budget_for: impl Fn(usize) -> u64) -> Linear
         let result = search::search(&key.ops, &mut budget, Memory::Fingerprint);
         steps += key_budget - budget;
         let unknown_here = || Linearizability::Unknown {
-            key: key.key.to_string(),
+            key: Bytes::from(key.key),
             operations_on_key: key.ops.len(),
             steps: key_budget,
         };
@@ -160,7 +160,7 @@ fn check_keys(history: &[ClientOp], budget_for: impl Fn(usize) -> u64) -> Linear
                     recorded
                 };
                 return Linearizability::Violated {
-                    key: key.key.to_string(),
+                    key: Bytes::from(key.key),
                     operations_on_key: key.ops.len(),
                     witness: recorded(&witness.core),
                     overlapping: recorded(&overlapping),

@@ -10,7 +10,7 @@
 
 use crate::event_queue::Micros;
 use crate::history::{ClientOp, Outcome};
-use kv::{Operation, Query, Response};
+use kv::{Bytes, Operation, Query, Response};
 use std::collections::BTreeMap;
 
 /// A value, interned per key; values are compared only for equality.
@@ -109,16 +109,16 @@ pub(crate) struct KeyOp {
 /// partition allocates nothing per operation but the operation itself.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KeyHistory<'h> {
-    pub(crate) key: &'h str,
+    pub(crate) key: &'h [u8],
     pub(crate) ops: Vec<KeyOp>,
-    values: BTreeMap<&'h str, ValueId>,
+    values: BTreeMap<&'h [u8], ValueId>,
 }
 
 impl<'h> KeyHistory<'h> {
-    fn intern(&mut self, value: Option<&'h String>) -> State {
+    fn intern(&mut self, value: Option<&'h Bytes>) -> State {
         let value = value?;
         let next = self.values.len() as ValueId;
-        Some(*self.values.entry(value.as_str()).or_insert(next))
+        Some(*self.values.entry(value.as_slice()).or_insert(next))
     }
 
     fn push(&mut self, op: RegisterOp, client_op: &ClientOp, source: usize, deadline_us: Option<Micros>) {
@@ -164,7 +164,7 @@ fn write_deadlines(history: &[ClientOp]) -> Vec<Option<Micros>> {
 
 /// The history's projection on each key it mentions, in key order.
 pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
-    let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
+    let mut keys: BTreeMap<&[u8], KeyHistory> = BTreeMap::new();
     // Every key any operation names, so a list can be read as a read of each.
     for op in history {
         match (&op.operation, &op.outcome) {
@@ -180,7 +180,7 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
             }
         }
     }
-    let universe: Vec<&str> = keys.keys().copied().collect();
+    let universe: Vec<&[u8]> = keys.keys().copied().collect();
     let deadlines = write_deadlines(history);
     for (source, client_op) in history.iter().enumerate() {
         let response = match &client_op.outcome {
@@ -238,12 +238,12 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     Some((last, _)) if *limit > 0 && entries.len() >= *limit as usize => Some(last),
                     _ => None,
                 };
-                let seen: BTreeMap<&str, &String> =
-                    entries.iter().map(|(key, value)| (key.as_str(), value)).collect();
+                let seen: BTreeMap<&[u8], &Bytes> =
+                    entries.iter().map(|(key, value)| (key.as_slice(), value)).collect();
                 for &key in &universe {
-                    let in_range = key >= from.as_str()
-                        && to.as_ref().is_none_or(|to| key < to.as_str())
-                        && last_covered.is_none_or(|last| key <= last.as_str());
+                    let in_range = key >= from.as_slice()
+                        && to.as_ref().is_none_or(|to| key < to.as_slice())
+                        && last_covered.is_none_or(|last| key <= last.as_slice());
                     if in_range {
                         let keyed = key_history(&mut keys, key);
                         let op = RegisterOp::Read(keyed.intern(seen.get(key).copied()));
@@ -257,8 +257,8 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
 }
 
 fn key_history<'k, 'h>(
-    keys: &'k mut BTreeMap<&'h str, KeyHistory<'h>>,
-    key: &'h str,
+    keys: &'k mut BTreeMap<&'h [u8], KeyHistory<'h>>,
+    key: &'h [u8],
 ) -> &'k mut KeyHistory<'h> {
     keys.entry(key).or_insert_with(|| KeyHistory { key, ..KeyHistory::default() })
 }

@@ -206,7 +206,7 @@ fn compare_and_set_and_delete_results_are_checked() {
 #[test]
 fn a_list_is_a_read_of_every_key_in_its_range() {
     let list = |entries: &[(&str, &str)], from, to| {
-        let entries = entries.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        let entries = entries.iter().map(|(key, value)| (Bytes::from(*key), Bytes::from(*value))).collect();
         let operation = Operation::Read(Query::List { from: "".into(), to: None, limit: 0 });
         op(9, operation, from, Some(to), Outcome::Ok(Response::Entries(entries)))
     };
