@@ -231,6 +231,17 @@ impl RaftNode {
     pub fn voters(&self) -> &[NodeId] {
         self.log.voters()
     }
+    /// On a leader, the highest index known to match `peer`'s log (its own last index
+    /// for itself); `None` on a follower or for a node it does not replicate to.
+    pub fn match_index(&self, peer: NodeId) -> Option<LogIndex> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        if peer == self.config.id {
+            return Some(self.log.last_index());
+        }
+        self.progress.get(&peer).map(|progress| progress.match_index)
+    }
     /// The configuration the node was built with.
     pub fn config(&self) -> &Config {
         &self.config

@@ -1,0 +1,270 @@
+//! A client for the cluster, over RESP: it finds the leader, follows `MOVED` redirects,
+//! waits out `TRYAGAIN`, fails over when a node stops answering, and sends writes in
+//! an exactly-once session (`KV.EXEC client sequence ...`), so a write retried after a
+//! lost answer applies once. `kv client` is this, with a prompt.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// A RESP2 reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// `+text`.
+    Simple(String),
+    /// `-text`.
+    Error(String),
+    /// `:n`.
+    Integer(i64),
+    /// `$n` (None: the null bulk string).
+    Bulk(Option<Vec<u8>>),
+    /// `*n` (None: the null array).
+    Array(Option<Vec<Value>>),
+}
+
+impl Value {
+    /// As redis-cli prints it.
+    pub fn display(&self) -> String {
+        self.display_indented(0)
+    }
+
+    fn display_indented(&self, depth: usize) -> String {
+        match self {
+            Value::Simple(text) => text.clone(),
+            Value::Error(text) => format!("(error) {text}"),
+            Value::Integer(number) => format!("(integer) {number}"),
+            Value::Bulk(None) | Value::Array(None) => "(nil)".to_string(),
+            Value::Bulk(Some(bytes)) => format!("\"{}\"", bytes.escape_ascii()),
+            Value::Array(Some(items)) if items.is_empty() => "(empty array)".to_string(),
+            Value::Array(Some(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(at, item)| {
+                    let pad = if at == 0 { String::new() } else { " ".repeat(depth * 3) };
+                    format!("{pad}{}) {}", at + 1, item.display_indented(depth + 1))
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// Encodes a command as a RESP array of bulk strings.
+pub fn encode_command(arguments: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = format!("*{}\r\n", arguments.len()).into_bytes();
+    for argument in arguments {
+        bytes.extend_from_slice(format!("${}\r\n", argument.len()).as_bytes());
+        bytes.extend_from_slice(argument);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes
+}
+
+/// Reads one reply. Bounded: a bulk string over 64 MiB or an array of over a million
+/// elements is an error, not an allocation.
+pub fn read_value(reader: &mut impl BufRead) -> io::Result<Value> {
+    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
+    let mut line = Vec::new();
+    reader.by_ref().take(64 << 10).read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection"));
+    }
+    if !line.ends_with(b"\r\n") {
+        return Err(bad("a reply line without CRLF"));
+    }
+    let text = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+    let number = || text.parse::<i64>().map_err(|_| bad("a reply length that is not a number"));
+    match line[0] {
+        b'+' => Ok(Value::Simple(text)),
+        b'-' => Ok(Value::Error(text)),
+        b':' => Ok(Value::Integer(number()?)),
+        b'$' => match number()? {
+            -1 => Ok(Value::Bulk(None)),
+            length @ 0..=0x400_0000 => {
+                let mut bytes = vec![0; length as usize + 2];
+                reader.read_exact(&mut bytes)?;
+                bytes.truncate(length as usize);
+                Ok(Value::Bulk(Some(bytes)))
+            }
+            _ => Err(bad("a bulk length out of range")),
+        },
+        b'*' => match number()? {
+            -1 => Ok(Value::Array(None)),
+            length @ 0..=1_000_000 => (0..length)
+                .map(|_| read_value(reader))
+                .collect::<io::Result<_>>()
+                .map(|v| Value::Array(Some(v))),
+            _ => Err(bad("an array length out of range")),
+        },
+        _ => Err(bad("not a RESP reply")),
+    }
+}
+
+struct Connection {
+    address: String,
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+/// How long to keep trying one command before giving up.
+const DEFAULT_PATIENCE: Duration = Duration::from_secs(30);
+/// How long to wait for one reply before trying another node.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A client of the cluster (see the module docs).
+pub struct Client {
+    nodes: Vec<String>,
+    next_node: usize,
+    connection: Option<Connection>,
+    session: u64,
+    sequence: u64,
+    patience: Duration,
+    /// Redirects, retries and failovers so far.
+    pub retries: u64,
+}
+
+/// What became of a command the client gave up on.
+#[derive(Debug)]
+pub struct GaveUp {
+    /// Why.
+    pub why: String,
+    /// Whether any attempt may have reached a node (a write may then be applied).
+    pub maybe_applied: bool,
+}
+
+impl Client {
+    /// A client of the nodes at `nodes` (`host:port`), with session id `session`
+    /// (unique per client: two clients sharing one would refuse each other's writes).
+    pub fn new(nodes: Vec<String>, session: u64) -> Client {
+        Client {
+            nodes,
+            next_node: 0,
+            connection: None,
+            session,
+            sequence: 0,
+            patience: DEFAULT_PATIENCE,
+            retries: 0,
+        }
+    }
+
+    /// How long one command may keep retrying.
+    pub fn set_patience(&mut self, patience: Duration) {
+        self.patience = patience;
+    }
+
+    /// A session id from the OS's randomness.
+    pub fn random_session() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        (hasher.finish() >> 2).max(1)
+    }
+
+    /// The node the client talks to now, if connected.
+    pub fn connected_to(&self) -> Option<&str> {
+        self.connection.as_ref().map(|connection| connection.address.as_str())
+    }
+
+    fn connect(&mut self, address: &str) -> io::Result<()> {
+        let target = address.to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{address} resolves to nothing"))
+        })?;
+        let stream = TcpStream::connect_timeout(&target, Duration::from_secs(1))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        let reader = BufReader::new(stream.try_clone()?);
+        self.connection = Some(Connection { address: address.to_string(), writer: stream, reader });
+        Ok(())
+    }
+
+    fn send_once(&mut self, command: &[u8]) -> io::Result<Value> {
+        if self.connection.is_none() {
+            let address = self.nodes[self.next_node % self.nodes.len()].clone();
+            self.next_node += 1;
+            self.connect(&address)?;
+        }
+        let connection = self.connection.as_mut().expect("connected");
+        connection.writer.write_all(command)?;
+        read_value(&mut connection.reader)
+    }
+
+    /// Sends `arguments` until a node answers with something other than a redirect or
+    /// `TRYAGAIN`, for up to the patience. The answer may be an error reply.
+    pub fn command(&mut self, arguments: &[&[u8]]) -> Result<Value, GaveUp> {
+        let command = encode_command(arguments);
+        let started = Instant::now();
+        let mut maybe_applied = false;
+        let mut pause = Duration::from_millis(20);
+        let mut last_problem = String::from("no node answered");
+        while started.elapsed() < self.patience {
+            match self.send_once(&command) {
+                Ok(Value::Error(text)) if text.starts_with("MOVED ") => {
+                    let address = text.rsplit(' ').next().unwrap_or_default().to_string();
+                    self.retries += 1;
+                    self.connection = None;
+                    if !self.nodes.contains(&address) {
+                        self.nodes.push(address.clone());
+                    }
+                    match self.connect(&address) {
+                        Ok(()) => last_problem = format!("redirected to {address}"),
+                        Err(error) => {
+                            last_problem = format!("{address}: {error}");
+                            std::thread::sleep(pause);
+                        }
+                    }
+                }
+                Ok(Value::Error(text)) if text.starts_with("TRYAGAIN") => {
+                    self.retries += 1;
+                    maybe_applied |= text.contains("outcome unknown");
+                    last_problem = text;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                    // The node may be cut off from the others: ask another one next time.
+                    self.connection = None;
+                }
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    // The command may have reached the node before the connection broke.
+                    maybe_applied = true;
+                    self.retries += 1;
+                    last_problem = match &self.connection {
+                        Some(connection) => format!("{}: {error}", connection.address),
+                        None => error.to_string(),
+                    };
+                    self.connection = None;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+        Err(GaveUp { why: format!("gave up after {:?}: {last_problem}", self.patience), maybe_applied })
+    }
+
+    /// Sends a write (`SET k v`, `DEL k`, `KV.CAS k old new`, ...) in the client's
+    /// session: every retry carries the same sequence number, so it applies once.
+    pub fn write(&mut self, arguments: &[&[u8]]) -> Result<Value, GaveUp> {
+        self.sequence += 1;
+        let (session, sequence) = (self.session.to_string(), self.sequence.to_string());
+        let mut full: Vec<&[u8]> = vec![b"KV.EXEC", session.as_bytes(), sequence.as_bytes()];
+        full.extend_from_slice(arguments);
+        self.command(&full)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_read_back_and_print_as_redis_cli_does() {
+        let bytes = b"*3\r\n+OK\r\n$-1\r\n*2\r\n:1\r\n$3\r\na\"b\r\n-ERR no\r\n";
+        let mut reader = BufReader::new(&bytes[..]);
+        let value = read_value(&mut reader).unwrap();
+        assert_eq!(value.display(), "1) OK\n2) (nil)\n3) 1) (integer) 1\n   2) \"a\\\"b\"");
+        assert_eq!(read_value(&mut reader).unwrap(), Value::Error("ERR no".into()));
+        assert!(read_value(&mut reader).is_err());
+        assert!(read_value(&mut BufReader::new(&b"$99999999999\r\n"[..])).is_err());
+        assert_eq!(encode_command(&[b"GET", b"k"]), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    }
+}

@@ -1,0 +1,371 @@
+//! The commands clients send, parsed from RESP arguments into what they mean.
+//!
+//! | Command | Meaning | Reply |
+//! |---|---|---|
+//! | `GET key` | read a key (linearizable; local after `READONLY`) | bulk or null |
+//! | `MGET key [key ...]` | read keys at one instant | array |
+//! | `EXISTS key [key ...]` | how many of the keys hold a value | integer |
+//! | `SET key value [NX]` | write; `NX`: only if absent | `+OK` (null if `NX` found a value) |
+//! | `DEL key [key ...]` | remove keys | integer: how many existed |
+//! | `KV.CAS key expected new` | set `new` if the key holds `expected` | `[1 or 0, previous value]` |
+//! | `KV.CAD key expected` | delete if the key holds `expected` | `[1 or 0, previous value]` |
+//! | `KV.LIST [from [to [limit]]]` | keys in `[from, to)` in order (`""` = unbounded end) | flat array key, value, ... |
+//! | `KV.EXEC client sequence SET/DEL/KV.CAS/KV.CAD ...` | a write with an exactly-once session: a retry with the same sequence applies once | as the write |
+//! | `RAFT.INFO` | this node's Raft state | bulk text |
+//! | `RAFT.TRANSFER id` | hand leadership to node `id` | `+OK` once started |
+//! | `RAFT.ADD id host:port` | add a voter (its address goes through the log first) | `+OK` once in force |
+//! | `RAFT.REMOVE id` | remove a voter | `+OK` once in force |
+//! | `READONLY` / `READWRITE` | this connection's reads may be stale and served anywhere / are linearizable | `+OK` |
+//! | `PING [text]`, `ECHO text`, `QUIT`, `SELECT 0`, `INFO`, `DBSIZE` | as in Redis | |
+//! | `COMMAND ...`, `CLIENT ...`, `CONFIG GET ...`, `HELLO` | the probes redis-cli and redis-benchmark send | harmless answers |
+
+use kv::Bytes;
+use raft_core::NodeId;
+
+/// A write a session may carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteCommand {
+    /// `SET key value`, or with `NX` only if absent.
+    Set {
+        /// The key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+        /// Only if the key is absent.
+        only_if_absent: bool,
+    },
+    /// `DEL key`.
+    Delete(Bytes),
+    /// `KV.CAS` / `KV.CAD`: `new: None` deletes.
+    CompareAndSet {
+        /// The key.
+        key: Bytes,
+        /// The value it must hold.
+        expected: Bytes,
+        /// Its value after a swap; `None` removes it.
+        new: Option<Bytes>,
+    },
+}
+
+/// What a client asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientCommand {
+    /// `PING [text]`.
+    Ping(Option<Bytes>),
+    /// `ECHO text`.
+    Echo(Bytes),
+    /// `QUIT`.
+    Quit,
+    /// A probe answered `+OK` (`SELECT 0`, `CLIENT SETNAME`, ...).
+    Ok,
+    /// A probe answered with an empty array (`COMMAND DOCS`, ...).
+    EmptyArray,
+    /// `COMMAND COUNT` and the like: an integer.
+    Integer(i64),
+    /// `CLIENT GETNAME`: a null bulk string.
+    Null,
+    /// `CONFIG GET pattern`.
+    ConfigGet(Bytes),
+    /// `HELLO`: refused, so clients fall back to RESP2.
+    Hello,
+    /// `INFO [section]`.
+    Info,
+    /// `DBSIZE`.
+    DbSize,
+    /// `READONLY` (`true`) or `READWRITE`.
+    ReadOnly(bool),
+    /// `GET key`.
+    Get(Bytes),
+    /// `MGET keys...`.
+    MultiGet(Vec<Bytes>),
+    /// `EXISTS keys...`.
+    Exists(Vec<Bytes>),
+    /// `KV.LIST from to limit` (`to: None`: to the end; `limit` 0: all).
+    List {
+        /// The first key that may be listed.
+        from: Bytes,
+        /// The first key past the range.
+        to: Option<Bytes>,
+        /// The most pairs; 0 for all.
+        limit: u32,
+    },
+    /// A write without a session (each key of a `DEL` on its own).
+    Write(Vec<WriteCommand>),
+    /// `KV.EXEC client sequence <write>`.
+    SessionWrite {
+        /// The session's client id.
+        client: u64,
+        /// Its sequence number for this write (a retry reuses it).
+        sequence: u64,
+        /// The write.
+        write: WriteCommand,
+    },
+    /// `RAFT.INFO`.
+    RaftInfo,
+    /// `RAFT.TRANSFER id`.
+    Transfer(NodeId),
+    /// `RAFT.ADD id host:port`.
+    AddNode(NodeId, String),
+    /// `RAFT.REMOVE id`.
+    RemoveNode(NodeId),
+}
+
+fn wrong_arity(name: &str) -> String {
+    format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())
+}
+
+fn integer<T: std::str::FromStr>(argument: &[u8], what: &str) -> Result<T, String> {
+    std::str::from_utf8(argument)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| format!("ERR {what} is not an integer or out of range"))
+}
+
+fn bytes(argument: &[u8]) -> Bytes {
+    Bytes::from(argument)
+}
+
+/// Parses a command; the error is the reply to send (`ERR ...`).
+pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
+    let Some((name, rest)) = arguments.split_first() else {
+        return Err("ERR empty command".into());
+    };
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    let arity = |allowed: std::ops::RangeInclusive<usize>| {
+        if allowed.contains(&rest.len()) {
+            Ok(())
+        } else {
+            Err(wrong_arity(&name))
+        }
+    };
+    let command = match name.as_str() {
+        "PING" => {
+            arity(0..=1)?;
+            ClientCommand::Ping(rest.first().map(|text| bytes(text)))
+        }
+        "ECHO" => {
+            arity(1..=1)?;
+            ClientCommand::Echo(bytes(&rest[0]))
+        }
+        "QUIT" => ClientCommand::Quit,
+        "SELECT" => {
+            arity(1..=1)?;
+            if rest[0] != b"0" {
+                return Err("ERR DB index is out of range (this server has one database, 0)".into());
+            }
+            ClientCommand::Ok
+        }
+        "COMMAND" => match rest.first().map(|sub| sub.to_ascii_uppercase()) {
+            Some(sub) if sub == b"COUNT" => ClientCommand::Integer(0),
+            _ => ClientCommand::EmptyArray,
+        },
+        "CLIENT" => match rest.first().map(|sub| sub.to_ascii_uppercase()) {
+            Some(sub) if sub == b"GETNAME" => ClientCommand::Null,
+            Some(sub) if sub == b"ID" => ClientCommand::Integer(1),
+            Some(_) => ClientCommand::Ok,
+            None => return Err(wrong_arity(&name)),
+        },
+        "CONFIG" => match rest {
+            [sub, pattern] if sub.eq_ignore_ascii_case(b"GET") => ClientCommand::ConfigGet(bytes(pattern)),
+            [sub, ..] if sub.eq_ignore_ascii_case(b"SET") || sub.eq_ignore_ascii_case(b"RESETSTAT") => {
+                ClientCommand::Ok
+            }
+            _ => return Err("ERR CONFIG supports GET pattern here".into()),
+        },
+        "HELLO" => ClientCommand::Hello,
+        "INFO" => ClientCommand::Info,
+        "DBSIZE" => {
+            arity(0..=0)?;
+            ClientCommand::DbSize
+        }
+        "READONLY" => ClientCommand::ReadOnly(true),
+        "READWRITE" => ClientCommand::ReadOnly(false),
+        "GET" => {
+            arity(1..=1)?;
+            ClientCommand::Get(bytes(&rest[0]))
+        }
+        "MGET" => {
+            arity(1..=usize::MAX)?;
+            ClientCommand::MultiGet(rest.iter().map(|key| bytes(key)).collect())
+        }
+        "EXISTS" => {
+            arity(1..=usize::MAX)?;
+            ClientCommand::Exists(rest.iter().map(|key| bytes(key)).collect())
+        }
+        "KV.LIST" => {
+            arity(0..=3)?;
+            let from = rest.first().map(|from| bytes(from)).unwrap_or_default();
+            let to = rest.get(1).filter(|to| !to.is_empty()).map(|to| bytes(to));
+            let limit = match rest.get(2) {
+                Some(limit) => integer(limit, "limit")?,
+                None => 0,
+            };
+            ClientCommand::List { from, to, limit }
+        }
+        "SET" | "DEL" | "KV.CAS" | "KV.CAD" => {
+            if name == "DEL" {
+                arity(1..=usize::MAX)?;
+                return Ok(ClientCommand::Write(
+                    rest.iter().map(|key| WriteCommand::Delete(bytes(key))).collect(),
+                ));
+            }
+            ClientCommand::Write(vec![write(&name, rest)?])
+        }
+        "KV.EXEC" => {
+            let [client, sequence, inner, tail @ ..] = rest else {
+                return Err(wrong_arity(&name));
+            };
+            let inner = String::from_utf8_lossy(inner).to_ascii_uppercase();
+            if !matches!(inner.as_str(), "SET" | "DEL" | "KV.CAS" | "KV.CAD") {
+                return Err(format!("ERR KV.EXEC carries SET, DEL, KV.CAS or KV.CAD, not '{inner}'"));
+            }
+            let sequence = integer(sequence, "sequence")?;
+            if sequence == 0 {
+                return Err("ERR a session's sequence numbers start at 1".into());
+            }
+            ClientCommand::SessionWrite {
+                client: integer(client, "client id")?,
+                sequence,
+                write: write(&inner, tail)?,
+            }
+        }
+        "RAFT.INFO" => ClientCommand::RaftInfo,
+        "RAFT.TRANSFER" => {
+            arity(1..=1)?;
+            ClientCommand::Transfer(integer(&rest[0], "node id")?)
+        }
+        "RAFT.ADD" => {
+            arity(2..=2)?;
+            let address =
+                String::from_utf8(rest[1].clone()).map_err(|_| "ERR the address is not text".to_string())?;
+            crate::config::check_address(&address).map_err(|why| format!("ERR {why}"))?;
+            ClientCommand::AddNode(integer(&rest[0], "node id")?, address)
+        }
+        "RAFT.REMOVE" => {
+            arity(1..=1)?;
+            ClientCommand::RemoveNode(integer(&rest[0], "node id")?)
+        }
+        _ => {
+            let preview: Vec<String> = rest
+                .iter()
+                .take(3)
+                .map(|argument| format!("'{}'", String::from_utf8_lossy(argument)))
+                .collect();
+            return Err(format!(
+                "ERR unknown command '{}', with args beginning with: {}",
+                String::from_utf8_lossy(&arguments[0]),
+                preview.join(" ")
+            ));
+        }
+    };
+    Ok(command)
+}
+
+/// Parses the arguments of a single-key write named `name`.
+fn write(name: &str, rest: &[Vec<u8>]) -> Result<WriteCommand, String> {
+    match (name, rest) {
+        ("SET", [key, value]) => {
+            Ok(WriteCommand::Set { key: bytes(key), value: bytes(value), only_if_absent: false })
+        }
+        ("SET", [key, value, option]) if option.eq_ignore_ascii_case(b"NX") => {
+            Ok(WriteCommand::Set { key: bytes(key), value: bytes(value), only_if_absent: true })
+        }
+        ("SET", [_, _, ..]) => {
+            Err("ERR syntax error (SET takes key value [NX]; expiry is not supported)".into())
+        }
+        ("DEL", [key]) => Ok(WriteCommand::Delete(bytes(key))),
+        ("KV.CAS", [key, expected, new]) => Ok(WriteCommand::CompareAndSet {
+            key: bytes(key),
+            expected: bytes(expected),
+            new: Some(bytes(new)),
+        }),
+        ("KV.CAD", [key, expected]) => {
+            Ok(WriteCommand::CompareAndSet { key: bytes(key), expected: bytes(expected), new: None })
+        }
+        _ => Err(wrong_arity(name)),
+    }
+}
+
+impl WriteCommand {
+    /// The store operation.
+    pub fn operation(&self) -> kv::Operation {
+        match self {
+            WriteCommand::Set { key, value, only_if_absent: false } => {
+                kv::Operation::Set { key: key.clone(), value: value.clone() }
+            }
+            WriteCommand::Set { key, value, only_if_absent: true } => {
+                kv::Operation::CompareAndSet { key: key.clone(), expected: None, new: Some(value.clone()) }
+            }
+            WriteCommand::Delete(key) => kv::Operation::Delete { key: key.clone() },
+            WriteCommand::CompareAndSet { key, expected, new } => kv::Operation::CompareAndSet {
+                key: key.clone(),
+                expected: Some(expected.clone()),
+                new: new.clone(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<Vec<u8>> {
+        text.split(' ').map(|part| part.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn commands_parse_case_insensitively_with_their_arguments() {
+        assert_eq!(parse(&args("get k")), Ok(ClientCommand::Get("k".into())));
+        assert_eq!(
+            parse(&args("SET k v NX")),
+            Ok(ClientCommand::Write(vec![WriteCommand::Set {
+                key: "k".into(),
+                value: "v".into(),
+                only_if_absent: true
+            }]))
+        );
+        assert_eq!(
+            parse(&args("del a b")),
+            Ok(ClientCommand::Write(vec![
+                WriteCommand::Delete("a".into()),
+                WriteCommand::Delete("b".into())
+            ]))
+        );
+        assert_eq!(
+            parse(&args("KV.EXEC 7 3 kv.cas k old new")),
+            Ok(ClientCommand::SessionWrite {
+                client: 7,
+                sequence: 3,
+                write: WriteCommand::CompareAndSet {
+                    key: "k".into(),
+                    expected: "old".into(),
+                    new: Some("new".into())
+                }
+            })
+        );
+        assert_eq!(
+            parse(&args("KV.LIST a")),
+            Ok(ClientCommand::List { from: "a".into(), to: None, limit: 0 })
+        );
+        assert_eq!(
+            parse(&args("RAFT.ADD 4 127.0.0.1:9004")),
+            Ok(ClientCommand::AddNode(4, "127.0.0.1:9004".into()))
+        );
+    }
+
+    #[test]
+    fn bad_commands_get_redis_style_errors() {
+        assert_eq!(parse(&args("GET")), Err("ERR wrong number of arguments for 'get' command".into()));
+        assert!(parse(&args("FLUSHALL now"))
+            .unwrap_err()
+            .starts_with("ERR unknown command 'FLUSHALL', with args beginning with: 'now'"));
+        assert!(parse(&args("SET k v EX 10")).unwrap_err().contains("syntax error"));
+        assert!(parse(&args("KV.EXEC x 1 SET k v")).unwrap_err().contains("client id is not an integer"));
+        assert!(parse(&args("KV.EXEC 1 0 SET k v")).unwrap_err().contains("start at 1"));
+        assert!(parse(&args("KV.EXEC 1 1 GET k")).unwrap_err().contains("not 'GET'"));
+        assert!(parse(&args("RAFT.ADD 4 nowhere")).is_err());
+        assert!(parse(&args("SELECT 3")).unwrap_err().contains("out of range"));
+        assert_eq!(parse(&[]), Err("ERR empty command".into()));
+    }
+}

@@ -1,0 +1,180 @@
+//! The state machine the server replicates: the key-value store, and the cluster's
+//! address book (where each node listens), so a node added with `RAFT.ADD` is known
+//! to every member through the log, and to a node restarted from a snapshot.
+//!
+//! An entry's command is one tag byte, then the body: [`TAG_KV`] and a `kv::Command`,
+//! or [`TAG_ADDRESS`] and a bincode `(NodeId, String)`. Anything else answers an error
+//! and changes nothing, on every replica alike.
+
+use kv::{Bytes, KvError, KvStore};
+use raft_core::{LogIndex, NodeId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The tag of a key-value command.
+pub const TAG_KV: u8 = 0;
+/// The tag of an address-book entry.
+pub const TAG_ADDRESS: u8 = 1;
+
+const SNAPSHOT_FORMAT: u8 = 1;
+
+fn codec() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<{ 1 << 20 }>()
+}
+
+/// A key-value command as an entry's bytes.
+pub fn kv_entry(command: &kv::Command) -> Vec<u8> {
+    let mut bytes = vec![TAG_KV];
+    bytes.extend_from_slice(&command.encode());
+    bytes
+}
+
+/// "Node `id` listens at `address`" as an entry's bytes.
+pub fn address_entry(id: NodeId, address: &str) -> Vec<u8> {
+    let mut bytes = vec![TAG_ADDRESS];
+    bytes.extend_from_slice(&bincode::serde::encode_to_vec((id, address), codec()).expect("encodes"));
+    bytes
+}
+
+/// The replicated state: data, sessions and addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerMachine {
+    store: KvStore,
+    addresses: BTreeMap<NodeId, String>,
+    /// Bumped whenever `addresses` changes, so the transport knows to look.
+    addresses_version: u64,
+}
+
+/// A read of the state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerQuery {
+    /// A key-value read.
+    Kv(kv::Query),
+    /// Several keys at one instant (`MGET`, `EXISTS`).
+    Many(Vec<Bytes>),
+}
+
+/// What a command or query answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerResponse {
+    /// The store's answer.
+    Kv(kv::Response),
+    /// The values of [`ServerQuery::Many`]'s keys, in order.
+    Values(Vec<Option<Bytes>>),
+    /// An address was recorded.
+    AddressRecorded,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    store: Vec<u8>,
+    addresses: BTreeMap<NodeId, String>,
+}
+
+impl ServerMachine {
+    /// The addresses the log has recorded (`RAFT.ADD`); the command line's come first.
+    pub fn addresses(&self) -> &BTreeMap<NodeId, String> {
+        &self.addresses
+    }
+
+    /// Changes whenever [`ServerMachine::addresses`] does.
+    pub fn addresses_version(&self) -> u64 {
+        self.addresses_version
+    }
+
+    /// The store.
+    pub fn store(&self) -> &KvStore {
+        &self.store
+    }
+}
+
+impl raft_host::StateMachine for ServerMachine {
+    type Query = ServerQuery;
+    type Response = ServerResponse;
+
+    fn apply(&mut self, _index: LogIndex, command: &[u8]) -> ServerResponse {
+        match command.split_first() {
+            Some((&TAG_KV, body)) => ServerResponse::Kv(self.store.apply_bytes(body)),
+            Some((&TAG_ADDRESS, body)) => {
+                match bincode::serde::decode_from_slice::<(NodeId, String), _>(body, codec()) {
+                    Ok(((id, address), read)) if read == body.len() => {
+                        self.addresses.insert(id, address);
+                        self.addresses_version += 1;
+                        ServerResponse::AddressRecorded
+                    }
+                    _ => malformed("an address entry that does not decode"),
+                }
+            }
+            Some((tag, _)) => malformed(&format!("unknown entry tag {tag}")),
+            None => malformed("an empty command"),
+        }
+    }
+
+    fn query(&self, query: &ServerQuery) -> ServerResponse {
+        match query {
+            ServerQuery::Kv(query) => ServerResponse::Kv(self.store.query(query)),
+            ServerQuery::Many(keys) => {
+                ServerResponse::Values(keys.iter().map(|key| self.store.get(key).map(Bytes::from)).collect())
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        let body = SnapshotBody { store: self.store.snapshot(), addresses: self.addresses.clone() };
+        let mut bytes = vec![SNAPSHOT_FORMAT];
+        bytes.extend_from_slice(
+            &bincode::serde::encode_to_vec(&body, bincode::config::standard()).expect("encodes"),
+        );
+        bytes
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let Some((&SNAPSHOT_FORMAT, body)) = snapshot.split_first() else {
+            return Err("not a kv-server snapshot (unknown format byte)".to_string());
+        };
+        let (body, read): (SnapshotBody, usize) =
+            bincode::serde::decode_from_slice(body, bincode::config::standard())
+                .map_err(|error| error.to_string())?;
+        if read != snapshot.len() - 1 {
+            return Err("trailing bytes after the snapshot".to_string());
+        }
+        self.store = KvStore::restore(&body.store).map_err(|error| error.to_string())?;
+        self.addresses = body.addresses;
+        self.addresses_version += 1;
+        Ok(())
+    }
+}
+
+fn malformed(why: &str) -> ServerResponse {
+    ServerResponse::Kv(kv::Response::Error(KvError::Malformed(why.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kv::{Command, Operation, Query, Response};
+    use raft_host::StateMachine;
+
+    #[test]
+    fn commands_addresses_and_snapshots_replicate() {
+        let mut machine = ServerMachine::default();
+        let set = Command {
+            client: 0,
+            sequence: 0,
+            operation: Operation::Set { key: "k".into(), value: "v".into() },
+        };
+        assert_eq!(machine.apply(1, &kv_entry(&set)), ServerResponse::Kv(Response::Done));
+        assert_eq!(machine.apply(2, &address_entry(4, "127.0.0.1:9004")), ServerResponse::AddressRecorded);
+        assert!(matches!(machine.apply(3, b"\x07junk"), ServerResponse::Kv(Response::Error(_))));
+        assert!(matches!(machine.apply(3, b""), ServerResponse::Kv(Response::Error(_))));
+        assert!(matches!(machine.apply(3, b"\x01\xff\xff"), ServerResponse::Kv(Response::Error(_))));
+        let get = ServerQuery::Kv(Query::Get { key: "k".into() });
+        assert_eq!(machine.query(&get), ServerResponse::Kv(Response::Value(Some("v".into()))));
+        let many = ServerQuery::Many(vec!["k".into(), "absent".into()]);
+        assert_eq!(machine.query(&many), ServerResponse::Values(vec![Some("v".into()), None]));
+        let mut restored = ServerMachine::default();
+        restored.restore(&machine.snapshot()).unwrap();
+        assert_eq!((restored.store(), restored.addresses()), (machine.store(), machine.addresses()));
+        assert!(restored.restore(b"\x02").is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! The `kv` command: run a server, talk to a cluster, or start a local one.
+//!
+//! Exit codes: 0 a clean stop (Ctrl-C or SIGTERM) or a command that succeeded; 1 the
+//! server had to stop (its disk failed), or a client command failed or was refused;
+//! 2 bad usage or a data directory it refuses to start from, with a message.
+
+use clap::{Args, Parser, Subcommand};
+use kv_server::client::{Client, Value};
+use kv_server::cluster::{self, ClusterOptions};
+use kv_server::config::{self, NodeAddress};
+use kv_server::server::{self, ServerError, ServerOptions};
+use kv_server::storage::StorageOptions;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const FAILED: u8 = 1;
+const BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "kv",
+    version,
+    about = "A replicated key-value store on Raft, spoken to over the Redis protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node of a cluster (peers and clients share its port).
+    Server(ServerArgs),
+    /// Talk to a cluster: one command, or a prompt without one.
+    Client(ClientArgs),
+    /// Start a local cluster of child processes on free loopback ports (Ctrl-C stops it).
+    Cluster(ClusterArgs),
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// This node's id.
+    #[arg(long)]
+    id: u64,
+    /// A member, as host:port:id; give every member, this one included.
+    #[arg(long = "node", value_parser = config::parse_node)]
+    nodes: Vec<NodeAddress>,
+    /// A JSON file listing the members instead: {"nodes": [{"id": 1, "address": "127.0.0.1:8001"}, ...]}.
+    #[arg(long, conflicts_with = "nodes")]
+    config: Option<PathBuf>,
+    /// Where this node keeps its log, hard state and snapshots.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Listen here instead of at this node's own address (e.g. 0.0.0.0:8001).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Milliseconds per Raft tick: heartbeats every 10 ticks, elections after 100 to 200.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    tick_ms: u64,
+    /// Snapshot and compact the log after this many applied entries.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    compact_every: u64,
+    /// Start a new WAL segment after this many MiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    segment_mib: u64,
+}
+
+#[derive(Args)]
+struct ClientArgs {
+    /// A node to start from, as host:port or host:port:id (repeat for more); the client
+    /// finds the leader itself.
+    #[arg(long = "node", required = true)]
+    nodes: Vec<String>,
+    /// Seconds to keep retrying a command before giving up.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// The command: set k v, get k, del k, cas k old new, list [from] [to], info,
+    /// transfer id, add id host:port, remove id, or any Redis command. Without one, a prompt.
+    command: Vec<String>,
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    /// How many nodes (1 to 9).
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Where the nodes keep their data (node-1, node-2, ... inside); a new temporary
+    /// directory if not given.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Ports from here up, instead of free ones.
+    #[arg(long)]
+    base_port: Option<u16>,
+    /// Milliseconds per Raft tick for every node.
+    #[arg(long, default_value_t = 10)]
+    tick_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => run_server(args),
+        Command::Client(args) => run_client(args),
+        Command::Cluster(args) => run_cluster(args),
+    }
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("kv: {message}");
+    ExitCode::from(code)
+}
+
+fn run_server(args: ServerArgs) -> ExitCode {
+    let nodes = match &args.config {
+        Some(path) => match config::read_cluster_file(path) {
+            Ok(nodes) => nodes,
+            Err(error) => return fail(BAD_INPUT, error),
+        },
+        None => args.nodes.clone(),
+    };
+    let members = match config::members(&nodes) {
+        Ok(members) => members,
+        Err(error) => return fail(BAD_INPUT, error),
+    };
+    if !members.contains_key(&args.id) {
+        return fail(BAD_INPUT, format!("--id {} is not among the members; list this node too", args.id));
+    }
+    let options = ServerOptions {
+        id: args.id,
+        members,
+        data_dir: args.data_dir,
+        listen: args.listen,
+        tick: Duration::from_millis(args.tick_ms),
+        compaction_entries: args.compact_every,
+        storage: StorageOptions { segment_bytes: args.segment_mib << 20 },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(FAILED, format!("cannot start the runtime: {error}")),
+    };
+    match runtime.block_on(server::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ServerError::Refused(why)) => fail(BAD_INPUT, why),
+        Err(ServerError::Failed(why)) => fail(FAILED, why),
+    }
+}
+
+/// `host:port:id` or `host:port` → `host:port`.
+fn client_address(node: &str) -> String {
+    match config::parse_node(node) {
+        Ok(parsed) => parsed.address,
+        Err(_) => node.to_string(),
+    }
+}
+
+/// What `kv client` sends for one line: its words as a command, shortcuts expanded.
+fn run_words(client: &mut Client, words: &[Vec<u8>]) -> Result<Value, String> {
+    let lower = words.first().map(|word| word.to_ascii_lowercase()).unwrap_or_default();
+    let rest: Vec<&[u8]> = words.iter().skip(1).map(Vec::as_slice).collect();
+    let gave_up = |error: kv_server::client::GaveUp| {
+        if error.maybe_applied {
+            format!("{}; the command may or may not have been applied", error.why)
+        } else {
+            error.why
+        }
+    };
+    match (lower.as_slice(), rest.as_slice()) {
+        (b"set", [key, value]) => client.write(&[b"SET", key, value]).map_err(gave_up),
+        (b"del", [key]) => client.write(&[b"DEL", key]).map_err(gave_up),
+        (b"cas", [key, old, new]) => client.write(&[b"KV.CAS", key, old, new]).map_err(gave_up),
+        (b"get", [key]) => client.command(&[b"GET", key]).map_err(gave_up),
+        (b"list", range) if range.len() <= 2 => {
+            let mut command: Vec<&[u8]> = vec![b"KV.LIST"];
+            command.extend_from_slice(range);
+            client.command(&command).map_err(gave_up)
+        }
+        (b"info", []) => client.command(&[b"RAFT.INFO"]).map_err(gave_up),
+        (b"transfer", [id]) => client.command(&[b"RAFT.TRANSFER", id]).map_err(gave_up),
+        (b"add", [id, address]) => client.command(&[b"RAFT.ADD", id, address]).map_err(gave_up),
+        (b"remove", [id]) => client.command(&[b"RAFT.REMOVE", id]).map_err(gave_up),
+        (b"set" | b"del" | b"cas" | b"get" | b"list" | b"transfer" | b"add" | b"remove", _) => Err(format!(
+            "usage: set k v | get k | del k | cas k old new | list [from] [to] | info | transfer id | add id host:port | remove id (got {})",
+            String::from_utf8_lossy(&words.join(&b' '))
+        )),
+        _ => {
+            let command: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+            client.command(&command).map_err(gave_up)
+        }
+    }
+}
+
+/// Prints a list's flat key, value, key, value... as `key = value` lines.
+fn print_value(words: &[Vec<u8>], value: &Value) {
+    let is_list = words.first().is_some_and(|word| word.eq_ignore_ascii_case(b"list"));
+    match value {
+        Value::Array(Some(items)) if is_list => {
+            if items.is_empty() {
+                println!("(no keys)");
+            }
+            for pair in items.chunks(2) {
+                if let [Value::Bulk(Some(key)), Value::Bulk(Some(value))] = pair {
+                    println!("{} = {}", key.escape_ascii(), value.escape_ascii());
+                }
+            }
+        }
+        Value::Bulk(Some(text)) if words.first().is_some_and(|word| word.eq_ignore_ascii_case(b"info")) => {
+            print!("{}", String::from_utf8_lossy(text).replace("\r\n", "\n"));
+        }
+        other => println!("{}", other.display()),
+    }
+}
+
+fn run_client(args: ClientArgs) -> ExitCode {
+    let nodes: Vec<String> = args.nodes.iter().map(|node| client_address(node)).collect();
+    let mut client = Client::new(nodes, Client::random_session());
+    client.set_patience(Duration::from_secs(args.timeout));
+    if !args.command.is_empty() {
+        let words: Vec<Vec<u8>> = args.command.iter().map(|word| word.as_bytes().to_vec()).collect();
+        return match run_words(&mut client, &words) {
+            Ok(value @ Value::Error(_)) => {
+                print_value(&words, &value);
+                ExitCode::from(FAILED)
+            }
+            Ok(value) => {
+                print_value(&words, &value);
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(FAILED, error),
+        };
+    }
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        println!("connected to the cluster through {}; commands: set k v, get k, del k, cas k old new, list [from] [to], info, transfer id, add id host:port, remove id, or any Redis command; quit with Ctrl-D", args.nodes.join(", "));
+    }
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock();
+    let mut line = String::new();
+    loop {
+        if interactive {
+            print!("kv> ");
+            let _ = std::io::stdout().flush();
+        }
+        line.clear();
+        match lines.read_line(&mut line) {
+            Ok(0) => return ExitCode::SUCCESS,
+            Ok(_) => {}
+            Err(error) => return fail(FAILED, error),
+        }
+        let trimmed = line.trim_end_matches(['\r', '\n']);
+        let words = match kv_server::resp::parse(format!("{trimmed}\n").as_bytes()) {
+            kv_server::resp::Parsed::Command(words, _) => words,
+            _ => {
+                println!("(error) unbalanced quotes");
+                continue;
+            }
+        };
+        if words.is_empty() {
+            continue;
+        }
+        if words[0].eq_ignore_ascii_case(b"quit") || words[0].eq_ignore_ascii_case(b"exit") {
+            return ExitCode::SUCCESS;
+        }
+        match run_words(&mut client, &words) {
+            Ok(value) => print_value(&words, &value),
+            Err(error) => println!("(error) {error}"),
+        }
+    }
+}
+
+fn run_cluster(args: ClusterArgs) -> ExitCode {
+    let data_dir = args
+        .data_dir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("kv-cluster-{}", std::process::id())));
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            return fail(FAILED, format!("cannot handle Ctrl-C: {error}"));
+        }
+    }
+    let options = ClusterOptions {
+        nodes: args.nodes,
+        data_dir,
+        base_port: args.base_port,
+        server_arguments: vec!["--tick-ms".into(), args.tick_ms.to_string()],
+    };
+    match cluster::run(&options, || stop.load(Ordering::Relaxed)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(BAD_INPUT, error),
+    }
+}

@@ -1,0 +1,348 @@
+//! RESP2, the Redis protocol: requests (arrays of bulk strings, or inline commands as
+//! `nc` and telnet send them) and replies.
+//!
+//! The parser is bounded: a bulk string may hold at most [`MAX_BULK_BYTES`], a command
+//! at most [`MAX_COMMAND_BYTES`] in all, an inline command at most [`MAX_INLINE_BYTES`].
+//! Anything past a bound, or not RESP at all, is a protocol error: the server replies
+//! `-ERR Protocol error: ...` and closes the connection, as Redis does, so a client
+//! cannot make it buffer without limit.
+
+/// The largest bulk string accepted (a key or a value). The core refuses commands over
+/// 1 MiB anyway; this leaves room for the encoding around a 1 MiB value.
+pub const MAX_BULK_BYTES: usize = 2 << 20;
+/// The most bytes one command may span, its framing included.
+pub const MAX_COMMAND_BYTES: usize = 8 << 20;
+/// The longest inline command.
+pub const MAX_INLINE_BYTES: usize = 64 << 10;
+/// The most arguments one command may carry.
+pub const MAX_ARGUMENTS: usize = 1 << 16;
+
+/// What the start of a buffer holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A command (its arguments; empty for a blank inline line) and the bytes it took.
+    Command(Vec<Vec<u8>>, usize),
+    /// Not a whole command yet: read more.
+    Incomplete,
+    /// Not RESP, or past a bound: reply with this and close.
+    Error(String),
+}
+
+/// Parses the command at the start of `buffer`.
+pub fn parse(buffer: &[u8]) -> Parsed {
+    match buffer.first() {
+        None => Parsed::Incomplete,
+        Some(b'*') => parse_array(buffer),
+        Some(_) => parse_inline(buffer),
+    }
+}
+
+/// The line at `start` (without `\r\n`) and the offset after it, or whether more bytes
+/// are needed (`Ok(None)`); a line longer than `max` is an error.
+fn line(buffer: &[u8], start: usize, max: usize) -> Result<Option<(&[u8], usize)>, String> {
+    let window = &buffer[start..buffer.len().min(start + max + 2)];
+    match window.windows(2).position(|pair| pair == b"\r\n") {
+        Some(end) => Ok(Some((&window[..end], start + end + 2))),
+        None if window.len() >= max + 2 => Err("too long a header line".to_string()),
+        None => Ok(None),
+    }
+}
+
+fn number(text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?;
+    if text.is_empty() || text.len() > 19 || text.starts_with('+') {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn parse_array(buffer: &[u8]) -> Parsed {
+    let (header, mut at) = match line(buffer, 1, 20) {
+        Ok(Some(found)) => found,
+        Ok(None) => return Parsed::Incomplete,
+        Err(_) => return Parsed::Error("Protocol error: invalid multibulk length".into()),
+    };
+    let count = match number(header) {
+        Some(count) if (0..=MAX_ARGUMENTS as i64).contains(&count) => count as usize,
+        // Redis treats a negative count as an empty command; so do we.
+        Some(count) if count < 0 => return Parsed::Command(Vec::new(), at),
+        _ => return Parsed::Error("Protocol error: invalid multibulk length".into()),
+    };
+    let mut arguments = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        if at >= buffer.len() {
+            return incomplete_within_bounds(buffer);
+        }
+        if buffer[at] != b'$' {
+            return Parsed::Error(format!(
+                "Protocol error: expected '$', got '{}'",
+                char::from(buffer[at]).escape_default()
+            ));
+        }
+        let (header, body) = match line(buffer, at + 1, 20) {
+            Ok(Some(found)) => found,
+            Ok(None) => return incomplete_within_bounds(buffer),
+            Err(_) => return Parsed::Error("Protocol error: invalid bulk length".into()),
+        };
+        let length = match number(header) {
+            Some(length) if (0..=MAX_BULK_BYTES as i64).contains(&length) => length as usize,
+            _ => return Parsed::Error("Protocol error: invalid bulk length".into()),
+        };
+        if body + length + 2 > MAX_COMMAND_BYTES {
+            return Parsed::Error(format!("Protocol error: a command over {MAX_COMMAND_BYTES} bytes"));
+        }
+        if buffer.len() < body + length + 2 {
+            return Parsed::Incomplete;
+        }
+        if &buffer[body + length..body + length + 2] != b"\r\n" {
+            return Parsed::Error("Protocol error: a bulk string not followed by CRLF".into());
+        }
+        arguments.push(buffer[body..body + length].to_vec());
+        at = body + length + 2;
+    }
+    Parsed::Command(arguments, at)
+}
+
+fn incomplete_within_bounds(buffer: &[u8]) -> Parsed {
+    if buffer.len() > MAX_COMMAND_BYTES {
+        Parsed::Error(format!("Protocol error: a command over {MAX_COMMAND_BYTES} bytes"))
+    } else {
+        Parsed::Incomplete
+    }
+}
+
+/// An inline command: one line, arguments separated by spaces, with Redis's quoting
+/// (`"..."` with `\n`, `\r`, `\t`, `\"`, `\\`, `\xHH` escapes; `'...'` with `\'`).
+fn parse_inline(buffer: &[u8]) -> Parsed {
+    let window = &buffer[..buffer.len().min(MAX_INLINE_BYTES + 1)];
+    let Some(end) = window.iter().position(|&byte| byte == b'\n') else {
+        return if window.len() > MAX_INLINE_BYTES {
+            Parsed::Error("Protocol error: too big inline request".into())
+        } else {
+            Parsed::Incomplete
+        };
+    };
+    let mut text = &buffer[..end];
+    if text.last() == Some(&b'\r') {
+        text = &text[..text.len() - 1];
+    }
+    match split_inline(text) {
+        Some(arguments) => Parsed::Command(arguments, end + 1),
+        None => Parsed::Error("Protocol error: unbalanced quotes in request".into()),
+    }
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|digit| digit as u8)
+}
+
+fn split_inline(text: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut arguments = Vec::new();
+    let mut at = 0;
+    loop {
+        while at < text.len() && text[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        if at == text.len() {
+            return Some(arguments);
+        }
+        let mut argument = Vec::new();
+        match text[at] {
+            b'"' => {
+                at += 1;
+                loop {
+                    match *text.get(at)? {
+                        b'"' => break,
+                        b'\\'
+                            if text.get(at + 1) == Some(&b'x')
+                                && text.get(at + 2).copied().and_then(hex_digit).is_some()
+                                && text.get(at + 3).copied().and_then(hex_digit).is_some() =>
+                        {
+                            argument.push(hex_digit(text[at + 2])? * 16 + hex_digit(text[at + 3])?);
+                            at += 3;
+                        }
+                        b'\\' => {
+                            at += 1;
+                            argument.push(match *text.get(at)? {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 8,
+                                b'a' => 7,
+                                other => other,
+                            });
+                        }
+                        other => argument.push(other),
+                    }
+                    at += 1;
+                }
+                at += 1;
+                // A closing quote must end the argument.
+                if at < text.len() && !text[at].is_ascii_whitespace() {
+                    return None;
+                }
+            }
+            b'\'' => {
+                at += 1;
+                loop {
+                    match *text.get(at)? {
+                        b'\'' => break,
+                        b'\\' if text.get(at + 1) == Some(&b'\'') => {
+                            argument.push(b'\'');
+                            at += 1;
+                        }
+                        other => argument.push(other),
+                    }
+                    at += 1;
+                }
+                at += 1;
+                if at < text.len() && !text[at].is_ascii_whitespace() {
+                    return None;
+                }
+            }
+            _ => {
+                while at < text.len() && !text[at].is_ascii_whitespace() {
+                    argument.push(text[at]);
+                    at += 1;
+                }
+            }
+        }
+        arguments.push(argument);
+    }
+}
+
+/// Writes replies into a buffer.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// The bytes to send.
+    pub bytes: Vec<u8>,
+}
+
+impl Reply {
+    /// `+text`.
+    pub fn simple(&mut self, text: &str) {
+        self.bytes.push(b'+');
+        self.bytes.extend_from_slice(text.as_bytes());
+        self.bytes.extend_from_slice(b"\r\n");
+    }
+
+    /// `-text`: the first word is the error code (`ERR`, `MOVED`, `TRYAGAIN`, ...).
+    /// Line breaks in `text` would end the reply early, so they become spaces.
+    pub fn error(&mut self, text: &str) {
+        self.bytes.push(b'-');
+        self.bytes.extend(text.bytes().map(|byte| if byte == b'\r' || byte == b'\n' { b' ' } else { byte }));
+        self.bytes.extend_from_slice(b"\r\n");
+    }
+
+    /// `:n`.
+    pub fn integer(&mut self, number: i64) {
+        self.bytes.push(b':');
+        self.bytes.extend_from_slice(number.to_string().as_bytes());
+        self.bytes.extend_from_slice(b"\r\n");
+    }
+
+    /// `$len\r\nbytes\r\n`, or the null bulk string `$-1` for `None`.
+    pub fn bulk(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(bytes) => {
+                self.bytes.push(b'$');
+                self.bytes.extend_from_slice(bytes.len().to_string().as_bytes());
+                self.bytes.extend_from_slice(b"\r\n");
+                self.bytes.extend_from_slice(bytes);
+                self.bytes.extend_from_slice(b"\r\n");
+            }
+            None => self.bytes.extend_from_slice(b"$-1\r\n"),
+        }
+    }
+
+    /// `*n`: the header of an array whose `n` elements follow.
+    pub fn array(&mut self, length: usize) {
+        self.bytes.push(b'*');
+        self.bytes.extend_from_slice(length.to_string().as_bytes());
+        self.bytes.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(parts: &[&str]) -> Parsed {
+        let mut bytes = format!("*{}\r\n", parts.len()).into_bytes();
+        for part in parts {
+            bytes.extend_from_slice(format!("${}\r\n{part}\r\n", part.len()).as_bytes());
+        }
+        let length = bytes.len();
+        assert_eq!(
+            parse(&bytes),
+            Parsed::Command(parts.iter().map(|p| p.as_bytes().to_vec()).collect(), length)
+        );
+        for cut in 0..length {
+            assert_eq!(parse(&bytes[..cut]), Parsed::Incomplete, "cut at {cut}");
+        }
+        Parsed::Incomplete
+    }
+
+    #[test]
+    fn arrays_of_bulk_strings_parse_and_a_cut_one_waits_for_more() {
+        command(&["SET", "key", "a value\r\nwith CRLF"]);
+        command(&["PING"]);
+        command(&["GET", ""]);
+    }
+
+    #[test]
+    fn inline_commands_split_on_spaces_and_honour_quotes() {
+        let parsed = |text: &str| match parse(text.as_bytes()) {
+            Parsed::Command(arguments, used) => {
+                assert_eq!(used, text.len());
+                arguments.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect::<Vec<_>>()
+            }
+            other => panic!("{text:?}: {other:?}"),
+        };
+        assert_eq!(parsed("SET k v\r\n"), ["SET", "k", "v"]);
+        assert_eq!(parsed("  get   k\n"), ["get", "k"]);
+        assert_eq!(parsed("SET k \"two words\\n\"\r\n"), ["SET", "k", "two words\n"]);
+        assert_eq!(parsed("SET k 'it\\'s'\n"), ["SET", "k", "it's"]);
+        assert_eq!(parsed("SET k \"\\x41\\x42\"\n"), ["SET", "k", "AB"]);
+        assert_eq!(parsed("\r\n"), Vec::<String>::new());
+        assert_eq!(parse(b"SET k v"), Parsed::Incomplete);
+        assert!(matches!(parse(b"SET k \"open\n"), Parsed::Error(_)));
+        assert!(matches!(parse(b"SET k \"a\"b\n"), Parsed::Error(_)));
+    }
+
+    #[test]
+    fn bounds_and_garbage_are_protocol_errors() {
+        let error = |bytes: &[u8]| match parse(bytes) {
+            Parsed::Error(text) => text,
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(bytes)),
+        };
+        assert!(error(b"*1\r\n$1073741824\r\n").contains("invalid bulk length"));
+        assert!(error(b"*1\r\n$-5\r\n").contains("invalid bulk length"));
+        assert!(error(b"*99999999999\r\n").contains("multibulk length"));
+        assert!(error(b"*x\r\n").contains("multibulk length"));
+        assert!(error(b"*1\r\n:5\r\n").contains("expected '$'"));
+        assert!(error(b"*1\r\n$1\r\nab\r\n").contains("CRLF"));
+        assert!(error(&vec![b'a'; MAX_INLINE_BYTES + 10]).contains("too big inline"));
+        assert!(error(b"*1\r\n$111111111111111111111111\r\n").contains("bulk length"));
+        // Many bulk strings adding up past the command bound.
+        let mut big = b"*1000\r\n".to_vec();
+        for _ in 0..5 {
+            big.extend_from_slice(format!("${MAX_BULK_BYTES}\r\n").as_bytes());
+            big.extend(std::iter::repeat_n(b'x', MAX_BULK_BYTES));
+            big.extend_from_slice(b"\r\n");
+        }
+        assert!(error(&big).contains("a command over"));
+    }
+
+    #[test]
+    fn replies_are_written_as_resp() {
+        let mut reply = Reply::default();
+        reply.simple("OK");
+        reply.error("ERR bad\r\nthing");
+        reply.integer(-3);
+        reply.bulk(Some(b"v"));
+        reply.bulk(None);
+        reply.array(2);
+        assert_eq!(reply.bytes, b"+OK\r\n-ERR bad  thing\r\n:-3\r\n$1\r\nv\r\n$-1\r\n*2\r\n");
+    }
+}

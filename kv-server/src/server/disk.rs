@@ -1,0 +1,57 @@
+//! The disk thread: performs the driver's writes in order and reports syncs.
+//!
+//! Writes and syncs block, so they run on a thread of their own, fed in order from the
+//! node loop. A sync reports "durable through N" only after the fsync returned; while
+//! it runs, the node goes on and the writes it issues meanwhile queue up for the next
+//! sync (the driver asks for one sync at a time), which is what makes one fsync cover
+//! a whole batch. A failed write or sync is reported and ends the thread: the node
+//! must stop, since it can no longer promise durability.
+
+use crate::storage::Storage;
+use raft_host::{Write, WriteId};
+use std::sync::mpsc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What the node loop asks of the disk.
+pub(crate) enum DiskCommand {
+    /// Perform this write after every earlier one.
+    Write(Write),
+    /// Make every write so far durable, then report `through`.
+    Sync(WriteId),
+}
+
+/// What the disk tells the node loop.
+#[derive(Debug)]
+pub(crate) enum DiskEvent {
+    /// Writes through this id are durable.
+    Durable(WriteId),
+    /// A write or sync failed; the node must stop.
+    Failed(String),
+}
+
+/// Runs the disk until the node loop drops its sender, then syncs what is left.
+pub(crate) fn run(
+    mut storage: Storage,
+    commands: mpsc::Receiver<DiskCommand>,
+    events: UnboundedSender<DiskEvent>,
+) {
+    while let Ok(command) = commands.recv() {
+        let result = match command {
+            DiskCommand::Write(write) => storage.write(&write).map(|()| None),
+            DiskCommand::Sync(through) => storage.sync().map(|()| Some(through)),
+        };
+        match result {
+            Ok(Some(through)) => {
+                let _ = events.send(DiskEvent::Durable(through));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let _ = events.send(DiskEvent::Failed(format!("storage failed: {error}")));
+                return;
+            }
+        }
+    }
+    if let Err(error) = storage.sync() {
+        tracing::error!(%error, "the final sync at shutdown failed");
+    }
+}

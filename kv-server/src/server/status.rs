@@ -1,0 +1,158 @@
+//! What `RAFT.INFO` and `INFO` report: the node's Raft state and the server's counters.
+
+use super::Shared;
+use crate::machine::ServerMachine;
+use raft_core::{LogIndex, NodeId, Role};
+use raft_host::Driver;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+/// A peer as the node sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerStatus {
+    /// Its id.
+    pub(crate) id: NodeId,
+    /// Where it listens, if known.
+    pub(crate) address: Option<String>,
+    /// On a leader: how far its log is known to match.
+    pub(crate) match_index: Option<LogIndex>,
+    /// Whether it is a voter.
+    pub(crate) voter: bool,
+}
+
+/// The node's state at one instant.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeStatus {
+    /// This node.
+    pub(crate) id: NodeId,
+    /// Its role.
+    pub(crate) role: Role,
+    /// Its term.
+    pub(crate) term: u64,
+    /// The leader it knows of.
+    pub(crate) leader: Option<NodeId>,
+    /// The commit index.
+    pub(crate) commit_index: LogIndex,
+    /// The applied index.
+    pub(crate) applied_index: LogIndex,
+    /// Where the snapshot ends.
+    pub(crate) snapshot_index: LogIndex,
+    /// The last log index.
+    pub(crate) last_index: LogIndex,
+    /// Every node it knows of, voters and addresses.
+    pub(crate) peers: Vec<PeerStatus>,
+    /// Keys in the store.
+    pub(crate) keys: usize,
+    /// Client requests waiting.
+    pub(crate) pending_requests: usize,
+    /// Writes issued to the disk and made durable.
+    pub(crate) writes_issued: u64,
+    /// Writes the disk reported durable.
+    pub(crate) writes_durable: u64,
+}
+
+impl NodeStatus {
+    /// The status of `driver`'s node.
+    pub(crate) fn of(driver: &Driver<ServerMachine>, shared: &Shared) -> NodeStatus {
+        let node = driver.node();
+        let voters = node.voters();
+        let addresses = shared.addresses.lock().expect("addresses lock").clone();
+        let mut ids: Vec<NodeId> = addresses.keys().copied().chain(voters.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        NodeStatus {
+            id: node.id(),
+            role: node.role(),
+            term: node.term(),
+            leader: node.leader(),
+            commit_index: node.commit_index(),
+            applied_index: driver.applied_index(),
+            snapshot_index: node.snapshot_meta().last_included_index,
+            last_index: node.last_index(),
+            peers: ids
+                .into_iter()
+                .map(|id| PeerStatus {
+                    id,
+                    address: addresses.get(&id).cloned(),
+                    match_index: node.match_index(id),
+                    voter: voters.contains(&id),
+                })
+                .collect(),
+            keys: driver.machine().store().len(),
+            pending_requests: driver.pending_requests(),
+            writes_issued: driver.issued(),
+            writes_durable: driver.durable_through(),
+        }
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Follower => "follower",
+        Role::PreCandidate => "precandidate",
+        Role::Candidate => "candidate",
+        Role::Leader => "leader",
+    }
+}
+
+/// `RAFT.INFO`: `name:value` lines.
+pub(crate) fn raft_info_text(status: &NodeStatus) -> String {
+    let mut text = String::new();
+    let mut line = |name: &str, value: &dyn std::fmt::Display| {
+        let _ = write!(text, "{name}:{value}\r\n");
+    };
+    line("id", &status.id);
+    line("role", &role_name(status.role));
+    line("term", &status.term);
+    line("leader", &status.leader.map_or("none".to_string(), |leader| leader.to_string()));
+    let leader_address =
+        status.peers.iter().find(|peer| Some(peer.id) == status.leader).and_then(|peer| peer.address.clone());
+    line("leader_address", &leader_address.unwrap_or_else(|| "none".into()));
+    line("commit_index", &status.commit_index);
+    line("applied_index", &status.applied_index);
+    line("snapshot_index", &status.snapshot_index);
+    line("last_index", &status.last_index);
+    line("log_entries", &(status.last_index - status.snapshot_index));
+    let voters: Vec<String> =
+        status.peers.iter().filter(|peer| peer.voter).map(|peer| peer.id.to_string()).collect();
+    line("voters", &voters.join(","));
+    for peer in &status.peers {
+        let match_index = peer.match_index.map_or("unknown".to_string(), |index| index.to_string());
+        let address = peer.address.clone().unwrap_or_else(|| "unknown".into());
+        line(
+            &format!("node{}", peer.id),
+            &format!("address={address},voter={},match_index={match_index}", u8::from(peer.voter)),
+        );
+    }
+    line("pending_requests", &status.pending_requests);
+    line("writes_issued", &status.writes_issued);
+    line("writes_durable", &status.writes_durable);
+    text
+}
+
+/// `INFO`: Redis's sections that clients look at, then the Raft state.
+pub(crate) fn info_text(status: &NodeStatus, shared: &Shared) -> String {
+    let stats = &shared.stats;
+    let mut text = String::new();
+    let _ = write!(
+        text,
+        "# Server\r\nredis_version:7.0.0\r\nkv_server_version:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\n\r\n",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        shared.port
+    );
+    let _ = write!(text, "# Clients\r\nconnected_clients:{}\r\n\r\n", stats.clients.load(Ordering::Relaxed));
+    let role = if status.role == Role::Leader { "master" } else { "slave" };
+    let _ = write!(text, "# Replication\r\nrole:{role}\r\n\r\n");
+    let _ = write!(
+        text,
+        "# Stats\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\n\r\n",
+        stats.client_protocol_errors.load(Ordering::Relaxed),
+        stats.peer_frames_rejected.load(Ordering::Relaxed),
+        stats.peer_connections_refused.load(Ordering::Relaxed),
+        stats.sends_dropped.load(Ordering::Relaxed),
+    );
+    let _ =
+        write!(text, "# Keyspace\r\ndb0:keys={}\r\n\r\n# Raft\r\n{}", status.keys, raft_info_text(status));
+    text
+}

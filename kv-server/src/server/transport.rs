@@ -1,0 +1,286 @@
+//! Peer links: one TCP connection per pair of nodes, carrying the core's messages both
+//! ways as length-prefixed frames.
+//!
+//! - The node with the lower id dials; the other waits for it. A dialer reconnects with
+//!   backoff (50 ms doubling to 1 s). A connection opens with a handshake,
+//!   [`PEER_MAGIC`] then the dialer's id and the id it expects to reach (u64 LE each).
+//! - A frame is `[length: u32 LE][raft_core::encode_message bytes]`. A frame longer than
+//!   the core's decode limit, one that does not decode, or a message not from the peer
+//!   or not to this node closes the connection and is counted; the node serves on.
+//! - Each peer has a bounded queue of outgoing frames. When it is full, or the peer is
+//!   not connected, frames are dropped (and counted): Raft retransmits what matters, and
+//!   a queue that never blocks keeps one slow peer from stalling the node.
+
+use super::{NodeInput, Shared};
+use raft_core::{decode_message, encode_message, Message, NodeId, MAX_ENCODED_MESSAGE_BYTES};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+/// The first bytes of a peer connection. The leading zero byte cannot start a RESP
+/// request, so one port serves peers and clients.
+pub const PEER_MAGIC: [u8; 8] = *b"\0KVRAFT1";
+/// Bytes of the handshake: magic, the dialer's id, the id it wants.
+pub const HANDSHAKE_BYTES: usize = 24;
+/// Frames waiting for one peer before new ones are dropped.
+const QUEUE_FRAMES: usize = 4096;
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// The handshake a dialer sends.
+pub fn handshake(from: NodeId, to: NodeId) -> [u8; HANDSHAKE_BYTES] {
+    let mut bytes = [0; HANDSHAKE_BYTES];
+    bytes[..8].copy_from_slice(&PEER_MAGIC);
+    bytes[8..16].copy_from_slice(&from.to_le_bytes());
+    bytes[16..24].copy_from_slice(&to.to_le_bytes());
+    bytes
+}
+
+struct Link {
+    queue: mpsc::Sender<Vec<u8>>,
+    accepted: mpsc::Sender<TcpStream>,
+    address: watch::Sender<String>,
+}
+
+/// The links to every peer.
+pub(crate) struct Transport {
+    shared: Arc<Shared>,
+    links: Mutex<BTreeMap<NodeId, Link>>,
+}
+
+impl Transport {
+    /// No links yet; [`Transport::set_peers`] makes them.
+    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Transport> {
+        Arc::new(Transport { shared, links: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// Links to every node in `addresses` but this one (new ones start, moved ones
+    /// redial at the new address).
+    pub(crate) fn set_peers(self: &Arc<Self>, addresses: &BTreeMap<NodeId, String>) {
+        let mut links = self.links.lock().expect("transport lock");
+        for (&peer, address) in addresses {
+            if peer == self.shared.id {
+                continue;
+            }
+            match links.get(&peer) {
+                Some(link) => {
+                    if *link.address.borrow() != *address {
+                        let _ = link.address.send(address.clone());
+                    }
+                }
+                None => {
+                    let (queue, queue_rx) = mpsc::channel(QUEUE_FRAMES);
+                    let (accepted, accepted_rx) = mpsc::channel(4);
+                    let (address_tx, address_rx) = watch::channel(address.clone());
+                    links.insert(peer, Link { queue, accepted, address: address_tx });
+                    let run = LinkRun {
+                        shared: self.shared.clone(),
+                        peer,
+                        address: address_rx,
+                        queue: queue_rx,
+                        accepted: accepted_rx,
+                    };
+                    tokio::spawn(run.run());
+                }
+            }
+        }
+    }
+
+    /// Queues `message` for its destination, or drops it (full queue, unknown peer).
+    pub(crate) fn send(&self, message: &Message) {
+        let links = self.links.lock().expect("transport lock");
+        let Some(link) = links.get(&message.to) else {
+            self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if link.queue.try_send(encode_message(message)).is_err() {
+            self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands a connection a peer dialed (handshake read) to that peer's link.
+    pub(crate) fn accept(&self, peer: NodeId, stream: TcpStream) {
+        let links = self.links.lock().expect("transport lock");
+        match links.get(&peer) {
+            Some(link) => {
+                let _ = link.accepted.try_send(stream);
+            }
+            None => {
+                tracing::warn!(peer, "a connection from a node this one does not know; closed");
+                self.shared.stats.peer_connections_refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+struct LinkRun {
+    shared: Arc<Shared>,
+    peer: NodeId,
+    address: watch::Receiver<String>,
+    queue: mpsc::Receiver<Vec<u8>>,
+    accepted: mpsc::Receiver<TcpStream>,
+}
+
+impl LinkRun {
+    async fn run(mut self) {
+        let dials = self.shared.id < self.peer;
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let stream = if dials { self.dial(&mut backoff).await } else { self.wait_for_peer().await };
+            let Some(mut stream) = stream else { return };
+            backoff = BACKOFF_MIN;
+            while let Some(replacement) = self.serve(stream).await {
+                stream = replacement;
+            }
+        }
+    }
+
+    /// Drops the frames queued while there is no connection.
+    fn drop_queued(&mut self) {
+        while self.queue.try_recv().is_ok() {
+            self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Connects (or takes a connection the peer dialed); `None` once the node stops.
+    async fn dial(&mut self, backoff: &mut Duration) -> Option<TcpStream> {
+        loop {
+            self.drop_queued();
+            let address = self.address.borrow().clone();
+            let attempt = async {
+                let mut stream =
+                    tokio::time::timeout(BACKOFF_MAX, TcpStream::connect(&address)).await.ok()?.ok()?;
+                stream.set_nodelay(true).ok()?;
+                stream.write_all(&handshake(self.shared.id, self.peer)).await.ok()?;
+                Some(stream)
+            };
+            tokio::select! {
+                stream = attempt => if let Some(stream) = stream {
+                    tracing::debug!(peer = self.peer, %address, "connected");
+                    return Some(stream);
+                },
+                stream = self.accepted.recv() => return stream,
+            }
+            let pause = tokio::time::sleep(*backoff);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    _ = &mut pause => break,
+                    frame = self.queue.recv() => match frame {
+                        Some(_) => { self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed); }
+                        None => return None,
+                    },
+                    stream = self.accepted.recv() => return stream,
+                    _ = self.address.changed() => break,
+                }
+            }
+            *backoff = (*backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// Waits for the peer to dial, dropping frames meanwhile.
+    async fn wait_for_peer(&mut self) -> Option<TcpStream> {
+        loop {
+            tokio::select! {
+                stream = self.accepted.recv() => return stream,
+                frame = self.queue.recv() => match frame {
+                    Some(_) => { self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed); }
+                    None => return None,
+                },
+            }
+        }
+    }
+
+    /// Carries frames both ways until the connection fails (`None`) or the peer dials
+    /// a new one (`Some`, which replaces it).
+    async fn serve(&mut self, stream: TcpStream) -> Option<TcpStream> {
+        let (read_half, write_half) = stream.into_split();
+        let mut reader = tokio::spawn(read_frames(self.shared.clone(), self.peer, read_half));
+        let mut writer = BufWriter::with_capacity(64 << 10, write_half);
+        let outcome = loop {
+            tokio::select! {
+                _ = &mut reader => break None,
+                replacement = self.accepted.recv() => break replacement,
+                frame = self.queue.recv() => {
+                    let Some(frame) = frame else { break None };
+                    if write_frame(&mut writer, &frame).await.is_err() {
+                        break None;
+                    }
+                    // Everything queued meanwhile goes out in the same write.
+                    let mut failed = false;
+                    while let Ok(frame) = self.queue.try_recv() {
+                        if write_frame(&mut writer, &frame).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed || writer.flush().await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        };
+        reader.abort();
+        tracing::debug!(peer = self.peer, "connection closed");
+        outcome
+    }
+}
+
+async fn write_frame(
+    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    frame: &[u8],
+) -> std::io::Result<()> {
+    writer.write_all(&(frame.len() as u32).to_le_bytes()).await?;
+    writer.write_all(frame).await
+}
+
+/// Reads frames from `peer` and hands their messages to the node, until the
+/// connection ends or carries something that is not a message from `peer` to us.
+async fn read_frames(shared: Arc<Shared>, peer: NodeId, read_half: OwnedReadHalf) {
+    let mut reader = tokio::io::BufReader::with_capacity(64 << 10, read_half);
+    let mut frame = Vec::new();
+    loop {
+        let mut length = [0; 4];
+        if reader.read_exact(&mut length).await.is_err() {
+            return;
+        }
+        let length = u32::from_le_bytes(length) as usize;
+        if length > MAX_ENCODED_MESSAGE_BYTES {
+            tracing::warn!(peer, length, "an oversized frame from a peer; connection closed");
+            shared.stats.peer_frames_rejected.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // Grown as the bytes arrive, so a length alone cannot make us allocate.
+        frame.clear();
+        match (&mut reader).take(length as u64).read_to_end(&mut frame).await {
+            Ok(read) if read == length => {}
+            _ => return,
+        }
+        let message = match decode_message(&frame) {
+            Ok(message) if message.from == peer && message.to == shared.id => message,
+            Ok(message) => {
+                tracing::warn!(
+                    peer,
+                    from = message.from,
+                    to = message.to,
+                    "a misaddressed message; connection closed"
+                );
+                shared.stats.peer_frames_rejected.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(peer, %error, "a frame that is not a message; connection closed");
+                shared.stats.peer_frames_rejected.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        if shared.inbox.send(NodeInput::Peer(message)).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Durable storage for one node: a segmented write-ahead log, the hard state, snapshots.
+//!
+//! [`Storage`] performs the driver's [`Write`]s in the order given and makes them durable
+//! on [`Storage::sync`]; the caller tells the driver "durable through N" only after
+//! `sync` returns. Every write is also applied to an in-memory mirror of the durable
+//! state (entries share their command bytes with the core's log), which checks it
+//! against the log it lands on and gives checkpoints their contents.
+//!
+//! - Entries and truncations are records appended to the current WAL segment (see
+//!   `record`), buffered, and written and fdatasync'ed by `sync`: one fsync covers
+//!   every write of the batch (group commit).
+//! - The hard state (term, vote) and the newest segment's number live in the `hardstate`
+//!   file, replaced atomically (temporary file, fsync, rename, fsync of the directory)
+//!   after the log before it is synced, so durability stays in write order.
+//! - A snapshot (the node's own compaction, or one installed from the leader) is written
+//!   atomically to its own file after the log before it is synced; then a new segment
+//!   opens with a checkpoint naming it and holding the entries the log keeps, and once
+//!   that segment is durable and named in `hardstate`, older segments and snapshots go.
+//! - A segment past a size limit is followed by a new one that continues it.
+//!
+//! Recovery (`recovery`) cuts a torn tail and refuses to start on any other damage.
+//! A write or sync that fails is fatal: the node cannot promise durability any more,
+//! and the caller must stop (retrying an fsync after a failure can silently lose data).
+
+mod files;
+mod record;
+mod recovery;
+mod sealed;
+
+use files::{path_of, HARD_STATE_FILE, LOCK_FILE};
+use raft_core::{DurableState, Entry, HardState, NodeId, Snapshot};
+use raft_host::{durable_image, Write};
+use record::{encode_frame, WalRecord};
+use recovery::Found;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+pub(crate) const HARD_STATE_MAGIC: &[u8; 8] = b"KVHARD01";
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"KVSNAP01";
+
+/// Buffered appends are written to the file (not yet synced) past this size, so a long
+/// batch does not sit in memory.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// Entries per record in a checkpoint.
+const CHECKPOINT_ENTRIES_PER_RECORD: usize = 64;
+
+/// The contents of the `hardstate` file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HardStateFile {
+    /// Whose directory this is.
+    pub(crate) node_id: NodeId,
+    /// Term and vote.
+    pub(crate) hard_state: HardState,
+    /// The newest WAL segment.
+    pub(crate) last_segment: u64,
+}
+
+/// Why storage cannot be opened: the message names the file and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageError(pub String);
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+/// Settings of the storage.
+#[derive(Clone, Copy, Debug)]
+pub struct StorageOptions {
+    /// A segment is followed by a new one once it holds this many bytes.
+    pub segment_bytes: u64,
+}
+
+impl Default for StorageOptions {
+    fn default() -> StorageOptions {
+        StorageOptions { segment_bytes: 64 << 20 }
+    }
+}
+
+/// What opening the storage found, for the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Whether the directory was new.
+    pub fresh: bool,
+    /// Records replayed.
+    pub records: u64,
+    /// A torn tail cut off: the file, its intact length, and the bytes removed.
+    pub torn_tail: Option<(PathBuf, u64, u64, String)>,
+    /// Files removed as no longer needed.
+    pub removed: usize,
+}
+
+struct Segment {
+    file: File,
+    sequence: u64,
+    bytes: u64,
+}
+
+/// One node's durable storage (see the module docs).
+pub struct Storage {
+    dir: PathBuf,
+    _lock: File,
+    options: StorageOptions,
+    hard: HardStateFile,
+    mirror: DurableState,
+    segment: Segment,
+    buffer: Vec<u8>,
+    unsynced: bool,
+}
+
+impl Storage {
+    /// Opens (or creates) `dir` for node `node_id`: recovers its durable state, cuts a
+    /// torn tail, removes obsolete files. Fails with a message naming the file if the
+    /// directory is damaged, belongs to another node, or is in use by another process.
+    pub fn open(
+        dir: &Path,
+        node_id: NodeId,
+        options: StorageOptions,
+    ) -> Result<(Storage, DurableState, OpenReport), StorageError> {
+        let at = |path: &Path, error: io::Error| StorageError(format!("{}: {error}", path.display()));
+        fs::create_dir_all(dir).map_err(|error| at(dir, error))?;
+        let lock_path = path_of(dir, LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| at(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StorageError(format!(
+                    "{} is in use by another process (it holds {})",
+                    dir.display(),
+                    lock_path.display()
+                )))
+            }
+            Err(fs::TryLockError::Error(error)) => return Err(at(&lock_path, error)),
+        }
+        let mut report = OpenReport::default();
+        match recovery::recover(dir, node_id)? {
+            Found::Fresh { leftovers } => {
+                for path in leftovers {
+                    fs::remove_file(&path).map_err(|error| at(&path, error))?;
+                }
+                let hard = HardStateFile { node_id, hard_state: HardState::default(), last_segment: 1 };
+                let segment =
+                    create_segment(dir, 1, &WalRecord::Checkpoint { sequence: 1, snapshot: None }, &[])
+                        .map_err(|error| at(dir, error))?;
+                write_hard_state(dir, &hard).map_err(|error| at(dir, error))?;
+                report.fresh = true;
+                let storage = Storage::assemble(dir, lock, options, hard, DurableState::default(), segment);
+                Ok((storage, DurableState::default(), report))
+            }
+            Found::Existing(recovered) => {
+                let recovered = *recovered;
+                let tail_path = dir.join(files::segment_name(recovered.tail_sequence));
+                let file =
+                    OpenOptions::new().write(true).open(&tail_path).map_err(|error| at(&tail_path, error))?;
+                if let Some((bytes, why)) = recovered.torn {
+                    file.set_len(recovered.tail_intact_bytes).map_err(|error| at(&tail_path, error))?;
+                    file.sync_all().map_err(|error| at(&tail_path, error))?;
+                    report.torn_tail = Some((tail_path.clone(), recovered.tail_intact_bytes, bytes, why));
+                }
+                for path in &recovered.obsolete {
+                    fs::remove_file(path).map_err(|error| at(path, error))?;
+                }
+                report.removed = recovered.obsolete.len();
+                report.records = recovered.records;
+                if report.removed > 0 {
+                    files::sync_directory(dir).map_err(|error| at(dir, error))?;
+                }
+                let segment =
+                    Segment { file, sequence: recovered.tail_sequence, bytes: recovered.tail_intact_bytes };
+                let mut mirror = recovered.state.clone();
+                if let Some(snapshot) = &mut mirror.snapshot {
+                    snapshot.data = Vec::new();
+                }
+                let storage = Storage::assemble(dir, lock, options, recovered.hard, mirror, segment);
+                Ok((storage, recovered.state, report))
+            }
+        }
+    }
+
+    fn assemble(
+        dir: &Path,
+        lock: File,
+        options: StorageOptions,
+        hard: HardStateFile,
+        mirror: DurableState,
+        mut segment: Segment,
+    ) -> Storage {
+        use std::io::Seek;
+        // Appends go at the intact end (after a cut tail too).
+        let _ = segment.file.seek(io::SeekFrom::Start(segment.bytes));
+        Storage {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            options,
+            hard,
+            mirror,
+            segment,
+            buffer: Vec::with_capacity(64 << 10),
+            unsynced: false,
+        }
+    }
+
+    /// Performs `write` after every earlier one. It is durable once a later
+    /// [`Storage::sync`] returns (hard state and snapshots are durable at once).
+    pub fn write(&mut self, write: &Write) -> io::Result<()> {
+        durable_image::apply(&mut self.mirror, write).map_err(|why| {
+            io::Error::other(format!("the driver issued a write that does not fit the log: {why}"))
+        })?;
+        match write {
+            Write::HardState(hard_state) => {
+                self.sync()?;
+                self.hard.hard_state = *hard_state;
+                write_hard_state(&self.dir, &self.hard)
+            }
+            Write::Entries(entries) => {
+                encode_frame(&WalRecord::Entries(entries.clone()), &mut self.buffer);
+                self.after_append()
+            }
+            Write::Truncate { from } => {
+                encode_frame(&WalRecord::Truncate { from: *from }, &mut self.buffer);
+                self.after_append()
+            }
+            Write::Compact(snapshot) | Write::Install(snapshot) => {
+                if let Some(kept) = &mut self.mirror.snapshot {
+                    kept.data = Vec::new();
+                }
+                self.sync()?;
+                let name =
+                    files::snapshot_name(snapshot.meta.last_included_index, snapshot.meta.last_included_term);
+                files::replace_atomically(&self.dir, &name, &sealed::seal(SNAPSHOT_MAGIC, snapshot))?;
+                self.start_checkpoint(snapshot)
+            }
+        }
+    }
+
+    fn after_append(&mut self) -> io::Result<()> {
+        self.unsynced = true;
+        if self.buffer.len() >= WRITE_BUFFER_BYTES {
+            self.flush_buffer()?;
+        }
+        if self.segment.bytes + self.buffer.len() as u64 >= self.options.segment_bytes {
+            self.sync()?;
+            let sequence = self.segment.sequence + 1;
+            let segment = create_segment(&self.dir, sequence, &WalRecord::Continue { sequence }, &[])?;
+            self.switch_to(segment)?;
+        }
+        Ok(())
+    }
+
+    fn flush_buffer(&mut self) -> io::Result<()> {
+        if !self.buffer.is_empty() {
+            self.segment.file.write_all(&self.buffer)?;
+            self.segment.bytes += self.buffer.len() as u64;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable (one fdatasync for the whole batch).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.flush_buffer()?;
+        if self.unsynced {
+            self.segment.file.sync_data()?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Opens a segment that restarts the log from `snapshot`, with the entries the log
+    /// keeps after it; then drops what it makes obsolete.
+    fn start_checkpoint(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+        let sequence = self.segment.sequence + 1;
+        let header = WalRecord::Checkpoint { sequence, snapshot: Some(snapshot.meta) };
+        let segment = create_segment(&self.dir, sequence, &header, &self.mirror.entries)?;
+        self.switch_to(segment)?;
+        let keep_snapshot =
+            files::snapshot_name(snapshot.meta.last_included_index, snapshot.meta.last_included_term);
+        for entry in fs::read_dir(&self.dir)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            let old_segment = files::parse_segment_name(&name).is_some_and(|number| number < sequence);
+            let old_snapshot = files::is_snapshot_name(&name) && name != keep_snapshot;
+            if old_segment || old_snapshot {
+                fs::remove_file(self.dir.join(&name))?;
+            }
+        }
+        files::sync_directory(&self.dir)
+    }
+
+    /// Names `segment` in the hard state file (it is durable already) and appends there.
+    fn switch_to(&mut self, segment: Segment) -> io::Result<()> {
+        self.hard.last_segment = segment.sequence;
+        write_hard_state(&self.dir, &self.hard)?;
+        self.segment = segment;
+        Ok(())
+    }
+
+    /// The durable state as the writes so far leave it (snapshot data left out).
+    pub fn mirror(&self) -> &DurableState {
+        &self.mirror
+    }
+
+    /// The segment appends go to.
+    pub fn current_segment(&self) -> u64 {
+        self.segment.sequence
+    }
+}
+
+/// Creates segment `sequence` holding `header` and `entries`, durable (file and
+/// directory entry) before it returns.
+fn create_segment(dir: &Path, sequence: u64, header: &WalRecord, entries: &[Entry]) -> io::Result<Segment> {
+    let path = dir.join(files::segment_name(sequence));
+    let mut bytes = Vec::new();
+    encode_frame(header, &mut bytes);
+    for chunk in entries.chunks(CHECKPOINT_ENTRIES_PER_RECORD) {
+        encode_frame(&WalRecord::Entries(chunk.to_vec()), &mut bytes);
+    }
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&path)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    files::sync_directory(dir)?;
+    Ok(Segment { file, sequence, bytes: bytes.len() as u64 })
+}
+
+fn write_hard_state(dir: &Path, hard: &HardStateFile) -> io::Result<()> {
+    files::replace_atomically(dir, HARD_STATE_FILE, &sealed::seal(HARD_STATE_MAGIC, hard))
+}
+
+#[cfg(test)]
+mod tests;
