@@ -67,6 +67,25 @@ struct ServerArgs {
     /// Start a new WAL segment after this many MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     segment_mib: u64,
+    /// Break a rule of the driver on purpose (send-before-sync: acknowledge before the
+    /// disk has the write), to see the crash test catch it. Never in production.
+    #[arg(long, hide = true, value_parser = parse_host_bug)]
+    host_bug: Option<raft_host::Misbehaviour>,
+    /// Threads serving the node loop and the connections (the disk has its own). One
+    /// is fastest when several nodes share a small machine, as in `kv cluster`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    threads: u64,
+    /// Milliseconds added to every sync, as on a slow disk (for tests).
+    #[arg(long, hide = true, default_value_t = 0)]
+    slow_disk_ms: u64,
+}
+
+fn parse_host_bug(text: &str) -> Result<raft_host::Misbehaviour, String> {
+    match text {
+        "send-before-sync" => Ok(raft_host::Misbehaviour::SendBeforeSync),
+        "report-before-sync" => Ok(raft_host::Misbehaviour::ReportBeforeSync),
+        other => Err(format!("{other:?}: expected send-before-sync or report-before-sync")),
+    }
 }
 
 #[derive(Args)]
@@ -139,11 +158,15 @@ fn run_server(args: ServerArgs) -> ExitCode {
         tick: Duration::from_millis(args.tick_ms),
         compaction_entries: args.compact_every,
         storage: StorageOptions { segment_bytes: args.segment_mib << 20 },
+        misbehaviour: args.host_bug,
+        slow_sync: Duration::from_millis(args.slow_disk_ms),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(FAILED, format!("cannot start the runtime: {error}")),
-    };
+    let threads = args.threads as usize;
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => return fail(FAILED, format!("cannot start the runtime: {error}")),
+        };
     match runtime.block_on(server::run(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(ServerError::Refused(why)) => fail(BAD_INPUT, why),

@@ -30,15 +30,22 @@ pub(crate) enum DiskEvent {
 }
 
 /// Runs the disk until the node loop drops its sender, then syncs what is left.
+/// `slow_sync` is added to every sync, to test the server on a slow disk.
 pub(crate) fn run(
     mut storage: Storage,
     commands: mpsc::Receiver<DiskCommand>,
     events: UnboundedSender<DiskEvent>,
+    slow_sync: std::time::Duration,
 ) {
     while let Ok(command) = commands.recv() {
         let result = match command {
             DiskCommand::Write(write) => storage.write(&write).map(|()| None),
-            DiskCommand::Sync(through) => storage.sync().map(|()| Some(through)),
+            DiskCommand::Sync(through) => {
+                if !slow_sync.is_zero() {
+                    std::thread::sleep(slow_sync);
+                }
+                storage.sync().map(|()| Some(through))
+            }
         };
         match result {
             Ok(Some(through)) => {

@@ -46,6 +46,11 @@ pub struct ServerOptions {
     pub compaction_entries: u64,
     /// Storage settings.
     pub storage: StorageOptions,
+    /// A rule of the driver broken on purpose, to see the crash test catch it. Never
+    /// set outside tests of the testers.
+    pub misbehaviour: Option<raft_host::Misbehaviour>,
+    /// Extra time every sync takes, as on a slow disk (tests only).
+    pub slow_sync: Duration,
 }
 
 /// What the node loop takes in, besides ticks and the disk's reports.
@@ -155,6 +160,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     raft.validate().map_err(|error| refused(error.to_string()))?;
     let mut config = DriverConfig::new(raft);
     config.compaction_threshold_entries = options.compaction_entries;
+    config.misbehaviour = options.misbehaviour;
     // Answer a stuck request within 5 election timeouts: clients retry sooner anyway.
     config.request_timeout_ticks = 5 * config.raft.election_timeout_max_ticks;
     let entries = image.entries.len();
@@ -180,7 +186,10 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     let (disk_events, disk_events_rx) = mpsc::unbounded_channel();
     let disk_thread = std::thread::Builder::new()
         .name("disk".into())
-        .spawn(move || disk::run(storage, disk_rx, disk_events))
+        .spawn({
+            let slow_sync = options.slow_sync;
+            move || disk::run(storage, disk_rx, disk_events, slow_sync)
+        })
         .map_err(|error| ServerError::Failed(error.to_string()))?;
 
     eprintln!(

@@ -1,0 +1,284 @@
+//! A real cluster for tests: `kv server` processes on loopback, each in its own data
+//! directory, started, killed (SIGKILL), paused (SIGSTOP) and restarted by the test,
+//! optionally with a fault-injecting TCP proxy on every peer link. Everything is
+//! stopped and removed on drop, and every wait is bounded.
+
+// Each test binary uses part of the harness; items are pub for the test files.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod proxy;
+
+use kv_server::client::{read_value, Value};
+use proxy::Proxy;
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `count` free loopback ports.
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|listener| listener.local_addr().unwrap().port()).collect()
+}
+
+/// A directory removed on drop.
+pub struct TestDir(pub PathBuf);
+
+impl TestDir {
+    pub fn new(label: &str) -> TestDir {
+        let path = std::env::temp_dir().join(format!("kv-test-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TestDir(path)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Sends a signal by name (`STOP`, `CONT`, `TERM`) through the `kill` command.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// One server process.
+pub struct Node {
+    pub id: u64,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    arguments: Vec<String>,
+    pub child: Option<Child>,
+    pub paused: bool,
+}
+
+impl Node {
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kv"))
+            .args(&self.arguments)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("kv server starts");
+        self.child = Some(child);
+        self.paused = false;
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if self.paused {
+                signal(&child, "CONT");
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.paused = false;
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn pause(&mut self) {
+        if let Some(child) = &self.child {
+            signal(child, "STOP");
+            self.paused = true;
+        }
+    }
+
+    pub fn resume(&mut self) {
+        if let Some(child) = &self.child {
+            signal(child, "CONT");
+            self.paused = false;
+        }
+    }
+
+    /// The server's output so far, for failure messages.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// How to start a cluster.
+pub struct ClusterOptions {
+    pub nodes: usize,
+    pub tick_ms: u64,
+    /// A proxy on every peer link, so the test can cut links.
+    pub proxies: bool,
+    pub compact_every: u64,
+    /// More arguments for every server.
+    pub extra_arguments: Vec<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            nodes: 3,
+            tick_ms: 5,
+            proxies: false,
+            compact_every: 10_000,
+            extra_arguments: Vec::new(),
+        }
+    }
+}
+
+/// A running cluster.
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    /// The proxy of the link between nodes `i < j` (ids), carrying `i`'s dials to `j`.
+    pub proxies: Vec<((u64, u64), Proxy)>,
+    pub dir: TestDir,
+}
+
+impl Cluster {
+    pub fn start(label: &str, options: ClusterOptions) -> Cluster {
+        let dir = TestDir::new(label);
+        let count = options.nodes;
+        let ports = free_ports(count);
+        let mut proxies = Vec::new();
+        // What node i knows as node j's address: j's own port, or the proxy of the
+        // link i dials (the lower id dials) when links are proxied.
+        let direct: Vec<String> = ports.iter().map(|port| format!("127.0.0.1:{port}")).collect();
+        let mut peer_address = vec![direct; count];
+        if options.proxies {
+            for (i, known) in peer_address.iter_mut().enumerate() {
+                for (j, &port) in ports.iter().enumerate().skip(i + 1) {
+                    let proxy = Proxy::start(port);
+                    known[j] = format!("127.0.0.1:{}", proxy.port);
+                    proxies.push(((i as u64 + 1, j as u64 + 1), proxy));
+                }
+            }
+        }
+        let mut nodes = Vec::new();
+        for i in 0..count {
+            let id = i as u64 + 1;
+            let data_dir = dir.0.join(format!("node-{id}"));
+            let mut arguments = vec![
+                "server".to_string(),
+                "--id".into(),
+                id.to_string(),
+                "--data-dir".into(),
+                data_dir.display().to_string(),
+                "--tick-ms".into(),
+                options.tick_ms.to_string(),
+                "--compact-every".into(),
+                options.compact_every.to_string(),
+            ];
+            arguments.extend(options.extra_arguments.iter().cloned());
+            for (j, address) in peer_address[i].iter().enumerate() {
+                arguments.push("--node".into());
+                arguments.push(format!("{address}:{}", j + 1));
+            }
+            let log = dir.0.join(format!("node-{id}.log"));
+            nodes.push(Node { id, port: ports[i], data_dir, log, arguments, child: None, paused: false });
+        }
+        for node in &mut nodes {
+            node.spawn();
+        }
+        Cluster { nodes, proxies, dir }
+    }
+
+    pub fn node(&mut self, id: u64) -> &mut Node {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    pub fn addresses(&self) -> Vec<String> {
+        self.nodes.iter().map(Node::address).collect()
+    }
+
+    pub fn restart(&mut self, id: u64) {
+        let node = self.node(id);
+        assert!(node.child.is_none(), "node {id} is running");
+        node.spawn();
+    }
+
+    /// Cuts (or heals) the link between two nodes.
+    pub fn set_link(&self, a: u64, b: u64, cut: bool) {
+        let pair = (a.min(b), a.max(b));
+        for (link, proxy) in &self.proxies {
+            if *link == pair {
+                proxy.set_cut(cut);
+            }
+        }
+    }
+
+    pub fn heal_all(&self) {
+        for (_, proxy) in &self.proxies {
+            proxy.set_cut(false);
+        }
+    }
+
+    /// Every node's output, for failure messages.
+    pub fn outputs(&self) -> String {
+        self.nodes.iter().map(|node| format!("--- node {} ---\n{}", node.id, node.output())).collect()
+    }
+
+    /// The node that says it leads and that a majority agrees on, within `timeout`.
+    pub fn wait_for_leader(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let mut votes = std::collections::BTreeMap::new();
+            for node in self.nodes.iter().filter(|node| node.is_running() && !node.paused) {
+                if let Some(info) = raft_info(node.port) {
+                    if let Some(leader) =
+                        info_field(&info, "leader").and_then(|leader| leader.parse::<u64>().ok())
+                    {
+                        *votes.entry(leader).or_insert(0) += 1;
+                    }
+                }
+            }
+            if let Some((&leader, _)) = votes.iter().find(|(_, &count)| count > self.nodes.len() / 2) {
+                return leader;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no leader within {timeout:?}\n{}", self.outputs());
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.outputs());
+        }
+    }
+}
+
+/// One command on a fresh connection to `port`, with a short timeout.
+pub fn command(port: u16, arguments: &[&str]) -> std::io::Result<Value> {
+    let stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut writer = stream.try_clone()?;
+    let parts: Vec<&[u8]> = arguments.iter().map(|part| part.as_bytes()).collect();
+    writer.write_all(&kv_server::client::encode_command(&parts))?;
+    read_value(&mut BufReader::new(stream))
+}
+
+/// `RAFT.INFO` of the node at `port`.
+pub fn raft_info(port: u16) -> Option<String> {
+    match command(port, &["RAFT.INFO"]) {
+        Ok(Value::Bulk(Some(text))) => Some(String::from_utf8_lossy(&text).into_owned()),
+        _ => None,
+    }
+}
+
+/// One `name:value` line of an INFO text.
+pub fn info_field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':').map(|value| value.trim().to_string()))
+}
