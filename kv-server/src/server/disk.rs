@@ -30,14 +30,16 @@ pub(crate) enum DiskEvent {
 }
 
 /// Runs the disk until the node loop drops its sender, then syncs what is left.
-/// `slow_sync` is added to every sync, to test the server on a slow disk.
+/// Commands come in batches (one per round of the node loop: one wake-up of this
+/// thread, not one per write). `slow_sync` is added to every sync, to test the server
+/// on a slow disk.
 pub(crate) fn run(
     mut storage: Storage,
-    commands: mpsc::Receiver<DiskCommand>,
+    batches: mpsc::Receiver<Vec<DiskCommand>>,
     events: UnboundedSender<DiskEvent>,
     slow_sync: std::time::Duration,
 ) {
-    while let Ok(command) = commands.recv() {
+    for command in batches.iter().flatten() {
         let result = match command {
             DiskCommand::Write(write) => storage.write(&write).map(|()| None),
             DiskCommand::Sync(through) => {

@@ -211,6 +211,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         shared,
         transport,
         disk,
+        disk_batch: Vec::new(),
         configured: options.members.clone(),
         pending: HashMap::new(),
         next_request: 1,

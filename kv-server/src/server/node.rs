@@ -26,7 +26,9 @@ pub(crate) struct NodeLoop {
     pub(super) driver: Driver<ServerMachine>,
     pub(super) shared: Arc<Shared>,
     pub(super) transport: Arc<Transport>,
-    pub(super) disk: std_mpsc::Sender<DiskCommand>,
+    pub(super) disk: std_mpsc::Sender<Vec<DiskCommand>>,
+    /// The disk commands of this round, sent together at its end.
+    pub(super) disk_batch: Vec<DiskCommand>,
     /// The members the command line named; the log's address book overrides them.
     pub(super) configured: BTreeMap<NodeId, String>,
     pub(super) pending: HashMap<RequestId, oneshot::Sender<Answer<ServerResponse>>>,
@@ -74,6 +76,10 @@ impl NodeLoop {
             for output in outputs.drain(..) {
                 self.perform(output)?;
             }
+            if !self.disk_batch.is_empty() {
+                let batch = std::mem::take(&mut self.disk_batch);
+                self.disk.send(batch).map_err(|_| "the disk thread stopped".to_string())?;
+            }
             if Some(self.driver.machine().addresses_version()) != self.addresses_version {
                 self.refresh_addresses();
             }
@@ -96,10 +102,9 @@ impl NodeLoop {
     }
 
     fn perform(&mut self, output: Output<ServerResponse>) -> Result<(), String> {
-        let disk_gone = |_| "the disk thread stopped".to_string();
         match output {
-            Output::Write { write, .. } => self.disk.send(DiskCommand::Write(write)).map_err(disk_gone)?,
-            Output::Sync { through } => self.disk.send(DiskCommand::Sync(through)).map_err(disk_gone)?,
+            Output::Write { write, .. } => self.disk_batch.push(DiskCommand::Write(write)),
+            Output::Sync { through } => self.disk_batch.push(DiskCommand::Sync(through)),
             Output::Send(message) => self.transport.send(&message),
             Output::Answer { request, answer } => {
                 if let Some(reply) = self.pending.remove(&request) {
