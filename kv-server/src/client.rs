@@ -197,11 +197,17 @@ impl Client {
         let mut maybe_applied = false;
         let mut pause = Duration::from_millis(20);
         let mut last_problem = String::from("no node answered");
+        let mut redirects_in_a_row = 0;
         while started.elapsed() < self.patience {
             match self.send_once(&command) {
                 Ok(Value::Error(text)) if text.starts_with("MOVED ") => {
                     let address = text.rsplit(' ').next().unwrap_or_default().to_string();
                     self.retries += 1;
+                    redirects_in_a_row += 1;
+                    if redirects_in_a_row > 2 {
+                        // Nodes pointing at each other during an election: give it time.
+                        std::thread::sleep(pause);
+                    }
                     self.connection = None;
                     if !self.nodes.contains(&address) {
                         self.nodes.push(address.clone());
@@ -216,6 +222,7 @@ impl Client {
                 }
                 Ok(Value::Error(text)) if text.starts_with("TRYAGAIN") => {
                     self.retries += 1;
+                    redirects_in_a_row = 0;
                     maybe_applied |= text.contains("outcome unknown");
                     last_problem = text;
                     std::thread::sleep(pause);
@@ -228,6 +235,7 @@ impl Client {
                     // The command may have reached the node before the connection broke.
                     maybe_applied = true;
                     self.retries += 1;
+                    redirects_in_a_row = 0;
                     last_problem = match &self.connection {
                         Some(connection) => format!("{}: {error}", connection.address),
                         None => error.to_string(),

@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Client connections served at once; more are told so and closed (as Redis's
+/// Client connections served at once, counting connections that have not said yet
+/// whether they are a client or a peer; more are told so and closed (as Redis's
 /// `maxclients`), so connections cannot exhaust memory.
 pub(crate) const MAX_CLIENTS: usize = 4096;
 /// How long a peer has to complete its handshake.
@@ -34,6 +35,18 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
 }
 
 async fn route(mut stream: TcpStream, shared: Arc<Shared>, transport: Arc<Transport>) {
+    let clients = &shared.stats.clients;
+    if clients.fetch_add(1, Ordering::Relaxed) >= MAX_CLIENTS {
+        clients.fetch_sub(1, Ordering::Relaxed);
+        let _ =
+            tokio::io::AsyncWriteExt::write_all(&mut stream, b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    serve_connection(stream, &shared, &transport).await;
+    clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn serve_connection(mut stream: TcpStream, shared: &Arc<Shared>, transport: &Transport) {
     let mut first = [0u8; 1];
     match stream.peek(&mut first).await {
         Ok(1) => {}
@@ -60,6 +73,6 @@ async fn route(mut stream: TcpStream, shared: Arc<Shared>, transport: Arc<Transp
             tokio::io::AsyncWriteExt::write_all(&mut stream, b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    connection::serve(stream, &shared).await;
+    connection::serve(stream, shared).await;
     shared.stats.clients.fetch_sub(1, Ordering::Relaxed);
 }

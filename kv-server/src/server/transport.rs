@@ -93,12 +93,13 @@ impl Transport {
 
     /// Queues `message` for its destination, or drops it (full queue, unknown peer).
     pub(crate) fn send(&self, message: &Message) {
+        let frame = encode_message(message);
         let links = self.links.lock().expect("transport lock");
         let Some(link) = links.get(&message.to) else {
             self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        if link.queue.try_send(encode_message(message)).is_err() {
+        if link.queue.try_send(frame).is_err() {
             self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
