@@ -42,7 +42,8 @@ impl Checkers {
                 let sender = host(hosts, message.from).expect("a node of the cluster sent it");
                 self.durable_promises.on_send(message, sender.disk.durable())
             }
-            Observed::Committed { index, term, voters, leader_term, .. } => {
+            Observed::Committed { node, index, term, voters, leader_term } => {
+                self.commit_rule.on_committed(node, index, term, leader_term)?;
                 // The moment of the decision: the leader counted itself only as far as
                 // its log was reported durable, and each follower only for what it had
                 // acknowledged, durably. From now on a majority must hold it.

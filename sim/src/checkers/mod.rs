@@ -7,6 +7,7 @@
 //! what its invariant needs and answers with a [`Violation`] naming the [`Invariant`]
 //! the moment it breaks. None of them looks inside the core, so they judge any core.
 
+mod commit_rule;
 mod committed_durable;
 mod dispatch;
 mod durable_promises;
@@ -21,6 +22,7 @@ mod read_freshness;
 mod stale_term;
 mod state_machine_safety;
 
+pub use commit_rule::CommitRule;
 pub use committed_durable::CommittedDurable;
 pub use durable_promises::DurablePromises;
 pub use durable_vote::DurableVote;
@@ -76,6 +78,9 @@ pub enum Invariant {
     /// Committed entries are durable on a majority.
     #[serde(rename = "committed is durable")]
     CommittedDurable,
+    /// A leader advances its commit index only to an entry of its own term (Figure 8).
+    #[serde(rename = "leader commits its own term")]
+    CommitRule,
     /// Reads observe everything committed before them.
     #[serde(rename = "read freshness")]
     ReadFreshness,
@@ -120,6 +125,7 @@ impl Invariant {
             Invariant::DurableVote => "durable vote",
             Invariant::DurablePromises => "durable promises",
             Invariant::CommittedDurable => "committed is durable",
+            Invariant::CommitRule => "leader commits its own term",
             Invariant::ReadFreshness => "read freshness",
             Invariant::StaleTerm => "stale term",
             Invariant::HostContract => "host contract",
@@ -242,6 +248,8 @@ pub struct Checkers {
     pub durable_promises: DurablePromises,
     /// Committed entries are durable on a majority.
     pub committed_durable: CommittedDurable,
+    /// Leaders commit only entries of their own term.
+    pub commit_rule: CommitRule,
     /// Reads observe everything committed before them.
     pub read_freshness: ReadFreshness,
     /// Messages from older terms change nothing.
