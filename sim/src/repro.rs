@@ -37,6 +37,9 @@ pub struct ReproFile {
     pub violation: Option<Failure>,
     /// The run's trace hash; a faithful replay has the same.
     pub trace_hash: String,
+    /// What the run is remembered for (a regression corpus entry says what bug it found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl ReproFile {
@@ -51,6 +54,7 @@ impl ReproFile {
             verdict: report.verdict,
             violation: report.violation.clone(),
             trace_hash: report.trace_hash.clone(),
+            note: None,
         }
     }
 
@@ -65,9 +69,13 @@ impl ReproFile {
     pub fn save(&self, directory: &Path) -> Result<PathBuf, String> {
         std::fs::create_dir_all(directory)
             .map_err(|error| format!("cannot create the repro directory {}: {error}", directory.display()))?;
-        let path = ReproFile::path_in(directory, self.options.seed);
+        self.save_as(&ReproFile::path_in(directory, self.options.seed))
+    }
+
+    /// Writes the file at `path`, all at once. Returns its path, or what went wrong.
+    pub fn save_as(&self, path: &Path) -> Result<PathBuf, String> {
         let text = serde_json::to_string_pretty(self).expect("repro files serialize") + "\n";
-        crate::output::write_atomically(&path, text.as_bytes(), "repro")
+        crate::output::write_atomically(path, text.as_bytes(), "repro")
     }
 }
 

@@ -563,3 +563,23 @@ fn ctrl_c_stops_a_run_whose_trace_ends_on_a_whole_line() {
     }
     assert_eq!(files_in(&directory), vec![trace], "no temporary file left");
 }
+
+#[test]
+fn record_writes_a_corpus_entry_with_its_note_whatever_the_verdict() {
+    let directory = scratch("record");
+    let entry = directory.join("entry.json");
+    let note = "a passing seed, remembered";
+    let run = sim(&["run", "--seed", "3", "--nodes", "3", "--ticks", "300", "--record", text(&entry), "--note", note]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+    assert_eq!((file["verdict"].as_str(), file["note"].as_str()), (Some("pass"), Some(note)));
+    let replay = sim(&["replay", text(&entry)]);
+    assert_eq!(replay.status.code(), Some(0));
+    assert!(stdout(&replay).contains(&format!("note: {note}")), "{}", stdout(&replay));
+    // A note needs a file to go to, and must say something.
+    assert_eq!(sim(&["run", "--seed", "3", "--note", "orphan"]).status.code(), Some(2));
+    let empty = sim(&["run", "--seed", "3", "--record", text(&directory.join("e.json")), "--note", " "]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(stderr(&empty).contains("--note must say"), "{}", stderr(&empty));
+    assert!(!directory.join("e.json").exists());
+}

@@ -110,6 +110,13 @@ struct RunArgs {
     /// Where a failing run writes its repro file.
     #[arg(long, value_name = "DIR", default_value = ".")]
     repro_dir: PathBuf,
+    /// Write the run's repro file to FILE whatever its verdict (a passing run too): how
+    /// a seed becomes a regression corpus entry (`tests/regressions/NAME.json`).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// With --record: what the run is remembered for (the bug it found), kept in the file.
+    #[arg(long, value_name = "TEXT", requires = "record")]
+    note: Option<String>,
 }
 
 #[derive(Args)]
@@ -284,7 +291,15 @@ fn run(args: RunArgs) -> Result<u8, String> {
     };
     let options = args.cluster.options(seed);
     options.validate()?;
-    let outputs = RunOutputs::prepare(&args.outputs, Some(&ReproFile::path_in(&args.repro_dir, seed)))?;
+    let repro_path = args.record.clone().unwrap_or_else(|| ReproFile::path_in(&args.repro_dir, seed));
+    let outputs = RunOutputs::prepare(&args.outputs, Some(&repro_path))?;
+    if let Some(record) = &args.record {
+        // Checked before the run, like the other outputs: a bad path fails fast.
+        OutputFile::create(record, "repro")?;
+    }
+    if args.note.as_deref().is_some_and(|note| note.trim().is_empty()) {
+        return Err("--note must say what the run is remembered for".to_string());
+    }
     let plan = sim::draw_plan(&options);
     let mut header = format!(
         "sim run: seed {seed}, {} nodes, faults {}, {} ticks ({} s virtual) + liveness phase, {} clients, {} reads\n",
@@ -306,8 +321,17 @@ fn run(args: RunArgs) -> Result<u8, String> {
     let stop = interrupt::install();
     let show_progress = !args.json && std::io::stderr().is_terminal();
     let report = execute(&options, &plan, outputs, &stop, show_progress)?;
-    let repro = (report.verdict != Verdict::Pass && report.verdict != Verdict::Interrupted)
-        .then(|| save_repro(&ReproFile::new(&options, &plan, &report), &args.repro_dir));
+    let mut file = ReproFile::new(&options, &plan, &report);
+    file.note = args.note.clone();
+    let repro = match &args.record {
+        Some(path) if report.verdict != Verdict::Interrupted => Some(
+            file.save_as(path)
+                .inspect_err(|error| eprintln!("warning: the repro file was not written: {error}")),
+        ),
+        Some(_) => None,
+        None => (report.verdict != Verdict::Pass && report.verdict != Verdict::Interrupted)
+            .then(|| save_repro(&file, &args.repro_dir)),
+    };
     if args.json {
         println!("{}", report_json(&report, Some(&plan)));
     } else {
@@ -455,6 +479,9 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
     let options = &file.options;
     if !args.json {
         println!("sim replay {}: {}", args.file.display(), file.reproduce);
+        if let Some(note) = &file.note {
+            println!("note: {note}");
+        }
         print!("{}", file.plan.summary());
         let _ = std::io::stdout().flush();
     }
