@@ -569,7 +569,19 @@ fn record_writes_a_corpus_entry_with_its_note_whatever_the_verdict() {
     let directory = scratch("record");
     let entry = directory.join("entry.json");
     let note = "a passing seed, remembered";
-    let run = sim(&["run", "--seed", "3", "--nodes", "3", "--ticks", "300", "--record", text(&entry), "--note", note]);
+    let run = sim(&[
+        "run",
+        "--seed",
+        "3",
+        "--nodes",
+        "3",
+        "--ticks",
+        "300",
+        "--record",
+        text(&entry),
+        "--note",
+        note,
+    ]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
     assert_eq!((file["verdict"].as_str(), file["note"].as_str()), (Some("pass"), Some(note)));
@@ -582,4 +594,50 @@ fn record_writes_a_corpus_entry_with_its_note_whatever_the_verdict() {
     assert_eq!(empty.status.code(), Some(2));
     assert!(stderr(&empty).contains("--note must say"), "{}", stderr(&empty));
     assert!(!directory.join("e.json").exists());
+}
+
+#[test]
+fn shrink_writes_a_smaller_repro_that_fails_the_same_way() {
+    let directory = scratch("shrink");
+    assert_eq!(broken_host_run("5", "3000", &directory).status.code(), Some(1));
+    let original = directory.join("sim-repro-5.json");
+    let shrink = sim(&["shrink", text(&original)]);
+    assert_eq!(shrink.status.code(), Some(0), "{}{}", stdout(&shrink), stderr(&shrink));
+    let report = stdout(&shrink);
+    for line in [
+        "still safety violation (durable promises)",
+        "scheduled faults",
+        "events",
+        "timeline of the shrunk run:",
+    ] {
+        assert!(report.contains(line), "{line}:\n{report}");
+    }
+    let shrunk = directory.join("sim-repro-5.shrunk.json");
+    let before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&original).unwrap()).unwrap();
+    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&shrunk).unwrap()).unwrap();
+    let faults = |file: &serde_json::Value| file["plan"]["schedule"].as_array().unwrap().len();
+    assert!(faults(&after) < faults(&before), "{} -> {}", faults(&before), faults(&after));
+    assert!(after["options"]["ticks"].as_u64() <= before["options"]["ticks"].as_u64());
+    let replay = sim(&["replay", text(&shrunk)]);
+    assert_eq!(replay.status.code(), Some(1));
+    assert!(
+        stdout(&replay).contains("replay: same verdict and same trace as recorded"),
+        "{}",
+        stdout(&replay)
+    );
+
+    // A pass has nothing to shrink; the output may not overwrite the input.
+    let passing = directory.join("pass.json");
+    assert_eq!(
+        sim(&["run", "--seed", "3", "--nodes", "3", "--ticks", "200", "--record", text(&passing)])
+            .status
+            .code(),
+        Some(0)
+    );
+    let nothing = sim(&["shrink", text(&passing)]);
+    assert_eq!(nothing.status.code(), Some(2));
+    assert!(stderr(&nothing).contains("there is no failure to shrink"), "{}", stderr(&nothing));
+    let clobber = sim(&["shrink", text(&original), "--out", text(&original)]);
+    assert_eq!(clobber.status.code(), Some(2));
 }

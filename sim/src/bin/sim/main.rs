@@ -3,11 +3,13 @@
 //! Exit codes (ARCHITECTURE.md): 0 every check held; 1 a safety violation
 //! (linearizability included); 3 a liveness failure; 4 the linearizability search ran
 //! out of steps (undecided, never a pass); 5 a replay reached another verdict than the
-//! one its file records; 130 interrupted (Ctrl-C); 2 bad usage or a bad input file, with
-//! a message and nothing written.
+//! one its file records (or `sim shrink` finds it no longer fails that way); 130
+//! interrupted (Ctrl-C); 2 bad usage or a bad input file, with a message and nothing
+//! written. `sim shrink` exits 0 once it has written the smaller repro file.
 
 mod interrupt;
 mod report;
+mod shrink;
 
 use clap::{Args, Parser, Subcommand};
 use report::{print_report, save_repro, ReproOutcome};
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 const BAD_INPUT: u8 = 2;
 /// `sim replay` reached a different verdict than the file records.
-const REPLAY_DIFFERS: u8 = 5;
+pub(crate) const REPLAY_DIFFERS: u8 = 5;
 /// How many failing seeds a sweep's summary lists one by one.
 const FAILURES_LISTED: usize = 20;
 
@@ -44,6 +46,8 @@ enum Command {
     Sweep(SweepArgs),
     /// Re-run a saved failing run from its repro file and compare the verdict.
     Replay(ReplayArgs),
+    /// Turn a failing repro file into a smaller run that fails the same way.
+    Shrink(ShrinkArgs),
 }
 
 #[derive(Args)]
@@ -154,6 +158,18 @@ struct ReplayArgs {
     outputs: OutputFiles,
 }
 
+#[derive(Args)]
+struct ShrinkArgs {
+    /// A repro file written by a failing run.
+    file: PathBuf,
+    /// Where to write the smaller repro file (default: FILE with .shrunk.json).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The most runs the search may try.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_runs: u64,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -165,6 +181,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Sweep(args) => sweep(args),
         Command::Replay(args) => replay(args),
+        Command::Shrink(args) => shrink::run(&args.file, args.out.as_deref(), args.max_runs),
     };
     match code {
         Ok(code) => ExitCode::from(code),
