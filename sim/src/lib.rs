@@ -74,6 +74,7 @@ pub mod options;
 pub mod output;
 pub mod random;
 pub mod repro;
+pub mod scenario;
 pub mod shrink;
 pub mod simulation;
 pub mod state_machine;

@@ -21,6 +21,8 @@ pub enum Purpose {
     Workload = 4,
     /// Storage: sync latencies and where a crash tears the unsynced tail.
     Storage = 5,
+    /// A scenario's unreliable network and the perturbations of a scenario sweep.
+    Scenario = 6,
 }
 
 /// A seeded random source with the few draws the simulator needs.

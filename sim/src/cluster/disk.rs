@@ -31,6 +31,14 @@ impl Disk {
         &self.durable
     }
 
+    /// Replaces the disk's contents with `state`, all durable: a scripted scenario's
+    /// setup (a node restarted from a log the script wrote). Only while the node is down.
+    pub fn restore(&mut self, state: DurableState) {
+        self.durable = state.clone();
+        self.written = state;
+        self.pending.clear();
+    }
+
     /// The state including writes not yet synced (what the node believes it stored).
     pub fn written(&self) -> &DurableState {
         &self.written

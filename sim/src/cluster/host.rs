@@ -51,6 +51,12 @@ impl Host {
         }
     }
 
+    /// The configuration the node starts with; a scripted scenario may change it
+    /// before the first start (smaller messages, to split a replication step).
+    pub fn config_mut(&mut self) -> &mut DriverConfig {
+        &mut self.config
+    }
+
     /// The running node's core, if the process is up.
     pub fn core(&self) -> Option<&RaftNode> {
         self.driver.as_ref().map(Driver::node)

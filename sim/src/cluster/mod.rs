@@ -86,6 +86,9 @@ pub struct Cluster {
     flows: Vec<u64>,
     /// A reusable buffer for one driver call's outputs.
     outputs: Vec<Output<Response>>,
+    /// Set by a scripted scenario: messages are held here, in the order sent, instead
+    /// of entering the network; the script delivers, drops or duplicates them.
+    pub held: Option<std::collections::VecDeque<Message>>,
 }
 
 impl Cluster {
@@ -116,6 +119,7 @@ impl Cluster {
             commands: Rc::default(),
             flows: vec![0; nodes * nodes * MESSAGE_KINDS],
             outputs: Vec::new(),
+            held: None,
         }
     }
 
@@ -404,6 +408,10 @@ impl Cluster {
         let Some(to) = self.position_of(message.to) else {
             return;
         };
+        if let Some(held) = &mut self.held {
+            held.push_back(message);
+            return;
+        }
         if let Route::Deliver { delay, duplicate_delay } = self.network.route(from, to, queue.now()) {
             if let Some(duplicate_delay) = duplicate_delay {
                 queue.schedule_in(duplicate_delay, Event::Deliver { message: message.clone() });

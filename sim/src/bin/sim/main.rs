@@ -9,6 +9,7 @@
 
 mod interrupt;
 mod report;
+mod scenario;
 mod shrink;
 
 use clap::{Args, Parser, Subcommand};
@@ -48,6 +49,27 @@ enum Command {
     Replay(ReplayArgs),
     /// Turn a failing repro file into a smaller run that fails the same way.
     Shrink(ShrinkArgs),
+    /// Scripted scenarios: `list` them, or `run NAME` (or `run all`).
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+}
+
+#[derive(Subcommand)]
+enum ScenarioCommand {
+    /// Name every scenario.
+    List,
+    /// Run a scenario (or `all`) and compare its output with its transcript.
+    Run {
+        /// The scenario's name, or `all`.
+        name: String,
+        /// Write the actual output into the transcript (then review the diff).
+        #[arg(long, conflicts_with = "seed")]
+        rewrite: bool,
+        /// Run the script perturbed by this seed, as `sim sweep --scenario` does, and
+        /// print the whole run (exit 1 if a checker fires).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Args)]
@@ -145,6 +167,11 @@ struct SweepArgs {
     /// Where failing seeds write their repro files (each as soon as it is found).
     #[arg(long, value_name = "DIR", default_value = ".")]
     repro_dir: PathBuf,
+    /// Instead of random runs, run this scripted scenario once per seed with seeded
+    /// perturbations (lost and late messages, timer jitter, crashes); the scenario
+    /// builds its own cluster, so the cluster flags do not apply.
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
 }
 
 #[derive(Args)]
@@ -182,6 +209,13 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep(args),
         Command::Replay(args) => replay(args),
         Command::Shrink(args) => shrink::run(&args.file, args.out.as_deref(), args.max_runs),
+        Command::Scenario(ScenarioCommand::List) => scenario::list(),
+        Command::Scenario(ScenarioCommand::Run { name, rewrite, seed: None }) => {
+            scenario::run(&name, rewrite)
+        }
+        Command::Scenario(ScenarioCommand::Run { name, seed: Some(seed), .. }) => {
+            scenario::run_perturbed(&name, seed)
+        }
     };
     match code {
         Ok(code) => ExitCode::from(code),
@@ -368,6 +402,9 @@ fn draw_seed() -> u64 {
 }
 
 fn sweep(args: SweepArgs) -> Result<u8, String> {
+    if let Some(name) = &args.scenario {
+        return scenario::sweep(name, args.seeds, args.keep_going);
+    }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |jobs| jobs.get()));
     if jobs == 0 || jobs > 1024 {
         return Err(format!("--jobs must be between 1 and 1024, got {jobs}"));

@@ -1,0 +1,143 @@
+//! How a scenario prints messages, logs and nodes: short, stable, one line each.
+
+use raft_core::{Entry, EntryPayload, Message, MessageBody, RaftNode, Role};
+
+/// `index@term` runs of a log, e.g. `1-3@1 4@2` (`[]` for none).
+pub fn entries(entries: impl IntoIterator<Item = (u64, u64)>) -> String {
+    let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+    for (index, term) in entries {
+        match runs.last_mut() {
+            Some((_, last, run_term)) if *run_term == term && *last + 1 == index => *last = index,
+            _ => runs.push((index, index, term)),
+        }
+    }
+    if runs.is_empty() {
+        return "[]".to_string();
+    }
+    runs.iter()
+        .map(
+            |&(first, last, term)| {
+                if first == last {
+                    format!("{first}@{term}")
+                } else {
+                    format!("{first}-{last}@{term}")
+                }
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn entry_list(list: &[Entry]) -> String {
+    let kinds: String = list
+        .iter()
+        .filter_map(|entry| match &entry.payload {
+            EntryPayload::MembershipChange(voters) => Some(format!(" voters{voters:?}@{}", entry.index)),
+            _ => None,
+        })
+        .collect();
+    if list.is_empty() {
+        return "[]".to_string();
+    }
+    format!("[{}]{kinds}", entries(list.iter().map(|entry| (entry.index, entry.term))))
+}
+
+/// A message as one line: `1->2 AppendEntries t2 prev=3@1 [4@2] commit=3`.
+pub fn message(message: &Message) -> String {
+    let head = format!("{}->{}", message.from, message.to);
+    let term = message.term;
+    let body = match &message.body {
+        MessageBody::RequestVote { pre_vote, leadership_transfer, last_log_index, last_log_term } => format!(
+            "{} t{term} last={last_log_index}@{last_log_term}{}",
+            if *pre_vote { "PreVote" } else { "RequestVote" },
+            if *leadership_transfer { " transfer" } else { "" }
+        ),
+        MessageBody::RequestVoteResponse { pre_vote, granted } => format!(
+            "{} t{term} {}",
+            if *pre_vote { "PreVoteResponse" } else { "VoteResponse" },
+            if *granted { "granted" } else { "rejected" }
+        ),
+        MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit } => format!(
+            "AppendEntries t{term} prev={prev_log_index}@{prev_log_term} {} commit={leader_commit}",
+            entry_list(entries)
+        ),
+        MessageBody::AppendEntriesResponse { success: true, index, .. } => {
+            format!("AppendResponse t{term} match={index}")
+        }
+        MessageBody::AppendEntriesResponse { success: false, index, reject_hint_index, reject_hint_term } => {
+            format!("AppendResponse t{term} reject={index} hint={reject_hint_index}@{reject_hint_term}")
+        }
+        MessageBody::Heartbeat { commit, read_round, .. } => {
+            format!("Heartbeat t{term} commit={commit} round={read_round}")
+        }
+        MessageBody::HeartbeatResponse { read_round, .. } => {
+            format!("HeartbeatResponse t{term} round={read_round}")
+        }
+        MessageBody::InstallSnapshot { snapshot } => format!(
+            "InstallSnapshot t{term} through={}@{} voters={:?}",
+            snapshot.meta.last_included_index, snapshot.meta.last_included_term, snapshot.voters
+        ),
+        MessageBody::TimeoutNow => format!("TimeoutNow t{term}"),
+    };
+    format!("{head} {body}")
+}
+
+/// A message's kind, as scripts name it in filters (`kind=AppendEntries`).
+pub fn kind(message: &Message) -> &'static str {
+    match &message.body {
+        MessageBody::RequestVote { pre_vote: true, .. } => "PreVote",
+        MessageBody::RequestVote { pre_vote: false, .. } => "RequestVote",
+        MessageBody::RequestVoteResponse { pre_vote: true, .. } => "PreVoteResponse",
+        MessageBody::RequestVoteResponse { pre_vote: false, .. } => "VoteResponse",
+        MessageBody::AppendEntries { .. } => "AppendEntries",
+        MessageBody::AppendEntriesResponse { .. } => "AppendResponse",
+        MessageBody::Heartbeat { .. } => "Heartbeat",
+        MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
+        MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
+        MessageBody::TimeoutNow => "TimeoutNow",
+    }
+}
+
+/// A role's name.
+pub fn role(role: Role) -> &'static str {
+    match role {
+        Role::Follower => "follower",
+        Role::PreCandidate => "pre-candidate",
+        Role::Candidate => "candidate",
+        Role::Leader => "leader",
+    }
+}
+
+/// A node's state: `leader t2 commit=3 applied=3 log=1-3@1 4@2 voters=1,2,3`.
+pub fn node(core: &RaftNode, applied: u64) -> String {
+    let snapshot = core.snapshot_meta();
+    let first = snapshot.last_included_index + 1;
+    let log = entries(
+        (first..=core.last_index()).filter_map(|index| core.term_at(index).map(|term| (index, term))),
+    );
+    let snapshot = if snapshot.last_included_index > 0 {
+        format!(" snapshot={}@{}", snapshot.last_included_index, snapshot.last_included_term)
+    } else {
+        String::new()
+    };
+    let leader = core.leader().map_or("none".to_string(), |leader| leader.to_string());
+    let voters: Vec<String> = core.voters().iter().map(u64::to_string).collect();
+    format!(
+        "{} t{} leader={leader} commit={} applied={applied}{snapshot} log={log} voters={}",
+        role(core.role()),
+        core.term(),
+        core.commit_index(),
+        voters.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_print_as_runs_of_one_term() {
+        assert_eq!(entries([(1, 1), (2, 1), (3, 1), (4, 2), (6, 2)]), "1-3@1 4@2 6@2");
+        assert_eq!(entries([]), "[]");
+    }
+}
