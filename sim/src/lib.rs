@@ -61,6 +61,7 @@
 //! assert_eq!(report.trace_hash, again.trace_hash);
 //! ```
 
+pub mod availability;
 pub mod checkers;
 mod clients;
 pub mod cluster;

@@ -127,6 +127,46 @@ impl Network {
             || self.flapping.iter().any(|link| link.joins(from, to) && link.is_down(now))
     }
 
+    /// Whether a cut in force blocks messages from `from` to `to` (flapping links aside).
+    pub fn is_hard_cut(&self, from: usize, to: usize) -> bool {
+        self.blocked[from * self.nodes + to]
+    }
+
+    /// Whether the link between `a` and `b` is flapping at `now`.
+    pub fn is_flapping(&self, a: usize, b: usize, now: Micros) -> bool {
+        self.flapping.iter().any(|link| link.joins(a, b) && now < link.until)
+    }
+
+    /// The longest a message can take (a duplicate included).
+    pub fn max_delay_micros(&self) -> Micros {
+        let params = &self.params;
+        params.delay_min_micros
+            + params.delay_jitter_micros
+            + params.delay_tail_micros
+            + params.duplicate_late_micros
+    }
+
+    /// The longest a first copy can take (late duplicates aside: they carry nothing new).
+    pub fn max_first_delay_micros(&self) -> Micros {
+        let params = &self.params;
+        params.delay_min_micros + params.delay_jitter_micros + params.delay_tail_micros
+    }
+
+    /// The chance that a message is lost, in parts per million.
+    pub fn loss_ppm(&self) -> u32 {
+        self.params.loss_ppm
+    }
+
+    /// Caps every delay at `most` (no congested tail): a calm network, whose heartbeats
+    /// always arrive well within an election timeout.
+    pub fn calm(&mut self, most: Micros) {
+        let params = &mut self.params;
+        params.delay_min_micros = params.delay_min_micros.min(most / 2);
+        params.delay_jitter_micros = params.delay_jitter_micros.min(most - params.delay_min_micros);
+        params.delay_tail_ppm = 0;
+        params.duplicate_ppm = 0;
+    }
+
     /// Replaces the cut in force: messages between `side` and the rest are lost in
     /// the directions asked for. Returns the cut's generation, for [`Network::heal_cut`].
     pub fn cut(&mut self, from_side: &[usize], to_side: &[usize], both_directions: bool) -> u64 {

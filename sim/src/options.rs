@@ -41,6 +41,11 @@ pub enum HostBug {
     /// duplicates, but the messages in flight pile up into a storm that the run's event
     /// bound ends as a liveness failure.
     Retransmit,
+    /// Runs every core without PreVote and CheckQuorum (and so without the leader lease
+    /// in which voters ignore campaigns): a leader cut off from a quorum stays in office,
+    /// and a removed or rejoining node can depose a healthy leader. Safe, but the
+    /// availability rules catch it.
+    Unprotected,
 }
 
 impl HostBug {
@@ -51,6 +56,7 @@ impl HostBug {
             HostBug::NoTicks => "no-ticks",
             HostBug::ReportBeforeSync => "report-before-sync",
             HostBug::Retransmit => "retransmit",
+            HostBug::Unprotected => "unprotected",
         }
     }
 }
@@ -63,8 +69,9 @@ impl std::str::FromStr for HostBug {
             "no-ticks" => Ok(HostBug::NoTicks),
             "report-before-sync" => Ok(HostBug::ReportBeforeSync),
             "retransmit" => Ok(HostBug::Retransmit),
+            "unprotected" => Ok(HostBug::Unprotected),
             other => Err(format!(
-                "unknown host bug {other:?}: expected send-before-sync, no-ticks, report-before-sync or retransmit"
+                "unknown host bug {other:?}: expected send-before-sync, no-ticks, report-before-sync, retransmit or unprotected"
             )),
         }
     }

@@ -99,6 +99,8 @@ pub enum Event {
     LivenessProbe,
     /// The liveness bound is reached.
     LivenessDeadline,
+    /// The quiet tail after recovery ends (see [`crate::availability`]).
+    QuietEnd,
 }
 
 /// A run in progress. Build with [`Simulation::new`], drive with [`Simulation::run`].
@@ -126,6 +128,8 @@ pub struct Simulation<'t> {
     event_bound: u64,
     pub(crate) events: u64,
     pub(crate) recovered: bool,
+    /// The availability rules' memory.
+    pub(crate) availability: crate::availability::Availability,
 }
 
 impl<'t> Simulation<'t> {
@@ -153,6 +157,7 @@ impl<'t> Simulation<'t> {
             event_bound: options.event_bound(),
             events: 0,
             recovered: false,
+            availability: Default::default(),
         }
     }
 
@@ -373,6 +378,7 @@ impl<'t> Simulation<'t> {
         });
         self.schedule_tick(position);
         self.cluster.tick(position, &mut self.queue);
+        self.watch_availability(position);
     }
 
     /// Ends the run with `verdict`, keeping the first failure only.
@@ -445,10 +451,12 @@ impl<'t> Simulation<'t> {
             Event::StartLiveness => self.start_liveness(),
             Event::LivenessProbe => {
                 self.probe_liveness();
-                if !self.recovered {
+                if !self.recovered && self.availability.quiet.is_none() {
                     self.queue.schedule_in(LIVENESS_PROBE_MICROS, Event::LivenessProbe);
                 }
             }
+            // Recovered in time: the quiet tail is under way.
+            Event::LivenessDeadline if self.availability.quiet.is_some() => {}
             Event::LivenessDeadline => {
                 self.record(TraceRecord { event: TraceEvent::LivenessDeadline, ..TraceRecord::default() });
                 let pending = self.liveness_pending();
@@ -459,6 +467,7 @@ impl<'t> Simulation<'t> {
                 );
                 self.fail(Verdict::Liveness, Violation::new(Invariant::Liveness, nodes, detail));
             }
+            Event::QuietEnd => self.recovered = true,
         }
         debug_assert!(self.queue.now() == now);
     }

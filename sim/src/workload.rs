@@ -237,7 +237,11 @@ impl Simulation<'_> {
                     term,
                     ..TraceRecord::default()
                 });
-                self.recovered = true;
+                // Recovered; the run ends after a quiet tail with no election in it.
+                if self.availability.quiet.is_none() {
+                    let leader = self.agreed_leader().expect("applied everywhere means an agreed leader");
+                    self.begin_quiet(leader);
+                }
             }
             return;
         }

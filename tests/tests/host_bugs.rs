@@ -58,3 +58,50 @@ fn a_driver_that_ignores_ticks_is_caught() {
 fn a_leader_counting_entries_it_has_not_persisted_is_caught() {
     assert_caught(HostBug::ReportBeforeSync, 200, Verdict::Safety, "committed is durable");
 }
+
+/// The invariants of every failure among seeds `0..seeds` with `bug`.
+fn invariants_found(bug: HostBug, nodes: usize, faults: FaultProfile, seeds: u64) -> Vec<String> {
+    let mut template = RunOptions::new(0, nodes, faults);
+    template.host_bug = Some(bug);
+    let options = SweepOptions {
+        template,
+        seeds: SeedRange { first: 0, end: seeds },
+        shard: Shard::default(),
+        jobs: std::thread::available_parallelism().map_or(1, |jobs| jobs.get()),
+        keep_going: true,
+    };
+    let summary = sweep(&options, |_| {});
+    let mut found: Vec<String> = summary
+        .failures
+        .iter()
+        .filter_map(|failure| failure.report.violation.as_ref().map(|f| f.violation.invariant.to_string()))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A cluster that never elects anyone while a majority is healthy fails the
+/// availability rule in the safety phase, before the liveness phase gives up on it.
+#[test]
+fn a_healthy_majority_that_never_commits_breaks_the_availability_rule() {
+    let found = invariants_found(HostBug::NoTicks, 3, FaultProfile::Swarm, 10);
+    assert!(found.contains(&"availability".to_string()), "found {found:?}");
+}
+
+/// Without CheckQuorum a leader cut off from a quorum stays in office (check quorum);
+/// without PreVote and the leader lease a removed or rejoining node deposes a healthy
+/// leader in the quiet tail (unprovoked election). Neither breaks a safety rule.
+#[test]
+fn a_core_without_prevote_and_check_quorum_breaks_the_availability_rules() {
+    let mut found = invariants_found(HostBug::Unprotected, 3, FaultProfile::Heavy, 10);
+    found.extend(invariants_found(HostBug::Unprotected, 5, FaultProfile::Swarm, 10));
+    for rule in ["check quorum", "unprovoked election"] {
+        assert!(found.contains(&rule.to_string()), "{rule} never fired: found {found:?}");
+    }
+    assert!(
+        found.iter().all(|invariant| ["check quorum", "unprovoked election", "availability", "liveness"]
+            .contains(&invariant.as_str())),
+        "an unprotected core broke a safety rule: {found:?}"
+    );
+}

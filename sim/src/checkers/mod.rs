@@ -99,6 +99,15 @@ pub enum Invariant {
     /// The healed cluster recovers within the bound (and no storm floods it).
     #[serde(rename = "liveness")]
     Liveness,
+    /// A majority connected, running and unpaused for long enough commits what it holds.
+    #[serde(rename = "availability")]
+    Availability,
+    /// Once a healed cluster follows one leader, no term changes unless asked for.
+    #[serde(rename = "unprovoked election")]
+    UnprovokedElection,
+    /// A leader cut off from a quorum for longer than its election timeout steps down.
+    #[serde(rename = "check quorum")]
+    CheckQuorum,
     /// The client history has a linearization.
     #[serde(rename = "linearizability")]
     Linearizability,
@@ -132,6 +141,9 @@ impl Invariant {
             Invariant::CoreAssertion => "core assertion",
             Invariant::Restart => "restart",
             Invariant::Liveness => "liveness",
+            Invariant::Availability => "availability",
+            Invariant::UnprovokedElection => "unprovoked election",
+            Invariant::CheckQuorum => "check quorum",
             Invariant::Linearizability => "linearizability",
             Invariant::LinearizabilityUnknown => "linearizability unknown",
             Invariant::Interrupted => "interrupted",

@@ -57,6 +57,11 @@ impl Host {
         &mut self.config
     }
 
+    /// The longest election timeout this node draws, in its own ticks.
+    pub fn config_election_timeout_max_ticks(&self) -> u64 {
+        self.config.raft.election_timeout_max_ticks
+    }
+
     /// The running node's core, if the process is up.
     pub fn core(&self) -> Option<&RaftNode> {
         self.driver.as_ref().map(Driver::node)

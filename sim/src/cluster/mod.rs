@@ -45,7 +45,7 @@ fn misbehaviour(bug: Option<HostBug>) -> Option<Misbehaviour> {
         HostBug::SendBeforeSync => Some(Misbehaviour::SendBeforeSync),
         HostBug::NoTicks => Some(Misbehaviour::IgnoreTicks),
         HostBug::ReportBeforeSync => Some(Misbehaviour::ReportBeforeSync),
-        HostBug::Retransmit => None,
+        HostBug::Retransmit | HostBug::Unprotected => None,
     }
 }
 
@@ -102,6 +102,10 @@ impl Cluster {
                 config.compaction_threshold_entries = plan.workload.compaction_threshold_entries;
                 config.observe = true;
                 config.misbehaviour = misbehaviour(options.host_bug);
+                if options.host_bug == Some(HostBug::Unprotected) {
+                    config.raft.pre_vote = false;
+                    config.raft.check_quorum = false;
+                }
                 Host::new(config, plan.tick_micros[position], node_seeds.next_u64())
             })
             .collect();
@@ -264,7 +268,7 @@ impl Cluster {
     // ---- Behind the doors ----
 
     /// The position of node `id`, if the cluster has one (a buggy core may name any id).
-    fn position_of(&self, id: NodeId) -> Option<usize> {
+    pub(crate) fn position_of(&self, id: NodeId) -> Option<usize> {
         usize::try_from(id).ok()?.checked_sub(1).filter(|&position| position < self.hosts.len())
     }
 

@@ -90,8 +90,10 @@ struct ClusterArgs {
     /// (any node answers from its own state: stale reads for the checker to catch).
     #[arg(long, default_value = "index")]
     reads: ReadMode,
-    /// Run with a deliberately broken host to see the checkers fire: send-before-sync
-    /// (safety), no-ticks (liveness) or retransmit (a message storm).
+    /// Run with a deliberately broken host to see the checkers fire: send-before-sync or
+    /// report-before-sync (safety), no-ticks (availability), retransmit (a message
+    /// storm) or unprotected (no PreVote, no CheckQuorum: check quorum, unprovoked
+    /// elections).
     #[arg(long, hide_short_help = true)]
     host_bug: Option<HostBug>,
 }

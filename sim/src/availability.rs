@@ -1,0 +1,318 @@
+//! Availability, checked like safety: three rules about progress that hold in every
+//! run, each a liveness failure (exit 3) naming its rule when it breaks.
+//!
+//! - **A healthy majority commits** ([`Invariant::Availability`]). In the safety phase,
+//!   while the same set of nodes has been running, unpaused and connected both ways
+//!   (no cut, no flapping link, on a network that loses at most 10% of messages) and
+//!   holds a majority of every voter set its members know, its leader must commit what
+//!   it held halfway through each window of [`Availability::window_micros`] (a few
+//!   election timeouts plus the plan's longest delays and syncs), at the latest by the
+//!   end of a second window. The window starts over whenever the healthy set changes.
+//! - **CheckQuorum** ([`Invariant::CheckQuorum`], Raft thesis §6.2). A leader cut off
+//!   from a quorum of its voters (by cuts, crashes and pauses; a flapping link counts as
+//!   connected) for longer than twice its election timeout plus the longest message
+//!   delay must have stepped down.
+//! - **No unprovoked elections** ([`Invariant::UnprovokedElection`]). Once the liveness
+//!   phase has a leader every voter follows and its probe is applied everywhere, the
+//!   network is calmed (every delay under [`QUIET_DELAY_MAX_MICROS`], far inside an
+//!   election timeout) and the run goes on for [`QUIET_MICROS`]. Nobody asks for a
+//!   transfer or a membership change then, so no voter's term may change and the leader
+//!   must stay in office: a term change now is a disruptive server (a removed node
+//!   campaigning, a pre-vote granted to a stale log, a timer that ignores heartbeats).
+//!   A removed node's own term is not watched: it may adopt the term of a refusal it
+//!   gets, which disturbs nobody.
+//!
+//! The rules only watch; they draw nothing random and change nothing, so a run that
+//! keeps them is the same run as before they existed, only with a quiet tail.
+
+use crate::checkers::{Invariant, Violation};
+use crate::event_queue::Micros;
+use crate::faults::BASE_TICK_MICROS;
+use crate::options::Verdict;
+use crate::simulation::{Event, Simulation};
+use raft_core::{LogIndex, NodeId, Role, Term};
+
+/// How long the quiet tail of the liveness phase lasts: 200 base ticks, seven to
+/// thirteen election timeouts.
+pub const QUIET_MICROS: Micros = 2_000_000;
+/// The longest delay of the calmed network in the quiet tail (three base ticks).
+pub const QUIET_DELAY_MAX_MICROS: Micros = 30_000;
+/// How often the healthy-majority rule looks at the cluster.
+const SAMPLE_MICROS: Micros = 50_000;
+/// The healthy-majority rule holds only on networks that lose at most this much.
+const LOSS_PPM_MAX: u32 = 100_000;
+
+/// What the availability rules remember between looks.
+#[derive(Debug, Default)]
+pub(crate) struct Availability {
+    /// Per node: the term it led and when it was first seen cut off from a quorum.
+    cut_off_since: Vec<Option<(Term, Micros)>>,
+    /// The healthy majority being watched.
+    window: Option<Window>,
+    next_sample: Micros,
+    /// The quiet tail, once it has begun.
+    pub(crate) quiet: Option<Quiet>,
+}
+
+/// A set of nodes that has stayed healthy since `since`.
+#[derive(Debug)]
+struct Window {
+    /// Positions, ascending.
+    members: Vec<usize>,
+    since: Micros,
+    /// Each member's last log index halfway through the window.
+    halfway: Option<Vec<(usize, LogIndex)>>,
+}
+
+/// The liveness phase's quiet tail.
+#[derive(Debug)]
+pub(crate) struct Quiet {
+    /// Each node's term when the tail began.
+    terms: Vec<Option<Term>>,
+    /// The leader in office then (position).
+    leader: usize,
+    /// Its voters, by position: only their terms are watched. A removed node may still
+    /// move to a higher term it hears of in a refusal, which disturbs nobody.
+    watched: Vec<bool>,
+    began: Micros,
+}
+
+impl Simulation<'_> {
+    /// How long a healthy majority may take to commit: four election timeouts at the
+    /// slowest clock, four of the plan's longest delays of a first copy and syncs, and
+    /// once the longest delay of a duplicate. (Late duplicates of acknowledgements sent
+    /// before a cut keep a cut-off leader believing it hears from a quorum, and its
+    /// heartbeats keep the others from campaigning, until the last of them arrives.)
+    pub(crate) fn availability_window_micros(&self) -> Micros {
+        let slowest_tick = self.plan.tick_micros.iter().copied().max().unwrap_or(BASE_TICK_MICROS);
+        let timeout_ticks = self.cluster.hosts[0].config_election_timeout_max_ticks();
+        4 * timeout_ticks * slowest_tick
+            + 4 * self.cluster.network.max_first_delay_micros()
+            + self.cluster.network.max_delay_micros()
+            + 4 * self.plan.storage.sync_max_micros
+    }
+
+    /// Called at every node's tick: looks at the rules this tick concerns.
+    pub(crate) fn watch_availability(&mut self, position: usize) {
+        if self.availability.quiet.is_some() {
+            self.watch_quiet(position);
+            return;
+        }
+        self.watch_check_quorum(position);
+        let now = self.queue.now();
+        if now >= self.availability.next_sample && now < self.safety_phase_micros() {
+            self.availability.next_sample = now + SAMPLE_MICROS;
+            self.watch_healthy_majority();
+        }
+    }
+
+    fn watch_check_quorum(&mut self, position: usize) {
+        let now = self.queue.now();
+        let cluster = &self.cluster;
+        let host = &cluster.hosts[position];
+        let leading = host.core().filter(|core| core.role() == Role::Leader && !host.paused);
+        let Some(core) = leading else {
+            if let Some(slot) = self.availability.cut_off_since.get_mut(position) {
+                *slot = None;
+            }
+            return;
+        };
+        let term = core.term();
+        let voters = core.voters();
+        let reachable = voters
+            .iter()
+            .filter(|&&voter| {
+                let Some(other) = cluster.position_of(voter) else { return false };
+                other == position
+                    || (cluster.hosts[other].is_responsive()
+                        && !cluster.network.is_hard_cut(position, other)
+                        && !cluster.network.is_hard_cut(other, position))
+            })
+            .count();
+        let needed = voters.len() / 2 + 1;
+        if self.availability.cut_off_since.len() < cluster.hosts.len() {
+            self.availability.cut_off_since.resize(cluster.hosts.len(), None);
+        }
+        let slot = &mut self.availability.cut_off_since[position];
+        if reachable >= needed {
+            *slot = None;
+            return;
+        }
+        let since = match *slot {
+            Some((cut_term, since)) if cut_term == term => since,
+            _ => {
+                *slot = Some((term, now));
+                now
+            }
+        };
+        let timeout_ticks = host.config_election_timeout_max_ticks();
+        let bound = 2 * timeout_ticks * host.tick_micros + cluster.network.max_delay_micros();
+        if now - since > bound {
+            let detail = format!(
+                "node {} still leads term {term} after {:.3} s cut off from a quorum of its voters {voters:?} ({reachable} of {} reachable; bound {:.3} s: twice its election timeout plus the longest message delay)",
+                position + 1,
+                (now - since) as f64 / 1e6,
+                voters.len(),
+                bound as f64 / 1e6
+            );
+            let node = position as NodeId + 1;
+            self.fail(Verdict::Liveness, Violation::new(Invariant::CheckQuorum, vec![node], detail));
+        }
+    }
+
+    /// The nodes that are running, unpaused and connected both ways to each other, if
+    /// they hold a majority of every voter set they know; else `None`.
+    fn healthy_majority(&self) -> Option<Vec<usize>> {
+        let cluster = &self.cluster;
+        if cluster.network.loss_ppm() > LOSS_PPM_MAX {
+            return None;
+        }
+        let now = self.queue.now();
+        let nodes = cluster.hosts.len();
+        let connected = |a: usize, b: usize| {
+            !cluster.network.is_hard_cut(a, b)
+                && !cluster.network.is_hard_cut(b, a)
+                && !cluster.network.is_flapping(a, b, now)
+        };
+        let responsive: Vec<usize> = (0..nodes).filter(|&at| cluster.hosts[at].is_responsive()).collect();
+        // The connected groups of responsive nodes; a group counts only if every two
+        // of its members are connected (a cut that is not a partition proves nothing).
+        let mut seen = vec![false; nodes];
+        for &start in &responsive {
+            if seen[start] {
+                continue;
+            }
+            let mut group = vec![start];
+            seen[start] = true;
+            let mut next = 0;
+            while next < group.len() {
+                let at = group[next];
+                next += 1;
+                for &other in &responsive {
+                    if !seen[other] && connected(at, other) {
+                        seen[other] = true;
+                        group.push(other);
+                    }
+                }
+            }
+            group.sort_unstable();
+            let clique = group.iter().all(|&a| group.iter().all(|&b| a == b || connected(a, b)));
+            let ids: Vec<NodeId> = group.iter().map(|&at| at as NodeId + 1).collect();
+            let majority_of_every_config = group.iter().all(|&at| {
+                let voters = cluster.hosts[at].core().map_or(&[][..], |core| core.voters());
+                !voters.is_empty()
+                    && voters.iter().filter(|voter| ids.contains(voter)).count() > voters.len() / 2
+            });
+            if clique && majority_of_every_config {
+                return Some(group);
+            }
+        }
+        None
+    }
+
+    fn watch_healthy_majority(&mut self) {
+        let now = self.queue.now();
+        let Some(members) = self.healthy_majority() else {
+            self.availability.window = None;
+            return;
+        };
+        let window_micros = self.availability_window_micros();
+        let window = match &mut self.availability.window {
+            Some(window) if window.members == members => window,
+            slot => slot.insert(Window { members, since: now, halfway: None }),
+        };
+        let cluster = &self.cluster;
+        if window.halfway.is_none() && now >= window.since + window_micros / 2 {
+            window.halfway = Some(
+                window
+                    .members
+                    .iter()
+                    .filter_map(|&at| cluster.hosts[at].core().map(|core| (at, core.last_index())))
+                    .collect(),
+            );
+        }
+        if now < window.since + window_micros {
+            return;
+        }
+        let halfway = window.halfway.as_deref().unwrap_or(&[]);
+        let committed = halfway.iter().any(|&(at, held)| {
+            cluster.hosts[at].core().is_some_and(|core| {
+                core.role() == Role::Leader && core.commit_index() >= held.min(core.last_index())
+            })
+        });
+        if committed {
+            // Start over: the same majority must keep making progress.
+            window.since = now;
+            window.halfway = None;
+            return;
+        }
+        if now < window.since + 2 * window_micros {
+            return;
+        }
+        let ids: Vec<NodeId> = window.members.iter().map(|&at| at as NodeId + 1).collect();
+        let states: Vec<String> = window
+            .members
+            .iter()
+            .filter_map(|&at| {
+                let core = cluster.hosts[at].core()?;
+                let held = halfway.iter().find(|(member, _)| *member == at).map_or(0, |(_, held)| *held);
+                Some(format!(
+                    "node {} {:?} term {} commit {} (held {held} halfway)",
+                    at + 1,
+                    core.role(),
+                    core.term(),
+                    core.commit_index()
+                ))
+            })
+            .collect();
+        let leaderless = !window
+            .members
+            .iter()
+            .any(|&at| cluster.hosts[at].core().is_some_and(|core| core.role() == Role::Leader));
+        let detail = format!(
+            "nodes {ids:?} were running, unpaused and connected for {:.3} s (since {:.6} s) and {}: {}",
+            (now - window.since) as f64 / 1e6,
+            window.since as f64 / 1e6,
+            if leaderless { "have no leader" } else { "their leader did not commit what it held halfway" },
+            states.join("; ")
+        );
+        self.fail(Verdict::Liveness, Violation::new(Invariant::Availability, ids, detail));
+    }
+
+    /// The cluster has recovered: calm the network and watch a quiet tail before the run
+    /// ends. `leader` is the agreed leader's position.
+    pub(crate) fn begin_quiet(&mut self, leader: usize) {
+        let now = self.queue.now();
+        self.cluster.network.calm(QUIET_DELAY_MAX_MICROS);
+        let terms = self.cluster.hosts.iter().map(|host| host.core().map(|core| core.term())).collect();
+        let voters = self.cluster.hosts[leader].core().map_or(&[][..], |core| core.voters());
+        let watched = self.cluster.hosts.iter().map(|host| voters.contains(&host.id)).collect();
+        self.availability.quiet = Some(Quiet { terms, leader, watched, began: now });
+        self.queue.schedule_in(QUIET_MICROS, Event::QuietEnd);
+    }
+
+    fn watch_quiet(&mut self, position: usize) {
+        let Some(quiet) = &self.availability.quiet else { return };
+        if !quiet.watched[position] && position != quiet.leader {
+            return;
+        }
+        let host = &self.cluster.hosts[position];
+        let Some(core) = host.core() else { return };
+        let was = quiet.terms.get(position).copied().flatten();
+        let deposed = position == quiet.leader && core.role() != Role::Leader;
+        if was == Some(core.term()) && !deposed {
+            return;
+        }
+        let leader = quiet.leader + 1;
+        let detail = format!(
+            "node {} went from term {} to term {} as {:?}, {:.3} s into the quiet tail, with node {leader} leading a healed cluster every voter followed; nobody asked for a transfer or a membership change",
+            position + 1,
+            was.map_or("?".to_string(), |term| term.to_string()),
+            core.term(),
+            core.role(),
+            (self.queue.now() - quiet.began) as f64 / 1e6
+        );
+        let nodes = vec![position as NodeId + 1, leader as NodeId];
+        self.fail(Verdict::Liveness, Violation::new(Invariant::UnprovokedElection, nodes, detail));
+    }
+}
