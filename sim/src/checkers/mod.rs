@@ -78,6 +78,9 @@ pub enum Invariant {
     /// Committed entries are durable on a majority.
     #[serde(rename = "committed is durable")]
     CommittedDurable,
+    /// The core's log is the log its writes describe (last entry and snapshot point).
+    #[serde(rename = "log image")]
+    LogImage,
     /// A leader advances its commit index only to an entry of its own term (Figure 8).
     #[serde(rename = "leader commits its own term")]
     CommitRule,
@@ -134,6 +137,7 @@ impl Invariant {
             Invariant::DurableVote => "durable vote",
             Invariant::DurablePromises => "durable promises",
             Invariant::CommittedDurable => "committed is durable",
+            Invariant::LogImage => "log image",
             Invariant::CommitRule => "leader commits its own term",
             Invariant::ReadFreshness => "read freshness",
             Invariant::StaleTerm => "stale term",

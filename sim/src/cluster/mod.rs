@@ -11,6 +11,8 @@
 
 mod disk;
 mod host;
+#[cfg(test)]
+mod tests;
 
 pub use disk::Disk;
 pub use host::Host;
@@ -325,6 +327,36 @@ impl Cluster {
             }
         }
         self.outputs = outputs;
+        if !self.failed() {
+            self.check_log_image(position, queue.now());
+        }
+    }
+
+    /// The core's log must be the log its writes describe: after every step whose
+    /// writes the disk has taken, its last entry (index and term) and its snapshot
+    /// point are those of the written image. A core that keeps in memory what its own
+    /// writes discard (or the reverse) breaks the moment it does so, long before a
+    /// restart or an election shows the damage.
+    fn check_log_image(&mut self, position: usize, now: Micros) {
+        let host = &self.hosts[position];
+        let Some(core) = host.core() else { return };
+        let written = host.disk.written();
+        let image_last = raft_host::durable_image::last_index(written);
+        let image_snapshot = raft_host::durable_image::snapshot_index(written);
+        let core_last = core.last_index();
+        let core_snapshot = core.snapshot_meta().last_included_index;
+        let image_term = raft_host::durable_image::term_at(written, image_last);
+        let core_term = core.term_at(core_last);
+        if (core_last, core_term, core_snapshot) == (image_last, image_term, image_snapshot) {
+            return;
+        }
+        let node = host.id;
+        let detail = format!(
+            "node {node} holds a log through {core_last}@{} (snapshot at {core_snapshot}) but its writes describe one through {image_last}@{} (snapshot at {image_snapshot})",
+            core_term.map_or("?".to_string(), |term| term.to_string()),
+            image_term.map_or("?".to_string(), |term| term.to_string()),
+        );
+        self.fail(Verdict::Safety, Violation::new(Invariant::LogImage, vec![node], detail), now);
     }
 
     /// One output of the driver at `position`, as its IO layer would carry it out.

@@ -1,0 +1,53 @@
+//! The checks the cluster makes itself, fed a broken node on purpose.
+
+use super::Cluster;
+use crate::event_queue::EventQueue;
+use crate::faults::{FaultPlan, FaultProfile, BASE_TICK_MICROS};
+use crate::options::RunOptions;
+use crate::simulation::Event;
+use raft_core::Role;
+
+/// A one-node cluster whose node has elected itself and written its no-op.
+fn lone_leader() -> (Cluster, EventQueue<Event>) {
+    let options = RunOptions::new(1, 1, FaultProfile::None);
+    let plan = FaultPlan::draw(1, FaultProfile::None, 1, BASE_TICK_MICROS);
+    let mut cluster = Cluster::new(&options, &plan);
+    let mut queue = EventQueue::default();
+    cluster.start(0, 0);
+    for _ in 0..100 {
+        queue.advance_to(queue.now() + BASE_TICK_MICROS);
+        cluster.tick(0, &mut queue);
+        while let Some((_, event)) = queue.pop() {
+            if let Event::SyncDone { node, incarnation, through } = event {
+                cluster.sync_done(node, incarnation, through, &mut queue);
+            }
+        }
+    }
+    assert_eq!(cluster.hosts[0].core().map(|core| core.role()), Some(Role::Leader));
+    assert!(cluster.hosts[0].core().is_some_and(|core| core.last_index() >= 1));
+    (cluster, queue)
+}
+
+#[test]
+fn a_log_that_matches_its_writes_passes() {
+    let (cluster, _) = lone_leader();
+    assert!(cluster.failure.is_none(), "{:?}", cluster.failure);
+}
+
+#[test]
+fn a_core_whose_log_is_not_what_it_wrote_fires_at_its_next_step() {
+    let (mut cluster, mut queue) = lone_leader();
+    // The disk forgets the node's entries behind its back: the core still holds them.
+    let mut state = cluster.hosts[0].disk.written().clone();
+    state.entries.clear();
+    cluster.hosts[0].disk.restore(state);
+    queue.advance_to(queue.now() + BASE_TICK_MICROS);
+    cluster.tick(0, &mut queue);
+    let (_, failure) = cluster.failure.as_ref().expect("the check fires");
+    assert_eq!(failure.violation.invariant, "log image");
+    assert!(
+        failure.violation.to_string().contains("but its writes describe one through 0@"),
+        "{}",
+        failure.violation
+    );
+}
