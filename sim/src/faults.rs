@@ -115,6 +115,11 @@ pub struct WorkloadParams {
     pub membership_interval_micros: Micros,
     /// A host compacts its log once this many applied entries follow its snapshot.
     pub compaction_threshold_entries: u64,
+    /// The most entries one AppendEntries carries; 0 for the core's default (64).
+    /// Small values split a follower's repair into many steps, each an append that
+    /// ends before the follower's own tail.
+    #[serde(default)]
+    pub max_entries_per_append: u64,
 }
 
 /// Picks a node when the fault fires.
@@ -360,8 +365,15 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
     let network = NetworkParams {
         delay_min_micros: 100 + maybe(random, 2 * MILLISECOND),
         delay_jitter_micros: 100 + maybe(random, 40 * MILLISECOND),
-        delay_tail_ppm: maybe(random, 50_000) as u32,
-        delay_tail_micros: maybe(random, 500 * MILLISECOND),
+        // Half the time a congested tail as heavy's; else MIT 6.5840's long reordering:
+        // up to a fifth of the messages 200 ms to 2.2 s late, so replies and old appends
+        // arrive long after the sender moved on.
+        delay_tail_ppm: maybe(random, 200_000) as u32,
+        delay_tail_micros: if random.chance(500_000) {
+            random.between(200 * MILLISECOND, 2_200 * MILLISECOND)
+        } else {
+            maybe(random, 500 * MILLISECOND)
+        },
         loss_ppm: maybe(random, 150_000) as u32,
         duplicate_ppm: maybe(random, 100_000) as u32,
         duplicate_late_micros: maybe(random, 5 * SECOND),
@@ -398,6 +410,7 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
             0
         },
         compaction_threshold_entries: random.between(8, 1_024),
+        max_entries_per_append: if random.chance(500_000) { random.between(1, 8) } else { 0 },
     };
     (network, storage, workload, rates)
 }
@@ -411,6 +424,7 @@ fn standard_workload() -> WorkloadParams {
         transfer_interval_micros: 0,
         membership_interval_micros: 0,
         compaction_threshold_entries: 256,
+        max_entries_per_append: 0,
     }
 }
 
@@ -589,7 +603,7 @@ impl FaultPlan {
         };
         writeln!(
             f,
-            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries",
+            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}",
             millis(workload.think_micros),
             percent(workload.read_ppm),
             workload.keys,
@@ -597,6 +611,10 @@ impl FaultPlan {
             every(workload.transfer_interval_micros),
             every(workload.membership_interval_micros),
             workload.compaction_threshold_entries,
+            match workload.max_entries_per_append {
+                0 => String::new(),
+                most => format!(", at most {most} entries an append"),
+            },
         )
     }
 }

@@ -191,6 +191,12 @@ pub fn check_plan(options: &RunOptions, plan: &FaultPlan) -> Result<(), String> 
     in_range("transfer_interval_micros", workload.transfer_interval_micros, 0, MAX_PLAN_MICROS)?;
     in_range("membership_interval_micros", workload.membership_interval_micros, 0, MAX_PLAN_MICROS)?;
     in_range("compaction_threshold_entries", workload.compaction_threshold_entries, 1, u64::MAX / 2)?;
+    in_range(
+        "max_entries_per_append",
+        workload.max_entries_per_append,
+        0,
+        raft_core::MAX_ENTRIES_PER_MESSAGE_LIMIT,
+    )?;
     let node = |position: usize| {
         if position < nodes {
             Ok(())

@@ -102,6 +102,9 @@ impl Cluster {
             .map(|position| {
                 let mut config = DriverConfig::new(node_config(position as NodeId + 1, nodes));
                 config.compaction_threshold_entries = plan.workload.compaction_threshold_entries;
+                if plan.workload.max_entries_per_append > 0 {
+                    config.raft.max_entries_per_message = plan.workload.max_entries_per_append;
+                }
                 config.observe = true;
                 config.misbehaviour = misbehaviour(options.host_bug);
                 if options.host_bug == Some(HostBug::Unprotected) {
