@@ -641,3 +641,37 @@ fn shrink_writes_a_smaller_repro_that_fails_the_same_way() {
     let clobber = sim(&["shrink", text(&original), "--out", text(&original)]);
     assert_eq!(clobber.status.code(), Some(2));
 }
+
+#[test]
+fn scenarios_are_listed_run_and_swept_from_the_command_line() {
+    let listed = sim(&["scenario", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let names: Vec<String> = stdout(&listed)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    assert!(names.contains(&"figure-8".to_string()) && names.len() >= 23, "{names:?}");
+
+    let one = sim(&["scenario", "run", "figure-8"]);
+    assert_eq!(one.status.code(), Some(0), "{}", stdout(&one));
+    assert!(stdout(&one).contains("figure-8: ok"), "{}", stdout(&one));
+
+    let perturbed = sim(&["scenario", "run", "figure-8", "--seed", "3"]);
+    assert_eq!(perturbed.status.code(), Some(0));
+    assert!(stdout(&perturbed).contains("perturbed by seed 3: no checker fired"), "{}", stdout(&perturbed));
+
+    let swept = sim(&["sweep", "--scenario", "figure-8", "--seeds", "0..50"]);
+    assert_eq!(swept.status.code(), Some(0), "{}", stderr(&swept));
+    assert!(stdout(&swept).contains("50 runs of figure-8: 50 passed, 0 failed"), "{}", stdout(&swept));
+
+    for arguments in [
+        &["scenario", "run", "no-such-scenario"][..],
+        &["sweep", "--scenario", "no-such-scenario", "--seeds", "0..3"],
+        &["scenario", "run", "figure-8", "--seed", "1", "--rewrite"],
+    ] {
+        let refused = sim(arguments);
+        assert_eq!(refused.status.code(), Some(2), "{arguments:?}: {}", stderr(&refused));
+        assert!(!stderr(&refused).is_empty(), "{arguments:?} says why");
+    }
+}
