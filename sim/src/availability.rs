@@ -20,7 +20,8 @@
 //!   must stay in office: a term change now is a disruptive server (a removed node
 //!   campaigning, a pre-vote granted to a stale log, a timer that ignores heartbeats).
 //!   A removed node's own term is not watched: it may adopt the term of a refusal it
-//!   gets, which disturbs nobody.
+//!   gets, which disturbs nobody. A TimeoutNow that arrives in the tail (a transfer
+//!   asked for before it, delayed) ends the watch: the election it starts was asked for.
 //!
 //! The rules only watch; they draw nothing random and change nothing, so a run that
 //! keeps them is the same run as before they existed, only with a quiet tail.
@@ -75,6 +76,10 @@ pub(crate) struct Quiet {
     /// move to a higher term it hears of in a refusal, which disturbs nobody.
     watched: Vec<bool>,
     began: Micros,
+    /// A TimeoutNow arrived: a transfer asked for in the safety phase, delayed into the
+    /// tail, may start an election now, which somebody did ask for. The rule stands
+    /// down for the rest of the tail.
+    pub(crate) transfer_arrived: bool,
 }
 
 impl Simulation<'_> {
@@ -287,13 +292,13 @@ impl Simulation<'_> {
         let terms = self.cluster.hosts.iter().map(|host| host.core().map(|core| core.term())).collect();
         let voters = self.cluster.hosts[leader].core().map_or(&[][..], |core| core.voters());
         let watched = self.cluster.hosts.iter().map(|host| voters.contains(&host.id)).collect();
-        self.availability.quiet = Some(Quiet { terms, leader, watched, began: now });
+        self.availability.quiet = Some(Quiet { terms, leader, watched, began: now, transfer_arrived: false });
         self.queue.schedule_in(QUIET_MICROS, Event::QuietEnd);
     }
 
     fn watch_quiet(&mut self, position: usize) {
         let Some(quiet) = &self.availability.quiet else { return };
-        if !quiet.watched[position] && position != quiet.leader {
+        if quiet.transfer_arrived || (!quiet.watched[position] && position != quiet.leader) {
             return;
         }
         let host = &self.cluster.hosts[position];

@@ -393,6 +393,10 @@ impl<'t> Simulation<'t> {
     fn handle(&mut self, now: Micros, event: Event) {
         match event {
             Event::Deliver { message } => {
+                if let (Some(quiet), MessageBody::TimeoutNow) = (&mut self.availability.quiet, &message.body)
+                {
+                    quiet.transfer_arrived = true;
+                }
                 let (kind, index, count) = describe_message(&message.body);
                 self.record(TraceRecord {
                     event: TraceEvent::Deliver,
