@@ -35,18 +35,22 @@ fn a_log_that_matches_its_writes_passes() {
 }
 
 #[test]
-fn a_core_whose_log_is_not_what_it_wrote_fires_at_its_next_step() {
+fn a_core_whose_log_is_not_what_it_wrote_fires_at_its_next_write() {
     let (mut cluster, mut queue) = lone_leader();
-    // The disk forgets the node's entries behind its back: the core still holds them.
+    // The disk gains an entry behind the node's back: its image now ends one past the
+    // core's log.
     let mut state = cluster.hosts[0].disk.written().clone();
-    state.entries.clear();
+    let last = state.entries.last().expect("the no-op").clone();
+    state.entries.push(raft_core::Entry { index: last.index + 1, ..last });
     cluster.hosts[0].disk.restore(state);
-    queue.advance_to(queue.now() + BASE_TICK_MICROS);
-    cluster.tick(0, &mut queue);
+    // A higher term arrives: the node steps down and writes its new hard state, a step
+    // that writes, after which its log and the image are compared.
+    let body = raft_core::MessageBody::Heartbeat { commit: 0, read_round: 0, leader_tick: 0 };
+    cluster.deliver(raft_core::Message { from: 2, to: 1, term: 9, body }, &mut queue);
     let (_, failure) = cluster.failure.as_ref().expect("the check fires");
     assert_eq!(failure.violation.invariant, "log image");
     assert!(
-        failure.violation.to_string().contains("but its writes describe one through 0@"),
+        failure.violation.to_string().contains("but its writes describe one through 2@"),
         "{}",
         failure.violation
     );
