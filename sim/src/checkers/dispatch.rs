@@ -32,11 +32,16 @@ impl Checkers {
                 self.leader_completeness.on_leader(node, term, log as &dyn LogView)
             }
             Observed::HardStateWritten { node, hard_state } => self.monotonic.on_term(node, hard_state.term),
-            Observed::EntriesWritten { node, previous_term, entries } => match previous_term {
-                Some(previous_term) => self.log_matching.on_entries_written(node, previous_term, entries),
-                // A gap, which the disk refuses as a broken host contract.
-                None => Ok(()),
-            },
+            Observed::EntriesWritten { node, previous_term, entries } => {
+                if let Some(core) = host(hosts, node).and_then(Host::core) {
+                    self.membership_rule.on_entries_written(node, entries, core)?;
+                }
+                match previous_term {
+                    Some(previous_term) => self.log_matching.on_entries_written(node, previous_term, entries),
+                    // A gap, which the disk refuses as a broken host contract.
+                    None => Ok(()),
+                }
+            }
             Observed::Sent { message } => {
                 self.durable_vote.on_sent(message)?;
                 let sender = host(hosts, message.from).expect("a node of the cluster sent it");

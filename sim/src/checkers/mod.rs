@@ -16,6 +16,7 @@ mod election_safety;
 mod leader_completeness;
 pub mod linearizability;
 mod log_matching;
+mod membership_rule;
 mod monotonic;
 mod observed;
 mod read_freshness;
@@ -29,6 +30,7 @@ pub use durable_vote::DurableVote;
 pub use election_safety::ElectionSafety;
 pub use leader_completeness::LeaderCompleteness;
 pub use log_matching::LogMatching;
+pub use membership_rule::MembershipRule;
 pub use monotonic::Monotonic;
 pub use observed::Observed;
 pub use read_freshness::{PendingRead, ReadFreshness};
@@ -81,6 +83,10 @@ pub enum Invariant {
     /// The core's log is the log its writes describe (last entry and snapshot point).
     #[serde(rename = "log image")]
     LogImage,
+    /// A leader appends a configuration change only after committing an entry of its own
+    /// term, and only while no other change is uncommitted (thesis §4.1).
+    #[serde(rename = "membership change rule")]
+    MembershipRule,
     /// A leader advances its commit index only to an entry of its own term (Figure 8).
     #[serde(rename = "leader commits its own term")]
     CommitRule,
@@ -139,6 +145,7 @@ impl Invariant {
             Invariant::CommittedDurable => "committed is durable",
             Invariant::LogImage => "log image",
             Invariant::CommitRule => "leader commits its own term",
+            Invariant::MembershipRule => "membership change rule",
             Invariant::ReadFreshness => "read freshness",
             Invariant::StaleTerm => "stale term",
             Invariant::HostContract => "host contract",
@@ -266,6 +273,8 @@ pub struct Checkers {
     pub committed_durable: CommittedDurable,
     /// Leaders commit only entries of their own term.
     pub commit_rule: CommitRule,
+    /// A leader changes the configuration one change at a time, after a commit of its term.
+    pub membership_rule: MembershipRule,
     /// Reads observe everything committed before them.
     pub read_freshness: ReadFreshness,
     /// Messages from older terms change nothing.
