@@ -44,6 +44,7 @@ impl Checkers {
             }
             Observed::Sent { message } => {
                 self.durable_vote.on_sent(message)?;
+                self.vote_rule.on_sent(message)?;
                 let sender = host(hosts, message.from).expect("a node of the cluster sent it");
                 self.durable_promises.on_send(message, sender.disk.durable())
             }

@@ -22,6 +22,7 @@ mod observed;
 mod read_freshness;
 mod stale_term;
 mod state_machine_safety;
+mod vote_rule;
 
 pub use commit_rule::CommitRule;
 pub use committed_durable::CommittedDurable;
@@ -38,6 +39,7 @@ pub use stale_term::StaleTerm;
 pub use state_machine_safety::{
     extend_prefix_digest, CommittedEntry, StateMachineSafety, EMPTY_PREFIX_DIGEST,
 };
+pub use vote_rule::VoteRule;
 
 use raft_core::{DurableState, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Term};
 use raft_host::durable_image;
@@ -83,6 +85,9 @@ pub enum Invariant {
     /// The core's log is the log its writes describe (last entry and snapshot point).
     #[serde(rename = "log image")]
     LogImage,
+    /// A vote or pre-vote is granted only to a log at least as up to date (§5.4.1).
+    #[serde(rename = "vote rule")]
+    VoteRule,
     /// A leader appends a configuration change only after committing an entry of its own
     /// term, and only while no other change is uncommitted (thesis §4.1).
     #[serde(rename = "membership change rule")]
@@ -146,6 +151,7 @@ impl Invariant {
             Invariant::LogImage => "log image",
             Invariant::CommitRule => "leader commits its own term",
             Invariant::MembershipRule => "membership change rule",
+            Invariant::VoteRule => "vote rule",
             Invariant::ReadFreshness => "read freshness",
             Invariant::StaleTerm => "stale term",
             Invariant::HostContract => "host contract",
@@ -275,6 +281,8 @@ pub struct Checkers {
     pub commit_rule: CommitRule,
     /// A leader changes the configuration one change at a time, after a commit of its term.
     pub membership_rule: MembershipRule,
+    /// Votes and pre-votes go only to logs at least as up to date.
+    pub vote_rule: VoteRule,
     /// Reads observe everything committed before them.
     pub read_freshness: ReadFreshness,
     /// Messages from older terms change nothing.

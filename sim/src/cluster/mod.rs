@@ -278,7 +278,12 @@ impl Cluster {
     }
 
     fn receive(&mut self, position: usize, message: Message, queue: &mut EventQueue<Event>) {
-        let term_before = self.hosts[position].core().expect("a running node").term();
+        let core = self.hosts[position].core().expect("a running node");
+        let term_before = core.term();
+        if matches!(message.body, raft_core::MessageBody::RequestVote { .. }) {
+            let (last_term, last_index) = (core.last_term(), core.last_index());
+            self.checkers.vote_rule.on_request_received(&message, last_term, last_index);
+        }
         let stale = StaleTerm::is_stale(&message, term_before).then(|| message.clone());
         self.drive(position, queue, |driver| driver.receive(message));
         if let Some(message) = stale {
