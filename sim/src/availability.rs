@@ -82,6 +82,15 @@ pub(crate) struct Quiet {
     pub(crate) transfer_arrived: bool,
 }
 
+impl Availability {
+    /// A node crashed or paused: whatever majority was healthy may not be now. (With
+    /// every node down nothing ticks, so the next look could come only after they are
+    /// back, as if nothing had happened.)
+    pub(crate) fn member_lost(&mut self) {
+        self.window = None;
+    }
+}
+
 impl Simulation<'_> {
     /// How long a healthy majority may take to commit: four election timeouts at the
     /// slowest clock, four of the plan's longest delays of a first copy and syncs, and

@@ -343,12 +343,15 @@ fn heavy_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates)
     )
 }
 
+/// The chance that a swarm seed turns one class of fault on.
+const SWARM_CLASS_ON_PPM: u32 = 850_000;
+
 /// Swarm testing: each class of fault is on with probability one half, at a random
 /// intensity up to about twice the heavy profile's.
 fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, WorkloadParams, FaultRates) {
-    // Each class is on with probability one half.
+    // Each class is on with probability SWARM_CLASS_ON_PPM.
     fn maybe(random: &mut Random, max: u64) -> u64 {
-        if random.chance(500_000) {
+        if random.chance(SWARM_CLASS_ON_PPM) {
             random.between(0, max)
         } else {
             0
@@ -356,7 +359,7 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
     }
     // Gaps are drawn from a floor so a swarm seed never asks for a fault every microsecond.
     fn every(random: &mut Random, floor: Micros, max: Micros) -> Micros {
-        if random.chance(500_000) {
+        if random.chance(SWARM_CLASS_ON_PPM) {
             random.between(floor, max)
         } else {
             0
@@ -409,7 +412,12 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         } else {
             0
         },
-        compaction_threshold_entries: random.between(8, 1_024),
+        // Often small, so snapshots reach lagging followers (and their stale tails).
+        compaction_threshold_entries: if random.chance(500_000) {
+            random.between(8, 64)
+        } else {
+            random.between(64, 1_024)
+        },
         max_entries_per_append: if random.chance(500_000) { random.between(1, 8) } else { 0 },
     };
     (network, storage, workload, rates)

@@ -54,6 +54,7 @@ impl Simulation<'_> {
                     host.paused = true;
                     let incarnation = host.incarnation;
                     self.queue.schedule_in(pause_micros, Event::Resume { node: position, incarnation });
+                    self.availability.member_lost();
                 }
             }
             Fault::Partition { partition, heal_after_micros } => {
@@ -100,6 +101,8 @@ impl Simulation<'_> {
     }
 
     pub(crate) fn crash(&mut self, position: usize) {
+        // A crash breaks any healthy majority; ticks may stop, so do not wait to notice.
+        self.availability.member_lost();
         let survivors = self.cluster.crash(position, self.queue.now());
         self.stop_ticks(position);
         let host = &self.cluster.hosts[position];

@@ -103,6 +103,7 @@ impl Checkers {
                 let durable_term =
                     host(hosts, node).expect("a node of the cluster").disk.durable().hard_state.term;
                 self.monotonic.on_durable_term(node, durable_term)?;
+                self.log_matching.on_crash(node, durable_term);
                 self.check_committed_durable(hosts)
             }
             Observed::Restarted { node } => {

@@ -57,6 +57,28 @@ impl LogMatching {
 }
 
 impl LogMatching {
+    /// `node` crashed and came back to `durable_term`. Entries it alone wrote in a later
+    /// term are gone with that term: only a lone leader writes entries of a term it has
+    /// not made durable (any other needs votes, and no message of a term leaves before
+    /// the term is on disk), so nobody else ever held them, and the term may be led
+    /// again, with other entries.
+    pub fn on_crash(&mut self, node: NodeId, durable_term: Term) {
+        for slot in self.by_index.iter_mut() {
+            let Some(at_index) = slot else { continue };
+            let gone = |seen: &FirstSeen| seen.node == node && seen.term > durable_term;
+            at_index.other_terms.retain(|seen| !gone(seen));
+            if gone(&at_index.first) {
+                *slot = match at_index.other_terms.is_empty() {
+                    true => None,
+                    false => {
+                        let first = at_index.other_terms.remove(0);
+                        Some(AtIndex { first, other_terms: std::mem::take(&mut at_index.other_terms) })
+                    }
+                };
+            }
+        }
+    }
+
     /// `node` appended `entries` after an entry of term `previous_term`.
     pub fn on_entries_written(&mut self, node: NodeId, previous_term: Term, entries: &[Entry]) -> Check {
         let mut previous_term = previous_term;
@@ -112,6 +134,19 @@ mod tests {
         checker.on_entries_written(1, 0, &[command(1, 1, b"a"), command(2, 1, b"b")]).unwrap();
         checker.on_entries_written(2, 0, &[command(1, 1, b"a")]).unwrap();
         checker.on_entries_written(2, 1, &[command(2, 1, b"b")]).unwrap();
+    }
+
+    #[test]
+    fn a_lone_leaders_term_lost_in_a_crash_may_be_led_again() {
+        // Node 1 led term 3 alone and wrote entry 2 of term 3; the crash took the term
+        // (durable term 2) and the entry; it leads term 3 again with another entry 2.
+        let mut checker = LogMatching::default();
+        checker.on_entries_written(1, 0, &[command(1, 2, b"a")]).unwrap();
+        checker.on_entries_written(1, 2, &[command(2, 3, b"lost")]).unwrap();
+        checker.on_crash(1, 2);
+        checker.on_entries_written(1, 2, &[command(2, 3, b"new")]).unwrap();
+        // Entries of durable terms are remembered across the crash.
+        assert!(checker.on_entries_written(1, 0, &[command(1, 2, b"other")]).is_err());
     }
 
     #[test]

@@ -31,19 +31,35 @@ pub struct VoteRule {
     asked: BTreeMap<Key, Vec<Asked>>,
 }
 
+/// Requests of this many terms before the newest a node received are forgotten.
+const TERMS_KEPT: Term = 64;
+
 /// More comparisons than this for one key and its grants are no longer judged.
 const ASKED_PER_KEY_MAX: usize = 16;
 
 impl VoteRule {
-    /// A vote request reached `granter`, whose log ends at (`last_term`, `last_index`).
-    pub fn on_request_received(&mut self, message: &Message, last_term: Term, last_index: LogIndex) {
+    /// A vote request reached `granter`, in `term`, whose log ends at (`last_term`,
+    /// `last_index`).
+    pub fn on_request_received(
+        &mut self,
+        message: &Message,
+        term: Term,
+        last_term: Term,
+        last_index: LogIndex,
+    ) {
         let MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, .. } = message.body else {
             return;
         };
+        // A request of an older term is refused whatever the logs (a late duplicate, or
+        // one a paused node reads after moving on): it says nothing about a grant.
+        if message.term < term {
+            return;
+        }
         let granter = message.to;
-        // Answers to much older campaigns are not judged (they may still be waiting for
-        // a sync): forget them, so the memory stays a few entries per node.
-        let oldest = message.term.saturating_sub(1);
+        // Answers to much older campaigns are not judged: forget them, so the memory
+        // stays bounded. (A grant waits for a sync, and a paused node's for its resume,
+        // but never for dozens of terms.)
+        let oldest = message.term.saturating_sub(TERMS_KEPT);
         self.asked.retain(|&(at, _, term, _), _| at != granter || term >= oldest);
         let asked = Asked { candidate: (last_log_term, last_log_index), granter: (last_term, last_index) };
         let all = self.asked.entry((granter, message.from, message.term, pre_vote)).or_default();
@@ -103,16 +119,16 @@ mod tests {
     fn grants_to_logs_at_least_as_up_to_date_pass() {
         let mut rule = VoteRule::default();
         // Same last term and as long; a later last term though shorter.
-        rule.on_request_received(&request(1, 2, 3, false, (2, 5)), 2, 5);
+        rule.on_request_received(&request(1, 2, 3, false, (2, 5)), 0, 2, 5);
         rule.on_sent(&grant(2, 1, 3, false)).unwrap();
-        rule.on_request_received(&request(1, 3, 3, true, (3, 1)), 2, 9);
+        rule.on_request_received(&request(1, 3, 3, true, (3, 1)), 0, 2, 9);
         rule.on_sent(&grant(3, 1, 3, true)).unwrap();
     }
 
     #[test]
     fn a_vote_for_a_shorter_log_of_the_same_term_fires() {
         let mut rule = VoteRule::default();
-        rule.on_request_received(&request(1, 2, 4, false, (2, 4)), 2, 6);
+        rule.on_request_received(&request(1, 2, 4, false, (2, 4)), 0, 2, 6);
         let violation = rule.on_sent(&grant(2, 1, 4, false)).unwrap_err();
         assert_eq!(violation.invariant, "vote rule");
         assert!(violation.to_string().contains("whose log ends at 4@2, behind its own 6@2"), "{violation}");
@@ -121,7 +137,7 @@ mod tests {
     #[test]
     fn a_pre_vote_for_an_older_last_term_fires() {
         let mut rule = VoteRule::default();
-        rule.on_request_received(&request(1, 2, 4, true, (1, 9)), 3, 2);
+        rule.on_request_received(&request(1, 2, 4, true, (1, 9)), 0, 3, 2);
         let violation = rule.on_sent(&grant(2, 1, 4, true)).unwrap_err();
         assert!(violation.to_string().contains("granted its pre-vote in term 4"), "{violation}");
     }
@@ -131,15 +147,26 @@ mod tests {
         // The first pre-vote round met a longer log and was refused; the candidate's log
         // grew and it asked again in the same term.
         let mut rule = VoteRule::default();
-        rule.on_request_received(&request(1, 2, 4, true, (2, 3)), 2, 6);
-        rule.on_request_received(&request(1, 2, 4, true, (2, 7)), 2, 6);
+        rule.on_request_received(&request(1, 2, 4, true, (2, 3)), 0, 2, 6);
+        rule.on_request_received(&request(1, 2, 4, true, (2, 7)), 0, 2, 6);
         rule.on_sent(&grant(2, 1, 4, true)).unwrap();
+    }
+
+    #[test]
+    fn a_late_request_of_an_older_term_is_not_held_against_an_earlier_grant() {
+        // Node 2 granted in term 31 (its grant waiting for a sync) and moved on to term
+        // 33 with a longer log; a duplicate of the term-31 request reaches it then.
+        let mut rule = VoteRule::default();
+        rule.on_request_received(&request(1, 2, 31, false, (30, 96)), 30, 30, 96);
+        rule.on_request_received(&request(5, 2, 33, false, (33, 97)), 31, 30, 96);
+        rule.on_request_received(&request(1, 2, 31, false, (30, 96)), 33, 33, 97);
+        rule.on_sent(&grant(2, 1, 31, false)).unwrap();
     }
 
     #[test]
     fn refusals_and_unknown_requests_are_not_judged() {
         let mut rule = VoteRule::default();
-        rule.on_request_received(&request(1, 2, 4, false, (1, 1)), 3, 9);
+        rule.on_request_received(&request(1, 2, 4, false, (1, 1)), 0, 3, 9);
         let refusal = Message {
             from: 2,
             to: 1,

@@ -282,7 +282,7 @@ impl Cluster {
         let term_before = core.term();
         if matches!(message.body, raft_core::MessageBody::RequestVote { .. }) {
             let (last_term, last_index) = (core.last_term(), core.last_index());
-            self.checkers.vote_rule.on_request_received(&message, last_term, last_index);
+            self.checkers.vote_rule.on_request_received(&message, term_before, last_term, last_index);
         }
         let stale = StaleTerm::is_stale(&message, term_before).then(|| message.clone());
         self.drive(position, queue, |driver| driver.receive(message));
