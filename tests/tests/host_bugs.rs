@@ -83,9 +83,11 @@ fn invariants_found(bug: HostBug, nodes: usize, faults: FaultProfile, seeds: u64
 
 /// A cluster that never elects anyone while a majority is healthy fails the
 /// availability rule in the safety phase, before the liveness phase gives up on it.
+/// (Light faults leave a majority healthy for long stretches; under heavy and swarm
+/// faults the windows are cut short and the liveness phase reports it instead.)
 #[test]
 fn a_healthy_majority_that_never_commits_breaks_the_availability_rule() {
-    let found = invariants_found(HostBug::NoTicks, 3, FaultProfile::Swarm, 10);
+    let found = invariants_found(HostBug::NoTicks, 3, FaultProfile::Light, 5);
     assert!(found.contains(&"availability".to_string()), "found {found:?}");
 }
 
