@@ -402,12 +402,12 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         read_ppm: random.below(900_001) as u32,
         keys: random.between(1, 16) as u32,
         request_timeout_micros: random.between(100 * MILLISECOND, 2 * SECOND),
-        transfer_interval_micros: if random.chance(300_000) {
+        transfer_interval_micros: if random.chance(SWARM_CLASS_ON_PPM) {
             random.between(SECOND, 20 * SECOND)
         } else {
             0
         },
-        membership_interval_micros: if random.chance(400_000) {
+        membership_interval_micros: if random.chance(SWARM_CLASS_ON_PPM) {
             random.between(200 * MILLISECOND, 20 * SECOND)
         } else {
             0
