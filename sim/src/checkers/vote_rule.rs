@@ -29,7 +29,12 @@ pub struct VoteRule {
     /// with a longer log (a new pre-vote round), and the granter's log may have grown,
     /// so a grant is wrong only if no request of its key justified it.
     asked: BTreeMap<Key, Vec<Asked>>,
+    /// The newest term of a request each granter received.
+    newest: BTreeMap<NodeId, Term>,
 }
+
+/// The memory is pruned (of terms long past) once it holds this many keys.
+const PRUNE_AT_KEYS: usize = 1_024;
 
 /// Requests of this many terms before the newest a node received are forgotten.
 const TERMS_KEPT: Term = 64;
@@ -56,11 +61,16 @@ impl VoteRule {
             return;
         }
         let granter = message.to;
+        let newest = self.newest.entry(granter).or_insert(0);
+        *newest = (*newest).max(message.term);
         // Answers to much older campaigns are not judged: forget them, so the memory
         // stays bounded. (A grant waits for a sync, and a paused node's for its resume,
         // but never for dozens of terms.)
-        let oldest = message.term.saturating_sub(TERMS_KEPT);
-        self.asked.retain(|&(at, _, term, _), _| at != granter || term >= oldest);
+        if self.asked.len() >= PRUNE_AT_KEYS {
+            let newest = &self.newest;
+            self.asked
+                .retain(|&(at, _, term, _), _| term + TERMS_KEPT >= newest.get(&at).copied().unwrap_or(0));
+        }
         let asked = Asked { candidate: (last_log_term, last_log_index), granter: (last_term, last_index) };
         let all = self.asked.entry((granter, message.from, message.term, pre_vote)).or_default();
         if all.len() <= ASKED_PER_KEY_MAX && !all.contains(&asked) {
