@@ -5,7 +5,7 @@
 //!   while the same set of nodes has been running, unpaused and connected both ways
 //!   (no cut, no flapping link, on a network that loses at most 10% of messages) and
 //!   holds a majority of every voter set its members know, its leader must commit what
-//!   it held halfway through each window of [`Availability::window_micros`] (a few
+//!   it held halfway through each window of a window (`availability_window_micros`) (a few
 //!   election timeouts plus the plan's longest delays and syncs), at the latest by the
 //!   end of a second window. The window starts over whenever the healthy set changes.
 //! - **CheckQuorum** ([`Invariant::CheckQuorum`], Raft thesis §6.2). A leader cut off

@@ -34,8 +34,13 @@
 //!   applied / durable term, durable vote, durable promises (what a message promises is
 //!   on disk when it leaves), committed-is-durable, read freshness, stale term (a message
 //!   from an older term changes nothing), the host contract (writes the disk can make
-//!   sense of, a durable state a node can restart from), and the core's own assertions
-//!   (a panic in the core is a verdict, not a crash of the simulator). At the end of the
+//!   sense of, a durable state a node can restart from), log image (the core's log is
+//!   the log its writes describe), the core's own assertions (a panic in the core is a
+//!   verdict, not a crash of the simulator), and protocol rules checked where they are
+//!   applied: the Figure 8 commit rule, the vote rule (grants only to logs at least as
+//!   up to date) and the membership change rule. Availability ([`availability`]): a
+//!   healthy majority commits, a leader cut off from a quorum steps down, and no
+//!   unprovoked election happens in the healed cluster's quiet tail. At the end of the
 //!   run, linearizability of the client history ([`checkers::linearizability`]): per key,
 //!   Wing-Gong/Lowe search with indeterminate operations optional and a bounded budget
 //!   ("unknown", [`Verdict::Unknown`], is never a pass), violations shrunk to a small
@@ -43,12 +48,17 @@
 //! - **Phases** ([`simulation`]): a safety phase with faults, then a liveness phase in
 //!   which everything heals and the cluster must elect a leader every voter follows,
 //!   commit and apply a new entry on every voter, answer or refuse every read, and finish
-//!   every client operation in flight, within [`simulation::LIVENESS_BOUND_MICROS`].
+//!   every client operation in flight, within [`simulation::LIVENESS_BOUND_MICROS`];
+//!   then a quiet tail ([`availability::QUIET_MICROS`]) on a calmed network.
+//! - **Scripts** ([`scenario`]): a transcript drives the same cluster message by
+//!   message (the `sim-scenarios` crate holds them); [`shrink`] cuts a failing repro
+//!   down.
 //!
 //! ## Using it
 //! [`run_seed`] runs one seed; [`sweep::sweep`] runs many in parallel; [`repro`] reads
 //! and writes repro files. The `sim` binary wraps them: `sim run`, `sim sweep`,
-//! `sim replay` (see README.md, and ARCHITECTURE.md for the command line and exit codes).
+//! `sim replay`, `sim shrink`, `sim scenario` (see README.md, and ARCHITECTURE.md for the
+//! command line and exit codes).
 //!
 //! ```
 //! use sim::{run_seed, FaultProfile, RunOptions, Verdict};
