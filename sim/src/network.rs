@@ -139,11 +139,7 @@ impl Network {
 
     /// The longest a message can take (a duplicate included).
     pub fn max_delay_micros(&self) -> Micros {
-        let params = &self.params;
-        params.delay_min_micros
-            + params.delay_jitter_micros
-            + params.delay_tail_micros
-            + params.duplicate_late_micros
+        self.max_first_delay_micros() + self.params.duplicate_late_micros
     }
 
     /// The longest a first copy can take (late duplicates aside: they carry nothing new).

@@ -2,8 +2,28 @@
 //! purpose (`--host-bug`), is caught by an ordinary sweep, by the checker whose
 //! invariant the broken rule protects.
 
-use sim::sweep::{sweep, SeedRange, Shard, SweepOptions};
+use sim::sweep::{sweep, SeedRange, Shard, SweepOptions, SweepSummary};
 use sim::{FaultProfile, HostBug, RunOptions, Verdict};
+
+/// Sweeps seeds `0..seeds` with `bug`, stopping at the first failure unless `keep_going`.
+fn sweep_with(
+    bug: HostBug,
+    nodes: usize,
+    faults: FaultProfile,
+    seeds: u64,
+    keep_going: bool,
+) -> SweepSummary {
+    let mut template = RunOptions::new(0, nodes, faults);
+    template.host_bug = Some(bug);
+    let options = SweepOptions {
+        template,
+        seeds: SeedRange { first: 0, end: seeds },
+        shard: Shard::default(),
+        jobs: std::thread::available_parallelism().map_or(1, |jobs| jobs.get()),
+        keep_going,
+    };
+    sweep(&options, |_| {})
+}
 
 /// The first failing seed of `0..seeds` with `bug`, its verdict and its invariant.
 fn first_failure(
@@ -12,16 +32,7 @@ fn first_failure(
     faults: FaultProfile,
     seeds: u64,
 ) -> Option<(u64, Verdict, String)> {
-    let mut template = RunOptions::new(0, nodes, faults);
-    template.host_bug = Some(bug);
-    let options = SweepOptions {
-        template,
-        seeds: SeedRange { first: 0, end: seeds },
-        shard: Shard::default(),
-        jobs: std::thread::available_parallelism().map_or(1, |jobs| jobs.get()),
-        keep_going: false,
-    };
-    let summary = sweep(&options, |_| {});
+    let summary = sweep_with(bug, nodes, faults, seeds, false);
     let failure = summary.failures.first()?;
     let invariant =
         failure.report.violation.as_ref().map_or(String::new(), |f| f.violation.invariant.to_string());
@@ -61,16 +72,7 @@ fn a_leader_counting_entries_it_has_not_persisted_is_caught() {
 
 /// The invariants of every failure among seeds `0..seeds` with `bug`.
 fn invariants_found(bug: HostBug, nodes: usize, faults: FaultProfile, seeds: u64) -> Vec<String> {
-    let mut template = RunOptions::new(0, nodes, faults);
-    template.host_bug = Some(bug);
-    let options = SweepOptions {
-        template,
-        seeds: SeedRange { first: 0, end: seeds },
-        shard: Shard::default(),
-        jobs: std::thread::available_parallelism().map_or(1, |jobs| jobs.get()),
-        keep_going: true,
-    };
-    let summary = sweep(&options, |_| {});
+    let summary = sweep_with(bug, nodes, faults, seeds, true);
     let mut found: Vec<String> = summary
         .failures
         .iter()

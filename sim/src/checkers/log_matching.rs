@@ -7,6 +7,7 @@
 
 use super::{payload_digest, Check, Invariant, Violation};
 use raft_core::{Entry, LogIndex, NodeId, Term};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug)]
 struct FirstSeen {
@@ -31,6 +32,9 @@ pub struct LogMatching {
     /// `by_index[i - 1]` describes index `i`; written on every append, so a vector
     /// rather than a map.
     by_index: Vec<Option<AtIndex>>,
+    /// Per node and term, the lowest index it wrote an entry of that term at, for the
+    /// terms above its durable term at its last crash: where a crash's forgetting starts.
+    written_from: BTreeMap<(NodeId, Term), LogIndex>,
 }
 
 impl LogMatching {
@@ -63,7 +67,15 @@ impl LogMatching {
     /// the term is on disk), so nobody else ever held them, and the term may be led
     /// again, with other entries.
     pub fn on_crash(&mut self, node: NodeId, durable_term: Term) {
-        for slot in self.by_index.iter_mut() {
+        // Where the node started writing terms above the durable one: nothing before it
+        // can be forgotten. After this crash none of its starts is needed again: its
+        // terms above the durable one are forgotten below, and durable terms never go back.
+        let above = (node, durable_term.saturating_add(1))..=(node, Term::MAX);
+        let from = self.written_from.range(above).map(|(_, &index)| index).min();
+        self.written_from.retain(|&(at, _), _| at != node);
+        let Some(from) = from else { return };
+        let start = usize::try_from(from - 1).expect("log indexes fit in memory").min(self.by_index.len());
+        for slot in self.by_index[start..].iter_mut() {
             let Some(at_index) = slot else { continue };
             let gone = |seen: &FirstSeen| seen.node == node && seen.term > durable_term;
             at_index.other_terms.retain(|seen| !gone(seen));
@@ -82,7 +94,11 @@ impl LogMatching {
     /// `node` appended `entries` after an entry of term `previous_term`.
     pub fn on_entries_written(&mut self, node: NodeId, previous_term: Term, entries: &[Entry]) -> Check {
         let mut previous_term = previous_term;
-        for entry in entries {
+        for (position, entry) in entries.iter().enumerate() {
+            if position == 0 || entry.term != previous_term {
+                let from = self.written_from.entry((node, entry.term)).or_insert(entry.index);
+                *from = (*from).min(entry.index);
+            }
             if entry.index == 0 {
                 return Err(Violation::new(
                     Invariant::LogMatching,
@@ -143,10 +159,12 @@ mod tests {
         let mut checker = LogMatching::default();
         checker.on_entries_written(1, 0, &[command(1, 2, b"a")]).unwrap();
         checker.on_entries_written(1, 2, &[command(2, 3, b"lost")]).unwrap();
+        checker.on_entries_written(2, 3, &[command(3, 4, b"node 2's")]).unwrap();
         checker.on_crash(1, 2);
         checker.on_entries_written(1, 2, &[command(2, 3, b"new")]).unwrap();
-        // Entries of durable terms are remembered across the crash.
+        // Entries of durable terms, and other nodes' entries, are remembered.
         assert!(checker.on_entries_written(1, 0, &[command(1, 2, b"other")]).is_err());
+        assert!(checker.on_entries_written(1, 3, &[command(3, 4, b"other")]).is_err());
     }
 
     #[test]
