@@ -49,6 +49,7 @@ fn a_passing_run_prints_its_plan_and_result_and_exits_0() {
         assert!(out.contains(part), "the plan should show {part:?}:\n{out}");
     }
     assert!(out.contains("result: pass"), "{out}");
+    assert!(out.contains("checks held: safety"), "the pass line names what held: {out}");
 }
 
 #[test]
@@ -674,4 +675,47 @@ fn scenarios_are_listed_run_and_swept_from_the_command_line() {
         assert_eq!(refused.status.code(), Some(2), "{arguments:?}: {}", stderr(&refused));
         assert!(!stderr(&refused).is_empty(), "{arguments:?} says why");
     }
+}
+
+/// Runs `arguments` with a stdout pipe whose reader has gone (as `sim ... | head -0`).
+fn sim_into_closed_pipe(arguments: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(arguments)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim runs");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("sim ends")
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly_with_the_verdicts_exit_code() {
+    let passing = sim_into_closed_pipe(&["run", "--seed", "1", "--nodes", "3", "--ticks", "300"]);
+    assert_eq!(passing.status.code(), Some(0), "{}", stderr(&passing));
+    assert_eq!(stderr(&passing), "", "a closed pipe is not worth a word");
+
+    let directory = scratch("closed-pipe");
+    let failing = sim_into_closed_pipe(&[
+        "run",
+        "--seed",
+        "0",
+        "--nodes",
+        "5",
+        "--faults",
+        "heavy",
+        "--reads",
+        "local",
+        "--repro-dir",
+        text(&directory),
+    ]);
+    assert_eq!(failing.status.code(), Some(1), "{}", stderr(&failing));
+    assert!(!stderr(&failing).contains("panicked"), "{}", stderr(&failing));
+    assert_eq!(files_in(&directory).len(), 1, "the repro file is written all the same");
+
+    let sweep = sim_into_closed_pipe(&["sweep", "--seeds", "0..3", "--nodes", "3", "--ticks", "200"]);
+    assert_eq!(sweep.status.code(), Some(0), "{}", stderr(&sweep));
+    let list = sim_into_closed_pipe(&["scenario", "list"]);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
 }

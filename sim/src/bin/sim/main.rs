@@ -11,7 +11,9 @@ mod interrupt;
 mod report;
 mod scenario;
 mod shrink;
+mod stdout;
 
+use crate::stdout::{out_now, outln};
 use clap::{Args, Parser, Subcommand};
 use report::{print_report, save_repro, ReproOutcome};
 use sim::control::{Progress, RunControl};
@@ -368,8 +370,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
     if args.json {
         eprint!("{header}");
     } else {
-        print!("{header}");
-        let _ = std::io::stdout().flush();
+        out_now!("{header}");
     }
     let stop = interrupt::install();
     let show_progress = !args.json && std::io::stderr().is_terminal();
@@ -386,7 +387,7 @@ fn run(args: RunArgs) -> Result<u8, String> {
             .then(|| save_repro(&file, &args.repro_dir)),
     };
     if args.json {
-        println!("{}", report_json(&report, Some(&plan)));
+        outln!("{}", report_json(&report, Some(&plan)));
     } else {
         print_report(&options, &report, repro.as_ref());
     }
@@ -454,7 +455,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
         }
         if result.report.verdict == Verdict::Pass {
             if args.json {
-                println!("{}", report_json(&result.report, None));
+                outln!("{}", report_json(&result.report, None));
             }
             return;
         }
@@ -462,9 +463,9 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             let repro =
                 save_repro(&ReproFile::new(&result.options, &result.plan, &result.report), &args.repro_dir);
             if args.json {
-                println!("{}", report_json(&result.report, None));
+                outln!("{}", report_json(&result.report, None));
             } else {
-                println!("seed {} failed:", result.options.seed);
+                outln!("seed {} failed:", result.options.seed);
                 print_report(&result.options, &result.report, Some(&repro));
             }
             repro_files.push((result.options.seed, repro));
@@ -490,14 +491,14 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             "events_per_second": summary.events_per_second(),
             "exit_code": summary.exit_code(),
         }});
-        println!("{object}");
+        outln!("{object}");
     } else {
         let interrupted = if summary.interrupted {
             format!(" (interrupted after {} seeds of {count})", summary.seeds)
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "sweep: {} seeds, {} passed, {} failed in {:.2} s: {:.1} seeds/s, {:.2} M events/s{interrupted}",
             summary.seeds,
             summary.passed,
@@ -513,17 +514,17 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
                 Ok(path) => format!("sim replay {}", path.display()),
                 Err(_) => "repro file not written".to_string(),
             };
-            println!("  seed {}: {} ({invariant}); {replay}", failure.options.seed, failure.report.verdict);
+            outln!("  seed {}: {} ({invariant}); {replay}", failure.options.seed, failure.report.verdict);
         }
         if summary.failures.len() > FAILURES_LISTED {
-            println!(
+            outln!(
                 "  ... and {} more failing seeds (their repro files are in {})",
                 summary.failures.len() - FAILURES_LISTED,
                 args.repro_dir.display()
             );
         }
         if !options.keep_going && !summary.failures.is_empty() {
-            println!("stopped at the first failing seed; --keep-going runs the rest");
+            outln!("stopped at the first failing seed; --keep-going runs the rest");
         }
     }
     Ok(u8::try_from(summary.exit_code()).expect("exit codes fit a byte"))
@@ -534,12 +535,11 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
     let outputs = RunOutputs::prepare(&args.outputs, Some(&args.file))?;
     let options = &file.options;
     if !args.json {
-        println!("sim replay {}: {}", args.file.display(), file.reproduce);
+        outln!("sim replay {}: {}", args.file.display(), file.reproduce);
         if let Some(note) = &file.note {
-            println!("note: {note}");
+            outln!("note: {note}");
         }
-        print!("{}", file.plan.summary());
-        let _ = std::io::stdout().flush();
+        out_now!("{}", file.plan.summary());
     }
     let stop = interrupt::install();
     let show_progress = !args.json && std::io::stderr().is_terminal();
@@ -548,7 +548,7 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
         if !args.json {
             print_report(options, &report, None);
         } else {
-            println!("{}", report_json(&report, None));
+            outln!("{}", report_json(&report, None));
         }
         return Ok(verdict_code(report.verdict));
     }
@@ -564,7 +564,7 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
             "same_verdict": same_verdict,
             "same_trace": same_trace,
         });
-        println!("{value}");
+        outln!("{value}");
     } else {
         print_report(options, &report, None);
         let recorded = |verdict: Verdict, failure: Option<&sim::Failure>| match invariant(failure) {
@@ -572,11 +572,11 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
             None => verdict.to_string(),
         };
         match (same_verdict, same_trace) {
-            (true, true) => println!("replay: same verdict and same trace as recorded"),
-            (true, false) => println!(
+            (true, true) => outln!("replay: same verdict and same trace as recorded"),
+            (true, false) => outln!(
                 "replay: same verdict, but the trace differs from the recorded one (was the core changed?)"
             ),
-            (false, _) => println!(
+            (false, _) => outln!(
                 "replay: DIFFERENT verdict: recorded {}, now {} (exit {REPLAY_DIFFERS})",
                 recorded(file.verdict, file.violation.as_ref()),
                 recorded(report.verdict, report.violation.as_ref())

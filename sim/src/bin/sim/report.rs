@@ -1,5 +1,6 @@
 //! The text reports of `sim run`, `sim replay` and `sim sweep`.
 
+use crate::stdout::outln;
 use sim::{RunOptions, RunReport, Verdict};
 use std::path::Path;
 
@@ -33,18 +34,22 @@ pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Opti
         report.linearizability
     );
     let Some(failure) = &report.violation else {
-        println!("result: pass: {summary}");
-        println!("clients: {clients}");
+        outln!("result: pass: {summary}");
+        outln!("clients: {clients}");
+        outln!(
+            "checks held: safety (every Raft rule, after every step), availability (healthy majorities commit, CheckQuorum, no unprovoked elections), recovery once healed, and the client history: {}",
+            report.linearizability
+        );
         return;
     };
     if report.verdict == Verdict::Interrupted {
-        println!(
+        outln!(
             "INTERRUPTED at {:.6} s virtual: no verdict ({})",
             failure.time_us as f64 / 1e6,
             failure.violation.detail
         );
-        println!("  run so far: {summary}");
-        println!("run it again: {}", options.command_line());
+        outln!("  run so far: {summary}");
+        outln!("run it again: {}", options.command_line());
         return;
     }
     let heading = match report.verdict {
@@ -59,19 +64,19 @@ pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Opti
     } else {
         format!("on node(s) {}", nodes.join(", "))
     };
-    println!(
+    outln!(
         "{heading}: {} at {:.6} s virtual {place}",
         failure.violation.invariant,
         failure.time_us as f64 / 1e6
     );
-    println!("  {}", failure.violation.detail);
-    println!("  run: {summary}");
-    println!("  clients: {clients}");
-    println!("reproduce: {}", options.command_line());
+    outln!("  {}", failure.violation.detail);
+    outln!("  run: {summary}");
+    outln!("  clients: {clients}");
+    outln!("reproduce: {}", options.command_line());
     match repro {
-        Some(Ok(path)) => println!("repro file: {} (sim replay {})", path.display(), path.display()),
+        Some(Ok(path)) => outln!("repro file: {} (sim replay {})", path.display(), path.display()),
         // The warning went to stderr when the write failed; say it here too, in place.
-        Some(Err(_)) => println!("repro file: not written (see the warning above)"),
+        Some(Err(_)) => outln!("repro file: not written (see the warning above)"),
         None => {}
     }
 }

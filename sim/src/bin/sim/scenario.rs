@@ -1,6 +1,7 @@
 //! `sim scenario list`, `sim scenario run NAME [--rewrite | --seed S]`, and
 //! `sim sweep --scenario NAME --seeds A..B`.
 
+use crate::stdout::{out, outln};
 use sim::scenario::Perturbation;
 use sim::sweep::SeedRange;
 use sim_scenarios::{load, names, source_directory};
@@ -13,7 +14,7 @@ pub(crate) fn list() -> Result<u8, String> {
             .lines()
             .find(|line| line.starts_with('#'))
             .map_or("", |line| line.trim_start_matches('#').trim());
-        println!("{name:<40} {about}");
+        outln!("{name:<40} {about}");
     }
     Ok(0)
 }
@@ -30,19 +31,19 @@ pub(crate) fn run(name: &str, rewrite: bool) -> Result<u8, String> {
             let path = source_directory().join(format!("{name}.txt"));
             std::fs::write(&path, &outcome.rewritten)
                 .map_err(|error| format!("{}: {error}", path.display()))?;
-            println!("{name}: rewritten ({})", path.display());
+            outln!("{name}: rewritten ({})", path.display());
         }
         match (&outcome.violation, outcome.mismatches.is_empty() || rewrite) {
-            (None, true) => println!("{name}: ok ({} commands)", outcome.commands),
+            (None, true) => outln!("{name}: ok ({} commands)", outcome.commands),
             (violation, _) => {
                 failed += 1;
-                println!("{name}: FAILED");
+                outln!("{name}: FAILED");
                 if let Some(violation) = violation {
-                    println!("  violation: {violation}");
+                    outln!("  violation: {violation}");
                 }
                 if !rewrite {
                     for mismatch in &outcome.mismatches {
-                        print!("{mismatch}");
+                        out!("{mismatch}");
                     }
                 }
             }
@@ -60,14 +61,14 @@ pub(crate) fn run_perturbed(name: &str, seed: u64) -> Result<u8, String> {
     let text = load_named(name)?;
     let outcome = sim::scenario::run_perturbed(&text, Perturbation::around(seed))
         .map_err(|error| format!("scenario {name}: {error}"))?;
-    print!("{}", outcome.rewritten);
+    out!("{}", outcome.rewritten);
     match &outcome.violation {
         None => {
-            println!("# {name} perturbed by seed {seed}: no checker fired ({} commands)", outcome.commands);
+            outln!("# {name} perturbed by seed {seed}: no checker fired ({} commands)", outcome.commands);
             Ok(0)
         }
         Some(violation) => {
-            println!("# {name} perturbed by seed {seed}: VIOLATION: {violation}");
+            outln!("# {name} perturbed by seed {seed}: VIOLATION: {violation}");
             Ok(1)
         }
     }
@@ -94,15 +95,15 @@ pub(crate) fn sweep(name: &str, seeds: SeedRange, keep_going: bool) -> Result<u8
         ran += 1;
         if let Some(violation) = &outcome.violation {
             failed += 1;
-            println!("seed {seed}: VIOLATION: {violation}");
-            println!("  see it: sim scenario run {name} --seed {seed}");
+            outln!("seed {seed}: VIOLATION: {violation}");
+            outln!("  see it: sim scenario run {name} --seed {seed}");
             if !keep_going {
                 break;
             }
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "{ran} runs of {name}: {} passed, {failed} failed ({:.0} runs/s)",
         ran - failed,
         ran as f64 / seconds.max(1e-9)

@@ -1,6 +1,7 @@
 //! `sim shrink FILE`: a failing repro turned into a smaller one that fails the same
 //! way, its size before and after, and the smaller run as a short timeline.
 
+use crate::stdout::{out, outln};
 use sim::repro::{self, ReproFile};
 use sim::shrink::{shrink, ShrinkError, Size};
 use std::path::{Path, PathBuf};
@@ -92,11 +93,15 @@ pub(crate) fn run(input: &Path, output: Option<&Path>, max_runs: u64) -> Result<
     }
     // Checked before the search: a bad path fails fast.
     drop(sim::output::OutputFile::create(&output, "repro")?);
-    println!("sim shrink {}: {}", input.display(), file.reproduce);
+    outln!("sim shrink {}: {}", input.display(), file.reproduce);
     let mut step_printer = |step: &str, size: &Size| {
-        println!(
+        outln!(
             "  {step}: {} nodes, {} clients, {} faults, {} ops, {} events",
-            size.nodes, size.clients, size.faults, size.operations, size.events
+            size.nodes,
+            size.clients,
+            size.faults,
+            size.operations,
+            size.events
         );
     };
     let shrunk = match shrink(&file, max_runs, &mut step_printer) {
@@ -110,11 +115,11 @@ pub(crate) fn run(input: &Path, output: Option<&Path>, max_runs: u64) -> Result<
         Err(error) => return Err(error.to_string()),
     };
     let path = shrunk.file.save_as(&output)?;
-    println!("shrunk in {} runs, still {}:", shrunk.runs, describe_verdict(&shrunk.file));
-    print!("{}", size_table(&shrunk.before, &shrunk.after));
-    println!("timeline of the shrunk run:");
-    print!("{}", timeline(&shrunk.file)?);
-    println!("shrunk repro: {} (sim replay {})", path.display(), path.display());
+    outln!("shrunk in {} runs, still {}:", shrunk.runs, describe_verdict(&shrunk.file));
+    out!("{}", size_table(&shrunk.before, &shrunk.after));
+    outln!("timeline of the shrunk run:");
+    out!("{}", timeline(&shrunk.file)?);
+    outln!("shrunk repro: {} (sim replay {})", path.display(), path.display());
     Ok(0)
 }
 
