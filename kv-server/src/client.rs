@@ -119,6 +119,7 @@ pub struct Client {
     session: u64,
     sequence: u64,
     patience: Duration,
+    waiting: Option<WaitingObserver>,
     /// Redirects, retries and failovers so far.
     pub retries: u64,
 }
@@ -128,8 +129,35 @@ pub struct Client {
 pub struct GaveUp {
     /// Why.
     pub why: String,
-    /// Whether any attempt may have reached a node (a write may then be applied).
+    /// Whether the whole command reached a node whose answer never came back (or came
+    /// back as "outcome unknown"): a write may then be applied. False when every
+    /// attempt was refused, redirected or never sent: the command was not performed.
     pub maybe_applied: bool,
+}
+
+/// What the client is waiting for while it retries: told to the observer set with
+/// [`Client::on_waiting`] before each pause.
+#[derive(Debug)]
+pub struct Waiting<'a> {
+    /// The last problem: a refused connection, a redirect, `TRYAGAIN ...`.
+    pub problem: &'a str,
+    /// How long it has been trying.
+    pub elapsed: Duration,
+    /// How long it will keep trying.
+    pub patience: Duration,
+}
+
+/// Told what the client waits for (see [`Client::on_waiting`]).
+type WaitingObserver = Box<dyn FnMut(&Waiting)>;
+
+/// One attempt to send a command and read its answer.
+enum Attempt {
+    Answered(Value),
+    /// It never fully left: no connection, or the write failed part way (a node runs
+    /// only whole commands).
+    NotSent(io::Error),
+    /// It left, but no answer came back.
+    Unanswered(io::Error),
 }
 
 impl Client {
@@ -143,6 +171,7 @@ impl Client {
             session,
             sequence: 0,
             patience: DEFAULT_PATIENCE,
+            waiting: None,
             retries: 0,
         }
     }
@@ -150,6 +179,11 @@ impl Client {
     /// How long one command may keep retrying.
     pub fn set_patience(&mut self, patience: Duration) {
         self.patience = patience;
+    }
+
+    /// Calls `observer` with what the client waits for each time it pauses to retry.
+    pub fn on_waiting(&mut self, observer: impl FnMut(&Waiting) + 'static) {
+        self.waiting = Some(Box::new(observer));
     }
 
     /// A session id from the OS's randomness.
@@ -178,15 +212,31 @@ impl Client {
         Ok(())
     }
 
-    fn send_once(&mut self, command: &[u8]) -> io::Result<Value> {
+    fn send_once(&mut self, command: &[u8]) -> Attempt {
         if self.connection.is_none() {
             let address = self.nodes[self.next_node % self.nodes.len()].clone();
             self.next_node += 1;
-            self.connect(&address)?;
+            if let Err(error) = self.connect(&address) {
+                return Attempt::NotSent(io::Error::new(error.kind(), format!("{address}: {error}")));
+            }
         }
         let connection = self.connection.as_mut().expect("connected");
-        connection.writer.write_all(command)?;
-        read_value(&mut connection.reader)
+        let address = connection.address.clone();
+        if let Err(error) = connection.writer.write_all(command) {
+            return Attempt::NotSent(io::Error::new(error.kind(), format!("{address}: {error}")));
+        }
+        match read_value(&mut connection.reader) {
+            Ok(value) => Attempt::Answered(value),
+            Err(error) => Attempt::Unanswered(io::Error::new(error.kind(), format!("{address}: {error}"))),
+        }
+    }
+
+    /// Pauses before the next attempt, telling the observer what it waits for.
+    fn wait(&mut self, pause: Duration, problem: &str, started: Instant) {
+        if let Some(observer) = &mut self.waiting {
+            observer(&Waiting { problem, elapsed: started.elapsed(), patience: self.patience });
+        }
+        std::thread::sleep(pause);
     }
 
     /// Sends `arguments` until a node answers with something other than a redirect or
@@ -200,13 +250,15 @@ impl Client {
         let mut redirects_in_a_row = 0;
         while started.elapsed() < self.patience {
             match self.send_once(&command) {
-                Ok(Value::Error(text)) if text.starts_with("MOVED ") => {
+                Attempt::Answered(Value::Error(text)) if text.starts_with("MOVED ") => {
                     let address = text.rsplit(' ').next().unwrap_or_default().to_string();
                     self.retries += 1;
                     redirects_in_a_row += 1;
                     if redirects_in_a_row > 2 {
                         // Nodes pointing at each other during an election: give it time.
-                        std::thread::sleep(pause);
+                        last_problem =
+                            format!("redirected to {address} again (an election may be under way)");
+                        self.wait(pause, &last_problem, started);
                     }
                     self.connection = None;
                     if !self.nodes.contains(&address) {
@@ -215,33 +267,41 @@ impl Client {
                     match self.connect(&address) {
                         Ok(()) => last_problem = format!("redirected to {address}"),
                         Err(error) => {
-                            last_problem = format!("{address}: {error}");
-                            std::thread::sleep(pause);
+                            last_problem = format!("redirected to {address}, which does not answer: {error}");
+                            self.wait(pause, &last_problem, started);
                         }
                     }
                 }
-                Ok(Value::Error(text)) if text.starts_with("TRYAGAIN") => {
+                Attempt::Answered(Value::Error(text)) if text.starts_with("TRYAGAIN") => {
                     self.retries += 1;
                     redirects_in_a_row = 0;
                     maybe_applied |= text.contains("outcome unknown");
-                    last_problem = text;
-                    std::thread::sleep(pause);
+                    last_problem = match self.connected_to() {
+                        Some(address) => format!("{address}: {text}"),
+                        None => text,
+                    };
+                    self.wait(pause, &last_problem, started);
                     pause = (pause * 2).min(Duration::from_millis(500));
                     // The node may be cut off from the others: ask another one next time.
                     self.connection = None;
                 }
-                Ok(value) => return Ok(value),
-                Err(error) => {
-                    // The command may have reached the node before the connection broke.
+                Attempt::Answered(value) => return Ok(value),
+                Attempt::NotSent(error) => {
+                    self.retries += 1;
+                    redirects_in_a_row = 0;
+                    last_problem = error.to_string();
+                    self.connection = None;
+                    self.wait(pause, &last_problem, started);
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Attempt::Unanswered(error) => {
+                    // The whole command reached the node: it may have run.
                     maybe_applied = true;
                     self.retries += 1;
                     redirects_in_a_row = 0;
-                    last_problem = match &self.connection {
-                        Some(connection) => format!("{}: {error}", connection.address),
-                        None => error.to_string(),
-                    };
+                    last_problem = format!("no answer from {error}");
                     self.connection = None;
-                    std::thread::sleep(pause);
+                    self.wait(pause, &last_problem, started);
                     pause = (pause * 2).min(Duration::from_millis(500));
                 }
             }

@@ -1,5 +1,6 @@
 //! `kv cluster`: a local cluster of `kv server` child processes on free loopback ports,
-//! for trying the server out. Ctrl-C (or SIGTERM) stops them all.
+//! for trying the server out. Ctrl-C (or SIGTERM) stops them all. Their data lives in
+//! the given directory, kept, or in a temporary one that goes when the cluster stops.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -14,6 +15,9 @@ pub struct ClusterOptions {
     pub nodes: u64,
     /// Their data directories go under here (`node-1`, `node-2`, ...).
     pub data_dir: PathBuf,
+    /// Keep `data_dir` when the cluster stops (false: it is a temporary directory,
+    /// removed at the end).
+    pub keep_data: bool,
     /// The first port, or free ones the OS picks.
     pub base_port: Option<u16>,
     /// Extra arguments for every server (`--tick-ms 5`, ...).
@@ -41,12 +45,37 @@ fn prefix_output(node: u64, output: impl std::io::Read + Send + 'static) {
     });
 }
 
-/// Starts the cluster and runs until `stop` returns true (polled), then stops every
-/// child: SIGTERM, and SIGKILL after 5 seconds.
-pub fn run(options: &ClusterOptions, stop: impl Fn() -> bool) -> Result<(), String> {
-    if !(1..=9).contains(&options.nodes) {
-        return Err(format!("--nodes {}: a local cluster has 1 to 9 nodes", options.nodes));
+/// The most nodes `kv cluster` starts: a cluster for trying things on one machine.
+pub const MOST_NODES: u64 = 9;
+
+/// Starts the cluster, hands `announce` the text that says how to reach it, and runs
+/// until `stop` returns true (polled); then stops every child (SIGTERM, and SIGKILL
+/// after 5 seconds) and removes the data directory unless it is to be kept.
+pub fn run(
+    options: &ClusterOptions,
+    announce: impl FnOnce(&str),
+    stop: impl Fn() -> bool,
+) -> Result<(), String> {
+    if !(1..=MOST_NODES).contains(&options.nodes) {
+        return Err(format!("--nodes {}: a local cluster has 1 to {MOST_NODES} nodes", options.nodes));
     }
+    let outcome = run_children(options, announce, stop);
+    if options.keep_data {
+        eprintln!("data kept in {}", options.data_dir.display());
+    } else if options.data_dir.exists() {
+        match std::fs::remove_dir_all(&options.data_dir) {
+            Ok(()) => eprintln!("removed the temporary data directory {}", options.data_dir.display()),
+            Err(error) => eprintln!("could not remove {}: {error}", options.data_dir.display()),
+        }
+    }
+    outcome
+}
+
+fn run_children(
+    options: &ClusterOptions,
+    announce: impl FnOnce(&str),
+    stop: impl Fn() -> bool,
+) -> Result<(), String> {
     let ports: Vec<u16> = match options.base_port {
         Some(base) => (0..options.nodes)
             .map(|offset| {
@@ -77,7 +106,7 @@ pub fn run(options: &ClusterOptions, stop: impl Fn() -> bool) -> Result<(), Stri
         prefix_output(id, child.stderr.take().expect("piped"));
         children.push((id, child));
     }
-    print_help(&ports, &options.data_dir);
+    announce(&help(&program, &ports, options));
     let mut running = children.len();
     while running > 0 && !stop() {
         std::thread::sleep(Duration::from_millis(100));
@@ -113,22 +142,37 @@ pub fn run(options: &ClusterOptions, stop: impl Fn() -> bool) -> Result<(), Stri
     Ok(())
 }
 
-fn print_help(ports: &[u16], data_dir: &Path) {
+/// How to reach the cluster, with the path of this very binary: `kv` need not be on
+/// the PATH.
+fn help(program: &Path, ports: &[u16], options: &ClusterOptions) -> String {
+    use std::fmt::Write as _;
     let nodes: Vec<String> =
         ports.iter().enumerate().map(|(at, port)| format!("127.0.0.1:{port}:{}", at + 1)).collect();
-    println!("a cluster of {} nodes is starting; data in {}", ports.len(), data_dir.display());
+    let kept =
+        if options.keep_data { "kept when it stops" } else { "removed when it stops; --data-dir keeps it" };
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "a cluster of {} nodes is starting; data in {} ({kept})",
+        ports.len(),
+        options.data_dir.display()
+    );
     for node in &nodes {
-        println!("  node {}", node);
+        let _ = writeln!(text, "  node {node}");
     }
-    println!("talk to it:");
-    println!(
-        "  kv client --node {}                  (a prompt: set k v, get k, list, del k, cas k old new)",
+    let _ = writeln!(text, "talk to it:");
+    let _ = writeln!(
+        text,
+        "  {} client --node {}   (a prompt: set k v, get k, list, del k, cas k old new, info, help)",
+        program.display(),
         nodes[0]
     );
-    println!("  redis-cli -c -p {}                     (follows MOVED to the leader)", ports[0]);
-    println!(
-        "  printf 'SET k v\\r\\nGET k\\r\\n' | nc 127.0.0.1 {}   (inline commands; a follower answers MOVED)",
+    let _ = writeln!(text, "  redis-cli -c -p {}   (follows MOVED to the leader)", ports[0]);
+    let _ = writeln!(
+        text,
+        "  printf 'SET k v\\r\\nGET k\\r\\n' | nc -q1 127.0.0.1 {}   (inline commands; a follower answers MOVED)",
         ports[0]
     );
-    println!("Ctrl-C stops the cluster.");
+    let _ = writeln!(text, "Ctrl-C stops the cluster.");
+    text
 }

@@ -17,8 +17,10 @@
 //! | `RAFT.REMOVE id` | remove a voter | `+OK` once in force |
 //! | `READONLY` / `READWRITE` | this connection's reads may be stale and served anywhere / are linearizable | `+OK` |
 //! | `PING [text]`, `ECHO text`, `QUIT`, `SELECT 0`, `INFO`, `DBSIZE` | as in Redis | |
-//! | `COMMAND ...`, `CLIENT ...`, `CONFIG GET ...`, `HELLO` | the probes redis-cli and redis-benchmark send | harmless answers |
+//! | `COMMAND [COUNT \| LIST \| INFO name... \| DOCS name...]` | the command table (`command_table.rs`) | as in Redis |
+//! | `CLIENT ...`, `CONFIG GET ...`, `HELLO` | the probes redis-cli and redis-benchmark send | harmless answers |
 
+use crate::command_table::CommandQuery;
 use kv::Bytes;
 use raft_core::NodeId;
 
@@ -58,9 +60,9 @@ pub enum ClientCommand {
     Quit,
     /// A probe answered `+OK` (`SELECT 0`, `CLIENT SETNAME`, ...).
     Ok,
-    /// A probe answered with an empty array (`COMMAND DOCS`, ...).
-    EmptyArray,
-    /// `COMMAND COUNT` and the like: an integer.
+    /// `COMMAND [COUNT | LIST | INFO names | DOCS names]`.
+    Command(CommandQuery),
+    /// `CLIENT ID` and the like: an integer.
     Integer(i64),
     /// `CLIENT GETNAME`: a null bulk string.
     Null,
@@ -155,10 +157,7 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
             }
             ClientCommand::Ok
         }
-        "COMMAND" => match rest.first().map(|sub| sub.to_ascii_uppercase()) {
-            Some(sub) if sub == b"COUNT" => ClientCommand::Integer(0),
-            _ => ClientCommand::EmptyArray,
-        },
+        "COMMAND" => ClientCommand::Command(CommandQuery::parse(rest)?),
         "CLIENT" => match rest.first().map(|sub| sub.to_ascii_uppercase()) {
             Some(sub) if sub == b"GETNAME" => ClientCommand::Null,
             Some(sub) if sub == b"ID" => ClientCommand::Integer(1),
@@ -367,5 +366,42 @@ mod tests {
         assert!(parse(&args("RAFT.ADD 4 nowhere")).is_err());
         assert!(parse(&args("SELECT 3")).unwrap_err().contains("out of range"));
         assert_eq!(parse(&[]), Err("ERR empty command".into()));
+    }
+
+    #[test]
+    fn every_command_in_the_table_parses_and_command_count_is_its_size() {
+        use crate::command_table::{CommandQuery, COMMANDS};
+        for spec in COMMANDS {
+            let mut arguments = vec![spec.name.as_bytes().to_vec()];
+            arguments.resize(spec.arity.unsigned_abs() as usize, b"1".to_vec());
+            if let Err(error) = parse(&arguments) {
+                assert!(!error.contains("unknown command"), "{}: {error}", spec.name);
+            }
+        }
+        assert_eq!(parse(&args("command count")), Ok(ClientCommand::Command(CommandQuery::Count)));
+        let mut reply = crate::resp::Reply::default();
+        CommandQuery::Count.reply(&mut reply);
+        assert_eq!(reply.bytes, format!(":{}\r\n", COMMANDS.len()).into_bytes());
+        assert!(parse(&args("command nonsense")).unwrap_err().contains("unknown subcommand"));
+    }
+
+    #[test]
+    fn command_info_and_docs_describe_known_commands_in_redis_formats() {
+        use crate::command_table::CommandQuery;
+        let reply = |query: CommandQuery| {
+            let mut reply = crate::resp::Reply::default();
+            query.reply(&mut reply);
+            String::from_utf8(reply.bytes).unwrap()
+        };
+        assert_eq!(
+            reply(CommandQuery::Info(vec![b"get".to_vec(), b"nope".to_vec()])),
+            "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n*-1\r\n"
+        );
+        let docs = reply(CommandQuery::Docs(vec![b"SET".to_vec()]));
+        assert!(docs.starts_with("*2\r\n$3\r\nset\r\n*6\r\n$7\r\nsummary\r\n"), "{docs}");
+        assert!(docs.contains("$5\r\ngroup\r\n$6\r\nstring\r\n"), "{docs}");
+        assert!(crate::command_table::is_read_only(b"mget"));
+        assert!(!crate::command_table::is_read_only(b"kv.exec"));
+        assert!(!crate::command_table::is_read_only(b"RAFT.ADD"));
     }
 }

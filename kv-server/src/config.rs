@@ -58,6 +58,15 @@ pub fn parse_node(text: &str) -> Result<NodeAddress, String> {
     Ok(NodeAddress { id, address: address.to_string() })
 }
 
+/// Parses a node for a client, `host:port` or `host:port:id`, into `host:port`.
+pub fn parse_client_node(text: &str) -> Result<String, String> {
+    if let Ok(node) = parse_node(text) {
+        return Ok(node.address);
+    }
+    check_address(text).map_err(|why| format!("{why} (expected host:port or host:port:id)"))?;
+    Ok(text.to_string())
+}
+
 /// Reads a cluster file (see the module docs).
 pub fn read_cluster_file(path: &Path) -> Result<Vec<NodeAddress>, String> {
     let text = std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
@@ -107,6 +116,17 @@ mod tests {
         assert!(parse_node("127.0.0.1:8001:x").unwrap_err().contains("node id"));
         assert!(parse_node("127.0.0.1:0:1").unwrap_err().contains("port number"));
         assert!(parse_node("localhost:8001:0").unwrap_err().contains("start at 1"));
+    }
+
+    #[test]
+    fn client_nodes_parse_with_or_without_an_id() {
+        assert_eq!(parse_client_node("127.0.0.1:8001:1"), Ok("127.0.0.1:8001".into()));
+        assert_eq!(parse_client_node("127.0.0.1:8001"), Ok("127.0.0.1:8001".into()));
+        assert_eq!(parse_client_node("[::1]:8001"), Ok("[::1]:8001".into()));
+        assert_eq!(parse_client_node("localhost:8001:2"), Ok("localhost:8001".into()));
+        assert!(parse_client_node("127.0.0.1").unwrap_err().contains("host:port"));
+        assert!(parse_client_node("127.0.0.1:port").unwrap_err().contains("port number"));
+        assert!(parse_client_node(":8001").unwrap_err().contains("no host"));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod command_table;
 pub mod commands;
 pub mod config;
 pub mod machine;

@@ -7,15 +7,20 @@
 use clap::{Args, Parser, Subcommand};
 use kv_server::client::{Client, Value};
 use kv_server::cluster::{self, ClusterOptions};
+use kv_server::command_table;
 use kv_server::config::{self, NodeAddress};
 use kv_server::server::{self, ServerError, ServerOptions};
 use kv_server::storage::StorageOptions;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod stdout;
+
+use stdout::{out, outln};
 
 const FAILED: u8 = 1;
 const BAD_INPUT: u8 = 2;
@@ -80,6 +85,13 @@ struct ServerArgs {
     slow_disk_ms: u64,
 }
 
+fn parse_cluster_size(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(nodes) if (1..=cluster::MOST_NODES).contains(&nodes) => Ok(nodes),
+        _ => Err(format!("a local cluster has 1 to {} nodes", cluster::MOST_NODES)),
+    }
+}
+
 fn parse_host_bug(text: &str) -> Result<raft_host::Misbehaviour, String> {
     match text {
         "send-before-sync" => Ok(raft_host::Misbehaviour::SendBeforeSync),
@@ -92,7 +104,7 @@ fn parse_host_bug(text: &str) -> Result<raft_host::Misbehaviour, String> {
 struct ClientArgs {
     /// A node to start from, as host:port or host:port:id (repeat for more); the client
     /// finds the leader itself.
-    #[arg(long = "node", required = true)]
+    #[arg(long = "node", required = true, value_parser = config::parse_client_node)]
     nodes: Vec<String>,
     /// Seconds to keep retrying a command before giving up.
     #[arg(long, default_value_t = 30)]
@@ -105,10 +117,10 @@ struct ClientArgs {
 #[derive(Args)]
 struct ClusterArgs {
     /// How many nodes (1 to 9).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = parse_cluster_size)]
     nodes: u64,
-    /// Where the nodes keep their data (node-1, node-2, ... inside); a new temporary
-    /// directory if not given.
+    /// Where the nodes keep their data (node-1, node-2, ... inside), kept when the
+    /// cluster stops; without it, a temporary directory removed when it stops.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Ports from here up, instead of free ones.
@@ -120,8 +132,14 @@ struct ClusterArgs {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Info by default: elections won and lost, peers connecting and going (one line each).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Colour only on a terminal: a log file or `kv cluster`'s prefixed output gets plain text.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => run_server(args),
@@ -174,23 +192,34 @@ fn run_server(args: ServerArgs) -> ExitCode {
     }
 }
 
-/// `host:port:id` or `host:port` → `host:port`.
-fn client_address(node: &str) -> String {
-    match config::parse_node(node) {
-        Ok(parsed) => parsed.address,
-        Err(_) => node.to_string(),
-    }
-}
+/// The commands of `kv client`'s prompt, for its greeting and `help`.
+const PROMPT_HELP: &str = "\
+set k v              write a key
+get k                read a key (linearizable, through the leader)
+del k                delete a key
+cas k old new        set k to new if it holds old
+list [from] [to]     keys and values in order
+info                 this node's Raft state: role, term, leader, members
+transfer id          hand leadership to node id
+add id host:port     add a node as a voter
+remove id            remove a node
+help                 this list
+quit                 leave (or Ctrl-D)
+Any other line is sent as a Redis command (PING, MGET a b, KV.LIST, COMMAND DOCS, ...).";
 
 /// What `kv client` sends for one line: its words as a command, shortcuts expanded.
 fn run_words(client: &mut Client, words: &[Vec<u8>]) -> Result<Value, String> {
     let lower = words.first().map(|word| word.to_ascii_lowercase()).unwrap_or_default();
     let rest: Vec<&[u8]> = words.iter().skip(1).map(Vec::as_slice).collect();
+    // A read changes nothing, and a write that never reached a node (or was refused or
+    // redirected by every node it reached) was not performed: only a write whose whole
+    // command reached a node that never answered may have been applied.
+    let reads = matches!(lower.as_slice(), b"get" | b"list" | b"info") || command_table::is_read_only(&lower);
     let gave_up = |error: kv_server::client::GaveUp| {
-        if error.maybe_applied {
-            format!("{}; the command may or may not have been applied", error.why)
+        if error.maybe_applied && !reads {
+            format!("{}; the outcome is unknown: the command may or may not have been applied", error.why)
         } else {
-            error.why
+            format!("{}; the command was not performed", error.why)
         }
     };
     match (lower.as_slice(), rest.as_slice()) {
@@ -224,25 +253,43 @@ fn print_value(words: &[Vec<u8>], value: &Value) {
     match value {
         Value::Array(Some(items)) if is_list => {
             if items.is_empty() {
-                println!("(no keys)");
+                outln!("(no keys)");
             }
             for pair in items.chunks(2) {
                 if let [Value::Bulk(Some(key)), Value::Bulk(Some(value))] = pair {
-                    println!("{} = {}", key.escape_ascii(), value.escape_ascii());
+                    outln!("{} = {}", key.escape_ascii(), value.escape_ascii());
                 }
             }
         }
         Value::Bulk(Some(text)) if words.first().is_some_and(|word| word.eq_ignore_ascii_case(b"info")) => {
-            print!("{}", String::from_utf8_lossy(text).replace("\r\n", "\n"));
+            out!("{}", String::from_utf8_lossy(text).replace("\r\n", "\n"));
         }
-        other => println!("{}", other.display()),
+        other => outln!("{}", other.display()),
     }
 }
 
+/// Tells stderr what the client waits for while it retries: each new problem once, and
+/// the same one again every few seconds, so a down cluster is not 30 s of silence.
+fn report_waiting(client: &mut Client) {
+    let mut last: Option<(String, Duration)> = None;
+    client.on_waiting(move |waiting| {
+        let repeat = Duration::from_secs(5);
+        let due = match &last {
+            Some((problem, at)) => problem != waiting.problem || waiting.elapsed >= *at + repeat,
+            None => true,
+        };
+        if due {
+            let left = waiting.patience.saturating_sub(waiting.elapsed).as_secs();
+            eprintln!("kv: waiting: {}; retrying for up to {left} s more (--timeout)", waiting.problem);
+            last = Some((waiting.problem.to_string(), waiting.elapsed));
+        }
+    });
+}
+
 fn run_client(args: ClientArgs) -> ExitCode {
-    let nodes: Vec<String> = args.nodes.iter().map(|node| client_address(node)).collect();
-    let mut client = Client::new(nodes, Client::random_session());
+    let mut client = Client::new(args.nodes.clone(), Client::random_session());
     client.set_patience(Duration::from_secs(args.timeout));
+    report_waiting(&mut client);
     if !args.command.is_empty() {
         let words: Vec<Vec<u8>> = args.command.iter().map(|word| word.as_bytes().to_vec()).collect();
         return match run_words(&mut client, &words) {
@@ -259,15 +306,17 @@ fn run_client(args: ClientArgs) -> ExitCode {
     }
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        println!("connected to the cluster through {}; commands: set k v, get k, del k, cas k old new, list [from] [to], info, transfer id, add id host:port, remove id, or any Redis command; quit with Ctrl-D", args.nodes.join(", "));
+        outln!("talking to the cluster through {}; commands:\n{PROMPT_HELP}", args.nodes.join(", "));
     }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock();
     let mut line = String::new();
     loop {
+        if stdout::is_closed() {
+            return ExitCode::SUCCESS; // no one reads the answers any more
+        }
         if interactive {
-            print!("kv> ");
-            let _ = std::io::stdout().flush();
+            out!("kv> ");
         }
         line.clear();
         match lines.read_line(&mut line) {
@@ -279,7 +328,7 @@ fn run_client(args: ClientArgs) -> ExitCode {
         let words = match kv_server::resp::parse(format!("{trimmed}\n").as_bytes()) {
             kv_server::resp::Parsed::Command(words, _) => words,
             _ => {
-                println!("(error) unbalanced quotes");
+                outln!("(error) unbalanced quotes");
                 continue;
             }
         };
@@ -289,14 +338,19 @@ fn run_client(args: ClientArgs) -> ExitCode {
         if words[0].eq_ignore_ascii_case(b"quit") || words[0].eq_ignore_ascii_case(b"exit") {
             return ExitCode::SUCCESS;
         }
+        if words.len() == 1 && words[0].eq_ignore_ascii_case(b"help") {
+            outln!("{PROMPT_HELP}");
+            continue;
+        }
         match run_words(&mut client, &words) {
             Ok(value) => print_value(&words, &value),
-            Err(error) => println!("(error) {error}"),
+            Err(error) => outln!("(error) {error}"),
         }
     }
 }
 
 fn run_cluster(args: ClusterArgs) -> ExitCode {
+    let keep_data = args.data_dir.is_some();
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| std::env::temp_dir().join(format!("kv-cluster-{}", std::process::id())));
@@ -309,10 +363,11 @@ fn run_cluster(args: ClusterArgs) -> ExitCode {
     let options = ClusterOptions {
         nodes: args.nodes,
         data_dir,
+        keep_data,
         base_port: args.base_port,
         server_arguments: vec!["--tick-ms".into(), args.tick_ms.to_string()],
     };
-    match cluster::run(&options, || stop.load(Ordering::Relaxed)) {
+    match cluster::run(&options, |help| out!("{help}"), || stop.load(Ordering::Relaxed)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(BAD_INPUT, error),
     }

@@ -255,6 +255,11 @@ impl Reply {
         }
     }
 
+    /// `*-1`: the null array.
+    pub fn null_array(&mut self) {
+        self.bytes.extend_from_slice(b"*-1\r\n");
+    }
+
     /// `*n`: the header of an array whose `n` elements follow.
     pub fn array(&mut self, length: usize) {
         self.bytes.push(b'*');

@@ -153,7 +153,7 @@ async fn start(command: ClientCommand, shared: &Arc<Shared>, read_only: &mut boo
         ClientCommand::Ping(None) => ready(|reply| reply.simple("PONG")),
         ClientCommand::Ping(Some(text)) | ClientCommand::Echo(text) => ready(|reply| reply.bulk(Some(&text))),
         ClientCommand::Quit | ClientCommand::Ok => ready(|reply| reply.simple("OK")),
-        ClientCommand::EmptyArray => ready(|reply| reply.array(0)),
+        ClientCommand::Command(query) => ready(|reply| query.reply(reply)),
         ClientCommand::Integer(number) => ready(|reply| reply.integer(number)),
         ClientCommand::Null => ready(|reply| reply.bulk(None)),
         ClientCommand::Hello => ready(|reply| reply.error("NOPROTO this server speaks RESP2 only")),

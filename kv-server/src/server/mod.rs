@@ -9,6 +9,7 @@
 
 mod connection;
 mod disk;
+mod leadership;
 mod listener;
 mod node;
 mod status;
@@ -133,8 +134,9 @@ impl std::fmt::Display for ServerError {
     }
 }
 
-/// Runs a server until Ctrl-C or SIGTERM (`Ok`), or until it cannot go on. Storage is
-/// opened first: a damaged data directory is refused before anything listens.
+/// Runs a server until Ctrl-C or SIGTERM (`Ok`), or until it cannot go on. The port is
+/// bound first (a port in use is refused before the data directory is touched), then
+/// storage opened: a damaged data directory is refused before any connection is served.
 pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     let refused = ServerError::Refused;
     let Some(own_address) = options.members.get(&options.id).cloned() else {
@@ -143,6 +145,13 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
             options.id
         )));
     };
+    // The port is bound before the data directory is touched: a port in use leaves no
+    // new directory behind. Nothing is accepted until storage is open.
+    let listen = options.listen.clone().unwrap_or(own_address.clone());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|error| refused(format!("cannot listen on {listen}: {error}")))?;
+    let port = listener.local_addr().map_err(|error| refused(error.to_string()))?.port();
     let (storage, image, report) = {
         let (dir, id, storage_options) = (options.data_dir.clone(), options.id, options.storage);
         tokio::task::spawn_blocking(move || Storage::open(&dir, id, storage_options))
@@ -167,11 +176,6 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     let driver = Driver::start(config, image, random_seed(), ServerMachine::default())
         .map_err(|error| refused(format!("cannot start from {}: {error:?}", options.data_dir.display())))?;
 
-    let listen = options.listen.clone().unwrap_or(own_address.clone());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|error| refused(format!("cannot listen on {listen}: {error}")))?;
-    let port = listener.local_addr().map_err(|error| refused(error.to_string()))?.port();
     let (inbox, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let shared = Arc::new(Shared {
         id: options.id,
@@ -216,6 +220,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         pending: HashMap::new(),
         next_request: 1,
         addresses_version: None,
+        leadership: None,
     };
     let outcome = node.run(inbox_rx, disk_events_rx, options.tick, stopped).await;
     accept.abort();

@@ -5,6 +5,7 @@
 //! moves things between it and the world.
 
 use super::disk::{DiskCommand, DiskEvent};
+use super::leadership::Leadership;
 use super::status::NodeStatus;
 use super::transport::Transport;
 use super::{NodeInput, Shared};
@@ -34,6 +35,8 @@ pub(crate) struct NodeLoop {
     pub(super) pending: HashMap<RequestId, oneshot::Sender<Answer<ServerResponse>>>,
     pub(super) next_request: RequestId,
     pub(super) addresses_version: Option<u64>,
+    /// Role, term and leader as of the last round, to log their changes.
+    pub(super) leadership: Option<Leadership>,
 }
 
 impl NodeLoop {
@@ -83,7 +86,18 @@ impl NodeLoop {
             if Some(self.driver.machine().addresses_version()) != self.addresses_version {
                 self.refresh_addresses();
             }
+            self.log_leadership();
         }
+    }
+
+    /// Logs an election won or lost, a step-down or a new leader (one line each).
+    fn log_leadership(&mut self) {
+        let node = self.driver.node();
+        let now = Leadership { role: node.role(), term: node.term(), leader: node.leader() };
+        if let Some(line) = self.leadership.and_then(|before| before.change(&now)) {
+            tracing::info!("{line}");
+        }
+        self.leadership = Some(now);
     }
 
     fn handle(&mut self, input: NodeInput) {

@@ -135,9 +135,11 @@ impl LinkRun {
             let stream = if dials { self.dial(&mut backoff).await } else { self.wait_for_peer().await };
             let Some(mut stream) = stream else { return };
             backoff = BACKOFF_MIN;
+            tracing::info!(peer = self.peer, "connected to node {}", self.peer);
             while let Some(replacement) = self.serve(stream).await {
                 stream = replacement;
             }
+            tracing::info!(peer = self.peer, "lost the connection to node {}", self.peer);
         }
     }
 
@@ -162,7 +164,7 @@ impl LinkRun {
             };
             tokio::select! {
                 stream = attempt => if let Some(stream) = stream {
-                    tracing::debug!(peer = self.peer, %address, "connected");
+                    tracing::debug!(peer = self.peer, %address, "dialed");
                     return Some(stream);
                 },
                 stream = self.accepted.recv() => return stream,

@@ -123,6 +123,12 @@ impl Storage {
         options: StorageOptions,
     ) -> Result<(Storage, DurableState, OpenReport), StorageError> {
         let at = |path: &Path, error: io::Error| StorageError(format!("{}: {error}", path.display()));
+        if dir.exists() && !dir.is_dir() {
+            return Err(StorageError(format!(
+                "{} is not a directory (--data-dir names a directory)",
+                dir.display()
+            )));
+        }
         fs::create_dir_all(dir).map_err(|error| at(dir, error))?;
         let lock_path = path_of(dir, LOCK_FILE);
         let lock = OpenOptions::new()

@@ -1,0 +1,255 @@
+//! The table of commands the server knows: what `COMMAND`, `COMMAND COUNT`, `COMMAND
+//! LIST`, `COMMAND INFO` and `COMMAND DOCS` answer, in Redis's formats, and what `kv
+//! client` consults to tell a read from a write.
+//!
+//! Arity and key positions follow Redis: the arity counts the command's name, and a
+//! negative arity `-n` means "at least n". A test checks that every name here parses
+//! and that the parser knows no command missing from here.
+
+use crate::resp::Reply;
+
+/// One command, as `COMMAND INFO` and `COMMAND DOCS` describe it.
+#[derive(Clone, Copy, Debug)]
+pub struct CommandSpec {
+    /// The name, in capitals.
+    pub name: &'static str,
+    /// Arguments counting the name; `-n`: at least `n`.
+    pub arity: i64,
+    /// Redis's flags: `readonly`, `write`, `admin`, `fast`, ...
+    pub flags: &'static [&'static str],
+    /// The first key's position, 0 for none.
+    pub first_key: i64,
+    /// The last key's position (-1: the last argument).
+    pub last_key: i64,
+    /// The step between keys.
+    pub key_step: i64,
+    /// Redis's group: `string`, `generic`, `connection`, `server`, `cluster`.
+    pub group: &'static str,
+    /// One line on what it does.
+    pub summary: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    arity: i64,
+    flags: &'static [&'static str],
+    keys: (i64, i64, i64),
+    group: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec { name, arity, flags, first_key: keys.0, last_key: keys.1, key_step: keys.2, group, summary }
+}
+
+const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
+const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
+const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
+const READ: &[&str] = &["readonly", "fast"];
+const WRITE: &[&str] = &["write", "denyoom"];
+const ADMIN: &[&str] = &["admin", "noscript"];
+const LOCAL: &[&str] = &["fast", "stale", "loading"];
+
+/// Every command the server answers, in alphabetical order.
+pub const COMMANDS: &[CommandSpec] = &[
+    spec(
+        "CLIENT",
+        -2,
+        LOCAL,
+        NO_KEYS,
+        "connection",
+        "Connection probes (GETNAME, ID, SETNAME, ...), answered harmlessly",
+    ),
+    spec(
+        "COMMAND",
+        -1,
+        LOCAL,
+        NO_KEYS,
+        "server",
+        "Describe the commands: COUNT, LIST, INFO [name ...], DOCS [name ...]",
+    ),
+    spec(
+        "CONFIG",
+        -2,
+        &["admin", "stale", "loading"],
+        NO_KEYS,
+        "server",
+        "CONFIG GET pattern: the settings clients ask about",
+    ),
+    spec("DBSIZE", 1, READ, NO_KEYS, "server", "The number of keys (as this node has applied them)"),
+    spec("DEL", -2, WRITE, ALL_KEYS, "generic", "Delete keys; the number that existed"),
+    spec("ECHO", 2, LOCAL, NO_KEYS, "connection", "Return the given string"),
+    spec("EXISTS", -2, READ, ALL_KEYS, "generic", "How many of the keys hold a value"),
+    spec("GET", 2, READ, ONE_KEY, "string", "Read a key (linearizable; local after READONLY)"),
+    spec("HELLO", -1, LOCAL, NO_KEYS, "connection", "Refused with NOPROTO: this server speaks RESP2"),
+    spec(
+        "INFO",
+        -1,
+        &["stale", "loading"],
+        NO_KEYS,
+        "server",
+        "Server, clients, Raft and keyspace information",
+    ),
+    spec(
+        "KV.CAD",
+        3,
+        WRITE,
+        ONE_KEY,
+        "string",
+        "Delete a key if it holds the expected value: [1 or 0, previous]",
+    ),
+    spec(
+        "KV.CAS",
+        4,
+        WRITE,
+        ONE_KEY,
+        "string",
+        "Set a key if it holds the expected value: [1 or 0, previous]",
+    ),
+    spec(
+        "KV.EXEC",
+        -5,
+        WRITE,
+        (4, 4, 1),
+        "string",
+        "KV.EXEC client sequence <SET|DEL|KV.CAS|KV.CAD ...>: a write applied exactly once",
+    ),
+    spec(
+        "KV.LIST",
+        -1,
+        &["readonly"],
+        NO_KEYS,
+        "generic",
+        "KV.LIST [from [to [limit]]]: keys and values in order",
+    ),
+    spec("MGET", -2, READ, ALL_KEYS, "string", "Read several keys at one instant"),
+    spec("PING", -1, LOCAL, NO_KEYS, "connection", "PONG, or the given string"),
+    spec("QUIT", -1, LOCAL, NO_KEYS, "connection", "Close the connection"),
+    spec("RAFT.ADD", 3, ADMIN, NO_KEYS, "cluster", "RAFT.ADD id host:port: add a voter"),
+    spec(
+        "RAFT.INFO",
+        1,
+        LOCAL,
+        NO_KEYS,
+        "cluster",
+        "This node's Raft state: role, term, leader, log, members",
+    ),
+    spec("RAFT.REMOVE", 2, ADMIN, NO_KEYS, "cluster", "RAFT.REMOVE id: remove a voter"),
+    spec("RAFT.TRANSFER", 2, ADMIN, NO_KEYS, "cluster", "RAFT.TRANSFER id: hand leadership to a node"),
+    spec(
+        "READONLY",
+        1,
+        LOCAL,
+        NO_KEYS,
+        "cluster",
+        "This connection's reads are served by any node at once, possibly stale",
+    ),
+    spec("READWRITE", 1, LOCAL, NO_KEYS, "cluster", "This connection's reads are linearizable again"),
+    spec("SELECT", 2, LOCAL, NO_KEYS, "connection", "SELECT 0: the only database"),
+    spec("SET", -3, WRITE, ONE_KEY, "string", "SET key value [NX]: write a key"),
+];
+
+/// The command named `name` (any case), if the server knows it.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// What a `COMMAND` subcommand asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandQuery {
+    /// `COMMAND`: every command's information.
+    All,
+    /// `COMMAND COUNT`.
+    Count,
+    /// `COMMAND LIST`: the names.
+    List,
+    /// `COMMAND INFO name ...` (none: all).
+    Info(Vec<Vec<u8>>),
+    /// `COMMAND DOCS name ...` (none: all).
+    Docs(Vec<Vec<u8>>),
+}
+
+impl CommandQuery {
+    /// Parses `COMMAND`'s arguments; the error is the reply.
+    pub fn parse(arguments: &[Vec<u8>]) -> Result<CommandQuery, String> {
+        let Some((sub, names)) = arguments.split_first() else {
+            return Ok(CommandQuery::All);
+        };
+        let sub = sub.to_ascii_uppercase();
+        match (sub.as_slice(), names.is_empty()) {
+            (b"COUNT", true) => Ok(CommandQuery::Count),
+            (b"LIST", true) => Ok(CommandQuery::List),
+            (b"INFO", _) => Ok(CommandQuery::Info(names.to_vec())),
+            (b"DOCS", _) => Ok(CommandQuery::Docs(names.to_vec())),
+            _ => Err(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND COUNT, LIST, INFO or DOCS.",
+                String::from_utf8_lossy(&arguments[0])
+            )),
+        }
+    }
+
+    /// Writes the reply.
+    pub fn reply(&self, reply: &mut Reply) {
+        let named = |names: &[Vec<u8>]| -> Vec<Option<&'static CommandSpec>> {
+            if names.is_empty() {
+                COMMANDS.iter().map(Some).collect()
+            } else {
+                names.iter().map(|name| lookup(name)).collect()
+            }
+        };
+        match self {
+            CommandQuery::Count => reply.integer(COMMANDS.len() as i64),
+            CommandQuery::List => {
+                reply.array(COMMANDS.len());
+                for spec in COMMANDS {
+                    reply.bulk(Some(spec.name.to_ascii_lowercase().as_bytes()));
+                }
+            }
+            CommandQuery::All => info_array(&named(&[]), reply),
+            CommandQuery::Info(names) => info_array(&named(names), reply),
+            CommandQuery::Docs(names) => {
+                // A flat map: name, then its documentation as a flat map; unknown names are left out.
+                let known: Vec<&CommandSpec> = named(names).into_iter().flatten().collect();
+                reply.array(known.len() * 2);
+                for spec in known {
+                    reply.bulk(Some(spec.name.to_ascii_lowercase().as_bytes()));
+                    reply.array(6);
+                    for (field, value) in
+                        [("summary", spec.summary), ("since", "1.0.0"), ("group", spec.group)]
+                    {
+                        reply.bulk(Some(field.as_bytes()));
+                        reply.bulk(Some(value.as_bytes()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `COMMAND` / `COMMAND INFO`: Redis 7's ten fields per command, null for an unknown one.
+fn info_array(specs: &[Option<&CommandSpec>], reply: &mut Reply) {
+    reply.array(specs.len());
+    for spec in specs {
+        let Some(spec) = spec else {
+            reply.null_array();
+            continue;
+        };
+        reply.array(10);
+        reply.bulk(Some(spec.name.to_ascii_lowercase().as_bytes()));
+        reply.integer(spec.arity);
+        reply.array(spec.flags.len());
+        for flag in spec.flags {
+            reply.simple(flag);
+        }
+        reply.integer(spec.first_key);
+        reply.integer(spec.last_key);
+        reply.integer(spec.key_step);
+        // ACL categories, tips, key specifications, subcommands: none described here.
+        for _ in 0..4 {
+            reply.array(0);
+        }
+    }
+}
+
+/// Whether `name` only reads (a read that gets no answer changed nothing).
+pub fn is_read_only(name: &[u8]) -> bool {
+    lookup(name).is_some_and(|spec| !spec.flags.iter().any(|flag| matches!(*flag, "write" | "admin")))
+}
