@@ -68,3 +68,24 @@ fn the_readme_fuzzes_into_a_scratch_corpus_never_into_the_committed_seeds() {
     let ignored = read(".gitignore");
     assert!(ignored.lines().any(|line| line == "/fuzz/corpus"), "the scratch corpus is not committed");
 }
+
+#[test]
+fn the_readmes_data_directories_are_ignored_by_git() {
+    let readme = read("README.md");
+    let ignored = read(".gitignore");
+    let directories: Vec<&str> = readme
+        .split("--data-dir ")
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| c.is_whitespace() || c == '`' || c == ')').next())
+        .filter(|directory| !directory.is_empty() && *directory != "DIR")
+        .collect();
+    assert!(!directories.is_empty(), "the README starts servers with --data-dir");
+    for directory in directories {
+        let top = directory.split('/').next().unwrap_or_default();
+        assert!(
+            ignored.lines().any(|line| line.trim_matches('/') == top),
+            "README's --data-dir {directory} would show in git status: add /{top}/ to .gitignore"
+        );
+    }
+    assert!(!readme.contains("Planned, as an issue: `sim-scenarios`"), "sim-scenarios exists");
+}
