@@ -31,19 +31,7 @@ struct ClusterFile {
     nodes: Vec<NodeAddress>,
 }
 
-/// Checks that `address` is `host:port` with a port number.
-pub fn check_address(address: &str) -> Result<(), String> {
-    let Some((host, port)) = address.rsplit_once(':') else {
-        return Err(format!("{address:?} is not host:port"));
-    };
-    if host.is_empty() {
-        return Err(format!("{address:?} has no host"));
-    }
-    match port.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(()),
-        _ => Err(format!("{address:?} does not end in a port number (1 to 65535)")),
-    }
-}
+pub use kv::resp::check_address;
 
 /// Parses `host:port:id` (IPv6 hosts in brackets: `[::1]:8001:1`).
 pub fn parse_node(text: &str) -> Result<NodeAddress, String> {

@@ -8,7 +8,9 @@
 //! - [`storage`]: the segmented write-ahead log, the hard state and snapshot files, and
 //!   recovery.
 //! - [`server`]: the process: the node loop, the disk thread, peer links, the client port.
-//! - [`resp`] and [`commands`]: RESP2 and the commands clients send.
+//! - The client protocol (RESP2, the commands, the per-connection session that keeps
+//!   pipelined commands in order) is `kv::resp`, sans-IO, where the simulator runs it
+//!   too; `server`'s connection task only moves its bytes.
 //! - [`machine`]: the replicated state machine (the `kv` store and the address book).
 //! - [`config`]: `--node host:port:id` and cluster files.
 //!
@@ -16,10 +18,7 @@
 
 pub mod client;
 pub mod cluster;
-pub mod command_table;
-pub mod commands;
 pub mod config;
 pub mod machine;
-pub mod resp;
 pub mod server;
 pub mod storage;

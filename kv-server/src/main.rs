@@ -7,7 +7,6 @@
 use clap::{Args, Parser, Subcommand};
 use kv_server::client::{Client, Value};
 use kv_server::cluster::{self, ClusterOptions};
-use kv_server::command_table;
 use kv_server::config::{self, NodeAddress};
 use kv_server::server::{self, ServerError, ServerOptions};
 use kv_server::storage::StorageOptions;
@@ -214,7 +213,7 @@ fn run_words(client: &mut Client, words: &[Vec<u8>]) -> Result<Value, String> {
     // A read changes nothing, and a write that never reached a node (or was refused or
     // redirected by every node it reached) was not performed: only a write whose whole
     // command reached a node that never answered may have been applied.
-    let reads = matches!(lower.as_slice(), b"get" | b"list" | b"info") || command_table::is_read_only(&lower);
+    let reads = matches!(lower.as_slice(), b"get" | b"list" | b"info") || kv::resp::is_read_only(&lower);
     let gave_up = |error: kv_server::client::GaveUp| {
         if error.maybe_applied && !reads {
             format!("{}; the outcome is unknown: the command may or may not have been applied", error.why)
@@ -325,8 +324,8 @@ fn run_client(args: ClientArgs) -> ExitCode {
             Err(error) => return fail(FAILED, error),
         }
         let trimmed = line.trim_end_matches(['\r', '\n']);
-        let words = match kv_server::resp::parse(format!("{trimmed}\n").as_bytes()) {
-            kv_server::resp::Parsed::Command(words, _) => words,
+        let words = match kv::resp::parse(format!("{trimmed}\n").as_bytes()) {
+            kv::resp::Parsed::Command(words, _) => words,
             _ => {
                 outln!("(error) unbalanced quotes");
                 continue;

@@ -191,7 +191,7 @@ fn command_describes_the_command_table_and_the_prompt_has_help() {
     let cluster = Cluster::start("first-hour-command", ClusterOptions { nodes: 1, ..Default::default() });
     cluster.wait_for_leader(Duration::from_secs(20));
     let port = cluster.nodes[0].port;
-    let count = kv_server::command_table::COMMANDS.len() as i64;
+    let count = kv::resp::COMMANDS.len() as i64;
     assert_eq!(support::command(port, &["COMMAND", "COUNT"]).unwrap(), Value::Integer(count));
     match support::command(port, &["COMMAND"]).unwrap() {
         Value::Array(Some(commands)) => assert_eq!(commands.len() as i64, count),
@@ -200,6 +200,15 @@ fn command_describes_the_command_table_and_the_prompt_has_help() {
     match support::command(port, &["COMMAND", "DOCS", "GET"]).unwrap() {
         Value::Array(Some(docs)) => assert_eq!(docs[0], Value::Bulk(Some(b"get".to_vec()))),
         other => panic!("COMMAND DOCS answered {other:?}"),
+    }
+
+    // One connection open (this one) is one client, not two.
+    match support::command(port, &["INFO"]).unwrap() {
+        Value::Bulk(Some(info)) => {
+            let info = String::from_utf8_lossy(&info).into_owned();
+            assert_eq!(support::info_field(&info, "connected_clients").as_deref(), Some("1"), "{info}");
+        }
+        other => panic!("INFO answered {other:?}"),
     }
 
     let mut prompt = Command::new(env!("CARGO_BIN_EXE_kv"))

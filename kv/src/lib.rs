@@ -24,6 +24,9 @@
 //!   no-op on every replica alike), never a panic. Decoding is bounded by
 //!   [`MAX_ENCODED_BYTES`], so a hostile length prefix cannot make it allocate
 //!   unbounded memory. [`KvStore::restore`] refuses a corrupt snapshot with an error.
+//! - **The client protocol** ([`resp`]): RESP2 requests and replies, the command table,
+//!   and [`resp::RespSession`], one client connection, sans-IO, that keeps a pipeline's
+//!   commands in order; the server's sockets and the simulator's clients drive it.
 //! - **Replication**: [`KvStore`] implements `raft_host::StateMachine`, so a node
 //!   driver replicates it as it is: commands through the log, queries answered by
 //!   linearizable or local reads, snapshots for compaction.
@@ -47,6 +50,7 @@ mod bytes;
 mod codec;
 mod command;
 mod replicated;
+pub mod resp;
 pub mod session;
 mod store;
 

@@ -67,12 +67,6 @@ async fn serve_connection(mut stream: TcpStream, shared: &Arc<Shared>, transport
         }
         return;
     }
-    if shared.stats.clients.fetch_add(1, Ordering::Relaxed) >= MAX_CLIENTS {
-        shared.stats.clients.fetch_sub(1, Ordering::Relaxed);
-        let _ =
-            tokio::io::AsyncWriteExt::write_all(&mut stream, b"-ERR max number of clients reached\r\n").await;
-        return;
-    }
+    // Counted once, in `route`, from accept to close.
     connection::serve(stream, shared).await;
-    shared.stats.clients.fetch_sub(1, Ordering::Relaxed);
 }

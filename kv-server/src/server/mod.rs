@@ -17,6 +17,7 @@ pub mod transport;
 
 use crate::machine::{ServerMachine, ServerQuery, ServerResponse};
 use crate::storage::{Storage, StorageOptions};
+use kv::resp::SessionRequestId;
 use raft_core::{Message, NodeId};
 use raft_host::{Answer, Driver, DriverConfig, Request};
 use std::collections::{BTreeMap, HashMap};
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 /// Requests and messages waiting for the node loop before senders wait.
 const INBOX_CAPACITY: usize = 8192;
@@ -63,10 +64,32 @@ pub(crate) enum NodeInput {
         /// The request.
         request: Request<ServerQuery>,
         /// Its answer goes here.
-        reply: oneshot::Sender<Answer<ServerResponse>>,
+        reply: ReplyTo,
     },
     /// A snapshot of the node's state, for `RAFT.INFO` and `INFO`.
-    Status(oneshot::Sender<status::NodeStatus>),
+    Status(ReplyTo),
+}
+
+/// Where the node loop sends what a connection asked for: the connection's channel, and
+/// the connection's own number for the request.
+pub(crate) struct ReplyTo {
+    pub(crate) channel: mpsc::UnboundedSender<(SessionRequestId, NodeReply)>,
+    pub(crate) id: SessionRequestId,
+}
+
+impl ReplyTo {
+    /// Sends `reply`; the connection may have gone, and then it goes nowhere.
+    pub(crate) fn send(self, reply: NodeReply) {
+        let _ = self.channel.send((self.id, reply));
+    }
+}
+
+/// What the node loop answers a connection.
+pub(crate) enum NodeReply {
+    /// The driver's answer to a request.
+    Answer(Answer<ServerResponse>),
+    /// The node's state.
+    Status(Box<status::NodeStatus>),
 }
 
 /// Counters the IO layer keeps.

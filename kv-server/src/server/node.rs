@@ -8,14 +8,14 @@ use super::disk::{DiskCommand, DiskEvent};
 use super::leadership::Leadership;
 use super::status::NodeStatus;
 use super::transport::Transport;
-use super::{NodeInput, Shared};
+use super::{NodeInput, NodeReply, ReplyTo, Shared};
 use crate::machine::{ServerMachine, ServerResponse};
 use raft_core::{NodeId, RequestId};
-use raft_host::{Answer, Driver, Output};
+use raft_host::{Driver, Output};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
 /// Inputs handled before the outputs are carried out, so a burst of requests shares
@@ -32,7 +32,7 @@ pub(crate) struct NodeLoop {
     pub(super) disk_batch: Vec<DiskCommand>,
     /// The members the command line named; the log's address book overrides them.
     pub(super) configured: BTreeMap<NodeId, String>,
-    pub(super) pending: HashMap<RequestId, oneshot::Sender<Answer<ServerResponse>>>,
+    pub(super) pending: HashMap<RequestId, ReplyTo>,
     pub(super) next_request: RequestId,
     pub(super) addresses_version: Option<u64>,
     /// Role, term and leader as of the last round, to log their changes.
@@ -110,7 +110,7 @@ impl NodeLoop {
                 self.driver.submit(id, request);
             }
             NodeInput::Status(reply) => {
-                let _ = reply.send(NodeStatus::of(&self.driver, &self.shared));
+                reply.send(NodeReply::Status(Box::new(NodeStatus::of(&self.driver, &self.shared))));
             }
         }
     }
@@ -122,8 +122,7 @@ impl NodeLoop {
             Output::Send(message) => self.transport.send(&message),
             Output::Answer { request, answer } => {
                 if let Some(reply) = self.pending.remove(&request) {
-                    // The client may have gone; its answer then goes nowhere.
-                    let _ = reply.send(answer);
+                    reply.send(NodeReply::Answer(answer));
                 }
             }
             Output::Failed(reason) => return Err(format!("the node cannot go on: {reason}")),

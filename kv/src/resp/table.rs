@@ -6,7 +6,7 @@
 //! negative arity `-n` means "at least n". A test checks that every name here parses
 //! and that the parser knows no command missing from here.
 
-use crate::resp::Reply;
+use super::Reply;
 
 /// One command, as `COMMAND INFO` and `COMMAND DOCS` describe it.
 #[derive(Clone, Copy, Debug)]

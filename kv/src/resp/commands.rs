@@ -20,8 +20,8 @@
 //! | `COMMAND [COUNT \| LIST \| INFO name... \| DOCS name...]` | the command table (`command_table.rs`) | as in Redis |
 //! | `CLIENT ...`, `CONFIG GET ...`, `HELLO` | the probes redis-cli and redis-benchmark send | harmless answers |
 
-use crate::command_table::CommandQuery;
-use kv::Bytes;
+use super::table::CommandQuery;
+use crate::Bytes;
 use raft_core::NodeId;
 
 /// A write a session may carry.
@@ -237,7 +237,7 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
             arity(2..=2)?;
             let address =
                 String::from_utf8(rest[1].clone()).map_err(|_| "ERR the address is not text".to_string())?;
-            crate::config::check_address(&address).map_err(|why| format!("ERR {why}"))?;
+            super::check_address(&address).map_err(|why| format!("ERR {why}"))?;
             ClientCommand::AddNode(integer(&rest[0], "node id")?, address)
         }
         "RAFT.REMOVE" => {
@@ -287,16 +287,16 @@ fn write(name: &str, rest: &[Vec<u8>]) -> Result<WriteCommand, String> {
 
 impl WriteCommand {
     /// The store operation.
-    pub fn operation(&self) -> kv::Operation {
+    pub fn operation(&self) -> crate::Operation {
         match self {
             WriteCommand::Set { key, value, only_if_absent: false } => {
-                kv::Operation::Set { key: key.clone(), value: value.clone() }
+                crate::Operation::Set { key: key.clone(), value: value.clone() }
             }
             WriteCommand::Set { key, value, only_if_absent: true } => {
-                kv::Operation::CompareAndSet { key: key.clone(), expected: None, new: Some(value.clone()) }
+                crate::Operation::CompareAndSet { key: key.clone(), expected: None, new: Some(value.clone()) }
             }
-            WriteCommand::Delete(key) => kv::Operation::Delete { key: key.clone() },
-            WriteCommand::CompareAndSet { key, expected, new } => kv::Operation::CompareAndSet {
+            WriteCommand::Delete(key) => crate::Operation::Delete { key: key.clone() },
+            WriteCommand::CompareAndSet { key, expected, new } => crate::Operation::CompareAndSet {
                 key: key.clone(),
                 expected: Some(expected.clone()),
                 new: new.clone(),
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn every_command_in_the_table_parses_and_command_count_is_its_size() {
-        use crate::command_table::{CommandQuery, COMMANDS};
+        use super::super::table::{CommandQuery, COMMANDS};
         for spec in COMMANDS {
             let mut arguments = vec![spec.name.as_bytes().to_vec()];
             arguments.resize(spec.arity.unsigned_abs() as usize, b"1".to_vec());
@@ -379,7 +379,7 @@ mod tests {
             }
         }
         assert_eq!(parse(&args("command count")), Ok(ClientCommand::Command(CommandQuery::Count)));
-        let mut reply = crate::resp::Reply::default();
+        let mut reply = super::super::Reply::default();
         CommandQuery::Count.reply(&mut reply);
         assert_eq!(reply.bytes, format!(":{}\r\n", COMMANDS.len()).into_bytes());
         assert!(parse(&args("command nonsense")).unwrap_err().contains("unknown subcommand"));
@@ -387,9 +387,9 @@ mod tests {
 
     #[test]
     fn command_info_and_docs_describe_known_commands_in_redis_formats() {
-        use crate::command_table::CommandQuery;
+        use super::super::table::CommandQuery;
         let reply = |query: CommandQuery| {
-            let mut reply = crate::resp::Reply::default();
+            let mut reply = super::super::Reply::default();
             query.reply(&mut reply);
             String::from_utf8(reply.bytes).unwrap()
         };
@@ -400,8 +400,8 @@ mod tests {
         let docs = reply(CommandQuery::Docs(vec![b"SET".to_vec()]));
         assert!(docs.starts_with("*2\r\n$3\r\nset\r\n*6\r\n$7\r\nsummary\r\n"), "{docs}");
         assert!(docs.contains("$5\r\ngroup\r\n$6\r\nstring\r\n"), "{docs}");
-        assert!(crate::command_table::is_read_only(b"mget"));
-        assert!(!crate::command_table::is_read_only(b"kv.exec"));
-        assert!(!crate::command_table::is_read_only(b"RAFT.ADD"));
+        assert!(super::super::table::is_read_only(b"mget"));
+        assert!(!super::super::table::is_read_only(b"kv.exec"));
+        assert!(!super::super::table::is_read_only(b"RAFT.ADD"));
     }
 }

@@ -1,0 +1,512 @@
+//! One client connection, sans-IO: RESP bytes in, requests out, answers in, RESP bytes
+//! out, in request order.
+//!
+//! The server's connection task and the simulator's clients drive the same
+//! [`RespSession`]; neither decides anything about the protocol. A host calls, in any
+//! order and as often as it likes:
+//!
+//! - [`RespSession::receive`] with the bytes the client sent (and
+//!   [`RespSession::end_of_input`] once it has closed its side);
+//! - [`RespSession::next_request`] until it returns `None`, submitting each request to
+//!   its node and remembering the id;
+//! - [`RespSession::answer`] with each request's answer, in any order;
+//! - [`RespSession::output`] for the bytes to send, then [`RespSession::output_sent`];
+//! - [`RespSession::is_finished`]: close the connection once it says so.
+//!
+//! **Order.** Replies leave in the order the commands came, whatever order the answers
+//! arrive in. Commands also *take effect* in that order, as Redis promises for a
+//! pipeline: a request is released only while every request in flight before it is of
+//! the same class. Reads may run together and writes may run together (a leader appends
+//! writes in the order they arrive, so a later write never commits without the earlier
+//! ones), but a read waits for the writes before it to be answered, and a write for the
+//! reads before it. Without that, a pipelined `SET k v` then `GET k` can read the state
+//! from before the write (the read is served at the commit index it found, and the write
+//! was not committed yet), and a `GET` before a `SET` can see the later write.
+//!
+//! **Bounds.** At most [`MAX_PIPELINED_COMMANDS`] commands wait for their replies; past
+//! that the session parses no further ([`RespSession::wants_input`] is false) until
+//! replies drain. The parser bounds each command (`parser`).
+
+use super::commands::{self, ClientCommand, WriteCommand};
+use super::parser::{self, Parsed};
+use super::Reply;
+use crate::{Bytes, Command, Query, Response};
+use raft_core::{NodeId, RejectReason};
+use std::collections::VecDeque;
+
+/// Commands parsed and not yet replied to, at most. Past it the session reads no more.
+pub const MAX_PIPELINED_COMMANDS: usize = 512;
+
+/// A session's own number for one request it hands out.
+pub type SessionRequestId = u64;
+
+/// What a command asks of the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A write through the log (client 0, sequence 0: no exactly-once session).
+    Write(Command),
+    /// A read of one key or a range: linearizable, or from the node's own state at once
+    /// (`local`, after `READONLY`).
+    Read {
+        /// What to read.
+        query: Query,
+        /// Served by the node it reaches, at once, possibly stale.
+        local: bool,
+    },
+    /// Several keys at one instant (`MGET`, `EXISTS`).
+    ReadMany {
+        /// The keys.
+        keys: Vec<Bytes>,
+        /// As for [`Request::Read`].
+        local: bool,
+    },
+    /// The node's state, for `INFO`, `RAFT.INFO` and `DBSIZE`.
+    Status(StatusKind),
+    /// `RAFT.TRANSFER id`.
+    Transfer(NodeId),
+    /// `RAFT.ADD id host:port`.
+    AddNode(NodeId, String),
+    /// `RAFT.REMOVE id`.
+    RemoveNode(NodeId),
+}
+
+/// Which status a [`Request::Status`] asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusKind {
+    /// `INFO`: a text.
+    Info,
+    /// `RAFT.INFO`: a text.
+    RaftInfo,
+    /// `DBSIZE`: a count.
+    DbSize,
+}
+
+/// What became of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The store answered: a write applied, or a read served.
+    Response(Response),
+    /// The values of a [`Request::ReadMany`], in its keys' order.
+    Values(Vec<Option<Bytes>>),
+    /// The text of `INFO` or `RAFT.INFO`.
+    Text(String),
+    /// The count of `DBSIZE`.
+    Count(u64),
+    /// An administrative request started or took effect.
+    Done,
+    /// Not done, for certain: where to go instead, if a leader is known.
+    Refused {
+        /// Why.
+        reason: RejectReason,
+        /// The leader's address (`host:port`), if known.
+        leader_address: Option<String>,
+    },
+    /// Leadership changed with the write in flight: it may or may not be applied.
+    Unknown {
+        /// The new leader's address, if known.
+        leader_address: Option<String>,
+    },
+    /// The node cannot answer (it is shutting down): this text, as an `ERR`.
+    Unavailable(String),
+}
+
+/// Reads and writes, which [`RespSession`] never lets overtake each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Read,
+    Write,
+}
+
+/// How a command's answers become its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// `SET` (`+OK`), `SET ... NX` (`+OK` or null).
+    Set { only_if_absent: bool },
+    /// `DEL`: how many existed.
+    Delete,
+    /// `KV.CAS` / `KV.CAD`: `[1 or 0, previous]`.
+    CompareAndSet,
+    /// `GET`.
+    Get,
+    /// `MGET` (`count: false`) or `EXISTS` (`count: true`).
+    Many { count: bool },
+    /// `KV.LIST`: key, value, key, value...
+    List,
+    /// `+OK` once done or started.
+    Done,
+    /// `INFO`, `RAFT.INFO`: bulk text; `DBSIZE`: an integer.
+    Status,
+}
+
+/// One command waiting for its reply.
+#[derive(Debug)]
+struct Slot {
+    /// Its reply, once known.
+    reply: Option<Vec<u8>>,
+    /// For a command that went to the node: its first request, how to reply, and the
+    /// answers so far (one per request).
+    first_request: SessionRequestId,
+    shape: Shape,
+    answers: Vec<Option<Answer>>,
+}
+
+/// One client connection's protocol state (see the module docs).
+#[derive(Debug, Default)]
+pub struct RespSession {
+    input: Vec<u8>,
+    no_more_input: bool,
+    /// After `QUIT` or a protocol error: nothing more is parsed; the connection closes
+    /// once every reply before it is sent.
+    closing: bool,
+    protocol_error: bool,
+    read_only: bool,
+    slots: VecDeque<Slot>,
+    /// Requests parsed but held back until the requests in flight are of their class.
+    held: VecDeque<(SessionRequestId, Request, Class)>,
+    in_flight: usize,
+    in_flight_class: Option<Class>,
+    next_request: SessionRequestId,
+    output: Vec<u8>,
+}
+
+impl RespSession {
+    /// A new connection's session.
+    pub fn new() -> RespSession {
+        RespSession { next_request: 1, ..RespSession::default() }
+    }
+
+    /// Bytes the client sent.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        if self.no_more_input || self.closing {
+            return;
+        }
+        self.input.extend_from_slice(bytes);
+        self.parse_available();
+    }
+
+    /// The client closed its side: a partial command is dropped, the rest answered.
+    pub fn end_of_input(&mut self) {
+        self.no_more_input = true;
+        self.input.clear();
+    }
+
+    /// Whether the host should read more from the client: false once the session is
+    /// closing or holds its most commands waiting for replies.
+    pub fn wants_input(&self) -> bool {
+        !self.no_more_input && !self.closing && self.slots.len() < MAX_PIPELINED_COMMANDS
+    }
+
+    /// The next request to submit, if the order allows one now.
+    pub fn next_request(&mut self) -> Option<(SessionRequestId, Request)> {
+        let &(_, _, class) = self.held.front()?;
+        if self.in_flight > 0 && self.in_flight_class != Some(class) {
+            return None;
+        }
+        let (id, request, class) = self.held.pop_front().expect("a held request");
+        self.in_flight += 1;
+        self.in_flight_class = Some(class);
+        Some((id, request))
+    }
+
+    /// The answer to request `id` (an id this session handed out and has not had an
+    /// answer for; anything else is ignored).
+    pub fn answer(&mut self, id: SessionRequestId, answer: Answer) {
+        let Some(slot) = self.slots.iter_mut().find(|slot| {
+            slot.reply.is_none()
+                && id >= slot.first_request
+                && id < slot.first_request + slot.answers.len() as u64
+        }) else {
+            return;
+        };
+        let place = &mut slot.answers[(id - slot.first_request) as usize];
+        if place.is_some() {
+            return;
+        }
+        *place = Some(answer);
+        self.in_flight -= 1;
+        if self.in_flight == 0 {
+            self.in_flight_class = None;
+        }
+        if slot.answers.iter().all(Option::is_some) {
+            let mut reply = Reply::default();
+            render(slot.shape, &slot.answers, &mut reply);
+            slot.reply = Some(reply.bytes);
+        }
+        self.flush_replies();
+        self.parse_available();
+    }
+
+    /// The bytes to send to the client, in order.
+    pub fn output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// The host sent all of [`RespSession::output`].
+    pub fn output_sent(&mut self) {
+        self.output.clear();
+    }
+
+    /// Whether the connection is done: it quit, broke the protocol or closed its side,
+    /// and every reply it is owed has been handed out (send what
+    /// [`RespSession::output`] still holds, then close).
+    pub fn is_finished(&self) -> bool {
+        (self.closing || self.no_more_input) && self.slots.is_empty()
+    }
+
+    /// Whether the client broke the protocol (the session then closes).
+    pub fn broke_protocol(&self) -> bool {
+        self.protocol_error
+    }
+
+    /// Commands waiting for their replies.
+    pub fn commands_waiting(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn parse_available(&mut self) {
+        let mut consumed = 0;
+        while !self.closing && self.slots.len() < MAX_PIPELINED_COMMANDS {
+            match parser::parse(&self.input[consumed..]) {
+                Parsed::Command(arguments, used) => {
+                    consumed += used;
+                    if !arguments.is_empty() {
+                        self.start(&arguments);
+                    }
+                }
+                Parsed::Incomplete => break,
+                Parsed::Error(error) => {
+                    self.protocol_error = true;
+                    self.closing = true;
+                    self.ready(|reply| reply.error(&format!("ERR {error}")));
+                }
+            }
+        }
+        self.input.drain(..consumed);
+        if self.closing {
+            self.input.clear();
+        }
+        self.flush_replies();
+    }
+
+    /// A command whose reply is known at once.
+    fn ready(&mut self, write: impl FnOnce(&mut Reply)) {
+        let mut reply = Reply::default();
+        write(&mut reply);
+        self.slots.push_back(Slot {
+            reply: Some(reply.bytes),
+            first_request: 0,
+            shape: Shape::Done,
+            answers: Vec::new(),
+        });
+    }
+
+    /// A command that goes to the node as `requests`, replied to as `shape`.
+    fn submit(&mut self, shape: Shape, requests: Vec<Request>) {
+        let first_request = self.next_request;
+        let answers = vec![None; requests.len()];
+        for request in requests {
+            let class = match request {
+                Request::Read { .. } | Request::ReadMany { .. } | Request::Status(_) => Class::Read,
+                Request::Write(_) | Request::Transfer(_) | Request::AddNode(..) | Request::RemoveNode(_) => {
+                    Class::Write
+                }
+            };
+            self.held.push_back((self.next_request, request, class));
+            self.next_request += 1;
+        }
+        self.slots.push_back(Slot { reply: None, first_request, shape, answers });
+    }
+
+    fn start(&mut self, arguments: &[Vec<u8>]) {
+        let command = match commands::parse(arguments) {
+            Ok(command) => command,
+            Err(error) => return self.ready(|reply| reply.error(&error)),
+        };
+        let local = self.read_only;
+        match command {
+            ClientCommand::Ping(None) => self.ready(|reply| reply.simple("PONG")),
+            ClientCommand::Ping(Some(text)) | ClientCommand::Echo(text) => {
+                self.ready(|reply| reply.bulk(Some(&text)))
+            }
+            ClientCommand::Quit => {
+                self.closing = true;
+                self.ready(|reply| reply.simple("OK"))
+            }
+            ClientCommand::Ok => self.ready(|reply| reply.simple("OK")),
+            ClientCommand::Command(query) => self.ready(|reply| query.reply(reply)),
+            ClientCommand::Integer(number) => self.ready(|reply| reply.integer(number)),
+            ClientCommand::Null => self.ready(|reply| reply.bulk(None)),
+            ClientCommand::Hello => self.ready(|reply| reply.error("NOPROTO this server speaks RESP2 only")),
+            ClientCommand::ConfigGet(pattern) => self.ready(|reply| config_get(&pattern, reply)),
+            ClientCommand::ReadOnly(flag) => {
+                self.read_only = flag;
+                self.ready(|reply| reply.simple("OK"))
+            }
+            ClientCommand::Info => self.submit(Shape::Status, vec![Request::Status(StatusKind::Info)]),
+            ClientCommand::RaftInfo => {
+                self.submit(Shape::Status, vec![Request::Status(StatusKind::RaftInfo)])
+            }
+            ClientCommand::DbSize => self.submit(Shape::Status, vec![Request::Status(StatusKind::DbSize)]),
+            ClientCommand::Get(key) => {
+                self.submit(Shape::Get, vec![Request::Read { query: Query::Get { key }, local }])
+            }
+            ClientCommand::MultiGet(keys) => {
+                self.submit(Shape::Many { count: false }, vec![Request::ReadMany { keys, local }])
+            }
+            ClientCommand::Exists(keys) => {
+                self.submit(Shape::Many { count: true }, vec![Request::ReadMany { keys, local }])
+            }
+            ClientCommand::List { from, to, limit } => self
+                .submit(Shape::List, vec![Request::Read { query: Query::List { from, to, limit }, local }]),
+            // Without a session (client 0): applied each time it reaches the log, as Redis does.
+            ClientCommand::Write(writes) => self.writes(writes, 0, 0),
+            ClientCommand::SessionWrite { client, sequence, write } => {
+                self.writes(vec![write], client, sequence)
+            }
+            ClientCommand::Transfer(id) => self.submit(Shape::Done, vec![Request::Transfer(id)]),
+            ClientCommand::AddNode(id, address) => {
+                self.submit(Shape::Done, vec![Request::AddNode(id, address)])
+            }
+            ClientCommand::RemoveNode(id) => self.submit(Shape::Done, vec![Request::RemoveNode(id)]),
+        }
+    }
+
+    fn writes(&mut self, writes: Vec<WriteCommand>, client: u64, sequence: u64) {
+        let shape = match writes.as_slice() {
+            [WriteCommand::Set { only_if_absent, .. }] => Shape::Set { only_if_absent: *only_if_absent },
+            [WriteCommand::CompareAndSet { .. }] => Shape::CompareAndSet,
+            _ => Shape::Delete,
+        };
+        let requests = writes
+            .iter()
+            .map(|write| Request::Write(Command { client, sequence, operation: write.operation() }))
+            .collect();
+        self.submit(shape, requests);
+    }
+
+    /// Moves the replies at the front, in order, into the output.
+    fn flush_replies(&mut self) {
+        while let Some(reply) = self.slots.front_mut().and_then(|slot| slot.reply.take()) {
+            self.output.extend_from_slice(&reply);
+            self.slots.pop_front();
+        }
+    }
+}
+
+/// `CONFIG GET`: what redis-benchmark and redis-cli ask about, answered truthfully.
+fn config_get(pattern: &[u8], reply: &mut Reply) {
+    const KNOWN: [(&str, &str); 4] =
+        [("appendonly", "yes"), ("appendfsync", "always"), ("save", ""), ("databases", "1")];
+    let matching: Vec<_> = KNOWN
+        .iter()
+        .filter(|(name, _)| pattern == b"*" || pattern.eq_ignore_ascii_case(name.as_bytes()))
+        .collect();
+    reply.array(matching.len() * 2);
+    for (name, value) in matching {
+        reply.bulk(Some(name.as_bytes()));
+        reply.bulk(Some(value.as_bytes()));
+    }
+}
+
+/// A command's reply from its answers (all present): the first answer that is not a
+/// success decides it.
+fn render(shape: Shape, answers: &[Option<Answer>], reply: &mut Reply) {
+    let answers: Vec<&Answer> = answers.iter().map(|answer| answer.as_ref().expect("every answer")).collect();
+    if let Some(failure) = answers.iter().find(|answer| !is_success(answer)) {
+        return refusal(failure, reply);
+    }
+    match (shape, answers.as_slice()) {
+        (Shape::Set { .. }, [Answer::Response(Response::Done)]) => reply.simple("OK"),
+        (Shape::Set { only_if_absent: true }, [Answer::Response(Response::Swapped { swapped, .. })]) => {
+            if *swapped {
+                reply.simple("OK")
+            } else {
+                reply.bulk(None)
+            }
+        }
+        (Shape::Delete, answers) => {
+            let existed = answers
+                .iter()
+                .filter(|answer| matches!(answer, Answer::Response(Response::Deleted { existed: true })))
+                .count();
+            match answers.iter().find(|answer| !matches!(answer, Answer::Response(Response::Deleted { .. })))
+            {
+                Some(other) => unexpected(other, reply),
+                None => reply.integer(existed as i64),
+            }
+        }
+        (Shape::CompareAndSet, [Answer::Response(Response::Swapped { swapped, previous })]) => {
+            reply.array(2);
+            reply.integer(i64::from(*swapped));
+            reply.bulk(previous.as_deref());
+        }
+        (Shape::Get, [Answer::Response(Response::Value(value))]) => reply.bulk(value.as_deref()),
+        (Shape::Many { count: true }, [Answer::Values(values)]) => {
+            reply.integer(values.iter().filter(|value| value.is_some()).count() as i64)
+        }
+        (Shape::Many { count: false }, [Answer::Values(values)]) => {
+            reply.array(values.len());
+            for value in values {
+                reply.bulk(value.as_deref());
+            }
+        }
+        (Shape::List, [Answer::Response(Response::Entries(entries))]) => {
+            reply.array(entries.len() * 2);
+            for (key, value) in entries {
+                reply.bulk(Some(key));
+                reply.bulk(Some(value));
+            }
+        }
+        (Shape::Done, [Answer::Done]) => reply.simple("OK"),
+        (Shape::Status, [Answer::Text(text)]) => reply.bulk(Some(text.as_bytes())),
+        (Shape::Status, [Answer::Count(count)]) => reply.integer(*count as i64),
+        (_, [answer, ..]) => unexpected(answer, reply),
+        (_, []) => reply.error("ERR a command without requests"),
+    }
+}
+
+fn is_success(answer: &Answer) -> bool {
+    !matches!(
+        answer,
+        Answer::Refused { .. }
+            | Answer::Unknown { .. }
+            | Answer::Unavailable(_)
+            | Answer::Response(Response::Error(_))
+    )
+}
+
+fn unexpected(answer: &Answer, reply: &mut Reply) {
+    reply.error(&format!("ERR unexpected answer {answer:?}"));
+}
+
+/// The reply to a request that was not done: where to go instead (`MOVED 0
+/// host:port`, the Redis Cluster redirect), or why not.
+fn refusal(answer: &Answer, reply: &mut Reply) {
+    let redirect = |leader: &Option<String>, reply: &mut Reply, fallback: &str| match leader {
+        Some(address) => reply.error(&format!("MOVED 0 {address}")),
+        None => reply.error(fallback),
+    };
+    match answer {
+        Answer::Response(Response::Error(error)) => reply.error(&format!("ERR {error}")),
+        Answer::Refused { reason: RejectReason::NotLeader, leader_address } => {
+            redirect(leader_address, reply, "TRYAGAIN no leader is known yet; retry shortly")
+        }
+        Answer::Refused { reason: RejectReason::LeadershipLost, leader_address } => {
+            redirect(leader_address, reply, "TRYAGAIN leadership changed; retry")
+        }
+        Answer::Refused {
+            reason:
+                reason @ (RejectReason::TransferInProgress
+                | RejectReason::TooManyUncommitted
+                | RejectReason::TooManyPendingReads
+                | RejectReason::MembershipChangeInProgress),
+            ..
+        } => reply.error(&format!("TRYAGAIN {reason}")),
+        Answer::Refused { reason, .. } => reply.error(&format!("ERR {reason}")),
+        Answer::Unknown { .. } => reply.error(
+            "TRYAGAIN outcome unknown: leadership changed or the write waited too long; it may or may not be applied (a KV.EXEC retry with the same sequence applies once)",
+        ),
+        Answer::Unavailable(why) => reply.error(&format!("ERR {why}")),
+        other => unexpected(other, reply),
+    }
+}
