@@ -2,12 +2,17 @@
 //! address book (where each node listens), so a node added with `RAFT.ADD` is known
 //! to every member through the log, and to a node restarted from a snapshot.
 //!
-//! An entry's command is one tag byte, then the body: [`TAG_KV`] and a `kv::Command`,
-//! or [`TAG_ADDRESS`] and a bincode `(NodeId, String)`. Anything else answers an error
-//! and changes nothing, on every replica alike.
+//! An entry's command is one tag byte, then the body: [`TAG_KV`] and a `kv::Command`.
+//! A new node's address travels as the context of the membership change that adds it
+//! ([`address_context`]), so it is recorded when that change commits and never when the
+//! change is refused: an address cannot be rewritten by a `RAFT.ADD` that fails.
+//! [`TAG_ADDRESS`] entries (an address on its own, a bincode `(NodeId, String)`) are
+//! what earlier versions wrote before the change; they are still applied, so those
+//! logs replay as they did, but nothing writes them any more. Anything else answers an
+//! error and changes nothing, on every replica alike.
 
 use kv::{Bytes, KvError, KvStore};
-use raft_core::{LogIndex, NodeId};
+use raft_core::{Entry, EntryPayload, LogIndex, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -29,7 +34,13 @@ pub fn kv_entry(command: &kv::Command) -> Vec<u8> {
     bytes
 }
 
-/// "Node `id` listens at `address`" as an entry's bytes.
+/// "Node `id` listens at `address`", the context of the membership change adding `id`.
+pub fn address_context(id: NodeId, address: &str) -> Vec<u8> {
+    bincode::serde::encode_to_vec((id, address), codec()).expect("encodes")
+}
+
+/// "Node `id` listens at `address`" as an entry of its own: the format of earlier
+/// versions, still applied when a log holds it (tests write it to check that).
 pub fn address_entry(id: NodeId, address: &str) -> Vec<u8> {
     let mut bytes = vec![TAG_ADDRESS];
     bytes.extend_from_slice(&bincode::serde::encode_to_vec((id, address), codec()).expect("encodes"));
@@ -91,6 +102,28 @@ impl ServerMachine {
 impl raft_host::StateMachine for ServerMachine {
     type Query = ServerQuery;
     type Response = ServerResponse;
+
+    fn apply_entry(&mut self, entry: &Entry) -> Option<ServerResponse> {
+        match &entry.payload {
+            EntryPayload::Command(command) => Some(self.apply(entry.index, command)),
+            EntryPayload::MembershipChange { voters, context } if !context.is_empty() => {
+                // Recorded for the node named if the change's voters include it: the
+                // server attaches an address only to the change adding that node, and
+                // the core appends only valid changes. A context that does not decode
+                // is ignored on every replica alike.
+                if let Ok(((id, address), read)) =
+                    bincode::serde::decode_from_slice::<(NodeId, String), _>(context, codec())
+                {
+                    if read == context.len() && voters.contains(&id) {
+                        self.addresses.insert(id, address);
+                        self.addresses_version += 1;
+                    }
+                }
+                None
+            }
+            EntryPayload::Noop | EntryPayload::MembershipChange { .. } => None,
+        }
+    }
 
     fn apply(&mut self, _index: LogIndex, command: &[u8]) -> ServerResponse {
         match command.split_first() {
@@ -176,5 +209,29 @@ mod tests {
         restored.restore(&machine.snapshot()).unwrap();
         assert_eq!((restored.store(), restored.addresses()), (machine.store(), machine.addresses()));
         assert!(restored.restore(b"\x02").is_err());
+    }
+
+    fn membership(index: LogIndex, voters: &[NodeId], context: Vec<u8>) -> Entry {
+        Entry {
+            term: 1,
+            index,
+            payload: EntryPayload::MembershipChange { voters: voters.to_vec(), context: context.into() },
+        }
+    }
+
+    #[test]
+    fn an_address_is_recorded_with_the_change_that_adds_its_node_and_only_then() {
+        let mut machine = ServerMachine::default();
+        // A change that adds node 4 with its address: recorded when it commits.
+        machine.apply_entry(&membership(1, &[1, 2, 3, 4], address_context(4, "127.0.0.1:9004")));
+        assert_eq!(machine.addresses().get(&4).map(String::as_str), Some("127.0.0.1:9004"));
+        // A context naming a node the change does not make a voter, or that does not
+        // decode, changes nothing.
+        let version = machine.addresses_version();
+        machine.apply_entry(&membership(2, &[1, 2, 3], address_context(5, "127.0.0.9:1")));
+        machine.apply_entry(&membership(3, &[1, 2, 3], vec![0xff; 3]));
+        machine.apply_entry(&membership(4, &[1, 2], Vec::new()));
+        assert_eq!(machine.addresses_version(), version);
+        assert_eq!(machine.addresses().get(&5), None);
     }
 }

@@ -1,5 +1,5 @@
 //! Cluster commands on a live cluster: leadership transfer, adding a node (its address
-//! goes through the log, then the membership change), removing one.
+//! travels in the membership change's own entry), removing one.
 
 mod support;
 
@@ -22,6 +22,22 @@ fn leadership_moves_a_node_joins_and_another_leaves() {
     let leader = cluster.wait_for_leader(Duration::from_secs(20));
     let mut client = Client::new(cluster.addresses(), 7);
     assert_eq!(client.write(&[b"SET", b"before", b"join"]).unwrap(), Value::Simple("OK".into()));
+
+    // A refused RAFT.ADD (node 1 is a voter already) changes no address: before, the
+    // address was committed first and then the change refused, so every member sent node
+    // 1's traffic and MOVED answers to the address given.
+    let before = raft_info(cluster.nodes[0].port).unwrap();
+    let reply = client.command(&[b"RAFT.ADD", b"1", b"127.0.0.9:1"]).unwrap();
+    assert!(matches!(&reply, Value::Error(error) if error.contains("not valid")), "{reply:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    for node in &cluster.nodes {
+        let info = raft_info(node.port).unwrap();
+        assert!(!info.contains("127.0.0.9"), "node {}: {info}", node.id);
+    }
+    assert_eq!(
+        info_field(&before, "leader_address"),
+        info_field(&raft_info(cluster.nodes[0].port).unwrap(), "leader_address")
+    );
 
     // Transfer leadership to another node.
     let target = leader % 3 + 1;

@@ -5,6 +5,7 @@ use crate::membership::MembershipChange;
 use crate::message::Message;
 use crate::types::{Entry, HardState, LogIndex, NodeId, RequestId, Snapshot, Term};
 use std::fmt;
+use std::sync::Arc;
 
 /// Everything that can happen to a node. Feed inputs one at a time to [`crate::RaftNode::step`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub enum Input {
         id: RequestId,
         /// The change.
         change: MembershipChange,
+        /// Bytes that travel in the change's entry (see `EntryPayload::MembershipChange`);
+        /// at most `Config::max_command_bytes`.
+        context: Arc<[u8]>,
     },
     /// Ask the leader to hand leadership to `to` (Raft thesis §3.10).
     TransferLeadership {

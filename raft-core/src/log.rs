@@ -265,7 +265,8 @@ mod tests {
     #[test]
     fn installing_a_snapshot_over_a_divergent_log_drops_its_membership_entries() {
         let mut divergent = entries(&[1, 1, 1, 1]);
-        divergent[3].payload = EntryPayload::MembershipChange(vec![1, 9]);
+        divergent[3].payload =
+            EntryPayload::MembershipChange { voters: vec![1, 9], context: std::sync::Arc::from(&[][..]) };
         let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1, 2, 3], divergent);
         assert_eq!(log.voters(), &[1, 9]);
         // The leader's snapshot ends at index 3 in term 2: our entries conflict there.
@@ -278,7 +279,8 @@ mod tests {
     #[test]
     fn installing_a_snapshot_keeps_the_agreeing_suffix_and_its_membership() {
         let mut agreeing = entries(&[1, 1, 1, 1]);
-        agreeing[3].payload = EntryPayload::MembershipChange(vec![1, 9]);
+        agreeing[3].payload =
+            EntryPayload::MembershipChange { voters: vec![1, 9], context: std::sync::Arc::from(&[][..]) };
         let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1, 2, 3], agreeing);
         log.install_snapshot(SnapshotMeta { last_included_index: 3, last_included_term: 1 }, vec![1, 2, 3]);
         assert_eq!(log.voters(), &[1, 9], "entry 4 agrees with the snapshot and stays");

@@ -83,7 +83,7 @@ impl MembershipLog {
 
     pub(crate) fn on_append(&mut self, entries: &[Entry]) {
         for entry in entries {
-            if let EntryPayload::MembershipChange(voters) = &entry.payload {
+            if let EntryPayload::MembershipChange { voters, .. } = &entry.payload {
                 self.changes.push((entry.index, voters.clone()));
             }
         }
@@ -105,7 +105,14 @@ mod tests {
     use super::*;
 
     fn change_entry(index: LogIndex, voters: &[NodeId]) -> Entry {
-        Entry { term: 1, index, payload: EntryPayload::MembershipChange(voters.to_vec()) }
+        Entry {
+            term: 1,
+            index,
+            payload: EntryPayload::MembershipChange {
+                voters: voters.to_vec(),
+                context: std::sync::Arc::from(&[][..]),
+            },
+        }
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl RaftNode {
                 return Err(RestoreError::InconsistentTerms { index: entry.index });
             }
             previous_term = entry.term;
-            if let crate::types::EntryPayload::MembershipChange(voters) = &entry.payload {
+            if let crate::types::EntryPayload::MembershipChange { voters, .. } = &entry.payload {
                 if !is_valid_voter_set(voters) {
                     return Err(RestoreError::InvalidVoterSet { index: entry.index });
                 }
@@ -163,7 +163,9 @@ impl RaftNode {
             Input::Message(message) => self.receive(message, actions),
             Input::Propose { id, command } => self.propose(id, command, actions),
             Input::Read { id } => self.read(id, actions),
-            Input::ChangeMembership { id, change } => self.change_membership(id, change, actions),
+            Input::ChangeMembership { id, change, context } => {
+                self.change_membership(id, change, context, actions)
+            }
             Input::TransferLeadership { to } => self.transfer_leadership(to, actions),
             Input::CompactLog { up_to, data } => self.compact_log(up_to, data, actions),
             Input::LogPersisted { index, term } => self.log_persisted(index, term, actions),

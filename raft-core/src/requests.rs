@@ -4,6 +4,7 @@ use crate::io::{Action, RejectReason, Request, Role};
 use crate::membership::MembershipChange;
 use crate::node::{RaftNode, Transfer};
 use crate::types::{EntryPayload, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta};
+use std::sync::Arc;
 
 impl RaftNode {
     pub(crate) fn propose(&mut self, id: RequestId, command: Vec<u8>, actions: &mut Vec<Action>) {
@@ -36,6 +37,7 @@ impl RaftNode {
         &mut self,
         id: RequestId,
         change: MembershipChange,
+        context: Arc<[u8]>,
         actions: &mut Vec<Action>,
     ) {
         let request = Request::ChangeMembership(id);
@@ -54,6 +56,8 @@ impl RaftNode {
             Some(RejectReason::MembershipChangeInProgress)
         } else if next_voters.is_none() {
             Some(RejectReason::InvalidMembershipChange)
+        } else if context.len() as u64 > self.config.max_command_bytes {
+            Some(RejectReason::CommandTooLarge)
         } else {
             None
         };
@@ -62,7 +66,7 @@ impl RaftNode {
             actions.push(Action::Rejected { request, reason, leader_hint: self.leader });
             return;
         };
-        let index = self.append_to_own_log(EntryPayload::MembershipChange(voters), actions);
+        let index = self.append_to_own_log(EntryPayload::MembershipChange { voters, context }, actions);
         self.sync_progress_with_voters();
         actions.push(Action::ProposalAccepted { id, index, term: self.term });
         self.broadcast_append(false, actions);

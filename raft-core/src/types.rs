@@ -37,7 +37,14 @@ pub enum EntryPayload {
     Command(Arc<[u8]>),
     /// A new voter set, sorted (Raft thesis §4.1). It takes effect when appended.
     /// Hosts skip it when applying, or record it for their own bookkeeping.
-    MembershipChange(Vec<NodeId>),
+    MembershipChange {
+        /// The voters from this entry on.
+        voters: Vec<NodeId>,
+        /// Opaque bytes the host attached to the change (etcd's `ConfChange.Context`):
+        /// what the members must learn together with it, such as a new node's address.
+        /// It reaches the state machine when the entry commits, and only if it does.
+        context: Arc<[u8]>,
+    },
 }
 
 impl Entry {
@@ -48,7 +55,9 @@ impl Entry {
         match &self.payload {
             EntryPayload::Noop => HEADER_BYTES,
             EntryPayload::Command(bytes) => HEADER_BYTES + bytes.len() as u64,
-            EntryPayload::MembershipChange(voters) => HEADER_BYTES + 8 * voters.len() as u64,
+            EntryPayload::MembershipChange { voters, context } => {
+                HEADER_BYTES + 8 * voters.len() as u64 + context.len() as u64
+            }
         }
     }
 }

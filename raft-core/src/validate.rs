@@ -77,7 +77,7 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
                 if entry.term < previous_term || entry.term > term || entry.term == 0 {
                     return Some("entry terms not within the leader's history");
                 }
-                if let EntryPayload::MembershipChange(voters) = &entry.payload {
+                if let EntryPayload::MembershipChange { voters, .. } = &entry.payload {
                     if !is_valid_voter_set(voters) {
                         return Some("membership entry with an invalid voter set");
                     }

@@ -182,9 +182,9 @@ impl<M: StateMachine> Driver<M> {
                 let response = self.machine.query(&query);
                 self.answers.push((request, Answer::Read(response)));
             }
-            Request::ChangeMembership(change) => {
+            Request::ChangeMembership { change, context } => {
                 self.waiters.submit(request, Kind::Membership);
-                self.step(Input::ChangeMembership { id: request, change });
+                self.step(Input::ChangeMembership { id: request, change, context: context.into() });
             }
             Request::TransferLeadership(to) => {
                 self.step(Input::TransferLeadership { to });

@@ -74,8 +74,15 @@ pub enum Request<Q> {
     Read(Q),
     /// A read of this node's state as it is now: at once, from any node, possibly stale.
     LocalRead(Q),
-    /// Add or remove one voter; answered once the change is applied here.
-    ChangeMembership(MembershipChange),
+    /// Add or remove one voter; answered once the change is applied here. `context`
+    /// travels in the change's entry and reaches [`crate::StateMachine::apply_entry`]
+    /// when it commits, and only if the change is made (a new node's address, say).
+    ChangeMembership {
+        /// The change.
+        change: MembershipChange,
+        /// Bytes that travel with it (empty for none).
+        context: Vec<u8>,
+    },
     /// Hand leadership to a node; answered when the transfer starts.
     TransferLeadership(NodeId),
 }

@@ -37,7 +37,7 @@ pub trait StateMachine {
     fn apply_entry(&mut self, entry: &Entry) -> Option<Self::Response> {
         match &entry.payload {
             EntryPayload::Command(command) => Some(self.apply(entry.index, command)),
-            EntryPayload::Noop | EntryPayload::MembershipChange(_) => None,
+            EntryPayload::Noop | EntryPayload::MembershipChange { .. } => None,
         }
     }
 }

@@ -173,7 +173,12 @@ impl Simulation<'_> {
             ..TraceRecord::default()
         });
         if self.cluster.hosts[position].is_responsive() {
-            self.cluster.submit(position, id, Request::ChangeMembership(change), &mut self.queue);
+            self.cluster.submit(
+                position,
+                id,
+                Request::ChangeMembership { change, context: Vec::new() },
+                &mut self.queue,
+            );
         }
     }
 

@@ -24,13 +24,8 @@ use tokio::sync::mpsc;
 /// Bytes read from the socket at a time.
 const READ_BYTES: usize = 16 << 10;
 
-/// What the connection remembers about a request it submitted, to read its answer.
-enum Submitted {
-    /// A status request, and which.
-    Status(StatusKind),
-    /// `RAFT.ADD`'s first step: the address through the log; the change follows.
-    AddressOf(NodeId),
-}
+/// What the connection remembers about a status request it submitted: which.
+type Submitted = StatusKind;
 
 /// The connection's side of the node: submits requests, turns answers into the
 /// session's.
@@ -106,7 +101,7 @@ impl Link<'_> {
             SessionRequest::Read { query, local } => read(ServerQuery::Kv(query), local),
             SessionRequest::ReadMany { keys, local } => read(ServerQuery::Many(keys), local),
             SessionRequest::Status(kind) => {
-                self.submitted.insert(id, Submitted::Status(kind));
+                self.submitted.insert(id, kind);
                 if self.shared.inbox.send(NodeInput::Status(self.reply_to(id))).await.is_err() {
                     self.submitted.remove(&id);
                     session.answer(id, node_stopped());
@@ -115,27 +110,21 @@ impl Link<'_> {
             }
             SessionRequest::Transfer(node) => Request::TransferLeadership(node),
             SessionRequest::RemoveNode(node) => {
-                Request::ChangeMembership(MembershipChange::RemoveVoter(node))
+                Request::ChangeMembership { change: MembershipChange::RemoveVoter(node), context: Vec::new() }
             }
-            SessionRequest::AddNode(node, address) => {
-                // Every member must know where the new node listens before it is a
-                // voter, so its address goes through the log first, then the change.
-                self.submitted.insert(id, Submitted::AddressOf(node));
-                Request::Write(machine::address_entry(node, &address))
-            }
+            // The address travels in the change's own entry: recorded by every member
+            // when the change commits, and never if the change is refused.
+            SessionRequest::AddNode(node, address) => Request::ChangeMembership {
+                change: MembershipChange::AddVoter(node),
+                context: machine::address_context(node, &address),
+            },
         };
         self.send(id, request, session).await;
     }
 
     async fn answer(&mut self, id: SessionRequestId, reply: NodeReply, session: &mut RespSession) {
         let answer = match (self.submitted.remove(&id), reply) {
-            (Some(Submitted::Status(kind)), NodeReply::Status(status)) => {
-                status_answer(kind, &status, self.shared)
-            }
-            (Some(Submitted::AddressOf(node)), NodeReply::Answer(Answer::Applied { .. })) => {
-                let change = Request::ChangeMembership(MembershipChange::AddVoter(node));
-                return self.send(id, change, session).await;
-            }
+            (Some(kind), NodeReply::Status(status)) => status_answer(kind, &status, self.shared),
             (_, NodeReply::Answer(answer)) => self.translate(answer),
             (_, NodeReply::Status(_)) => {
                 SessionAnswer::Unavailable("a status where an answer was due".into())

@@ -150,7 +150,14 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
                         None
                     };
                     if let Some(change) = change {
-                        cluster.step(leader, Input::ChangeMembership { id: step, change });
+                        cluster.step(
+                            leader,
+                            Input::ChangeMembership {
+                                id: step,
+                                change,
+                                context: std::sync::Arc::from(&[][..]),
+                            },
+                        );
                     }
                 }
             }
@@ -205,7 +212,7 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
     let membership_changes = cluster
         .committed
         .values()
-        .filter(|entry| matches!(entry.payload, crate::EntryPayload::MembershipChange(_)))
+        .filter(|entry| matches!(entry.payload, crate::EntryPayload::MembershipChange { .. }))
         .count();
     ScheduleOutcome {
         leaders: cluster.leaders_by_term.len(),

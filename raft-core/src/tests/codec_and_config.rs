@@ -9,7 +9,8 @@ pub(super) fn arbitrary_body() -> impl Strategy<Value = MessageBody> {
         Just(EntryPayload::Noop),
         proptest::collection::vec(any::<u8>(), 0..16).prop_map(|bytes| EntryPayload::Command(bytes.into())),
         // Possibly invalid (empty, unsorted, duplicated) voter sets, as a hostile peer sends.
-        voters().prop_map(EntryPayload::MembershipChange),
+        (voters(), proptest::collection::vec(any::<u8>(), 0..8))
+            .prop_map(|(voters, context)| EntryPayload::MembershipChange { voters, context: context.into() }),
     ];
     let entry =
         (1u64..5, any::<u64>(), payload).prop_map(|(term, index, payload)| Entry { term, index, payload });

@@ -4,7 +4,10 @@ use super::network::{encode_state_machine, Cluster};
 use crate::{Action, Input, MembershipChange, RejectReason, Role};
 
 fn change(cluster: &mut Cluster, leader: u64, change: MembershipChange) -> Vec<Action> {
-    let actions = cluster.step(leader, Input::ChangeMembership { id: 77, change });
+    let actions = cluster.step(
+        leader,
+        Input::ChangeMembership { id: 77, change, context: std::sync::Arc::from(&b"where it listens"[..]) },
+    );
     cluster.deliver_all();
     actions
 }
@@ -72,8 +75,14 @@ fn a_node_that_knows_its_removal_committed_stops_campaigning() {
     let node = cluster.node_mut(3);
     let durable_voters = node.voters().to_vec();
     assert_eq!(durable_voters, vec![1, 2, 3]);
-    let entry =
-        crate::Entry { term: 1, index: 2, payload: crate::EntryPayload::MembershipChange(vec![1, 2]) };
+    let entry = crate::Entry {
+        term: 1,
+        index: 2,
+        payload: crate::EntryPayload::MembershipChange {
+            voters: vec![1, 2],
+            context: std::sync::Arc::from(&[][..]),
+        },
+    };
     let append = crate::Message {
         from: 1,
         to: 3,
@@ -218,4 +227,36 @@ fn a_node_whose_own_removal_is_uncommitted_may_still_campaign() {
     cluster.tick_all(400);
     assert!(cluster.node(1).term() > 1, "it campaigned");
     assert_ne!(cluster.node(1).role(), Role::Leader, "isolated, it cannot win votes of 2 and 3");
+}
+
+#[test]
+fn the_context_travels_in_the_changes_entry_and_a_refused_change_appends_nothing() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.propose(1, b"before");
+    let last = cluster.node(1).last_index();
+    // Adding a voter that already is one: refused, nothing appended, context and all.
+    let refused = change(&mut cluster, 1, MembershipChange::AddVoter(2));
+    assert_eq!(refused_because(&refused), Some(RejectReason::InvalidMembershipChange));
+    assert_eq!(cluster.node(1).last_index(), last);
+    // Too large a context is refused like too large a command.
+    let huge = std::sync::Arc::from(vec![0u8; cluster.node(1).config().max_command_bytes as usize + 1]);
+    let actions = cluster
+        .step(1, Input::ChangeMembership { id: 78, change: MembershipChange::AddVoter(4), context: huge });
+    assert_eq!(refused_because(&actions), Some(RejectReason::CommandTooLarge));
+    assert_eq!(cluster.node(1).last_index(), last);
+
+    cluster.add_node(4, vec![1, 2, 3, 4]);
+    assert!(accepted(&change(&mut cluster, 1, MembershipChange::AddVoter(4))));
+    cluster.tick_all(20);
+    for id in 1..=4 {
+        let entry = cluster.node(id).entry(last + 1).expect("the membership entry");
+        match &entry.payload {
+            crate::EntryPayload::MembershipChange { voters, context } => {
+                assert_eq!(voters, &[1, 2, 3, 4], "node {id}");
+                assert_eq!(&context[..], b"where it listens", "node {id}");
+            }
+            other => panic!("node {id}: {other:?}"),
+        }
+    }
 }

@@ -24,7 +24,7 @@ impl MembershipRule {
         }
         let term = core.term();
         for entry in entries {
-            if entry.term != term || !matches!(entry.payload, EntryPayload::MembershipChange(_)) {
+            if entry.term != term || !matches!(entry.payload, EntryPayload::MembershipChange { .. }) {
                 continue;
             }
             self.on_change_appended(node, term, entry.index, core.commit_index(), |index| {
@@ -69,7 +69,7 @@ impl MembershipRule {
 }
 
 fn is_change(core: &RaftNode, index: LogIndex) -> bool {
-    core.entry(index).is_some_and(|entry| matches!(entry.payload, EntryPayload::MembershipChange(_)))
+    core.entry(index).is_some_and(|entry| matches!(entry.payload, EntryPayload::MembershipChange { .. }))
 }
 
 #[cfg(test)]

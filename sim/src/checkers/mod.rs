@@ -250,7 +250,7 @@ pub fn payload_digest(entry: &Entry) -> u64 {
             hasher.number(1);
             hasher.bytes(bytes);
         }
-        EntryPayload::MembershipChange(voters) => {
+        EntryPayload::MembershipChange { voters, .. } => {
             hasher.number(2);
             voters.iter().for_each(|voter| hasher.number(*voter));
         }

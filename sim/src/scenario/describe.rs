@@ -32,7 +32,9 @@ fn entry_list(list: &[Entry]) -> String {
     let kinds: String = list
         .iter()
         .filter_map(|entry| match &entry.payload {
-            EntryPayload::MembershipChange(voters) => Some(format!(" voters{voters:?}@{}", entry.index)),
+            EntryPayload::MembershipChange { voters, .. } => {
+                Some(format!(" voters{voters:?}@{}", entry.index))
+            }
             _ => None,
         })
         .collect();

@@ -418,7 +418,11 @@ impl World {
                 } else {
                     MembershipChange::RemoveVoter(target)
                 };
-                self.submit(position, Request::ChangeMembership(change), format!("{name} {target}"))?;
+                self.submit(
+                    position,
+                    Request::ChangeMembership { change, context: Vec::new() },
+                    format!("{name} {target}"),
+                )?;
             }
             "transfer" => {
                 let position = self.position(arguments.word(0, "the node asked")?)?;
