@@ -5,8 +5,9 @@
 //! crate only moves bytes and reports fsyncs; every decision about ordering, waiting
 //! clients and compaction is the driver's.
 //!
-//! - [`storage`]: the segmented write-ahead log, the hard state and snapshot files, and
-//!   recovery.
+//! - Storage is `raft_storage` on `std::fs`: the segmented write-ahead log, the hard
+//!   state and snapshot files, and recovery, the code the simulator runs on its
+//!   crashing in-memory file system.
 //! - [`server`]: the process: the node loop, the disk thread, peer links, the client port.
 //! - The client protocol (RESP2, the commands, the per-connection session that keeps
 //!   pipelined commands in order) is `kv::resp`, sans-IO, where the simulator runs it
@@ -21,4 +22,3 @@ pub mod cluster;
 pub mod config;
 pub mod machine;
 pub mod server;
-pub mod storage;

@@ -9,7 +9,7 @@ use kv_server::client::{Client, Value};
 use kv_server::cluster::{self, ClusterOptions};
 use kv_server::config::{self, NodeAddress};
 use kv_server::server::{self, ServerError, ServerOptions};
-use kv_server::storage::StorageOptions;
+use raft_storage::StorageOptions;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;

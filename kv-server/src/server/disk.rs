@@ -7,8 +7,8 @@
 //! a whole batch. A failed write or sync is reported and ends the thread: the node
 //! must stop, since it can no longer promise durability.
 
-use crate::storage::Storage;
 use raft_host::{Write, WriteId};
+use raft_storage::{StdFs, Storage};
 use std::sync::mpsc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -34,7 +34,7 @@ pub(crate) enum DiskEvent {
 /// thread, not one per write). `slow_sync` is added to every sync, to test the server
 /// on a slow disk.
 pub(crate) fn run(
-    mut storage: Storage,
+    mut storage: Storage<StdFs>,
     batches: mpsc::Receiver<Vec<DiskCommand>>,
     events: UnboundedSender<DiskEvent>,
     slow_sync: std::time::Duration,

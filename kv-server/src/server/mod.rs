@@ -16,10 +16,10 @@ mod status;
 pub mod transport;
 
 use crate::machine::{ServerMachine, ServerQuery, ServerResponse};
-use crate::storage::{Storage, StorageOptions};
 use kv::resp::SessionRequestId;
 use raft_core::{Message, NodeId};
 use raft_host::{Answer, Driver, DriverConfig, Request};
+use raft_storage::{StdFs, Storage, StorageOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
@@ -177,7 +177,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     let port = listener.local_addr().map_err(|error| refused(error.to_string()))?.port();
     let (storage, image, report) = {
         let (dir, id, storage_options) = (options.data_dir.clone(), options.id, options.storage);
-        tokio::task::spawn_blocking(move || Storage::open(&dir, id, storage_options))
+        tokio::task::spawn_blocking(move || Storage::open(StdFs, &dir, id, storage_options))
             .await
             .map_err(|error| ServerError::Failed(error.to_string()))?
             .map_err(|error| refused(error.to_string()))?

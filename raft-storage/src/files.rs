@@ -7,8 +7,8 @@
 //! DIR/snapshot-<index>-<term>.snap  the snapshot the newest checkpoint names; replaced atomically
 //! ```
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use crate::fs::{AppendFile, FileSystem};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The hard state file's name.
@@ -42,23 +42,23 @@ pub(crate) fn is_temporary_name(name: &str) -> bool {
     name.ends_with(".tmp")
 }
 
-/// Makes the directory's entries (created, renamed, removed files) durable.
-pub(crate) fn sync_directory(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 /// Replaces `dir/name` with `bytes` so that a crash leaves either the old file or the
 /// new one, whole: write a temporary file, fsync it, rename it over the old one, fsync
 /// the directory. When this returns, the new file is durable.
-pub(crate) fn replace_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn replace_atomically<F: FileSystem>(
+    fs: &F,
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
     let temporary = dir.join(format!("{name}.tmp"));
     {
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        let mut file = fs.create(&temporary)?;
+        file.append(bytes)?;
+        file.sync()?;
     }
-    fs::rename(&temporary, dir.join(name))?;
-    sync_directory(dir)
+    fs.rename(&temporary, &dir.join(name))?;
+    fs.sync_dir(dir)
 }
 
 /// The path of `name` in `dir`, for messages.

@@ -1,8 +1,15 @@
 //! The storage's contract: what is synced comes back after a restart; a torn tail is
 //! cut to a prefix of what was written; damage to synced data is refused by name.
 
-use super::*;
+use crate::files::{self, HARD_STATE_FILE};
+use crate::record;
+use crate::storage::*;
+use crate::StdFs;
+use raft_core::{DurableState, Entry, HardState, Snapshot};
 use raft_core::{EntryPayload, SnapshotMeta};
+use raft_host::Write;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A fresh directory under the system's temporary directory, removed on drop.
@@ -31,8 +38,8 @@ fn entry(index: u64, term: u64) -> Entry {
     Entry { index, term, payload: EntryPayload::Command(format!("command {index:03}").into_bytes().into()) }
 }
 
-fn open(dir: &Path) -> Result<(Storage, DurableState, OpenReport), StorageError> {
-    Storage::open(dir, 1, StorageOptions::default())
+fn open(dir: &Path) -> Result<(Storage<StdFs>, DurableState, OpenReport), StorageError> {
+    Storage::open(StdFs, dir, 1, StorageOptions::default())
 }
 
 fn small_segments() -> StorageOptions {
@@ -71,7 +78,7 @@ fn a_directory_belongs_to_one_node_and_one_process() {
     let busy = open(&dir.0).err().unwrap();
     assert!(busy.0.contains("in use by another process"), "{busy}");
     drop(first);
-    let wrong = Storage::open(&dir.0, 2, StorageOptions::default()).err().unwrap();
+    let wrong = Storage::open(StdFs, &dir.0, 2, StorageOptions::default()).err().unwrap();
     assert!(wrong.0.contains("holds the state of node 1, not of node 2"), "{wrong}");
 }
 
@@ -87,7 +94,7 @@ fn snapshot(index: u64, term: u64, data: &[u8]) -> Snapshot {
 fn a_compaction_starts_a_checkpoint_and_drops_what_it_covers() {
     let dir = TempDir::new("compact");
     {
-        let (mut storage, _, _) = Storage::open(&dir.0, 1, small_segments()).unwrap();
+        let (mut storage, _, _) = Storage::open(StdFs, &dir.0, 1, small_segments()).unwrap();
         for index in 1..=20 {
             storage.write(&Write::Entries(vec![entry(index, 1)])).unwrap();
         }
@@ -101,7 +108,7 @@ fn a_compaction_starts_a_checkpoint_and_drops_what_it_covers() {
         fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     let segments = names.iter().filter(|name| files::parse_segment_name(name).is_some()).count();
     assert_eq!(segments, 1, "older segments are removed: {names:?}");
-    let (_, state, _) = Storage::open(&dir.0, 1, small_segments()).unwrap();
+    let (_, state, _) = Storage::open(StdFs, &dir.0, 1, small_segments()).unwrap();
     let snapshot = state.snapshot.expect("the snapshot comes back");
     assert_eq!((snapshot.meta.last_included_index, snapshot.data.as_slice()), (15, &b"state at 15"[..]));
     let indexes: Vec<u64> = state.entries.iter().map(|entry| entry.index).collect();
@@ -129,7 +136,7 @@ fn a_missing_segment_is_refused_by_name() {
     for missing in ["middle", "newest"] {
         let dir = TempDir::new("missing");
         let last = {
-            let (mut storage, _, _) = Storage::open(&dir.0, 1, small_segments()).unwrap();
+            let (mut storage, _, _) = Storage::open(StdFs, &dir.0, 1, small_segments()).unwrap();
             for index in 1..=30 {
                 storage.write(&Write::Entries(vec![entry(index, 1)])).unwrap();
             }
@@ -138,7 +145,7 @@ fn a_missing_segment_is_refused_by_name() {
         };
         let gone = if missing == "middle" { last - 1 } else { last };
         fs::remove_file(segment_path(&dir.0, gone)).unwrap();
-        let error = Storage::open(&dir.0, 1, small_segments()).err().unwrap();
+        let error = Storage::open(StdFs, &dir.0, 1, small_segments()).err().unwrap();
         assert!(error.0.contains(&files::segment_name(gone)), "{missing}: {error}");
         assert!(error.0.contains("missing"), "{error}");
     }

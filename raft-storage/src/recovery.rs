@@ -13,12 +13,13 @@
 //! other bad frame, a missing segment, a missing snapshot or a damaged hard state is
 //! damage to what was synced, and recovery refuses, naming the file and the offset.
 
-use super::files::{self, HARD_STATE_FILE};
-use super::record::{decode_frame, Frame, WalRecord};
-use super::{sealed, HardStateFile, StorageError, SNAPSHOT_MAGIC};
+use crate::files::{self, HARD_STATE_FILE};
+use crate::fs::FileSystem;
+use crate::record::{decode_frame, Frame, WalRecord};
+use crate::sealed;
+use crate::storage::{HardStateFile, StorageError, HARD_STATE_MAGIC, SNAPSHOT_MAGIC};
 use raft_core::{DurableState, NodeId, Snapshot};
 use raft_host::{durable_image, Write};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 /// What recovery found.
@@ -68,34 +69,32 @@ fn io_error(path: &Path, error: std::io::Error) -> StorageError {
 }
 
 /// Reads `dir`, the data directory of node `node_id`.
-pub(crate) fn recover(dir: &Path, node_id: NodeId) -> Result<Found, StorageError> {
+pub(crate) fn recover<F: FileSystem>(fs: &F, dir: &Path, node_id: NodeId) -> Result<Found, StorageError> {
     let mut segments = Vec::new();
     let mut snapshots = Vec::new();
     let mut temporaries = Vec::new();
-    let entries = fs::read_dir(dir).map_err(|error| io_error(dir, error))?;
-    for entry in entries {
-        let entry = entry.map_err(|error| io_error(dir, error))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in fs.list(dir).map_err(|error| io_error(dir, error))? {
         if let Some(sequence) = files::parse_segment_name(&name) {
             segments.push(sequence);
         } else if files::is_snapshot_name(&name) {
             snapshots.push(name);
         } else if files::is_temporary_name(&name) {
-            temporaries.push(entry.path());
+            temporaries.push(dir.join(&name));
         }
     }
     segments.sort_unstable();
+    snapshots.sort_unstable();
     let hard_path = dir.join(HARD_STATE_FILE);
-    let hard_bytes = match fs::read(&hard_path) {
+    let hard_bytes = match fs.read(&hard_path) {
         Ok(bytes) => Some(bytes),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(error) => return Err(io_error(&hard_path, error)),
     };
     let Some(hard_bytes) = hard_bytes else {
-        return fresh_or_refuse(dir, &segments, snapshots, temporaries);
+        return fresh_or_refuse(fs, dir, &segments, snapshots, temporaries);
     };
     let hard: HardStateFile =
-        sealed::unseal(super::HARD_STATE_MAGIC, &hard_bytes).map_err(|why| damage(&hard_path, None, why))?;
+        sealed::unseal(HARD_STATE_MAGIC, &hard_bytes).map_err(|why| damage(&hard_path, None, why))?;
     if hard.node_id != node_id {
         return Err(StorageError(format!(
             "{} holds the state of node {}, not of node {node_id}; give each node its own data directory",
@@ -117,7 +116,7 @@ pub(crate) fn recover(dir: &Path, node_id: NodeId) -> Result<Found, StorageError
     let mut start = None;
     for &sequence in segments.iter().rev() {
         let path = dir.join(files::segment_name(sequence));
-        let bytes = fs::read(&path).map_err(|error| io_error(&path, error))?;
+        let bytes = fs.read(&path).map_err(|error| io_error(&path, error))?;
         if let Frame::Record(WalRecord::Checkpoint { .. }, _) = decode_frame(&bytes, 0) {
             start = Some(sequence);
             break;
@@ -143,13 +142,13 @@ pub(crate) fn recover(dir: &Path, node_id: NodeId) -> Result<Found, StorageError
     let mut tail_intact_bytes = 0;
     for sequence in start..=last {
         let path = dir.join(files::segment_name(sequence));
-        let bytes = fs::read(&path).map_err(|error| io_error(&path, error))?;
+        let bytes = fs.read(&path).map_err(|error| io_error(&path, error))?;
         let mut offset = 0;
         loop {
             match decode_frame(&bytes, offset) {
                 Frame::End => break,
                 Frame::Record(record, next) => {
-                    replay(dir, &path, offset, sequence, start, record, &mut state, &mut snapshot_kept)?;
+                    replay(fs, dir, &path, offset, sequence, start, record, &mut state, &mut snapshot_kept)?;
                     records += 1;
                     offset = next;
                 }
@@ -181,7 +180,8 @@ pub(crate) fn recover(dir: &Path, node_id: NodeId) -> Result<Found, StorageError
 
 /// Applies one record to the state being rebuilt.
 #[allow(clippy::too_many_arguments)]
-fn replay(
+fn replay<F: FileSystem>(
+    fs: &F,
     dir: &Path,
     path: &Path,
     offset: usize,
@@ -200,7 +200,7 @@ fn replay(
             if let Some(meta) = snapshot {
                 let name = files::snapshot_name(meta.last_included_index, meta.last_included_term);
                 let snapshot_path = dir.join(&name);
-                let bytes = fs::read(&snapshot_path).map_err(|error| {
+                let bytes = fs.read(&snapshot_path).map_err(|error| {
                     damage(
                         &snapshot_path,
                         None,
@@ -240,7 +240,8 @@ fn replay(
 
 /// No hard state file: a new node, unless some segment holds more than the empty
 /// checkpoint a first start writes before its hard state file (then state was lost).
-fn fresh_or_refuse(
+fn fresh_or_refuse<F: FileSystem>(
+    fs: &F,
     dir: &Path,
     segments: &[u64],
     snapshots: Vec<String>,
@@ -249,7 +250,7 @@ fn fresh_or_refuse(
     let mut leftovers = temporaries;
     for &sequence in segments {
         let path = dir.join(files::segment_name(sequence));
-        let bytes = fs::read(&path).map_err(|error| io_error(&path, error))?;
+        let bytes = fs.read(&path).map_err(|error| io_error(&path, error))?;
         let empty_start = match decode_frame(&bytes, 0) {
             Frame::End | Frame::Damaged { reaches_end: true, .. } => true,
             Frame::Record(WalRecord::Checkpoint { snapshot: None, .. }, next) => {

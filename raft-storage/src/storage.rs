@@ -1,40 +1,14 @@
-//! Durable storage for one node: a segmented write-ahead log, the hard state, snapshots.
-//!
-//! [`Storage`] performs the driver's [`Write`]s in the order given and makes them durable
-//! on [`Storage::sync`]; the caller tells the driver "durable through N" only after
-//! `sync` returns. Every write is also applied to an in-memory mirror of the durable
-//! state (entries share their command bytes with the core's log), which checks it
-//! against the log it lands on and gives checkpoints their contents.
-//!
-//! - Entries and truncations are records appended to the current WAL segment (see
-//!   `record`), buffered, and written and fdatasync'ed by `sync`: one fsync covers
-//!   every write of the batch (group commit).
-//! - The hard state (term, vote) and the newest segment's number live in the `hardstate`
-//!   file, replaced atomically (temporary file, fsync, rename, fsync of the directory)
-//!   after the log before it is synced, so durability stays in write order.
-//! - A snapshot (the node's own compaction, or one installed from the leader) is written
-//!   atomically to its own file after the log before it is synced; then a new segment
-//!   opens with a checkpoint naming it and holding the entries the log keeps, and once
-//!   that segment is durable and named in `hardstate`, older segments and snapshots go.
-//! - A segment past a size limit is followed by a new one that continues it.
-//!
-//! Recovery (`recovery`) cuts a torn tail and refuses to start on any other damage.
-//! A write or sync that fails is fatal: the node cannot promise durability any more,
-//! and the caller must stop (retrying an fsync after a failure can silently lose data).
+//! [`Storage`]: one node's log, hard state and snapshots on a [`FileSystem`].
 
-mod files;
-mod record;
-mod recovery;
-mod sealed;
-
-use files::{path_of, HARD_STATE_FILE, LOCK_FILE};
+use crate::files::{self, path_of, HARD_STATE_FILE, LOCK_FILE};
+use crate::fs::{AppendFile, FileSystem, LockError};
+use crate::record::{encode_frame, WalRecord};
+use crate::recovery::{self, Found};
+use crate::sealed;
 use raft_core::{DurableState, Entry, HardState, NodeId, Snapshot};
 use raft_host::{durable_image, Write};
-use record::{encode_frame, WalRecord};
-use recovery::Found;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 pub(crate) const HARD_STATE_MAGIC: &[u8; 8] = b"KVHARD01";
@@ -95,91 +69,86 @@ pub struct OpenReport {
     pub removed: usize,
 }
 
-struct Segment {
+struct Segment<File> {
     file: File,
     sequence: u64,
     bytes: u64,
 }
 
-/// One node's durable storage (see the module docs).
-pub struct Storage {
+/// One node's durable storage (see the crate docs).
+pub struct Storage<F: FileSystem> {
+    fs: F,
     dir: PathBuf,
-    _lock: File,
+    _lock: F::Lock,
     options: StorageOptions,
     hard: HardStateFile,
     mirror: DurableState,
-    segment: Segment,
+    segment: Segment<F::File>,
     buffer: Vec<u8>,
     unsynced: bool,
 }
 
-impl Storage {
+impl<F: FileSystem> Storage<F> {
     /// Opens (or creates) `dir` for node `node_id`: recovers its durable state, cuts a
     /// torn tail, removes obsolete files. Fails with a message naming the file if the
     /// directory is damaged, belongs to another node, or is in use by another process.
     pub fn open(
+        fs: F,
         dir: &Path,
         node_id: NodeId,
         options: StorageOptions,
-    ) -> Result<(Storage, DurableState, OpenReport), StorageError> {
+    ) -> Result<(Storage<F>, DurableState, OpenReport), StorageError> {
         let at = |path: &Path, error: io::Error| StorageError(format!("{}: {error}", path.display()));
-        if dir.exists() && !dir.is_dir() {
+        if fs.is_file(dir) {
             return Err(StorageError(format!(
                 "{} is not a directory (--data-dir names a directory)",
                 dir.display()
             )));
         }
-        fs::create_dir_all(dir).map_err(|error| at(dir, error))?;
+        fs.create_dir_all(dir).map_err(|error| at(dir, error))?;
         let lock_path = path_of(dir, LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| at(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
+        let lock = match fs.lock(dir, &lock_path) {
+            Ok(lock) => lock,
+            Err(LockError::InUse) => {
                 return Err(StorageError(format!(
                     "{} is in use by another process (it holds {})",
                     dir.display(),
                     lock_path.display()
                 )))
             }
-            Err(fs::TryLockError::Error(error)) => return Err(at(&lock_path, error)),
-        }
+            Err(LockError::Io(error)) => return Err(at(&lock_path, error)),
+        };
         let mut report = OpenReport::default();
-        match recovery::recover(dir, node_id)? {
+        match recovery::recover(&fs, dir, node_id)? {
             Found::Fresh { leftovers } => {
                 for path in leftovers {
-                    fs::remove_file(&path).map_err(|error| at(&path, error))?;
+                    fs.remove(&path).map_err(|error| at(&path, error))?;
                 }
                 let hard = HardStateFile { node_id, hard_state: HardState::default(), last_segment: 1 };
                 let segment =
-                    create_segment(dir, 1, &WalRecord::Checkpoint { sequence: 1, snapshot: None }, &[])
+                    create_segment(&fs, dir, 1, &WalRecord::Checkpoint { sequence: 1, snapshot: None }, &[])
                         .map_err(|error| at(dir, error))?;
-                write_hard_state(dir, &hard).map_err(|error| at(dir, error))?;
+                write_hard_state(&fs, dir, &hard).map_err(|error| at(dir, error))?;
                 report.fresh = true;
-                let storage = Storage::assemble(dir, lock, options, hard, DurableState::default(), segment);
+                let storage =
+                    Storage::assemble(fs, dir, lock, options, hard, DurableState::default(), segment);
                 Ok((storage, DurableState::default(), report))
             }
             Found::Existing(recovered) => {
                 let recovered = *recovered;
                 let tail_path = dir.join(files::segment_name(recovered.tail_sequence));
-                let file =
-                    OpenOptions::new().write(true).open(&tail_path).map_err(|error| at(&tail_path, error))?;
+                let mut file = fs.open_append(&tail_path).map_err(|error| at(&tail_path, error))?;
                 if let Some((bytes, why)) = recovered.torn {
-                    file.set_len(recovered.tail_intact_bytes).map_err(|error| at(&tail_path, error))?;
-                    file.sync_all().map_err(|error| at(&tail_path, error))?;
+                    file.truncate(recovered.tail_intact_bytes).map_err(|error| at(&tail_path, error))?;
                     report.torn_tail = Some((tail_path.clone(), recovered.tail_intact_bytes, bytes, why));
                 }
                 for path in &recovered.obsolete {
-                    fs::remove_file(path).map_err(|error| at(path, error))?;
+                    fs.remove(path).map_err(|error| at(path, error))?;
                 }
                 report.removed = recovered.obsolete.len();
                 report.records = recovered.records;
                 if report.removed > 0 {
-                    files::sync_directory(dir).map_err(|error| at(dir, error))?;
+                    fs.sync_dir(dir).map_err(|error| at(dir, error))?;
                 }
                 let segment =
                     Segment { file, sequence: recovered.tail_sequence, bytes: recovered.tail_intact_bytes };
@@ -187,24 +156,23 @@ impl Storage {
                 if let Some(snapshot) = &mut mirror.snapshot {
                     snapshot.data = Vec::new();
                 }
-                let storage = Storage::assemble(dir, lock, options, recovered.hard, mirror, segment);
+                let storage = Storage::assemble(fs, dir, lock, options, recovered.hard, mirror, segment);
                 Ok((storage, recovered.state, report))
             }
         }
     }
 
     fn assemble(
+        fs: F,
         dir: &Path,
-        lock: File,
+        lock: F::Lock,
         options: StorageOptions,
         hard: HardStateFile,
         mirror: DurableState,
-        mut segment: Segment,
-    ) -> Storage {
-        use std::io::Seek;
-        // Appends go at the intact end (after a cut tail too).
-        let _ = segment.file.seek(io::SeekFrom::Start(segment.bytes));
+        segment: Segment<F::File>,
+    ) -> Storage<F> {
         Storage {
+            fs,
             dir: dir.to_path_buf(),
             _lock: lock,
             options,
@@ -226,7 +194,7 @@ impl Storage {
             Write::HardState(hard_state) => {
                 self.sync()?;
                 self.hard.hard_state = *hard_state;
-                write_hard_state(&self.dir, &self.hard)
+                write_hard_state(&self.fs, &self.dir, &self.hard)
             }
             Write::Entries(entries) => {
                 encode_frame(&WalRecord::Entries(entries.clone()), &mut self.buffer);
@@ -243,7 +211,12 @@ impl Storage {
                 self.sync()?;
                 let name =
                     files::snapshot_name(snapshot.meta.last_included_index, snapshot.meta.last_included_term);
-                files::replace_atomically(&self.dir, &name, &sealed::seal(SNAPSHOT_MAGIC, snapshot))?;
+                files::replace_atomically(
+                    &self.fs,
+                    &self.dir,
+                    &name,
+                    &sealed::seal(SNAPSHOT_MAGIC, snapshot),
+                )?;
                 self.start_checkpoint(snapshot)
             }
         }
@@ -257,7 +230,8 @@ impl Storage {
         if self.segment.bytes + self.buffer.len() as u64 >= self.options.segment_bytes {
             self.sync()?;
             let sequence = self.segment.sequence + 1;
-            let segment = create_segment(&self.dir, sequence, &WalRecord::Continue { sequence }, &[])?;
+            let segment =
+                create_segment(&self.fs, &self.dir, sequence, &WalRecord::Continue { sequence }, &[])?;
             self.switch_to(segment)?;
         }
         Ok(())
@@ -265,7 +239,7 @@ impl Storage {
 
     fn flush_buffer(&mut self) -> io::Result<()> {
         if !self.buffer.is_empty() {
-            self.segment.file.write_all(&self.buffer)?;
+            self.segment.file.append(&self.buffer)?;
             self.segment.bytes += self.buffer.len() as u64;
             self.buffer.clear();
         }
@@ -276,7 +250,7 @@ impl Storage {
     pub fn sync(&mut self) -> io::Result<()> {
         self.flush_buffer()?;
         if self.unsynced {
-            self.segment.file.sync_data()?;
+            self.segment.file.sync()?;
             self.unsynced = false;
         }
         Ok(())
@@ -287,25 +261,26 @@ impl Storage {
     fn start_checkpoint(&mut self, snapshot: &Snapshot) -> io::Result<()> {
         let sequence = self.segment.sequence + 1;
         let header = WalRecord::Checkpoint { sequence, snapshot: Some(snapshot.meta) };
-        let segment = create_segment(&self.dir, sequence, &header, &self.mirror.entries)?;
+        let segment = create_segment(&self.fs, &self.dir, sequence, &header, &self.mirror.entries)?;
         self.switch_to(segment)?;
         let keep_snapshot =
             files::snapshot_name(snapshot.meta.last_included_index, snapshot.meta.last_included_term);
-        for entry in fs::read_dir(&self.dir)? {
-            let name = entry?.file_name().to_string_lossy().into_owned();
+        let mut names = self.fs.list(&self.dir)?;
+        names.sort_unstable();
+        for name in names {
             let old_segment = files::parse_segment_name(&name).is_some_and(|number| number < sequence);
             let old_snapshot = files::is_snapshot_name(&name) && name != keep_snapshot;
             if old_segment || old_snapshot {
-                fs::remove_file(self.dir.join(&name))?;
+                self.fs.remove(&self.dir.join(&name))?;
             }
         }
-        files::sync_directory(&self.dir)
+        self.fs.sync_dir(&self.dir)
     }
 
     /// Names `segment` in the hard state file (it is durable already) and appends there.
-    fn switch_to(&mut self, segment: Segment) -> io::Result<()> {
+    fn switch_to(&mut self, segment: Segment<F::File>) -> io::Result<()> {
         self.hard.last_segment = segment.sequence;
-        write_hard_state(&self.dir, &self.hard)?;
+        write_hard_state(&self.fs, &self.dir, &self.hard)?;
         self.segment = segment;
         Ok(())
     }
@@ -323,23 +298,26 @@ impl Storage {
 
 /// Creates segment `sequence` holding `header` and `entries`, durable (file and
 /// directory entry) before it returns.
-fn create_segment(dir: &Path, sequence: u64, header: &WalRecord, entries: &[Entry]) -> io::Result<Segment> {
+fn create_segment<F: FileSystem>(
+    fs: &F,
+    dir: &Path,
+    sequence: u64,
+    header: &WalRecord,
+    entries: &[Entry],
+) -> io::Result<Segment<F::File>> {
     let path = dir.join(files::segment_name(sequence));
     let mut bytes = Vec::new();
     encode_frame(header, &mut bytes);
     for chunk in entries.chunks(CHECKPOINT_ENTRIES_PER_RECORD) {
         encode_frame(&WalRecord::Entries(chunk.to_vec()), &mut bytes);
     }
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&path)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    files::sync_directory(dir)?;
+    let mut file = fs.create(&path)?;
+    file.append(&bytes)?;
+    file.sync()?;
+    fs.sync_dir(dir)?;
     Ok(Segment { file, sequence, bytes: bytes.len() as u64 })
 }
 
-fn write_hard_state(dir: &Path, hard: &HardStateFile) -> io::Result<()> {
-    files::replace_atomically(dir, HARD_STATE_FILE, &sealed::seal(HARD_STATE_MAGIC, hard))
+fn write_hard_state<F: FileSystem>(fs: &F, dir: &Path, hard: &HardStateFile) -> io::Result<()> {
+    files::replace_atomically(fs, dir, HARD_STATE_FILE, &sealed::seal(HARD_STATE_MAGIC, hard))
 }
-
-#[cfg(test)]
-mod tests;
