@@ -88,6 +88,18 @@ pub struct Storage<F: FileSystem> {
     unsynced: bool,
 }
 
+impl<F: FileSystem> std::fmt::Debug for Storage<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("dir", &self.dir)
+            .field("segment", &self.segment.sequence)
+            .field("segment_bytes", &self.segment.bytes)
+            .field("buffered", &self.buffer.len())
+            .field("unsynced", &self.unsynced)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<F: FileSystem> Storage<F> {
     /// Opens (or creates) `dir` for node `node_id`: recovers its durable state, cuts a
     /// torn tail, removes obsolete files. Fails with a message naming the file if the

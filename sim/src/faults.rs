@@ -90,9 +90,17 @@ pub struct StorageParams {
     pub sync_min_micros: Micros,
     /// The longest time a sync takes.
     pub sync_max_micros: Micros,
-    /// The chance that a crash keeps a prefix of the unsynced writes (cut at an entry
-    /// boundary) rather than none of them.
+    /// The chance that a crash keeps a prefix of the unsynced bytes of each file (cut
+    /// at any byte) rather than none of them.
     pub torn_write_ppm: u32,
+    /// The chance that a crash also flips a bit in the node's durable files (latent
+    /// sector damage): its recovery must refuse the damage or never need the bytes.
+    /// Never on more than a minority of the nodes in a run.
+    #[serde(default)]
+    pub bit_flip_ppm: u32,
+    /// The chance that a sync fails: the node must stop rather than go on.
+    #[serde(default)]
+    pub sync_failure_ppm: u32,
 }
 
 /// What the simulated clients do.
@@ -257,6 +265,20 @@ impl FaultPlan {
             })
             .collect();
         let schedule = draw_schedule(&mut random, &rates, nodes, safety_micros);
+        let mut storage = storage;
+        if profile == FaultProfile::Swarm {
+            // A stream of their own, so the disk faults leave every other draw as it was.
+            let mut disk_faults = Random::new(seed, Purpose::DiskFaults);
+            let mut maybe = |max: u64| {
+                if disk_faults.chance(SWARM_CLASS_ON_PPM) {
+                    disk_faults.between(0, max) as u32
+                } else {
+                    0
+                }
+            };
+            storage.bit_flip_ppm = maybe(300_000);
+            storage.sync_failure_ppm = maybe(2_000);
+        }
         FaultPlan { network, storage, tick_micros, workload, schedule }
     }
 }
@@ -272,7 +294,13 @@ fn none_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates) 
             duplicate_ppm: 0,
             duplicate_late_micros: 0,
         },
-        StorageParams { sync_min_micros: 50, sync_max_micros: 200, torn_write_ppm: 0 },
+        StorageParams {
+            sync_min_micros: 50,
+            sync_max_micros: 200,
+            torn_write_ppm: 0,
+            bit_flip_ppm: 0,
+            sync_failure_ppm: 0,
+        },
         standard_workload(),
         FaultRates {
             crash_every_micros: 0,
@@ -298,7 +326,13 @@ fn light_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates)
             duplicate_ppm: 2_000,
             duplicate_late_micros: 200 * MILLISECOND,
         },
-        StorageParams { sync_min_micros: 100, sync_max_micros: 1_000, torn_write_ppm: 100_000 },
+        StorageParams {
+            sync_min_micros: 100,
+            sync_max_micros: 1_000,
+            torn_write_ppm: 100_000,
+            bit_flip_ppm: 0,
+            sync_failure_ppm: 0,
+        },
         standard_workload(),
         FaultRates {
             crash_every_micros: 15 * SECOND,
@@ -324,7 +358,13 @@ fn heavy_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates)
             duplicate_ppm: 20_000,
             duplicate_late_micros: 2 * SECOND,
         },
-        StorageParams { sync_min_micros: 100, sync_max_micros: 3 * MILLISECOND, torn_write_ppm: 300_000 },
+        StorageParams {
+            sync_min_micros: 100,
+            sync_max_micros: 3 * MILLISECOND,
+            torn_write_ppm: 300_000,
+            bit_flip_ppm: 50_000,
+            sync_failure_ppm: 300,
+        },
         WorkloadParams {
             transfer_interval_micros: 8 * SECOND,
             membership_interval_micros: 6 * SECOND,
@@ -386,6 +426,9 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         sync_min_micros,
         sync_max_micros: sync_min_micros + maybe(random, 10 * MILLISECOND),
         torn_write_ppm: maybe(random, u64::from(PARTS_PER_MILLION)) as u32,
+        // Drawn in `FaultPlan::draw`, from a stream of their own.
+        bit_flip_ppm: 0,
+        sync_failure_ppm: 0,
     };
     let rates = FaultRates {
         crash_every_micros: every(random, 500 * MILLISECOND, 10 * SECOND),
@@ -594,10 +637,12 @@ impl FaultPlan {
         )?;
         writeln!(
             f,
-            "storage: sync {}..{}, torn writes on {} of crashes",
+            "storage: sync {}..{}, torn writes on {} of crashes, a bit flipped on {} of crashes, {} of syncs fail",
             millis(self.storage.sync_min_micros),
             millis(self.storage.sync_max_micros),
             percent(self.storage.torn_write_ppm),
+            percent(self.storage.bit_flip_ppm),
+            percent(self.storage.sync_failure_ppm),
         )?;
         let ticks: Vec<String> = self.tick_micros.iter().map(|micros| millis(*micros)).collect();
         writeln!(f, "clocks: tick period per node {}", ticks.join(" "))?;

@@ -2,11 +2,15 @@
 //! flapping links; and healing everything when the liveness phase starts.
 
 use crate::checkers::LogView;
+use crate::event_queue::Micros;
 use crate::faults::{Fault, Partition, Target};
 use crate::simulation::{Event, Simulation, LIVENESS_BOUND_MICROS};
 use crate::trace::{TraceEvent, TraceKind, TraceRecord};
 use crate::workload::LivenessProbe;
 use raft_core::Role;
+
+/// How long a node stopped by a storage failure stays down before it is restarted.
+const DISK_FAILURE_RESTART_MICROS: Micros = 1_000_000;
 
 impl Simulation<'_> {
     fn resolve(&self, target: Target) -> usize {
@@ -103,19 +107,40 @@ impl Simulation<'_> {
     pub(crate) fn crash(&mut self, position: usize) {
         // A crash breaks any healthy majority; ticks may stop, so do not wait to notice.
         self.availability.member_lost();
-        let survivors = self.cluster.crash(position, self.queue.now());
+        let in_flight = self.cluster.crash(position, self.queue.now());
         self.stop_ticks(position);
         let host = &self.cluster.hosts[position];
         let (id, durable_term) = (host.id, host.disk.durable().hard_state.term);
-        tracing::debug!(time_us = self.queue.now(), node = id, survivors, "crash");
+        tracing::debug!(time_us = self.queue.now(), node = id, in_flight, "crash");
         self.trace.record(TraceRecord {
             time_us: self.queue.now(),
             event: TraceEvent::Crash,
             node: id,
             term: durable_term,
-            count: survivors as u64,
+            count: in_flight as u64,
             ..TraceRecord::default()
         });
+    }
+
+    /// Nodes that stopped because their storage failed: down like a crash, restarted a
+    /// second later, as a supervisor would.
+    pub(crate) fn after_disk_failures(&mut self) {
+        for position in std::mem::take(&mut self.cluster.stopped) {
+            self.availability.member_lost();
+            self.stop_ticks(position);
+            let host = &self.cluster.hosts[position];
+            let (id, durable_term, incarnation) =
+                (host.id, host.disk.durable().hard_state.term, host.incarnation);
+            self.trace.record(TraceRecord {
+                time_us: self.queue.now(),
+                event: TraceEvent::Crash,
+                node: id,
+                term: durable_term,
+                ..TraceRecord::default()
+            });
+            self.queue
+                .schedule_in(DISK_FAILURE_RESTART_MICROS, Event::Restart { node: position, incarnation });
+        }
     }
 
     pub(crate) fn restart(&mut self, position: usize) {

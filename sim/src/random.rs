@@ -23,6 +23,10 @@ pub enum Purpose {
     Storage = 5,
     /// A scenario's unreliable network and the perturbations of a scenario sweep.
     Scenario = 6,
+    /// Disk faults: the plan's bit-flip and sync-failure rates.
+    DiskFaults = 7,
+    /// When disk faults strike, and where a bit flips.
+    DiskDamage = 8,
 }
 
 /// A seeded random source with the few draws the simulator needs.

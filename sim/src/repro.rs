@@ -178,6 +178,8 @@ pub fn check_plan(options: &RunOptions, plan: &FaultPlan) -> Result<(), String> 
         ("loss_ppm", network.loss_ppm),
         ("duplicate_ppm", network.duplicate_ppm),
         ("torn_write_ppm", plan.storage.torn_write_ppm),
+        ("bit_flip_ppm", plan.storage.bit_flip_ppm),
+        ("sync_failure_ppm", plan.storage.sync_failure_ppm),
     ] {
         in_range(name, u64::from(value), 0, ppm)?;
     }

@@ -260,12 +260,14 @@ impl Search<'_> {
     /// 5. A plainer environment, one knob at a time.
     fn plainer(&mut self) -> bool {
         type Edit = fn(&mut FaultPlan);
-        let edits: [(&str, Edit); 10] = [
+        let edits: [(&str, Edit); 12] = [
             ("no message loss", |plan| plan.network.loss_ppm = 0),
             ("no duplicates", |plan| plan.network.duplicate_ppm = 0),
             ("no long delays", |plan| plan.network.delay_tail_ppm = 0),
             ("no jitter", |plan| plan.network.delay_jitter_micros = 0),
             ("no torn writes", |plan| plan.storage.torn_write_ppm = 0),
+            ("no flipped bits", |plan| plan.storage.bit_flip_ppm = 0),
+            ("no failed syncs", |plan| plan.storage.sync_failure_ppm = 0),
             ("instant syncs", |plan| {
                 plan.storage.sync_min_micros = 0;
                 plan.storage.sync_max_micros = 0;

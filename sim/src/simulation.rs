@@ -47,6 +47,8 @@ pub enum Event {
         incarnation: u64,
         /// The last write it covers.
         through: WriteId,
+        /// The group of file-system syncs it completes.
+        group: u64,
     },
     /// The next scheduled fault fires.
     Fault {
@@ -194,6 +196,9 @@ impl<'t> Simulation<'t> {
                 }
             }
             self.answer_clients();
+            if !self.cluster.stopped.is_empty() {
+                self.after_disk_failures();
+            }
             if self.events % CONTROL_INTERVAL_EVENTS == 0 {
                 self.look_at_control();
             }
@@ -410,14 +415,14 @@ impl<'t> Simulation<'t> {
                 });
                 self.cluster.deliver(message, &mut self.queue);
             }
-            Event::SyncDone { node, incarnation, through } => {
+            Event::SyncDone { node, incarnation, through, group } => {
                 self.record(TraceRecord {
                     event: TraceEvent::Sync,
                     node: node as u64 + 1,
                     index: through,
                     ..TraceRecord::default()
                 });
-                self.cluster.sync_done(node, incarnation, through, &mut self.queue);
+                self.cluster.sync_done(node, incarnation, through, group, &mut self.queue);
             }
             Event::Fault { index } => {
                 if let Some(next) = self.plan.schedule.get(index + 1) {

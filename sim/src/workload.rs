@@ -145,10 +145,11 @@ impl Simulation<'_> {
             return;
         };
         // Remove a voter, or add a removed node back; never below a majority of the
-        // cluster, so the churn stresses the protocol rather than starving it.
+        // cluster, so the churn stresses the protocol rather than starving it, and never
+        // so far that nodes with damaged storage (down for good) could be half the voters.
         let voters = node.voters().to_vec();
         let outsiders: Vec<NodeId> = (1..=nodes as NodeId).filter(|id| !voters.contains(id)).collect();
-        let fewest_voters = nodes / 2 + 1;
+        let fewest_voters = (nodes / 2 + 1).max(2 * self.cluster.damaged_nodes() + 1);
         let add =
             !outsiders.is_empty() && (voters.len() <= fewest_voters || self.workload.random.chance(500_000));
         let change = if add {
@@ -201,10 +202,14 @@ impl Simulation<'_> {
             .filter_map(|(position, host)| host.core().map(|node| (position, node)))
             .filter(|(_, node)| node.role() == Role::Leader)
             .max_by_key(|(_, node)| node.term())?;
+        // A voter whose storage refused its damaged directory stays down: the rest must
+        // carry on without it.
         let every_voter_agrees = leader.voters().iter().all(|&voter| {
-            self.host_of(voter)
-                .and_then(Host::core)
-                .is_some_and(|node| node.term() == leader.term() && node.leader() == Some(leader.id()))
+            self.host_of(voter).is_some_and(|host| host.refused)
+                || self
+                    .host_of(voter)
+                    .and_then(Host::core)
+                    .is_some_and(|node| node.term() == leader.term() && node.leader() == Some(leader.id()))
         });
         every_voter_agrees.then_some(position)
     }
@@ -218,9 +223,11 @@ impl Simulation<'_> {
         let applied_everywhere = self.agreed_leader().is_some_and(|leader| {
             let voters = self.cluster.hosts[leader].core().expect("a leader runs").voters();
             voters.iter().all(|&voter| {
-                self.host_of(voter)
-                    .and_then(|host| host.driver.as_ref())
-                    .is_some_and(|driver| driver.applied_index() >= index)
+                self.host_of(voter).is_some_and(|host| host.refused)
+                    || self
+                        .host_of(voter)
+                        .and_then(|host| host.driver.as_ref())
+                        .is_some_and(|driver| driver.applied_index() >= index)
             })
         });
         Some(((index, term), applied_everywhere))
@@ -283,17 +290,23 @@ impl Simulation<'_> {
             .hosts
             .iter()
             .map(|host| match host.driver.as_ref() {
+                None if host.refused => {
+                    format!("node {} down for good (its storage refused its damaged files)", host.id)
+                }
                 None => format!("node {} down", host.id),
                 Some(driver) => {
                     let node = driver.node();
                     format!(
-                        "node {} {:?} term {} leader {:?} commit {} applied {}",
+                        "node {} {:?} term {} leader {:?} commit {} applied {} last {}@{} voters {:?}",
                         host.id,
                         node.role(),
                         node.term(),
                         node.leader(),
                         node.commit_index(),
-                        driver.applied_index()
+                        driver.applied_index(),
+                        node.last_index(),
+                        node.last_term(),
+                        node.voters()
                     )
                 }
             })

@@ -1,13 +1,13 @@
-//! A simulated disk: writes land at once in the page cache (the "written" state) and
-//! become durable only when a sync that was issued after them completes. A crash keeps
-//! the durable state and loses the rest, or, when the write is torn, keeps a prefix of
-//! the unsynced writes cut at an entry boundary.
+//! The model of a node's disk, at the level of the driver's writes: the oracle the
+//! node's real storage (`raft-storage` on a `MemFs`) is held to. Writes land at once in
+//! the "written" state and become durable only when a sync issued after them
+//! completes. After a crash, what the real storage recovers must be the durable state
+//! plus a prefix of the writes in flight ([`Disk::accept_recovered`]).
 //!
 //! What a write means is `raft_host::durable_image`'s, shared with real log recovery:
 //! a write that makes no sense (a gap, a truncation into the snapshot) is refused there,
 //! and the simulator reports the driver that asked for it as breaking the host contract.
 
-use crate::random::Random;
 use raft_core::DurableState;
 use raft_host::durable_image::{self, WriteError};
 use raft_host::{Write, WriteId};
@@ -23,6 +23,8 @@ pub struct Disk {
     pending: VecDeque<(WriteId, Write)>,
     /// The number of the latest write of this run of the process.
     issued: WriteId,
+    /// The writes in flight at the last crash, until recovery says which survived.
+    lost: Vec<Write>,
 }
 
 impl Disk {
@@ -37,6 +39,7 @@ impl Disk {
         self.durable = state.clone();
         self.written = state;
         self.pending.clear();
+        self.lost.clear();
     }
 
     /// The state including writes not yet synced (what the node believes it stored).
@@ -74,40 +77,89 @@ impl Disk {
         removed_entries
     }
 
-    /// The node crashed: unsynced writes are lost, except that with probability
-    /// `torn_write_ppm` a prefix of them survives, cut at an entry boundary. Returns
-    /// how many writes (counting a partial one) survived unsynced. The next run of the
-    /// process numbers its writes from 1 again.
-    pub fn crash(&mut self, random: &mut Random, torn_write_ppm: u32) -> usize {
-        let mut survivors = 0;
-        if !self.pending.is_empty() && random.chance(torn_write_ppm) {
-            let keep_whole = random.index(self.pending.len());
-            for _ in 0..keep_whole {
-                let (_, write) = self.pending.pop_front().expect("counted");
-                durable_image::apply(&mut self.durable, &write).expect("a write accepted once applies again");
-                survivors += 1;
+    /// The node crashed: the writes not yet durable may or may not have survived,
+    /// which the node's real storage decides (see [`Disk::accept_recovered`]). The next
+    /// run of the process numbers its writes from 1 again.
+    pub fn crash(&mut self) {
+        self.lost.extend(self.pending.drain(..).map(|(_, write)| write));
+        self.issued = 0;
+        self.written = self.durable.clone();
+    }
+
+    /// The writes in flight at the last crash (until the restart).
+    pub fn lost_writes(&self) -> &[Write] {
+        &self.lost
+    }
+
+    /// How many writes were in flight at the last crash (until the restart).
+    pub fn in_flight_at_crash(&self) -> usize {
+        self.lost.len()
+    }
+
+    /// What the node's storage recovered after a crash must be what was durable plus a
+    /// prefix of the writes in flight at the crash (an append among them cut at an
+    /// entry boundary), in the order they were issued: a sync never makes a later
+    /// write durable without the earlier ones. If it is, it becomes the durable state
+    /// and the number of writes that survived (a partial one counted) is returned;
+    /// otherwise the error says how it differs.
+    pub fn accept_recovered(&mut self, recovered: &DurableState) -> Result<usize, String> {
+        let lost = std::mem::take(&mut self.lost);
+        let mut candidate = self.durable.clone();
+        let mut survived = None;
+        if &candidate == recovered {
+            survived = Some(0);
+        }
+        for (count, write) in lost.iter().enumerate() {
+            if survived.is_some() {
+                break;
             }
-            // The next write may be an append torn in the middle.
-            if let Some((_, Write::Entries(entries))) = self.pending.pop_front() {
-                let keep = random.index(entries.len() + 1);
-                if keep > 0 {
+            if let Write::Entries(entries) = write {
+                for keep in 1..entries.len() {
+                    let mut partial = candidate.clone();
                     let prefix = Write::Entries(entries[..keep].to_vec());
-                    durable_image::apply(&mut self.durable, &prefix).expect("a prefix of an accepted append");
-                    survivors += 1;
+                    if durable_image::apply(&mut partial, &prefix).is_ok() && &partial == recovered {
+                        survived = Some(count + 1);
+                        break;
+                    }
+                }
+            }
+            if survived.is_none() {
+                durable_image::apply(&mut candidate, write).expect("a write accepted once applies again");
+                if &candidate == recovered {
+                    survived = Some(count + 1);
                 }
             }
         }
-        self.pending.clear();
-        self.issued = 0;
-        self.written = self.durable.clone();
-        survivors
+        let Some(survived) = survived else {
+            return Err(format!(
+                "recovery returned {} but the disk held {} durably, with {} writes in flight at the crash",
+                describe(recovered),
+                describe(&self.durable),
+                lost.len()
+            ));
+        };
+        self.durable = recovered.clone();
+        self.written = recovered.clone();
+        Ok(survived)
     }
+}
+
+/// A state in a line: hard state, snapshot point, the log's extent.
+fn describe(state: &DurableState) -> String {
+    let snapshot = state.snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.last_included_index);
+    let last =
+        state.entries.last().map_or("none".to_string(), |entry| format!("{}@{}", entry.index, entry.term));
+    format!(
+        "term {} vote {:?}, snapshot at {snapshot}, {} entries (last {last})",
+        state.hard_state.term,
+        state.hard_state.voted_for,
+        state.entries.len()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::Purpose;
     use raft_core::{Entry, EntryPayload, HardState};
 
     fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
@@ -115,20 +167,32 @@ mod tests {
     }
 
     #[test]
-    fn unsynced_writes_are_lost_on_crash_and_synced_ones_survive() {
+    fn after_a_crash_recovery_may_return_the_durable_state_and_a_prefix_of_the_rest() {
         let mut disk = Disk::default();
         disk.write(1, Write::HardState(HardState { term: 1, voted_for: Some(1) })).unwrap();
         disk.write(2, Write::Entries(entries(1..=2, 1))).unwrap();
         disk.sync_through(2);
-        disk.write(3, Write::HardState(HardState { term: 2, voted_for: Some(3) })).unwrap();
-        disk.write(4, Write::Entries(entries(3..=3, 2))).unwrap();
-        assert_eq!(disk.written().entries.len(), 3);
-        assert!(disk.has_unsynced());
-        disk.crash(&mut Random::new(0, Purpose::Storage), 0);
-        assert_eq!(disk.durable().hard_state, HardState { term: 1, voted_for: Some(1) });
-        assert_eq!(disk.durable().entries, entries(1..=2, 1));
+        disk.write(3, Write::Entries(entries(3..=5, 1))).unwrap();
+        disk.write(4, Write::HardState(HardState { term: 2, voted_for: Some(3) })).unwrap();
+        assert_eq!(disk.written().entries.len(), 5);
+        disk.crash();
         assert_eq!(disk.written(), disk.durable());
-        assert!(!disk.has_unsynced());
+        let durable = disk.durable().clone();
+        // The durable state, an append cut at an entry boundary, or the whole of it.
+        for (kept, survived) in [(2, 0), (3, 1), (5, 1)] {
+            let mut model = Disk::default();
+            model.restore(durable.clone());
+            model.write(1, Write::Entries(entries(3..=5, 1))).unwrap();
+            model.crash();
+            let mut recovered = durable.clone();
+            recovered.entries = entries(1..=kept, 1);
+            assert_eq!(model.accept_recovered(&recovered), Ok(survived), "{kept} entries");
+        }
+        // A later write durable without an earlier one is not a crash's doing.
+        let mut recovered = durable.clone();
+        recovered.hard_state = HardState { term: 2, voted_for: Some(3) };
+        let error = disk.accept_recovered(&recovered).unwrap_err();
+        assert!(error.contains("recovery returned term 2"), "{error}");
         // The next run of the process numbers its writes from 1.
         disk.write(1, Write::Entries(entries(3..=3, 3))).unwrap();
     }
@@ -141,21 +205,6 @@ mod tests {
         disk.sync_through(1);
         assert_eq!(disk.durable().entries, entries(1..=1, 1));
         assert!(disk.has_unsynced());
-    }
-
-    #[test]
-    fn torn_writes_keep_a_prefix_cut_at_an_entry_boundary() {
-        let mut kept_lengths = std::collections::BTreeSet::new();
-        for seed in 0..200 {
-            let mut disk = Disk::default();
-            disk.write(1, Write::Entries(entries(1..=4, 1))).unwrap();
-            disk.write(2, Write::Entries(entries(5..=8, 1))).unwrap();
-            disk.crash(&mut Random::new(seed, Purpose::Storage), 1_000_000);
-            let kept = &disk.durable().entries;
-            assert_eq!(kept, &entries(1..=kept.len() as u64, 1), "a torn write keeps a contiguous prefix");
-            kept_lengths.insert(kept.len());
-        }
-        assert!(kept_lengths.len() > 4, "tears land at many boundaries: {kept_lengths:?}");
     }
 
     #[test]

@@ -1,14 +1,33 @@
-//! One simulated server: the production node driver (`raft_host::Driver`) over a
-//! simulated disk, with the process state the nemesis plays with (crashed, paused,
-//! restarted with a new incarnation).
+//! One simulated server: the production node driver (`raft_host::Driver`) over the
+//! production storage engine (`raft_storage::Storage`) on a file system in memory that
+//! crashes as a real one does, with the process state the nemesis plays with
+//! (crashed, paused, restarted with a new incarnation). Beside the real storage, the
+//! model [`Disk`] says what must be durable: recovery is held to it at every restart.
 
 use super::disk::Disk;
 use crate::event_queue::Micros;
+use crate::random::Random;
 use crate::state_machine::{CommandCache, Replica};
-use raft_core::{Message, NodeId, RaftNode};
-use raft_host::{Driver, DriverConfig, WriteId};
+use raft_core::{DurableState, Message, NodeId, RaftNode};
+use raft_host::{Driver, DriverConfig, Write, WriteId};
+use raft_storage::{MemFs, Storage, StorageOptions};
 use std::cell::RefCell;
+use std::path::PathBuf;
 use std::rc::Rc;
+
+/// WAL segments in the simulator: small, so every run rotates and checkpoints often.
+pub(super) const SEGMENT_BYTES: u64 = 16 << 10;
+
+/// Why a node could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The storage refused its data directory: damage it was right to refuse if some
+    /// was injected, a finding if not.
+    Refused(String),
+    /// A finding: recovery returned something other than what was durable, or the
+    /// driver could not start from it.
+    Broken(String),
+}
 
 /// One server of the simulated cluster.
 #[derive(Debug)]
@@ -19,8 +38,16 @@ pub struct Host {
     seed: u64,
     /// The running process; `None` while crashed.
     pub driver: Option<Driver<Replica>>,
-    /// The disk, which outlives crashes.
+    /// The model of the disk, which outlives crashes: what must be durable.
     pub disk: Disk,
+    /// The node's file system, which outlives crashes.
+    pub fs: MemFs,
+    /// The storage engine of the running process; `None` while down.
+    pub storage: Option<Storage<MemFs>>,
+    /// Bits flipped in this node's durable files since it last started.
+    pub damage_injected: u64,
+    /// Whether the storage refused the node's data directory: it stays down.
+    pub refused: bool,
     /// Bumped on every crash so events meant for an earlier run of the process are dropped.
     pub incarnation: u64,
     /// A paused process handles nothing until it resumes.
@@ -43,6 +70,10 @@ impl Host {
             seed,
             driver: None,
             disk: Disk::default(),
+            fs: MemFs::new(),
+            storage: None,
+            damage_injected: 0,
+            refused: false,
             incarnation: 0,
             paused: false,
             inbox: Vec::new(),
@@ -77,12 +108,41 @@ impl Host {
         self.driver.is_some() && !self.paused
     }
 
-    /// Starts (or restarts) the process from what is durable, its state machine
-    /// decoding commands through the run's shared cache. A driver that wrote a state it
-    /// cannot restart from broke its contract; the error says how.
-    pub fn start(&mut self, commands: Rc<RefCell<CommandCache>>) -> Result<(), String> {
+    /// Where the node keeps its files.
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/node-{}", self.id))
+    }
+
+    /// Opens the node's storage: recovery reads what the file system kept. Opening is
+    /// synchronous, as on a real server: its syncs complete before it returns.
+    fn open_storage(&mut self) -> Result<DurableState, String> {
+        let options = StorageOptions { segment_bytes: SEGMENT_BYTES };
+        let opened = Storage::open(self.fs.clone(), &self.data_dir(), self.id, options);
+        self.fs.complete_syncs(self.fs.seal_syncs());
+        let (storage, recovered, _) = opened.map_err(|error| error.to_string())?;
+        self.storage = Some(storage);
+        Ok(recovered)
+    }
+
+    /// Starts (or restarts) the process from what its storage recovers, its state
+    /// machine decoding commands through the run's shared cache. Recovery must return
+    /// what was durable (plus a prefix of what was in flight at a crash); a driver that
+    /// wrote a state it cannot restart from broke its contract. The error says how.
+    pub fn start(&mut self, commands: Rc<RefCell<CommandCache>>) -> Result<(), StartError> {
         assert!(self.driver.is_none(), "node {} is already running", self.id);
-        let image = self.disk.durable().clone();
+        let recovered = self.open_storage().map_err(|why| {
+            self.refused = true;
+            StartError::Refused(format!("node {}: {why}", self.id))
+        })?;
+        self.disk.accept_recovered(&recovered).map_err(|why| {
+            let damage = match self.damage_injected {
+                0 => String::new(),
+                flips => format!(" ({flips} bits flipped in its files, and recovery did not refuse them)"),
+            };
+            StartError::Broken(format!("node {}: {why}{damage}", self.id))
+        })?;
+        self.damage_injected = 0;
+        let image = recovered;
         // Each run of the process gets its own election-timer seed, derived from the node's.
         let seed = self.seed ^ self.incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let config = self.config.clone();
@@ -90,27 +150,75 @@ impl Host {
             Driver::start(config, image, seed, Replica::new(commands))
         }))
         .map_err(|payload| {
-            format!(
+            StartError::Broken(format!(
                 "node {} panicked while restarting: {}",
                 self.id,
                 crate::simulation::panic_message(payload.as_ref())
-            )
+            ))
         })?;
-        let driver = built
-            .map_err(|error| format!("node {} cannot restart from its durable state: {error}", self.id))?;
+        let driver = built.map_err(|error| {
+            StartError::Broken(format!("node {} cannot restart from its durable state: {error}", self.id))
+        })?;
         self.driver = Some(driver);
         Ok(())
     }
 
-    /// Kills the process: effects not yet performed and unsynced writes are lost (or
-    /// torn, by `torn_write_ppm`). Returns how many unsynced writes survived.
-    pub fn crash(&mut self, random: &mut crate::random::Random, torn_write_ppm: u32) -> usize {
+    /// Whether every configuration this node holds or may recover (its running core's,
+    /// or, while down, every membership entry and snapshot on its disk, the writes in
+    /// flight at its crash included) has `voters` voters.
+    pub fn every_configuration_has_voters(&self, voters: usize) -> bool {
+        if let Some(core) = self.core() {
+            return core.voters().len() == voters;
+        }
+        let durable = self.disk.durable();
+        let snapshot_ok = durable.snapshot.as_ref().is_none_or(|snapshot| snapshot.voters.len() == voters);
+        let entry_ok = |entry: &raft_core::Entry| match &entry.payload {
+            raft_core::EntryPayload::MembershipChange { voters: set, .. } => set.len() == voters,
+            _ => true,
+        };
+        let lost_ok = self.disk.lost_writes().iter().all(|write| match write {
+            Write::Entries(entries) => entries.iter().all(entry_ok),
+            Write::Install(snapshot) | Write::Compact(snapshot) => snapshot.voters.len() == voters,
+            Write::HardState(_) | Write::Truncate { .. } => true,
+        });
+        snapshot_ok && durable.entries.iter().all(entry_ok) && lost_ok
+    }
+
+    /// Replaces the node's disk with `state`, all durable (a scripted scenario's setup):
+    /// written through the real storage on a new file system. Only while the node is down.
+    pub fn restore_disk(&mut self, state: DurableState) -> Result<(), String> {
+        assert!(self.driver.is_none(), "node {} is running", self.id);
+        self.fs = MemFs::new();
+        self.open_storage()?;
+        let storage = self.storage.as_mut().expect("just opened");
+        let mut writes = vec![Write::HardState(state.hard_state)];
+        writes.extend(state.snapshot.clone().map(Write::Install));
+        writes.push(Write::Entries(state.entries.clone()));
+        for write in
+            writes.iter().filter(|write| !matches!(write, Write::Entries(entries) if entries.is_empty()))
+        {
+            storage.write(write).map_err(|error| error.to_string())?;
+        }
+        storage.sync().map_err(|error| error.to_string())?;
+        self.fs.complete_syncs(self.fs.seal_syncs());
+        self.storage = None;
+        self.disk.restore(state);
+        Ok(())
+    }
+
+    /// Kills the process and the machine under it: effects not yet performed are lost,
+    /// and the file system keeps what a power loss would (unsynced bytes lost, or torn
+    /// at any byte with probability `torn_write_ppm`).
+    pub fn crash(&mut self, random: &mut Random, torn_write_ppm: u32) {
         assert!(self.driver.is_some(), "node {} is already down", self.id);
         self.driver = None;
+        self.storage = None;
         self.incarnation += 1;
         self.paused = false;
         self.inbox.clear();
         self.synced_while_paused = None;
-        self.disk.crash(random, torn_write_ppm)
+        let torn = random.chance(torn_write_ppm);
+        self.fs.crash(&mut |below| random.below(below), torn);
+        self.disk.crash();
     }
 }

@@ -15,7 +15,7 @@ mod host;
 mod tests;
 
 pub use disk::Disk;
-pub use host::Host;
+pub use host::{Host, StartError};
 
 use crate::checkers::{Checkers, Invariant, Observed, StaleTerm, Violation};
 use crate::event_queue::{EventQueue, Micros};
@@ -79,8 +79,13 @@ pub struct Cluster {
     pub newest_leader: Option<usize>,
     /// Crashes so far.
     pub crashes: u64,
+    /// Nodes stopped by a storage failure since the simulator last looked: it stops
+    /// their ticks and restarts them later.
+    pub stopped: Vec<usize>,
     storage: StorageParams,
     storage_random: Random,
+    /// When a sync fails and where a bit flips.
+    damage_random: Random,
     host_bug: Option<HostBug>,
     /// Decoded commands, shared by every node's state machine.
     commands: Rc<RefCell<CommandCache>>,
@@ -122,8 +127,10 @@ impl Cluster {
             failure: None,
             newest_leader: None,
             crashes: 0,
+            stopped: Vec::new(),
             storage: plan.storage.clone(),
             storage_random: Random::new(options.seed, Purpose::Storage),
+            damage_random: Random::new(options.seed, Purpose::DiskDamage),
             host_bug: options.host_bug,
             commands: Rc::default(),
             flows: vec![0; nodes * nodes * MESSAGE_KINDS],
@@ -154,13 +161,23 @@ impl Cluster {
 
     // ---- The doors ----
 
-    /// Starts (or restarts) the node at `position` from its disk.
+    /// Starts (or restarts) the node at `position` from its storage. A node whose
+    /// storage refuses its damaged directory stays down (the others carry on); a
+    /// refusal without damage, or a recovery that returns anything but what was
+    /// durable, is a finding.
     pub fn start(&mut self, position: usize, now: Micros) {
         let host = &mut self.hosts[position];
-        if let Err(detail) = host.start(Rc::clone(&self.commands)) {
-            let id = host.id;
-            self.fail(Verdict::Safety, Violation::new(Invariant::Restart, vec![id], detail), now);
-        }
+        let detail = match host.start(Rc::clone(&self.commands)) {
+            Ok(()) => return,
+            Err(StartError::Refused(why)) if host.damage_injected > 0 => {
+                tracing::debug!(time_us = now, node = host.id, %why, "recovery refused a damaged directory");
+                return;
+            }
+            Err(StartError::Refused(why)) => format!("{why} (no damage was injected)"),
+            Err(StartError::Broken(why)) => why,
+        };
+        let id = self.hosts[position].id;
+        self.fail(Verdict::Safety, Violation::new(Invariant::Restart, vec![id], detail), now);
     }
 
     /// The node at `position` ticks (if it runs and is not paused).
@@ -215,12 +232,14 @@ impl Cluster {
         position: usize,
         incarnation: u64,
         through: WriteId,
+        group: u64,
         queue: &mut EventQueue<Event>,
     ) {
         let host = &mut self.hosts[position];
         if host.incarnation != incarnation || !host.is_up() {
             return;
         }
+        host.fs.complete_syncs(group);
         let removed_entries = host.disk.sync_through(through);
         let node = host.id;
         self.observe(Observed::Synced { node, removed_entries }, queue.now());
@@ -232,20 +251,65 @@ impl Cluster {
         self.drive(position, queue, |driver| driver.durable(through));
     }
 
-    /// The node at `position` crashes. Returns how many unsynced writes survived it.
+    /// The node at `position` crashes, and its machine with it. Returns how many of
+    /// its writes were in flight (not yet durable): its restart tells which survived.
     pub fn crash(&mut self, position: usize, now: Micros) -> usize {
         self.crashes += 1;
         let torn_write_ppm = self.storage.torn_write_ppm;
-        let survivors = self.hosts[position].crash(&mut self.storage_random, torn_write_ppm);
+        self.hosts[position].crash(&mut self.storage_random, torn_write_ppm);
+        self.maybe_flip_a_bit(position, now);
         let node = self.hosts[position].id;
         self.observe(Observed::Crashed { node }, now);
-        survivors
+        self.hosts[position].disk.in_flight_at_crash()
+    }
+
+    /// Nodes whose files took a flipped bit and have not recovered since, or whose
+    /// storage refused them: they may stay down for good.
+    pub fn damaged_nodes(&self) -> usize {
+        self.hosts.iter().filter(|host| host.damage_injected > 0 || host.refused).count()
+    }
+
+    /// With the plan's chance, a bit of the crashed node's durable files flips (latent
+    /// damage its next recovery meets). A refusing node stays down for good, and the
+    /// others must carry on without it: so damage strikes only while every running node
+    /// counts every node a voter and the damaged nodes stay a minority (membership
+    /// churn then keeps every voter; see `workload`).
+    fn maybe_flip_a_bit(&mut self, position: usize, now: Micros) {
+        if !self.damage_random.chance(self.storage.bit_flip_ppm) {
+            return;
+        }
+        let nodes = self.hosts.len();
+        let full_membership = self.hosts.iter().all(|host| host.every_configuration_has_voters(nodes));
+        let host = &self.hosts[position];
+        let newly_damaged = usize::from(host.damage_injected == 0 && !host.refused);
+        if !full_membership || (self.damaged_nodes() + newly_damaged) * 2 >= nodes {
+            return;
+        }
+        let host = &mut self.hosts[position];
+        let random = &mut self.damage_random;
+        if let Some((path, offset)) = host.fs.flip_durable_bit(&mut |below| random.below(below)) {
+            host.damage_injected += 1;
+            tracing::debug!(time_us = now, node = host.id, path = %path.display(), offset, "bit flipped");
+        }
+    }
+
+    /// The storage of the node at `position` failed a write or a sync: the node stops
+    /// rather than go on promising durability it no longer has (retrying an fsync after
+    /// a failure can silently lose data), as the server exits. Its machine is taken down
+    /// with it: after an I/O error the page cache is not to be trusted. The simulator
+    /// restarts it later, as a supervisor would.
+    fn stop_on_disk_failure(&mut self, position: usize, error: std::io::Error, now: Micros) {
+        let node = self.hosts[position].id;
+        tracing::debug!(time_us = now, node, %error, "storage failed: the node stops");
+        self.crash(position, now);
+        self.stopped.push(position);
     }
 
     /// The crashed node at `position` restarts from its disk.
     pub fn restart(&mut self, position: usize, now: Micros) {
         self.start(position, now);
-        if !self.failed() {
+        // A node whose storage refused its damaged directory did not come back.
+        if !self.failed() && self.hosts[position].is_up() {
             let node = self.hosts[position].id;
             self.observe(Observed::Restarted { node }, now);
         }
@@ -330,7 +394,8 @@ impl Cluster {
         let mut wrote = false;
         if !outputs.is_empty() {
             for output in outputs.drain(..) {
-                if self.failed() {
+                // A node whose storage failed has stopped: the rest of its outputs die with it.
+                if self.failed() || !self.hosts[position].is_up() {
                     break;
                 }
                 wrote |= matches!(output, Output::Write { .. });
@@ -392,19 +457,33 @@ impl Cluster {
                     }
                     _ => {}
                 }
-                if let Err(error) = self.hosts[position].disk.write(id, write) {
+                let host = &mut self.hosts[position];
+                let Some(storage) = host.storage.as_mut() else { return };
+                let stored = storage.write(&write);
+                if let Err(error) = host.disk.write(id, write) {
                     self.fail(
                         Verdict::Safety,
                         Violation::new(Invariant::HostContract, vec![node], error.0),
                         now,
                     );
+                } else if let Err(error) = stored {
+                    self.stop_on_disk_failure(position, error, now);
                 }
             }
             Output::Sync { through } => {
+                let host = &mut self.hosts[position];
+                let Some(storage) = host.storage.as_mut() else { return };
+                if self.damage_random.chance(self.storage.sync_failure_ppm) {
+                    host.fs.fail_next_sync();
+                }
+                if let Err(error) = storage.sync() {
+                    return self.stop_on_disk_failure(position, error, now);
+                }
+                let group = host.fs.seal_syncs();
                 let latency =
                     self.storage_random.between(self.storage.sync_min_micros, self.storage.sync_max_micros);
-                let incarnation = self.hosts[position].incarnation;
-                queue.schedule_in(latency, Event::SyncDone { node: position, incarnation, through });
+                let incarnation = host.incarnation;
+                queue.schedule_in(latency, Event::SyncDone { node: position, incarnation, through, group });
             }
             Output::Send(message) => {
                 self.observe(Observed::Sent { message: &message }, now);

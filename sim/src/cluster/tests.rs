@@ -18,8 +18,8 @@ fn lone_leader() -> (Cluster, EventQueue<Event>) {
         queue.advance_to(queue.now() + BASE_TICK_MICROS);
         cluster.tick(0, &mut queue);
         while let Some((_, event)) = queue.pop() {
-            if let Event::SyncDone { node, incarnation, through } = event {
-                cluster.sync_done(node, incarnation, through, &mut queue);
+            if let Event::SyncDone { node, incarnation, through, group } = event {
+                cluster.sync_done(node, incarnation, through, group, &mut queue);
             }
         }
     }

@@ -231,8 +231,8 @@ impl World {
     /// Completes every sync that is due (all of them: disks are instant here).
     fn settle(&mut self) {
         while let Some((_, event)) = self.queue.pop() {
-            if let Event::SyncDone { node, incarnation, through } = event {
-                self.cluster.sync_done(node, incarnation, through, &mut self.queue);
+            if let Event::SyncDone { node, incarnation, through, group } = event {
+                self.cluster.sync_done(node, incarnation, through, group, &mut self.queue);
             }
         }
     }
@@ -334,7 +334,7 @@ impl World {
                     snapshot: None,
                     entries,
                 };
-                self.cluster.hosts[position].disk.restore(state);
+                self.cluster.hosts[position].restore_disk(state)?;
                 self.cluster.restart(position, self.now());
             }
             "stabilize" => {
@@ -371,7 +371,7 @@ impl World {
                     return Err(format!("node {} is down already", position + 1));
                 }
                 let kept = self.cluster.crash(position, self.now());
-                output.push(format!("node {} crashed ({kept} unsynced writes survive)", position + 1));
+                output.push(format!("node {} crashed ({kept} unsynced writes in flight)", position + 1));
             }
             "restart" => {
                 let which = arguments.word(0, "the node (or all: every node that is down)")?;
