@@ -205,8 +205,9 @@ impl MemFs {
         self.disk.borrow().syncs_failed
     }
 
-    /// Flips one bit of a durable byte of a file a crash would keep, drawn by `below`,
-    /// and says where; `None` if no file holds durable bytes.
+    /// Flips one bit of a durable byte of a file a crash would keep, drawn by `below`
+    /// uniformly over all durable bytes (latent sector damage strikes bytes, so big
+    /// files take more of it), and says where; `None` if no file holds durable bytes.
     pub fn flip_durable_bit(&self, below: &mut dyn FnMut(u64) -> u64) -> Option<(PathBuf, u64)> {
         let mut disk = self.disk.borrow_mut();
         let candidates: Vec<(PathBuf, InodeId, usize)> = disk
@@ -215,14 +216,20 @@ impl MemFs {
             .map(|(path, inode)| (path.clone(), *inode, disk.inodes[inode].durable))
             .filter(|(_, _, durable)| *durable > 0)
             .collect();
-        if candidates.is_empty() {
+        let total: usize = candidates.iter().map(|(_, _, durable)| durable).sum();
+        if total == 0 {
             return None;
         }
-        let (path, inode, durable) = &candidates[below(candidates.len() as u64) as usize];
-        let offset = below(*durable as u64) as usize;
+        let mut byte = below(total as u64) as usize;
         let bit = below(8) as u8;
-        disk.inodes.get_mut(inode).expect("a durable file").data[offset] ^= 1 << bit;
-        Some((path.clone(), offset as u64))
+        for (path, inode, durable) in candidates {
+            if byte < durable {
+                disk.inodes.get_mut(&inode).expect("a durable file").data[byte] ^= 1 << bit;
+                return Some((path, byte as u64));
+            }
+            byte -= durable;
+        }
+        unreachable!("the byte falls in one of the files")
     }
 
     /// Every file a crash would keep and its durable length, by path (for tests).

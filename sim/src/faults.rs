@@ -362,7 +362,7 @@ fn heavy_profile() -> (NetworkParams, StorageParams, WorkloadParams, FaultRates)
             sync_min_micros: 100,
             sync_max_micros: 3 * MILLISECOND,
             torn_write_ppm: 300_000,
-            bit_flip_ppm: 50_000,
+            bit_flip_ppm: 100_000,
             sync_failure_ppm: 300,
         },
         WorkloadParams {

@@ -14,11 +14,14 @@
 //!   symmetric and one-way cuts, an isolated node, majority/minority splits, flapping links.
 //! - **Nodes** ([`cluster`]): the [`cluster::Cluster`] calls each node's driver behind a
 //!   few doors (tick, deliver, submit, sync done, crash, restart, resume) and carries out
-//!   what it asks in order: writes onto a simulated [`cluster::Disk`], syncs completed
-//!   after the disk's latency, sends into the network, answers to the clients. Writes
-//!   become durable when a sync completes; a crash loses what was not synced (or keeps a
-//!   torn prefix, cut at an entry boundary); a restart rebuilds the driver from exactly
-//!   what was durable. Pauses and clock skew (nodes ticking at different rates) too.
+//!   what it asks in order: writes into the production storage engine (`raft_storage`)
+//!   on the node's own in-memory file system (`raft_storage::MemFs`), syncs completed
+//!   after the disk's latency, sends into the network, answers to the clients. Bytes and
+//!   names become durable when a sync completes; a crash loses what was not synced, or
+//!   keeps an unsynced tail torn at any byte; a restart recovers from those bytes, and
+//!   what it returns is held to the model [`cluster::Disk`] (what was durable, plus a
+//!   prefix of what was in flight). Flipped bits in durable files and failed syncs are
+//!   fault classes. Pauses and clock skew (nodes ticking at different rates) too.
 //! - **Clients** (`clients`, [`history`]): `--clients N` closed-loop key-value clients
 //!   (get, list, set, delete, compare-and-set over a few contended keys) find the leader
 //!   by following refusal hints, retry after a timeout with the same sequence number (the
@@ -35,7 +38,8 @@
 //!   on disk when it leaves), committed-is-durable, read freshness, stale term (a message
 //!   from an older term changes nothing), the host contract (writes the disk can make
 //!   sense of, a durable state a node can restart from), log image (the core's log is
-//!   the log its writes describe), the core's own assertions (a panic in the core is a
+//!   the log its writes describe), restart (recovery returns what was durable; damage is
+//!   refused or never needed), the core's own assertions (a panic in the core is a
 //!   verdict, not a crash of the simulator), and protocol rules checked where they are
 //!   applied: the Figure 8 commit rule, the vote rule (grants only to logs at least as
 //!   up to date) and the membership change rule. Availability ([`availability`]): a
