@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 /// WAL segments in the simulator: small, so every run rotates and checkpoints often.
-pub(super) const SEGMENT_BYTES: u64 = 16 << 10;
+pub(super) const SEGMENT_BYTES: u64 = 4 << 10;
 
 /// Why a node could not start.
 #[derive(Debug)]
