@@ -106,6 +106,24 @@ fn quit_and_protocol_errors_close_after_the_replies_before_them() {
 }
 
 #[test]
+fn a_client_that_pipelines_past_the_bound_and_closes_gets_every_reply() {
+    let mut session = RespSession::new();
+    let count = kv::resp::MAX_PIPELINED_COMMANDS + 40;
+    session.receive("GET k\r\n".repeat(count).as_bytes());
+    session.receive(b"*2\r\n$3\r\nGE");
+    session.end_of_input();
+    let mut replies = 0;
+    for _ in 0..4 {
+        for (id, _) in released(&mut session) {
+            session.answer(id, Answer::Response(Response::Value(None)));
+        }
+        replies += output(&mut session).matches("$-1").count();
+    }
+    assert_eq!(replies, count, "the commands past the bound are answered too");
+    assert!(session.is_finished(), "and the partial command at the end is dropped");
+}
+
+#[test]
 fn readonly_connections_read_locally() {
     let mut session = RespSession::new();
     session.receive(b"READONLY\r\nGET a\r\nREADWRITE\r\nGET a\r\n");

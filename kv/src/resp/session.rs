@@ -184,10 +184,11 @@ impl RespSession {
         self.parse_available();
     }
 
-    /// The client closed its side: a partial command is dropped, the rest answered.
+    /// The client closed its side: every whole command it sent is still answered
+    /// (those past the pipeline's bound as replies drain); a partial one is dropped.
     pub fn end_of_input(&mut self) {
         self.no_more_input = true;
-        self.input.clear();
+        self.parse_available();
     }
 
     /// Whether the host should read more from the client: false once the session is
@@ -250,7 +251,7 @@ impl RespSession {
     /// and every reply it is owed has been handed out (send what
     /// [`RespSession::output`] still holds, then close).
     pub fn is_finished(&self) -> bool {
-        (self.closing || self.no_more_input) && self.slots.is_empty()
+        (self.closing || self.no_more_input) && self.slots.is_empty() && self.input.is_empty()
     }
 
     /// Whether the client broke the protocol (the session then closes).
@@ -282,7 +283,10 @@ impl RespSession {
             }
         }
         self.input.drain(..consumed);
-        if self.closing {
+        let partial_left = self.no_more_input
+            && self.slots.len() < MAX_PIPELINED_COMMANDS
+            && matches!(parser::parse(&self.input), Parsed::Incomplete);
+        if self.closing || partial_left {
             self.input.clear();
         }
         self.flush_replies();
