@@ -7,7 +7,7 @@ use kv::Response;
 
 /// Feeds `data` to a session in pieces (the first byte sets their size), answering every
 /// request it releases; returns how many reply bytes it wrote.
-pub fn run(data: &[u8]) -> usize {
+pub(crate) fn run(data: &[u8]) -> usize {
     let Some((&piece, data)) = data.split_first() else {
         return 0;
     };

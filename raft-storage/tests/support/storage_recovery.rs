@@ -19,7 +19,7 @@ fn entry(index: u64, term: u64) -> Entry {
 }
 
 /// A directory holding a log that rotated and checkpointed; its files, sorted by name.
-pub fn base() -> (MemFs, Vec<String>) {
+pub(crate) fn base() -> (MemFs, Vec<String>) {
     let fs = MemFs::new();
     let dir = Path::new(DIR);
     let (mut storage, _, _) = Storage::open(fs.clone(), dir, 1, options()).expect("a fresh directory opens");
@@ -43,7 +43,7 @@ pub fn base() -> (MemFs, Vec<String>) {
 
 /// Replaces the file the first byte picks with the rest and opens the directory;
 /// returns the number of entries recovered plus one, or zero for a refusal.
-pub fn run(data: &[u8]) -> usize {
+pub(crate) fn run(data: &[u8]) -> usize {
     let Some((&which, contents)) = data.split_first() else {
         return 0;
     };
@@ -65,7 +65,7 @@ pub fn run(data: &[u8]) -> usize {
 }
 
 /// Seeds: every file of the base directory as it is, and with a byte changed.
-pub fn seeds() -> Vec<(String, Vec<u8>)> {
+pub(crate) fn seeds() -> Vec<(String, Vec<u8>)> {
     let (fs, names) = base();
     let mut seeds = Vec::new();
     for (at, name) in names.iter().enumerate() {
