@@ -106,8 +106,12 @@ impl Disk {
         }
     }
 
-    /// Drops files no name refers to, durable or not, and no sync will touch.
+    /// Drops files no name refers to, durable or not, and no sync will touch: once
+    /// they outnumber the named ones, so the scan is paid rarely.
     fn collect_garbage(&mut self) {
+        if self.inodes.len() <= 2 * self.names.len() + 8 {
+            return;
+        }
         let pending: Vec<InodeId> = self
             .pending
             .iter()
