@@ -128,6 +128,10 @@ pub struct WorkloadParams {
     /// ends before the follower's own tail.
     #[serde(default)]
     pub max_entries_per_append: u64,
+    /// Pipelining connections besides the clients: each sends a write and reads of its
+    /// key in one batch through the server's protocol session (`connections`).
+    #[serde(default)]
+    pub pipelined_connections: u32,
 }
 
 /// Picks a node when the fault fires.
@@ -279,6 +283,13 @@ impl FaultPlan {
             storage.bit_flip_ppm = maybe(300_000);
             storage.sync_failure_ppm = maybe(2_000);
         }
+        // Pipelining connections, from a stream of their own too.
+        let mut workload = workload;
+        workload.pipelined_connections = match profile {
+            FaultProfile::None | FaultProfile::Light => 0,
+            FaultProfile::Heavy => 1,
+            FaultProfile::Swarm => Random::new(seed, Purpose::Connections).below(3) as u32,
+        };
         FaultPlan { network, storage, tick_micros, workload, schedule }
     }
 }
@@ -462,6 +473,8 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
             random.between(64, 1_024)
         },
         max_entries_per_append: if random.chance(500_000) { random.between(1, 8) } else { 0 },
+        // Drawn in `FaultPlan::draw`, from a stream of its own.
+        pipelined_connections: 0,
     };
     (network, storage, workload, rates)
 }
@@ -476,6 +489,7 @@ fn standard_workload() -> WorkloadParams {
         membership_interval_micros: 0,
         compaction_threshold_entries: 256,
         max_entries_per_append: 0,
+        pipelined_connections: 0,
     }
 }
 
@@ -656,7 +670,7 @@ impl FaultPlan {
         };
         writeln!(
             f,
-            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}",
+            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}",
             millis(workload.think_micros),
             percent(workload.read_ppm),
             workload.keys,
@@ -667,6 +681,10 @@ impl FaultPlan {
             match workload.max_entries_per_append {
                 0 => String::new(),
                 most => format!(", at most {most} entries an append"),
+            },
+            match workload.pipelined_connections {
+                0 => String::new(),
+                count => format!("; {count} pipelining connection(s) through the RESP session"),
             },
         )
     }

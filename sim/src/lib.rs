@@ -79,6 +79,7 @@ pub mod availability;
 pub mod checkers;
 mod clients;
 pub mod cluster;
+mod connections;
 pub mod control;
 pub mod event_queue;
 pub mod faults;

@@ -27,6 +27,8 @@ pub enum Purpose {
     DiskFaults = 7,
     /// When disk faults strike, and where a bit flips.
     DiskDamage = 8,
+    /// Pipelining connections: how many, and what they send.
+    Connections = 9,
 }
 
 /// A seeded random source with the few draws the simulator needs.

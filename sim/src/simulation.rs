@@ -13,11 +13,13 @@ use crate::checkers::linearizability::{self, Linearizability};
 use crate::checkers::{Invariant, Violation};
 use crate::clients::Client;
 use crate::cluster::Cluster;
+use crate::connections::{Connections, CONNECTION_CLIENTS};
 use crate::control::{Progress, RunControl, CONTROL_INTERVAL_EVENTS};
 use crate::event_queue::{EventQueue, Micros};
 use crate::faults::{FaultPlan, BASE_TICK_MICROS};
 use crate::history::{ClientOp, OperationStats};
 use crate::options::{RunOptions, RunReport, Verdict};
+use crate::random::{Purpose, Random};
 use crate::trace::{Trace, TraceEvent, TraceKind, TraceRecord};
 use crate::workload::{LivenessProbe, Workload};
 use raft_core::{MessageBody, NodeId, RequestId};
@@ -74,6 +76,18 @@ pub enum Event {
         /// The run of its process that paused.
         incarnation: u64,
     },
+    /// A pipelining connection sends its next batch.
+    ConnectionSend {
+        /// The connection (0-based).
+        connection: usize,
+    },
+    /// A pipelining connection's batch may have timed out.
+    ConnectionTimer {
+        /// The connection (0-based).
+        connection: usize,
+        /// The link the batch went over.
+        generation: u64,
+    },
     /// A client invokes its next operation.
     ClientInvoke {
         /// The client (0-based).
@@ -114,6 +128,8 @@ pub struct Simulation<'t> {
     pub(crate) cluster: Cluster,
     pub(crate) workload: Workload,
     pub(crate) clients: Vec<Client>,
+    /// The pipelining connections.
+    pub(crate) connections: Connections,
     /// Every client operation so far, in invocation order.
     pub(crate) history: Vec<ClientOp>,
     pub(crate) liveness: Option<LivenessProbe>,
@@ -150,6 +166,10 @@ impl<'t> Simulation<'t> {
             cluster: Cluster::new(options, plan),
             workload: Workload::new(options.seed),
             clients: (1..=options.clients as u64).map(Client::new).collect(),
+            connections: Connections::new(
+                if options.clients == 0 { 0 } else { plan.workload.pipelined_connections as usize },
+                Random::new(options.seed, Purpose::Connections),
+            ),
             history: Vec::new(),
             liveness: None,
             trace: Trace::new(trace_output),
@@ -289,6 +309,17 @@ impl<'t> Simulation<'t> {
         if self.clients.is_empty() {
             return "no clients";
         }
+        if self.connections.len() > 0 {
+            let is_connection = |client| client >= CONNECTION_CLIENTS;
+            if let Err(violation) = crate::checkers::connection_order::check(&self.history, is_connection) {
+                let replaces = !matches!(self.cluster.failure, Some((Verdict::Safety | Verdict::Unknown, _)));
+                if replaces {
+                    self.cluster.failure = None;
+                    self.fail(Verdict::Safety, violation);
+                }
+                return "not checked";
+            }
+        }
         let result = linearizability::check(&self.history);
         let Some(violation) = result.violation() else {
             return "linearizable";
@@ -340,6 +371,7 @@ impl<'t> Simulation<'t> {
             }
         }
         self.start_clients();
+        self.start_connections();
         self.queue.schedule(self.safety_phase_micros(), Event::StartLiveness);
     }
 
@@ -451,6 +483,10 @@ impl<'t> Simulation<'t> {
                 if host.incarnation == incarnation && host.paused {
                     self.resume(node);
                 }
+            }
+            Event::ConnectionSend { connection } => self.connection_send(connection),
+            Event::ConnectionTimer { connection, generation } => {
+                self.connection_timer(connection, generation)
             }
             Event::ClientInvoke { client } => self.client_invoke(client),
             Event::ClientTimer { client } => self.client_timer(client),

@@ -94,6 +94,8 @@ impl Simulation<'_> {
             }
         } else if crate::clients::client_of(request).is_some() {
             self.on_client_answer(node, request, answer);
+        } else if crate::connections::connection_of(request).is_some() {
+            self.on_connection_answer(node, request, answer);
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod commit_rule;
 mod committed_durable;
+pub mod connection_order;
 mod dispatch;
 mod durable_promises;
 mod durable_vote;
@@ -125,6 +126,9 @@ pub enum Invariant {
     /// The client history has a linearization.
     #[serde(rename = "linearizability")]
     Linearizability,
+    /// A connection's commands take effect in the order it sent them.
+    #[serde(rename = "connection order")]
+    ConnectionOrder,
     /// The linearizability search could not decide.
     #[serde(rename = "linearizability unknown")]
     LinearizabilityUnknown,
@@ -162,6 +166,7 @@ impl Invariant {
             Invariant::UnprovokedElection => "unprovoked election",
             Invariant::CheckQuorum => "check quorum",
             Invariant::Linearizability => "linearizability",
+            Invariant::ConnectionOrder => "connection order",
             Invariant::LinearizabilityUnknown => "linearizability unknown",
             Invariant::Interrupted => "interrupted",
         }

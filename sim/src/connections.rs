@@ -1,0 +1,456 @@
+//! Pipelining clients: connections that speak RESP to a node through the very protocol
+//! session the server runs (`kv::resp::RespSession`), several commands at a time.
+//!
+//! Each connection sends a batch in one write: a `KV.EXEC` session write of a key and
+//! reads of the same key around it (`GET k`, `KV.EXEC c s SET k v`, `GET k`, ...). The
+//! node's side of the connection is a `RespSession`: it releases requests to the node's
+//! driver in the order it allows, the driver's answers go back into it, and the reply
+//! bytes it writes are what the connection parses, in order. Every command is tried
+//! once: `MOVED` and `TRYAGAIN` are refusals (certainly not applied, or outcome unknown
+//! for `TRYAGAIN outcome unknown`), and the connection moves to the node a `MOVED`
+//! names before its next batch; a batch that gets no reply in time leaves its writes
+//! indeterminate and its reads failed, and the connection starts over elsewhere.
+//!
+//! Their operations go into the run's history like every client's (a connection is a
+//! client of its own, with ids from [`CONNECTION_CLIENTS`]), so the linearizability
+//! checker judges them, and the connection-order checker
+//! (`checkers::connection_order`) checks what linearizability cannot see in overlapping
+//! operations: that a connection's commands took effect in the order it sent them.
+
+use crate::event_queue::Micros;
+use crate::history::{ClientOp, Outcome};
+use crate::random::Random;
+use crate::simulation::{Event, Simulation};
+use kv::resp::{Answer as SessionAnswer, Request as SessionRequest, RespSession};
+use kv::{Bytes, ClientId, Operation, Query, Response};
+use raft_core::{NodeId, RequestId};
+use raft_host::{Answer, Request};
+use std::collections::VecDeque;
+
+/// The client ids of pipelining connections start here (the kv store's exactly-once
+/// sessions key on them, so they must not meet an ordinary client's).
+pub(crate) const CONNECTION_CLIENTS: ClientId = 1_000_000;
+
+/// Request ids of connections have this bit set; the connection's index, its link's
+/// generation and the session's own request number sit below it.
+const CONNECTION_REQUESTS: RequestId = 1 << 60;
+const INDEX_SHIFT: u32 = 48;
+const GENERATION_SHIFT: u32 = 24;
+const LOW_BITS: u64 = (1 << GENERATION_SHIFT) - 1;
+
+/// One command sent and not yet answered.
+#[derive(Debug)]
+struct Sent {
+    history_index: usize,
+    write: bool,
+}
+
+/// One pipelining connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    client: ClientId,
+    next_sequence: u64,
+    /// The node the connection talks to (position); `None`: pick one.
+    target: Option<usize>,
+    /// The node's side of the link: the protocol session.
+    session: RespSession,
+    /// Bumped whenever the link is dropped, so answers for an old one are ignored.
+    generation: u64,
+    /// Reply bytes not parsed yet.
+    replies: Vec<u8>,
+    /// Commands of the current batch awaiting their reply, in the order sent.
+    sent: VecDeque<Sent>,
+    /// Where the next batch goes, if a reply named a leader.
+    redirect: Option<usize>,
+    /// When the current batch times out.
+    deadline: Micros,
+}
+
+/// Every pipelining connection of a run, and the randomness they draw from.
+#[derive(Debug)]
+pub(crate) struct Connections {
+    list: Vec<Connection>,
+    random: Random,
+}
+
+impl Connections {
+    /// `count` connections, drawing from `random`.
+    pub(crate) fn new(count: usize, random: Random) -> Connections {
+        let list = (0..count as u64)
+            .map(|index| Connection {
+                client: CONNECTION_CLIENTS + index,
+                next_sequence: 1,
+                target: None,
+                session: RespSession::new(),
+                generation: 0,
+                replies: Vec::new(),
+                sent: VecDeque::new(),
+                redirect: None,
+                deadline: 0,
+            })
+            .collect();
+        Connections { list, random }
+    }
+
+    /// How many there are.
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
+/// The connection, link generation and session request a request id belongs to.
+pub(crate) fn connection_of(request: RequestId) -> Option<(usize, u64, u64)> {
+    (request & CONNECTION_REQUESTS != 0 && request < 1 << 61).then(|| {
+        let index = ((request ^ CONNECTION_REQUESTS) >> INDEX_SHIFT) as usize;
+        let generation = (request >> GENERATION_SHIFT) & ((1 << (INDEX_SHIFT - GENERATION_SHIFT)) - 1);
+        (index, generation, request & LOW_BITS)
+    })
+}
+
+fn request_id(index: usize, generation: u64, session_request: u64) -> RequestId {
+    let generation = generation & ((1 << (INDEX_SHIFT - GENERATION_SHIFT)) - 1);
+    CONNECTION_REQUESTS
+        | (index as u64) << INDEX_SHIFT
+        | generation << GENERATION_SHIFT
+        | (session_request & LOW_BITS)
+}
+
+/// The address a refusal names for node `id`, and back.
+fn address_of(id: NodeId) -> String {
+    format!("node-{id}:1")
+}
+
+fn node_of_address(address: &str) -> Option<NodeId> {
+    address.strip_prefix("node-")?.strip_suffix(":1")?.parse().ok()
+}
+
+/// `arguments` as a RESP array of bulk strings.
+fn encode(arguments: &[&[u8]], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", arguments.len()).as_bytes());
+    for argument in arguments {
+        out.extend_from_slice(format!("${}\r\n", argument.len()).as_bytes());
+        out.extend_from_slice(argument);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A reply as the connection reads it.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    Bulk(Option<Vec<u8>>),
+}
+
+/// Parses the reply at the start of `bytes`: the reply and the bytes it took, or
+/// `None` if it is not whole yet. The session only writes what it may, so anything
+/// else is a finding.
+fn parse_reply(bytes: &[u8]) -> Option<Result<(Reply, usize), String>> {
+    let end = bytes.windows(2).position(|pair| pair == b"\r\n")?;
+    let line = String::from_utf8_lossy(&bytes[1..end]).into_owned();
+    let after = end + 2;
+    let reply = match bytes[0] {
+        b'+' => Reply::Simple(line),
+        b'-' => Reply::Error(line),
+        b':' => match line.parse() {
+            Ok(number) => Reply::Integer(number),
+            Err(_) => return Some(Err(format!("an integer reply that is not one: {line:?}"))),
+        },
+        b'$' => match line.parse::<i64>() {
+            Ok(-1) => Reply::Bulk(None),
+            Ok(length) if length >= 0 => {
+                let length = length as usize;
+                if bytes.len() < after + length + 2 {
+                    return None;
+                }
+                let value = bytes[after..after + length].to_vec();
+                return Some(Ok((Reply::Bulk(Some(value)), after + length + 2)));
+            }
+            _ => return Some(Err(format!("a bulk length that is not one: {line:?}"))),
+        },
+        other => return Some(Err(format!("a reply starting with {other:?}, which a SET or GET never gets"))),
+    };
+    Some(Ok((reply, after)))
+}
+
+impl Simulation<'_> {
+    /// Starts every connection's first batch after a think time.
+    pub(crate) fn start_connections(&mut self) {
+        for index in 0..self.connections.len() {
+            let gap = self.workload.next_gap(self.plan.workload.think_micros);
+            self.queue.schedule(gap, Event::ConnectionSend { connection: index });
+        }
+    }
+
+    /// A connection sends its next batch (in the safety phase only).
+    pub(crate) fn connection_send(&mut self, index: usize) {
+        if self.liveness.is_some() || !self.connections.list[index].sent.is_empty() {
+            return;
+        }
+        let nodes = self.cluster.hosts.len();
+        let connections = &mut self.connections;
+        let random = &mut connections.random;
+        let connection = &mut connections.list[index];
+        if let Some(target) = connection.redirect.take() {
+            Self::drop_link(connection);
+            connection.target = Some(target);
+        }
+        let target = *connection.target.get_or_insert_with(|| random.index(nodes));
+        // The batch: maybe a read first, a session write, then one or two reads, all of
+        // one key: what a write and its read-back look like, pipelined.
+        let keys = u64::from(self.plan.workload.keys.max(1));
+        let key = Bytes(format!("k{}", random.below(keys)).into_bytes());
+        let mut operations = Vec::new();
+        if random.chance(300_000) {
+            operations.push(Operation::Read(Query::Get { key: key.clone() }));
+        }
+        let sequence = connection.next_sequence;
+        connection.next_sequence += 1;
+        let value = Bytes(format!("{}.{sequence}", connection.client).into_bytes());
+        operations.push(if random.chance(150_000) {
+            Operation::Delete { key: key.clone() }
+        } else {
+            Operation::Set { key: key.clone(), value }
+        });
+        for _ in 0..1 + random.below(2) {
+            operations.push(Operation::Read(Query::Get { key: key.clone() }));
+        }
+        let now = self.queue.now();
+        let mut bytes = Vec::new();
+        let (client, sequence_text) = (connection.client.to_string(), sequence.to_string());
+        for operation in operations {
+            match &operation {
+                Operation::Set { key, value } => encode(
+                    &[b"KV.EXEC", client.as_bytes(), sequence_text.as_bytes(), b"SET", key, value],
+                    &mut bytes,
+                ),
+                Operation::Delete { key } => encode(
+                    &[b"KV.EXEC", client.as_bytes(), sequence_text.as_bytes(), b"DEL", key],
+                    &mut bytes,
+                ),
+                Operation::Read(Query::Get { key }) => encode(&[b"GET", key], &mut bytes),
+                other => unreachable!("a batch holds no {other:?}"),
+            }
+            connection.sent.push_back(Sent {
+                history_index: self.history.len(),
+                write: !matches!(operation, Operation::Read(_)),
+            });
+            self.history.push(ClientOp {
+                client: connection.client,
+                operation,
+                invoke_us: now,
+                return_us: None,
+                outcome: Outcome::Indeterminate,
+            });
+        }
+        connection.deadline = now + self.plan.workload.request_timeout_micros;
+        let generation = connection.generation;
+        self.queue.schedule(connection.deadline, Event::ConnectionTimer { connection: index, generation });
+        if !self.cluster.hosts[target].is_responsive() {
+            // Nothing reaches a node that is down: the batch fails as a refused connection.
+            self.finish_batch(index, |_| Outcome::Fail);
+            return;
+        }
+        self.connections.list[index].session.receive(&bytes);
+        self.pump_connection(index);
+    }
+
+    /// Hands the node what the session releases, and the connection what it writes.
+    fn pump_connection(&mut self, index: usize) {
+        loop {
+            let connection = &mut self.connections.list[index];
+            let Some(target) = connection.target else { return };
+            let Some((session_request, request)) = connection.session.next_request() else { break };
+            let id = request_id(index, connection.generation, session_request);
+            let request = match request {
+                SessionRequest::Write(command) => Request::Write(command.encode()),
+                SessionRequest::Read { query, local: false } => Request::Read(query),
+                SessionRequest::Read { query, local: true } => Request::LocalRead(query),
+                other => unreachable!("a batch asks for no {other:?}"),
+            };
+            if !self.cluster.hosts[target].is_responsive() {
+                // The node went down under the connection: its timer ends the batch.
+                return;
+            }
+            self.cluster.submit(target, id, request, &mut self.queue);
+        }
+        let connection = &mut self.connections.list[index];
+        connection.replies.extend_from_slice(connection.session.output());
+        connection.session.output_sent();
+        self.read_replies(index);
+    }
+
+    /// The node answered a connection's request.
+    pub(crate) fn on_connection_answer(
+        &mut self,
+        position: usize,
+        request: RequestId,
+        answer: Answer<Response>,
+    ) {
+        let Some((index, generation, session_request)) = connection_of(request) else { return };
+        let Some(connection) = self.connections.list.get_mut(index) else { return };
+        let current = connection.generation & ((1 << (INDEX_SHIFT - GENERATION_SHIFT)) - 1);
+        if generation != current || connection.target != Some(position) {
+            return;
+        }
+        let address = |hint: Option<NodeId>| hint.map(address_of);
+        let answer = match answer {
+            Answer::Applied { response, .. } | Answer::Read(response) => SessionAnswer::Response(response),
+            Answer::Done { .. } | Answer::Started => SessionAnswer::Done,
+            Answer::Refused { reason, leader_hint } => {
+                SessionAnswer::Refused { reason, leader_address: address(leader_hint) }
+            }
+            Answer::Unknown { leader_hint } => {
+                SessionAnswer::Unknown { leader_address: address(leader_hint) }
+            }
+        };
+        connection.session.answer(session_request, answer);
+        self.pump_connection(index);
+    }
+
+    /// Parses the whole replies received, each ending the oldest command in flight.
+    fn read_replies(&mut self, index: usize) {
+        let nodes = self.cluster.hosts.len();
+        loop {
+            let connection = &mut self.connections.list[index];
+            let parsed = match parse_reply(&connection.replies) {
+                None => return,
+                Some(parsed) => parsed,
+            };
+            let client = connection.client;
+            let (reply, used) = match parsed {
+                Ok(parsed) => parsed,
+                Err(why) => {
+                    return self.protocol_broken(format!("connection {client}: the session wrote {why}"))
+                }
+            };
+            connection.replies.drain(..used);
+            let Some(sent) = connection.sent.pop_front() else {
+                return self
+                    .protocol_broken(format!("connection {client}: a reply to no command: {reply:?}"));
+            };
+            let outcome = match (&reply, sent.write) {
+                (Reply::Simple(ok), true) if ok == "OK" => Outcome::Ok(Response::Done),
+                (Reply::Integer(existed), true) => Outcome::Ok(Response::Deleted { existed: *existed > 0 }),
+                (Reply::Bulk(value), false) => Outcome::Ok(Response::Value(value.clone().map(Bytes))),
+                (Reply::Error(error), _) if error.starts_with("TRYAGAIN outcome unknown") => {
+                    Outcome::Indeterminate
+                }
+                (Reply::Error(error), _) => {
+                    match error.strip_prefix("MOVED 0 ").and_then(node_of_address) {
+                        Some(node) if (1..=nodes as NodeId).contains(&node) => {
+                            connection.redirect = Some(node as usize - 1);
+                        }
+                        // No leader known, or an error: try elsewhere next time.
+                        _ => {
+                            connection.redirect = None;
+                            connection.target = None;
+                        }
+                    }
+                    Outcome::Fail
+                }
+                (other, _) => {
+                    return self.protocol_broken(format!(
+                        "connection {client}: a reply that fits no command: {other:?}"
+                    ))
+                }
+            };
+            let batch_over = connection.sent.is_empty();
+            let now = self.queue.now();
+            let record = &mut self.history[sent.history_index];
+            record.return_us = (!matches!(outcome, Outcome::Indeterminate)).then_some(now);
+            record.outcome = outcome;
+            if batch_over {
+                self.batch_done(index);
+            }
+        }
+    }
+
+    /// The session wrote something no client could read: a finding.
+    fn protocol_broken(&mut self, detail: String) {
+        let violation =
+            crate::checkers::Violation::new(crate::checkers::Invariant::ConnectionOrder, Vec::new(), detail);
+        self.fail(crate::options::Verdict::Safety, violation);
+    }
+
+    /// The batch is over: the next one after a think time.
+    fn batch_done(&mut self, index: usize) {
+        let connection = &mut self.connections.list[index];
+        if connection.target.is_none() {
+            Self::drop_link(connection);
+        }
+        if self.liveness.is_none() {
+            let gap = self.workload.next_gap(self.plan.workload.think_micros);
+            self.queue.schedule_in(gap, Event::ConnectionSend { connection: index });
+        }
+    }
+
+    /// A connection's timer: a batch still waiting at its deadline ends, its writes
+    /// indeterminate and its reads failed, and the link is dropped.
+    pub(crate) fn connection_timer(&mut self, index: usize, generation: u64) {
+        let connection = &self.connections.list[index];
+        if connection.generation != generation || connection.sent.is_empty() {
+            return;
+        }
+        self.finish_batch(index, |sent| if sent.write { Outcome::Indeterminate } else { Outcome::Fail });
+    }
+
+    /// Ends every command of the batch with `outcome`, drops the link, and goes on.
+    fn finish_batch(&mut self, index: usize, outcome: impl Fn(&Sent) -> Outcome) {
+        let now = self.queue.now();
+        let connection = &mut self.connections.list[index];
+        for sent in connection.sent.drain(..) {
+            let record = &mut self.history[sent.history_index];
+            record.outcome = outcome(&sent);
+            record.return_us = (!matches!(record.outcome, Outcome::Indeterminate)).then_some(now);
+        }
+        connection.target = None;
+        connection.redirect = None;
+        Self::drop_link(connection);
+        self.batch_done(index);
+    }
+
+    /// A new link: a new session, and answers for the old one ignored.
+    fn drop_link(connection: &mut Connection) {
+        connection.session = RespSession::new();
+        connection.generation += 1;
+        connection.replies.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_name_connection_generation_and_session_request() {
+        let id = request_id(3, 77, 12_345);
+        assert_eq!(connection_of(id), Some((3, 77, 12_345)));
+        assert_eq!(crate::clients::client_of(id), None, "not a client's");
+        assert_eq!(connection_of(42), None);
+    }
+
+    #[test]
+    fn replies_parse_one_at_a_time_and_wait_for_whole_ones() {
+        let bytes = b"+OK\r\n$2\r\nab\r\n$-1\r\n:1\r\n-MOVED 0 node-2:1\r\n$5\r\nab";
+        let mut at = 0;
+        let mut replies = Vec::new();
+        while let Some(Ok((reply, used))) = parse_reply(&bytes[at..]) {
+            replies.push(reply);
+            at += used;
+        }
+        assert_eq!(
+            replies,
+            [
+                Reply::Simple("OK".into()),
+                Reply::Bulk(Some(b"ab".to_vec())),
+                Reply::Bulk(None),
+                Reply::Integer(1),
+                Reply::Error("MOVED 0 node-2:1".into())
+            ]
+        );
+        assert!(parse_reply(&bytes[at..]).is_none(), "a bulk string cut short waits");
+        assert_eq!(node_of_address("node-2:1"), Some(2));
+    }
+}
