@@ -72,16 +72,37 @@ struct ServerArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     segment_mib: u64,
     /// Break a rule of the driver on purpose (send-before-sync: acknowledge before the
-    /// disk has the write), to see the crash test catch it. Never in production.
+    /// disk has the write), to see the crash test catch it. Only in a build with the
+    /// `test-hooks` feature, which the tests turn on; never in the production binary.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, value_parser = parse_host_bug)]
     host_bug: Option<raft_host::Misbehaviour>,
     /// Threads serving the node loop and the connections (the disk has its own). One
     /// is fastest when several nodes share a small machine, as in `kv cluster`.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     threads: u64,
-    /// Milliseconds added to every sync, as on a slow disk (for tests).
+    /// Milliseconds added to every sync, as on a slow disk (`test-hooks` builds only).
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, default_value_t = 0)]
     slow_disk_ms: u64,
+}
+
+impl ServerArgs {
+    /// The rule of the driver to break, in a `test-hooks` build.
+    fn misbehaviour(&self) -> Option<raft_host::Misbehaviour> {
+        #[cfg(feature = "test-hooks")]
+        return self.host_bug;
+        #[cfg(not(feature = "test-hooks"))]
+        None
+    }
+
+    /// The extra time every sync takes, in a `test-hooks` build.
+    fn slow_sync(&self) -> Duration {
+        #[cfg(feature = "test-hooks")]
+        return Duration::from_millis(self.slow_disk_ms);
+        #[cfg(not(feature = "test-hooks"))]
+        Duration::ZERO
+    }
 }
 
 fn parse_cluster_size(text: &str) -> Result<u64, String> {
@@ -91,6 +112,7 @@ fn parse_cluster_size(text: &str) -> Result<u64, String> {
     }
 }
 
+#[cfg(feature = "test-hooks")]
 fn parse_host_bug(text: &str) -> Result<raft_host::Misbehaviour, String> {
     match text {
         "send-before-sync" => Ok(raft_host::Misbehaviour::SendBeforeSync),
@@ -167,6 +189,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
     if !members.contains_key(&args.id) {
         return fail(BAD_INPUT, format!("--id {} is not among the members; list this node too", args.id));
     }
+    let (misbehaviour, slow_sync) = (args.misbehaviour(), args.slow_sync());
     let options = ServerOptions {
         id: args.id,
         members,
@@ -175,8 +198,8 @@ fn run_server(args: ServerArgs) -> ExitCode {
         tick: Duration::from_millis(args.tick_ms),
         compaction_entries: args.compact_every,
         storage: StorageOptions { segment_bytes: args.segment_mib << 20 },
-        misbehaviour: args.host_bug,
-        slow_sync: Duration::from_millis(args.slow_disk_ms),
+        misbehaviour,
+        slow_sync,
     };
     let threads = args.threads as usize;
     let runtime =
