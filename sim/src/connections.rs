@@ -38,6 +38,9 @@ const INDEX_SHIFT: u32 = 48;
 const GENERATION_SHIFT: u32 = 24;
 const LOW_BITS: u64 = (1 << GENERATION_SHIFT) - 1;
 
+/// How much longer a connection waits before its next batch after a refusal.
+const REFUSED_BACKOFF_MICROS: Micros = 50_000;
+
 /// One command sent and not yet answered.
 #[derive(Debug)]
 struct Sent {
@@ -64,6 +67,8 @@ pub(crate) struct Connection {
     redirect: Option<usize>,
     /// When the current batch times out.
     deadline: Micros,
+    /// Whether a command of the current batch was refused: the next batch waits longer.
+    refused: bool,
 }
 
 /// Every pipelining connection of a run, and the randomness they draw from.
@@ -87,6 +92,7 @@ impl Connections {
                 sent: VecDeque::new(),
                 redirect: None,
                 deadline: 0,
+                refused: false,
             })
             .collect();
         Connections { list, random }
@@ -198,9 +204,12 @@ impl Simulation<'_> {
         }
         let target = *connection.target.get_or_insert_with(|| random.index(nodes));
         // The batch: maybe a read first, a session write, then one or two reads, all of
-        // one key: what a write and its read-back look like, pipelined.
+        // one key: what a write and its read-back look like, pipelined. Each connection
+        // has keys of its own: what it checks is its own order, and the clients' keys
+        // keep the histories the linearizability search was sized for. They sort before
+        // every client key ("k…"), so no client's list (from a "k" key on) sees them.
         let keys = u64::from(self.plan.workload.keys.max(1));
-        let key = Bytes(format!("k{}", random.below(keys)).into_bytes());
+        let key = Bytes(format!("c{index}-{}", random.below(keys)).into_bytes());
         let mut operations = Vec::new();
         if random.chance(300_000) {
             operations.push(Operation::Read(Query::Get { key: key.clone() }));
@@ -338,6 +347,8 @@ impl Simulation<'_> {
                     Outcome::Indeterminate
                 }
                 (Reply::Error(error), _) => {
+                    connection.refused = true;
+                    tracing::debug!(client, %error, "refused");
                     match error.strip_prefix("MOVED 0 ").and_then(node_of_address) {
                         Some(node) if (1..=nodes as NodeId).contains(&node) => {
                             connection.redirect = Some(node as usize - 1);
@@ -374,14 +385,16 @@ impl Simulation<'_> {
         self.fail(crate::options::Verdict::Safety, violation);
     }
 
-    /// The batch is over: the next one after a think time.
+    /// The batch is over: the next one after a think time, and after a pause if it
+    /// was refused (a leader may be on its way), as a client library backs off.
     fn batch_done(&mut self, index: usize) {
         let connection = &mut self.connections.list[index];
         if connection.target.is_none() {
             Self::drop_link(connection);
         }
+        let backoff = if std::mem::take(&mut connection.refused) { REFUSED_BACKOFF_MICROS } else { 0 };
         if self.liveness.is_none() {
-            let gap = self.workload.next_gap(self.plan.workload.think_micros);
+            let gap = self.workload.next_gap(self.plan.workload.think_micros) + backoff;
             self.queue.schedule_in(gap, Event::ConnectionSend { connection: index });
         }
     }
@@ -407,6 +420,7 @@ impl Simulation<'_> {
         }
         connection.target = None;
         connection.redirect = None;
+        connection.refused = true;
         Self::drop_link(connection);
         self.batch_done(index);
     }
