@@ -8,6 +8,9 @@ use crate::network::NetworkStats;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// How long the healed cluster has to elect a leader and commit a proposal everywhere.
+pub const LIVENESS_BOUND_MICROS: Micros = 20_000_000;
+
 /// The most nodes a simulated cluster may have.
 pub const MAX_NODES: usize = 15;
 /// The longest safety phase, in base ticks: 10,000 virtual seconds (2.8 virtual hours).
@@ -197,7 +200,7 @@ impl RunOptions {
     /// [`STORM_EVENTS_PER_SLOT`], eleven times that. A standard run (6,000 ticks, 5
     /// nodes, 3 clients) stops at 11.5 million events, a few seconds of a storm.
     pub fn event_bound(&self) -> u64 {
-        let ticks = self.ticks + crate::simulation::LIVENESS_BOUND_MICROS / crate::faults::BASE_TICK_MICROS;
+        let ticks = self.ticks + LIVENESS_BOUND_MICROS / crate::faults::BASE_TICK_MICROS;
         let slots = self.nodes as u64 * (self.nodes as u64 + self.clients as u64 + 1);
         STORM_EVENTS_PER_SLOT.saturating_mul(ticks).saturating_mul(slots)
     }

@@ -22,102 +22,14 @@ use crate::options::{RunOptions, RunReport, Verdict};
 use crate::random::{Purpose, Random};
 use crate::trace::{Trace, TraceEvent, TraceKind, TraceRecord};
 use crate::workload::{LivenessProbe, Workload};
-use raft_core::{MessageBody, NodeId, RequestId};
-use raft_host::WriteId;
+use raft_core::{MessageBody, NodeId};
 use std::io::Write;
 use std::time::Instant;
 
-/// How long the healed cluster has to elect a leader and commit a proposal everywhere.
-pub const LIVENESS_BOUND_MICROS: Micros = 20_000_000;
+pub use crate::event::Event;
+pub use crate::options::LIVENESS_BOUND_MICROS;
 /// How often the liveness phase checks whether the cluster has recovered.
 const LIVENESS_PROBE_MICROS: Micros = 50_000;
-
-/// Something due at a virtual time. (Node clock ticks are not events in the queue:
-/// they are periodic, so the simulator keeps each node's next tick beside it.)
-#[derive(Debug)]
-pub enum Event {
-    /// A message arrives.
-    Deliver {
-        /// The message.
-        message: raft_core::Message,
-    },
-    /// A sync a node's driver asked for completes.
-    SyncDone {
-        /// The node's position.
-        node: usize,
-        /// The run of its process that asked.
-        incarnation: u64,
-        /// The last write it covers.
-        through: WriteId,
-        /// The group of file-system syncs it completes.
-        group: u64,
-    },
-    /// The next scheduled fault fires.
-    Fault {
-        /// Its place in the plan's schedule.
-        index: usize,
-    },
-    /// A network cut heals.
-    HealCut {
-        /// Which cut.
-        generation: u64,
-    },
-    /// A crashed node restarts.
-    Restart {
-        /// The node's position.
-        node: usize,
-        /// The run of its process that crashed.
-        incarnation: u64,
-    },
-    /// A paused node resumes.
-    Resume {
-        /// The node's position.
-        node: usize,
-        /// The run of its process that paused.
-        incarnation: u64,
-    },
-    /// A pipelining connection sends its next batch.
-    ConnectionSend {
-        /// The connection (0-based).
-        connection: usize,
-    },
-    /// A pipelining connection's batch may have timed out.
-    ConnectionTimer {
-        /// The connection (0-based).
-        connection: usize,
-        /// The link the batch went over.
-        generation: u64,
-    },
-    /// A client invokes its next operation.
-    ClientInvoke {
-        /// The client (0-based).
-        client: usize,
-    },
-    /// A client's timer: its current attempt may have timed out.
-    ClientTimer {
-        /// The client (0-based).
-        client: usize,
-    },
-    /// A client retries after a refusal.
-    ClientRetry {
-        /// The client (0-based).
-        client: usize,
-        /// The attempt refused.
-        attempt: RequestId,
-    },
-    /// An operator asks for a leadership transfer.
-    Transfer,
-    /// An operator removes a voter or adds one back.
-    ChangeMembership,
-    /// The safety phase ends.
-    StartLiveness,
-    /// The liveness phase checks for recovery.
-    LivenessProbe,
-    /// The liveness bound is reached.
-    LivenessDeadline,
-    /// The quiet tail after recovery ends (see [`crate::availability`]).
-    QuietEnd,
-}
 
 /// A run in progress. Build with [`Simulation::new`], drive with [`Simulation::run`].
 pub struct Simulation<'t> {
@@ -530,55 +442,6 @@ impl<'t> Simulation<'t> {
             }
         }
     }
-}
-
-/// The text a panic carried.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic without a message".to_string()
-    }
-}
-
-/// How many kinds of message there are (see [`message_kind`]).
-pub(crate) const MESSAGE_KINDS: usize = 10;
-
-/// The names of the message kinds, by [`message_kind`].
-pub(crate) const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
-    "PreVote",
-    "PreVoteResponse",
-    "RequestVote",
-    "RequestVoteResponse",
-    "AppendEntries",
-    "AppendEntriesResponse",
-    "Heartbeat",
-    "HeartbeatResponse",
-    "InstallSnapshot",
-    "TimeoutNow",
-];
-
-/// A message's kind as an index into [`MESSAGE_KIND_NAMES`].
-pub(crate) fn message_kind(body: &MessageBody) -> usize {
-    match body {
-        MessageBody::RequestVote { pre_vote: true, .. } => 0,
-        MessageBody::RequestVoteResponse { pre_vote: true, .. } => 1,
-        MessageBody::RequestVote { .. } => 2,
-        MessageBody::RequestVoteResponse { .. } => 3,
-        MessageBody::AppendEntries { .. } => 4,
-        MessageBody::AppendEntriesResponse { .. } => 5,
-        MessageBody::Heartbeat { .. } => 6,
-        MessageBody::HeartbeatResponse { .. } => 7,
-        MessageBody::InstallSnapshot { .. } => 8,
-        MessageBody::TimeoutNow => 9,
-    }
-}
-
-/// A message's kind, for reports.
-pub(crate) fn describe_message_kind(body: &MessageBody) -> &'static str {
-    MESSAGE_KIND_NAMES[message_kind(body)]
 }
 
 /// A message's kind, the index it is about and how many entries it carries, for the trace.

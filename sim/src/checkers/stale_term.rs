@@ -37,7 +37,7 @@ impl StaleTerm {
                 message.to,
                 message.term,
                 message.from,
-                crate::simulation::describe_message_kind(&message.body),
+                crate::naming::describe_message_kind(&message.body),
                 action
             ),
         ))

@@ -153,7 +153,7 @@ impl Host {
             StartError::Broken(format!(
                 "node {} panicked while restarting: {}",
                 self.id,
-                crate::simulation::panic_message(payload.as_ref())
+                crate::naming::panic_message(payload.as_ref())
             ))
         })?;
         let driver = built.map_err(|error| {

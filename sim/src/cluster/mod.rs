@@ -18,12 +18,13 @@ pub use disk::Disk;
 pub use host::{Host, StartError};
 
 use crate::checkers::{Checkers, Invariant, Observed, StaleTerm, Violation};
+use crate::event::Event;
 use crate::event_queue::{EventQueue, Micros};
 use crate::faults::{FaultPlan, StorageParams};
+use crate::naming::{message_kind, panic_message, MESSAGE_KINDS, MESSAGE_KIND_NAMES};
 use crate::network::{Network, Route};
 use crate::options::{Failure, HostBug, RunOptions, Verdict};
 use crate::random::{Purpose, Random};
-use crate::simulation::{message_kind, panic_message, Event, MESSAGE_KINDS, MESSAGE_KIND_NAMES};
 use crate::state_machine::{CommandCache, Replica};
 use kv::{Query, Response};
 use raft_core::{Config, Message, NodeId, RequestId};

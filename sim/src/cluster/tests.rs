@@ -1,10 +1,10 @@
 //! The checks the cluster makes itself, fed a broken node on purpose.
 
 use super::Cluster;
+use crate::event::Event;
 use crate::event_queue::EventQueue;
 use crate::faults::{FaultPlan, FaultProfile, BASE_TICK_MICROS};
 use crate::options::RunOptions;
-use crate::simulation::Event;
 use raft_core::Role;
 
 /// A one-node cluster whose node has elected itself and written its no-op.

@@ -9,11 +9,11 @@
 
 use super::describe;
 use crate::cluster::Cluster;
+use crate::event::Event;
 use crate::event_queue::{EventQueue, Micros};
 use crate::faults::{FaultPlan, FaultProfile, BASE_TICK_MICROS};
 use crate::options::RunOptions;
 use crate::random::{Purpose, Random};
-use crate::simulation::Event;
 use kv::{Command, Operation, Query, Response};
 use raft_core::{MembershipChange, Message, NodeId, RequestId, Role, Term};
 use raft_host::{Answer, Request};
