@@ -253,7 +253,14 @@ impl Simulation<'_> {
             cluster.hosts[at].core().is_some_and(|core| {
                 core.role() == Role::Leader && core.commit_index() >= held.min(core.last_index())
             })
-        });
+        }) || (!halfway.is_empty()
+            // Or every member has seen entries past what it held halfway committed: a
+            // leader outside the majority, reaching it over a flapping link, may lead it
+            // (its heartbeats keep the members from electing one of their own) as long as
+            // it makes progress there.
+            && halfway.iter().all(|&(at, held)| {
+                cluster.hosts[at].core().is_some_and(|core| core.commit_index() > held)
+            }));
         if committed {
             // Start over: the same majority must keep making progress.
             window.since = now;
