@@ -63,7 +63,7 @@ async fn serve_connection(mut stream: TcpStream, shared: &Arc<Shared>, transport
             transport.accept(from, stream);
         } else {
             tracing::warn!("a connection that is neither a peer's handshake nor RESP; closed");
-            shared.stats.peer_connections_refused.fetch_add(1, Ordering::Relaxed);
+            shared.stats.links.connections_refused.fetch_add(1, Ordering::Relaxed);
         }
         return;
     }

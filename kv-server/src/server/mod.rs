@@ -8,16 +8,17 @@
 //! ```
 
 mod connection;
-mod disk;
 mod leadership;
 mod listener;
 mod node;
 mod status;
-pub mod transport;
+
+pub use raft_runtime::transport;
+use raft_runtime::{disk, transport::LinkCounters};
 
 use crate::machine::{ServerMachine, ServerQuery, ServerResponse};
 use kv::resp::SessionRequestId;
-use raft_core::{Message, NodeId};
+use raft_core::NodeId;
 use raft_host::{Answer, Driver, DriverConfig, Request};
 use raft_storage::{StdFs, Storage, StorageOptions};
 use std::collections::{BTreeMap, HashMap};
@@ -57,8 +58,6 @@ pub struct ServerOptions {
 
 /// What the node loop takes in, besides ticks and the disk's reports.
 pub(crate) enum NodeInput {
-    /// A message from a peer.
-    Peer(Message),
     /// A client request, and where to send its answer.
     Request {
         /// The request.
@@ -99,13 +98,8 @@ pub(crate) struct Stats {
     pub(crate) clients: AtomicUsize,
     /// Client connections closed for breaking RESP.
     pub(crate) client_protocol_errors: AtomicU64,
-    /// Peer frames that were oversized, did not decode, or were misaddressed.
-    pub(crate) peer_frames_rejected: AtomicU64,
-    /// Connections that started as a peer's but had no valid handshake, or came from
-    /// an unknown node.
-    pub(crate) peer_connections_refused: AtomicU64,
-    /// Messages dropped: a full queue or no connection.
-    pub(crate) sends_dropped: AtomicU64,
+    /// What the peer links count.
+    pub(crate) links: Arc<LinkCounters>,
 }
 
 /// What the node loop, the transport and the connections share.
@@ -200,14 +194,16 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         .map_err(|error| refused(format!("cannot start from {}: {error:?}", options.data_dir.display())))?;
 
     let (inbox, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
+    let (peer_messages, peer_messages_rx) = mpsc::channel(INBOX_CAPACITY);
+    let links = Arc::new(LinkCounters::default());
     let shared = Arc::new(Shared {
         id: options.id,
         port,
         addresses: Mutex::new(BTreeMap::new()),
         inbox,
-        stats: Stats::default(),
+        stats: Stats { links: links.clone(), ..Stats::default() },
     });
-    let transport = transport::Transport::new(shared.clone());
+    let transport = transport::Transport::new(options.id, links, peer_messages);
 
     let (disk, disk_rx) = std_mpsc::channel();
     let (disk_events, disk_events_rx) = mpsc::unbounded_channel();
@@ -245,7 +241,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         addresses_version: None,
         leadership: None,
     };
-    let outcome = node.run(inbox_rx, disk_events_rx, options.tick, stopped).await;
+    let outcome = node.run(inbox_rx, peer_messages_rx, disk_events_rx, options.tick, stopped).await;
     accept.abort();
     // The node loop dropped its sender: the disk thread syncs what is left and ends.
     let _ = tokio::task::spawn_blocking(move || disk_thread.join()).await;

@@ -4,14 +4,15 @@
 //! answers to the waiting clients. What to do and when is the driver's; this loop only
 //! moves things between it and the world.
 
-use super::disk::{DiskCommand, DiskEvent};
 use super::leadership::Leadership;
 use super::status::NodeStatus;
-use super::transport::Transport;
 use super::{NodeInput, NodeReply, ReplyTo, Shared};
 use crate::machine::{ServerMachine, ServerResponse};
+use raft_core::Message;
 use raft_core::{NodeId, RequestId};
 use raft_host::{Driver, Output};
+use raft_runtime::disk::{DiskCommand, DiskEvent};
+use raft_runtime::transport::Transport;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
@@ -45,6 +46,7 @@ impl NodeLoop {
     pub(crate) async fn run(
         mut self,
         mut inbox: mpsc::Receiver<NodeInput>,
+        mut peer_messages: mpsc::Receiver<Message>,
         mut disk_events: mpsc::UnboundedReceiver<DiskEvent>,
         tick: Duration,
         mut shutdown: watch::Receiver<bool>,
@@ -64,6 +66,17 @@ impl NodeLoop {
                     None => return Err("the disk thread stopped".into()),
                 },
                 _ = ticker.tick() => self.driver.tick(),
+                message = peer_messages.recv() => {
+                    let Some(message) = message else { return Ok(()) };
+                    self.driver.receive(message);
+                    // Messages that arrived meanwhile share this round's outputs.
+                    for _ in 1..INPUTS_PER_ROUND {
+                        match peer_messages.try_recv() {
+                            Ok(message) => self.driver.receive(message),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 input = inbox.recv() => {
                     let Some(input) = input else { return Ok(()) };
                     self.handle(input);
@@ -102,7 +115,6 @@ impl NodeLoop {
 
     fn handle(&mut self, input: NodeInput) {
         match input {
-            NodeInput::Peer(message) => self.driver.receive(message),
             NodeInput::Request { request, reply } => {
                 let id = self.next_request;
                 self.next_request += 1;

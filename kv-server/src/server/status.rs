@@ -148,9 +148,9 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared) -> String {
         text,
         "# Stats\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\n\r\n",
         stats.client_protocol_errors.load(Ordering::Relaxed),
-        stats.peer_frames_rejected.load(Ordering::Relaxed),
-        stats.peer_connections_refused.load(Ordering::Relaxed),
-        stats.sends_dropped.load(Ordering::Relaxed),
+        stats.links.frames_rejected.load(Ordering::Relaxed),
+        stats.links.connections_refused.load(Ordering::Relaxed),
+        stats.links.sends_dropped.load(Ordering::Relaxed),
     );
     let _ =
         write!(text, "# Keyspace\r\ndb0:keys={}\r\n\r\n# Raft\r\n{}", status.keys, raft_info_text(status));

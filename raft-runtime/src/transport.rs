@@ -11,16 +11,34 @@
 //!   not connected, frames are dropped (and counted): Raft retransmits what matters, and
 //!   a queue that never blocks keeps one slow peer from stalling the node.
 
-use super::{NodeInput, Shared};
 use raft_core::{decode_message, encode_message, Message, NodeId, MAX_ENCODED_MESSAGE_BYTES};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+
+/// What the links count (for a server's INFO).
+#[derive(Debug, Default)]
+pub struct LinkCounters {
+    /// Frames from peers that were oversized, did not decode, or were misaddressed.
+    pub frames_rejected: AtomicU64,
+    /// Connections that claimed to be a peer's but had no valid handshake, or came from
+    /// a node this one does not know.
+    pub connections_refused: AtomicU64,
+    /// Messages dropped: a full queue or no connection.
+    pub sends_dropped: AtomicU64,
+}
+
+/// What every link of a node shares: who it is, where messages go, what it counts.
+struct Context {
+    id: NodeId,
+    counters: Arc<LinkCounters>,
+    delivered: mpsc::Sender<Message>,
+}
 
 /// The first bytes of a peer connection. The leading zero byte cannot start a RESP
 /// request, so one port serves peers and clients.
@@ -48,20 +66,28 @@ struct Link {
 }
 
 /// The links to every peer.
-pub(crate) struct Transport {
-    shared: Arc<Shared>,
+pub struct Transport {
+    shared: Arc<Context>,
     links: Mutex<BTreeMap<NodeId, Link>>,
 }
 
 impl Transport {
-    /// No links yet; [`Transport::set_peers`] makes them.
-    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Transport> {
+    /// The links of node `id`: no links yet ([`Transport::set_peers`] makes them);
+    /// messages from peers go to `delivered`, counts to `counters`. Call it inside a
+    /// tokio runtime (links run as tasks).
+    pub fn new(id: NodeId, counters: Arc<LinkCounters>, delivered: mpsc::Sender<Message>) -> Arc<Transport> {
+        let shared = Arc::new(Context { id, counters, delivered });
         Arc::new(Transport { shared, links: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// What the links count.
+    pub fn counters(&self) -> &LinkCounters {
+        &self.shared.counters
     }
 
     /// Links to every node in `addresses` but this one (new ones start, moved ones
     /// redial at the new address).
-    pub(crate) fn set_peers(self: &Arc<Self>, addresses: &BTreeMap<NodeId, String>) {
+    pub fn set_peers(self: &Arc<Self>, addresses: &BTreeMap<NodeId, String>) {
         let mut links = self.links.lock().expect("transport lock");
         for (&peer, address) in addresses {
             if peer == self.shared.id {
@@ -92,20 +118,20 @@ impl Transport {
     }
 
     /// Queues `message` for its destination, or drops it (full queue, unknown peer).
-    pub(crate) fn send(&self, message: &Message) {
+    pub fn send(&self, message: &Message) {
         let frame = encode_message(message);
         let links = self.links.lock().expect("transport lock");
         let Some(link) = links.get(&message.to) else {
-            self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.counters.sends_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
         if link.queue.try_send(frame).is_err() {
-            self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.counters.sends_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Hands a connection a peer dialed (handshake read) to that peer's link.
-    pub(crate) fn accept(&self, peer: NodeId, stream: TcpStream) {
+    pub fn accept(&self, peer: NodeId, stream: TcpStream) {
         let links = self.links.lock().expect("transport lock");
         match links.get(&peer) {
             Some(link) => {
@@ -113,14 +139,14 @@ impl Transport {
             }
             None => {
                 tracing::warn!(peer, "a connection from a node this one does not know; closed");
-                self.shared.stats.peer_connections_refused.fetch_add(1, Ordering::Relaxed);
+                self.shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 }
 
 struct LinkRun {
-    shared: Arc<Shared>,
+    shared: Arc<Context>,
     peer: NodeId,
     address: watch::Receiver<String>,
     queue: mpsc::Receiver<Vec<u8>>,
@@ -146,7 +172,7 @@ impl LinkRun {
     /// Drops the frames queued while there is no connection.
     fn drop_queued(&mut self) {
         while self.queue.try_recv().is_ok() {
-            self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.counters.sends_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -175,7 +201,7 @@ impl LinkRun {
                 tokio::select! {
                     _ = &mut pause => break,
                     frame = self.queue.recv() => match frame {
-                        Some(_) => { self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed); }
+                        Some(_) => { self.shared.counters.sends_dropped.fetch_add(1, Ordering::Relaxed); }
                         None => return None,
                     },
                     stream = self.accepted.recv() => return stream,
@@ -192,7 +218,7 @@ impl LinkRun {
             tokio::select! {
                 stream = self.accepted.recv() => return stream,
                 frame = self.queue.recv() => match frame {
-                    Some(_) => { self.shared.stats.sends_dropped.fetch_add(1, Ordering::Relaxed); }
+                    Some(_) => { self.shared.counters.sends_dropped.fetch_add(1, Ordering::Relaxed); }
                     None => return None,
                 },
             }
@@ -244,7 +270,7 @@ async fn write_frame(
 
 /// Reads frames from `peer` and hands their messages to the node, until the
 /// connection ends or carries something that is not a message from `peer` to us.
-async fn read_frames(shared: Arc<Shared>, peer: NodeId, read_half: OwnedReadHalf) {
+async fn read_frames(shared: Arc<Context>, peer: NodeId, read_half: OwnedReadHalf) {
     let mut reader = tokio::io::BufReader::with_capacity(64 << 10, read_half);
     let mut frame = Vec::new();
     loop {
@@ -255,7 +281,7 @@ async fn read_frames(shared: Arc<Shared>, peer: NodeId, read_half: OwnedReadHalf
         let length = u32::from_le_bytes(length) as usize;
         if length > MAX_ENCODED_MESSAGE_BYTES {
             tracing::warn!(peer, length, "an oversized frame from a peer; connection closed");
-            shared.stats.peer_frames_rejected.fetch_add(1, Ordering::Relaxed);
+            shared.counters.frames_rejected.fetch_add(1, Ordering::Relaxed);
             return;
         }
         // Grown as the bytes arrive, so a length alone cannot make us allocate.
@@ -273,16 +299,16 @@ async fn read_frames(shared: Arc<Shared>, peer: NodeId, read_half: OwnedReadHalf
                     to = message.to,
                     "a misaddressed message; connection closed"
                 );
-                shared.stats.peer_frames_rejected.fetch_add(1, Ordering::Relaxed);
+                shared.counters.frames_rejected.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Err(error) => {
                 tracing::warn!(peer, %error, "a frame that is not a message; connection closed");
-                shared.stats.peer_frames_rejected.fetch_add(1, Ordering::Relaxed);
+                shared.counters.frames_rejected.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
-        if shared.inbox.send(NodeInput::Peer(message)).await.is_err() {
+        if shared.delivered.send(message).await.is_err() {
             return;
         }
     }

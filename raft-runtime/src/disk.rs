@@ -8,12 +8,12 @@
 //! must stop, since it can no longer promise durability.
 
 use raft_host::{Write, WriteId};
-use raft_storage::{StdFs, Storage};
+use raft_storage::{FileSystem, Storage};
 use std::sync::mpsc;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What the node loop asks of the disk.
-pub(crate) enum DiskCommand {
+pub enum DiskCommand {
     /// Perform this write after every earlier one.
     Write(Write),
     /// Make every write so far durable, then report `through`.
@@ -22,7 +22,7 @@ pub(crate) enum DiskCommand {
 
 /// What the disk tells the node loop.
 #[derive(Debug)]
-pub(crate) enum DiskEvent {
+pub enum DiskEvent {
     /// Writes through this id are durable.
     Durable(WriteId),
     /// A write or sync failed; the node must stop.
@@ -33,8 +33,8 @@ pub(crate) enum DiskEvent {
 /// Commands come in batches (one per round of the node loop: one wake-up of this
 /// thread, not one per write). `slow_sync` is added to every sync, to test the server
 /// on a slow disk.
-pub(crate) fn run(
-    mut storage: Storage<StdFs>,
+pub fn run<F: FileSystem>(
+    mut storage: Storage<F>,
     batches: mpsc::Receiver<Vec<DiskCommand>>,
     events: UnboundedSender<DiskEvent>,
     slow_sync: std::time::Duration,
