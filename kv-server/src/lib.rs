@@ -8,7 +8,8 @@
 //! - Storage is `raft_storage` on `std::fs`: the segmented write-ahead log, the hard
 //!   state and snapshot files, and recovery, the code the simulator runs on its
 //!   crashing in-memory file system.
-//! - [`server`]: the process: the node loop, the disk thread, peer links, the client port.
+//! - [`server`]: the process: a `raft_runtime` node (its loop, disk thread and peer
+//!   links) with the client port it shares with peers, the connections and `INFO`.
 //! - The client protocol (RESP2, the commands, the per-connection session that keeps
 //!   pipelined commands in order) is `kv::resp`, sans-IO, where the simulator runs it
 //!   too; `server`'s connection task only moves its bytes.

@@ -1,28 +1,38 @@
-//! # raft-runtime: the tokio side of a node
+//! # raft-runtime: a node for any state machine, on tokio
 //!
-//! Everything a `raft_host::Driver` needs from the real world that decides nothing:
+//! [`Node::start`] runs any `raft_host::StateMachine` as one node of a cluster: its
+//! storage opened (`raft_storage` on `std::fs`), its port listening for peers, the
+//! driver's loop running. The [`Node`] gives [`Handle`]s that submit requests (writes,
+//! linearizable and local reads, membership changes, transfers), look at the driver
+//! between rounds, and tell the node's role and leader. `examples/counter.rs` is a
+//! replicated counter on three nodes in under 60 lines.
 //!
+//! Everything here moves things and decides nothing; the decisions are the driver's,
+//! which the simulator tests:
+//!
+//! - the node loop (private): feeds the driver ticks, messages, requests and
+//!   the disk's reports, and carries out its outputs in order.
 //! - [`disk`]: the disk thread. It performs the driver's writes on `raft_storage` in
 //!   order and reports "durable through N" only after the fsync returned; one sync
 //!   covers every write issued while the previous one ran (group commit).
 //! - [`transport`]: one TCP link per pair of nodes, carrying the core's messages as
-//!   length-prefixed frames, with a handshake, reconnection and bounded queues; what
-//!   arrives goes to a channel the node loop reads.
+//!   length-prefixed frames, with a handshake, reconnection and bounded queues.
 //!
-//! - [`node`]: [`Node::start`] runs any `raft_host::StateMachine` as one node of a
-//!   cluster (its storage opened, its port listening for peers, the driver's loop
-//!   running) and returns a [`Node`] that submits requests (writes, linearizable and
-//!   local reads, membership changes, transfers) and tells the node's role and leader.
-//!   `examples/counter.rs` is a replicated counter on three nodes in 56 lines.
-//!
-//! `kv-server` still assembles the disk thread and the links with a node loop of its
-//! own (it shares one port between peers and Redis clients, and keeps an address book
-//! in its state machine); moving it onto [`Node`] is the next step. Where it sits in
-//! the project: `ARCHITECTURE.md` at the repository root.
+//! A program that shares its port between peers and its own clients (as `kv-server`
+//! does for Redis clients) sets [`PeerListener::Caller`] and hands peer connections to
+//! [`Handle::accept_peer`]; a state machine that records members' addresses in the log
+//! gives an [`AddressBook`]. Where it sits in the project: `ARCHITECTURE.md` at the
+//! repository root.
 
+mod config;
 pub mod disk;
-pub mod node;
+mod handle;
+mod leadership;
+mod node;
+mod node_loop;
 pub mod transport;
 
-pub use node::{Node, NodeConfig, Status};
+pub use config::{NodeConfig, PeerListener};
+pub use handle::{read_handshake, Handle, Look, Reply, Status};
+pub use node::{AddressBook, Node, Recovered};
 pub use raft_core::Role;

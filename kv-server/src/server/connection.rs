@@ -7,13 +7,13 @@
 //! releases and translates the driver's answers (a leader's id becomes its address).
 
 use super::status::{self, NodeStatus};
-use super::{NodeInput, NodeReply, ReplyTo, Shared};
-use crate::machine::{self, ServerQuery, ServerResponse};
+use super::{NodeReply, ReplyTo, Shared};
+use crate::machine::{self, ServerMachine, ServerQuery, ServerResponse};
 use kv::resp::{
     Answer as SessionAnswer, Request as SessionRequest, RespSession, SessionRequestId, StatusKind,
 };
 use raft_core::{MembershipChange, NodeId};
-use raft_host::{Answer, Request};
+use raft_host::{Answer, Driver, Request};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -82,8 +82,9 @@ impl Link<'_> {
 
     /// Hands `request` to the node loop; if the node has stopped, answers it so.
     async fn send(&self, id: SessionRequestId, request: Request<ServerQuery>, session: &mut RespSession) {
-        let input = NodeInput::Request { request, reply: self.reply_to(id) };
-        if self.shared.inbox.send(input).await.is_err() {
+        let reply_to = self.reply_to(id);
+        let reply = Box::new(move |answer| reply_to.send(NodeReply::Answer(answer)));
+        if !self.shared.node.submit_with(request, reply).await {
             session.answer(id, node_stopped());
         }
     }
@@ -102,7 +103,11 @@ impl Link<'_> {
             SessionRequest::ReadMany { keys, local } => read(ServerQuery::Many(keys), local),
             SessionRequest::Status(kind) => {
                 self.submitted.insert(id, kind);
-                if self.shared.inbox.send(NodeInput::Status(self.reply_to(id))).await.is_err() {
+                let (reply_to, addresses) = (self.reply_to(id), self.shared.node.addresses());
+                let look = Box::new(move |driver: &Driver<ServerMachine>| {
+                    reply_to.send(NodeReply::Status(Box::new(NodeStatus::of(driver, addresses))));
+                });
+                if !self.shared.node.inspect_with(look).await {
                     self.submitted.remove(&id);
                     session.answer(id, node_stopped());
                 }
@@ -135,7 +140,7 @@ impl Link<'_> {
 
     /// The driver's answer in the session's terms: a leader's id becomes its address.
     fn translate(&self, answer: Answer<ServerResponse>) -> SessionAnswer {
-        let address = |hint: Option<NodeId>| hint.and_then(|leader| self.shared.address_of(leader));
+        let address = |hint: Option<NodeId>| hint.and_then(|leader| self.shared.node.address_of(leader));
         match answer {
             Answer::Applied { response, .. } | Answer::Read(response) => match response {
                 ServerResponse::Kv(response) => SessionAnswer::Response(response),

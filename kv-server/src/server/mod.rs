@@ -1,36 +1,33 @@
-//! The server process: storage, the node loop, the transport and the client port.
+//! The server process: the Redis front end on a `raft_runtime` node.
 //!
 //! ```text
-//!  clients (RESP) ─┐                      ┌─> disk thread: WAL writes, fsync ─┐
-//!                  ├─> node loop: Driver ─┤                                   │
-//!  peers (frames) ─┘      ^               └─> transport: one link per peer    │
-//!                         └──────────── "durable through N" ──────────────────┘
+//!  clients (RESP) ──> connection: RespSession ──┐    raft_runtime::Node
+//!                                               ├──> node loop: Driver ──> disk thread, peer links
+//!  peers (frames) ──> one shared port ──────────┘
 //! ```
+//!
+//! The node (its loop, disk thread and links) is `raft_runtime`'s, the one any state
+//! machine runs on; this module adds the shared port, the client connections, and
+//! `INFO`.
 
 mod connection;
-mod leadership;
 mod listener;
-mod node;
 mod status;
 
 pub use raft_runtime::transport;
-use raft_runtime::{disk, transport::LinkCounters};
 
-use crate::machine::{ServerMachine, ServerQuery, ServerResponse};
+use crate::machine::{ServerMachine, ServerResponse};
 use kv::resp::SessionRequestId;
 use raft_core::NodeId;
-use raft_host::{Answer, Driver, DriverConfig, Request};
-use raft_storage::{StdFs, Storage, StorageOptions};
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
+use raft_host::Answer;
+use raft_runtime::{Handle, Node, NodeConfig, PeerListener};
+use raft_storage::StorageOptions;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-
-/// Requests and messages waiting for the node loop before senders wait.
-const INBOX_CAPACITY: usize = 8192;
+use tokio::sync::mpsc;
 
 /// How a server runs.
 #[derive(Clone, Debug)]
@@ -56,19 +53,6 @@ pub struct ServerOptions {
     pub slow_sync: Duration,
 }
 
-/// What the node loop takes in, besides ticks and the disk's reports.
-pub(crate) enum NodeInput {
-    /// A client request, and where to send its answer.
-    Request {
-        /// The request.
-        request: Request<ServerQuery>,
-        /// Its answer goes here.
-        reply: ReplyTo,
-    },
-    /// A snapshot of the node's state, for `RAFT.INFO` and `INFO`.
-    Status(ReplyTo),
-}
-
 /// Where the node loop sends what a connection asked for: the connection's channel, and
 /// the connection's own number for the request.
 pub(crate) struct ReplyTo {
@@ -91,47 +75,28 @@ pub(crate) enum NodeReply {
     Status(Box<status::NodeStatus>),
 }
 
-/// Counters the IO layer keeps.
+/// Counters the connections keep.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     /// Client connections open.
     pub(crate) clients: AtomicUsize,
     /// Client connections closed for breaking RESP.
     pub(crate) client_protocol_errors: AtomicU64,
-    /// What the peer links count.
-    pub(crate) links: Arc<LinkCounters>,
 }
 
-/// What the node loop, the transport and the connections share.
+/// What the connections share.
 pub(crate) struct Shared {
-    /// This node.
-    pub(crate) id: NodeId,
-    /// The port it listens on.
+    /// The port this node listens on.
     pub(crate) port: u16,
-    /// Where each node listens (the command line's, then the log's).
-    pub(crate) addresses: Mutex<BTreeMap<NodeId, String>>,
-    /// The node loop's inbox.
-    pub(crate) inbox: mpsc::Sender<NodeInput>,
+    /// The node.
+    pub(crate) node: Handle<ServerMachine>,
     /// Counters.
     pub(crate) stats: Stats,
 }
 
-impl Shared {
-    /// Where node `id` listens, if known.
-    pub(crate) fn address_of(&self, id: NodeId) -> Option<String> {
-        self.addresses.lock().expect("addresses lock").get(&id).cloned()
-    }
-}
-
-/// A seed for the election timer from the OS's randomness (std's hasher keys come from
-/// it), mixed with the process id and the time: nodes of one cluster must differ.
-fn random_seed() -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    hasher.write_u128(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
-    );
-    hasher.finish()
+/// The addresses the log recorded, for the runtime to dial.
+fn address_book(machine: &ServerMachine) -> (u64, &BTreeMap<NodeId, String>) {
+    (machine.addresses_version(), machine.addresses())
 }
 
 /// Why a server stopped.
@@ -162,90 +127,40 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
             options.id
         )));
     };
-    // The port is bound before the data directory is touched: a port in use leaves no
-    // new directory behind. Nothing is accepted until storage is open.
-    let listen = options.listen.clone().unwrap_or(own_address.clone());
+    let listen = options.listen.clone().unwrap_or(own_address);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|error| refused(format!("cannot listen on {listen}: {error}")))?;
     let port = listener.local_addr().map_err(|error| refused(error.to_string()))?.port();
-    let (storage, image, report) = {
-        let (dir, id, storage_options) = (options.data_dir.clone(), options.id, options.storage);
-        tokio::task::spawn_blocking(move || Storage::open(StdFs, &dir, id, storage_options))
-            .await
-            .map_err(|error| ServerError::Failed(error.to_string()))?
-            .map_err(|error| refused(error.to_string()))?
-    };
-    if let Some((path, kept, cut, why)) = &report.torn_tail {
-        tracing::warn!("{}: cut a torn tail of {cut} bytes at offset {kept} ({why})", path.display());
-    }
-    let voters: Vec<NodeId> = options.members.keys().copied().collect();
-    let mut raft = raft_core::Config::new(options.id, voters);
-    raft.election_timeout_min_ticks = 100;
-    raft.election_timeout_max_ticks = 200;
-    raft.validate().map_err(|error| refused(error.to_string()))?;
-    let mut config = DriverConfig::new(raft);
-    config.compaction_threshold_entries = options.compaction_entries;
+    let mut config = NodeConfig::new(options.id, options.members.clone(), options.data_dir.clone());
+    config.peer_listener = PeerListener::Caller;
+    config.tick = options.tick;
+    config.compaction_entries = options.compaction_entries;
+    config.storage = options.storage;
     config.misbehaviour = options.misbehaviour;
-    // Answer a stuck request within 5 election timeouts: clients retry sooner anyway.
-    config.request_timeout_ticks = 5 * config.raft.election_timeout_max_ticks;
-    let entries = image.entries.len();
-    let driver = Driver::start(config, image, random_seed(), ServerMachine::default())
-        .map_err(|error| refused(format!("cannot start from {}: {error:?}", options.data_dir.display())))?;
-
-    let (inbox, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
-    let (peer_messages, peer_messages_rx) = mpsc::channel(INBOX_CAPACITY);
-    let links = Arc::new(LinkCounters::default());
-    let shared = Arc::new(Shared {
-        id: options.id,
-        port,
-        addresses: Mutex::new(BTreeMap::new()),
-        inbox,
-        stats: Stats { links: links.clone(), ..Stats::default() },
-    });
-    let transport = transport::Transport::new(options.id, links, peer_messages);
-
-    let (disk, disk_rx) = std_mpsc::channel();
-    let (disk_events, disk_events_rx) = mpsc::unbounded_channel();
-    let disk_thread = std::thread::Builder::new()
-        .name("disk".into())
-        .spawn({
-            let slow_sync = options.slow_sync;
-            move || disk::run(storage, disk_rx, disk_events, slow_sync)
-        })
-        .map_err(|error| ServerError::Failed(error.to_string()))?;
-
+    config.slow_sync = options.slow_sync;
+    let mut node = Node::start_with_address_book(config, ServerMachine::default(), Some(address_book))
+        .await
+        .map_err(refused)?;
+    let recovered = node.recovered();
     eprintln!(
         "kv server: node {} listening on {listen} for peers and clients; data in {} ({}, {} log entries, term {})",
         options.id,
         options.data_dir.display(),
-        if report.fresh { "new" } else { "recovered" },
-        entries,
-        driver.node().term(),
+        if recovered.fresh { "new" } else { "recovered" },
+        recovered.entries,
+        recovered.term,
     );
-    let accept = tokio::spawn(listener::accept_loop(listener, shared.clone(), transport.clone()));
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        let _ = stop.send(true);
-    });
-    let node = node::NodeLoop {
-        driver,
-        shared,
-        transport,
-        disk,
-        disk_batch: Vec::new(),
-        configured: options.members.clone(),
-        pending: HashMap::new(),
-        next_request: 1,
-        addresses_version: None,
-        leadership: None,
+    let shared = Arc::new(Shared { port, node: node.handle(), stats: Stats::default() });
+    let accept = tokio::spawn(listener::accept_loop(listener, shared));
+    let outcome = tokio::select! {
+        _ = wait_for_signal() => Ok(()),
+        stopped = node.stopped() => stopped,
     };
-    let outcome = node.run(inbox_rx, peer_messages_rx, disk_events_rx, options.tick, stopped).await;
     accept.abort();
-    // The node loop dropped its sender: the disk thread syncs what is left and ends.
-    let _ = tokio::task::spawn_blocking(move || disk_thread.join()).await;
-    outcome.map_err(ServerError::Failed)
+    // The disk syncs what it holds and lets go of the data directory.
+    let shutdown = node.shutdown().await;
+    outcome.and(shutdown).map_err(ServerError::Failed)
 }
 
 async fn wait_for_signal() {

@@ -4,6 +4,7 @@ use super::Shared;
 use crate::machine::ServerMachine;
 use raft_core::{LogIndex, NodeId, Role};
 use raft_host::Driver;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -53,10 +54,9 @@ pub(crate) struct NodeStatus {
 
 impl NodeStatus {
     /// The status of `driver`'s node.
-    pub(crate) fn of(driver: &Driver<ServerMachine>, shared: &Shared) -> NodeStatus {
+    pub(crate) fn of(driver: &Driver<ServerMachine>, addresses: BTreeMap<NodeId, String>) -> NodeStatus {
         let node = driver.node();
         let voters = node.voters();
-        let addresses = shared.addresses.lock().expect("addresses lock").clone();
         let mut ids: Vec<NodeId> = addresses.keys().copied().chain(voters.iter().copied()).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -132,7 +132,7 @@ pub(crate) fn raft_info_text(status: &NodeStatus) -> String {
 
 /// `INFO`: Redis's sections that clients look at, then the Raft state.
 pub(crate) fn info_text(status: &NodeStatus, shared: &Shared) -> String {
-    let stats = &shared.stats;
+    let (stats, links) = (&shared.stats, shared.node.link_counters());
     let mut text = String::new();
     let _ = write!(
         text,
@@ -148,9 +148,9 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared) -> String {
         text,
         "# Stats\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\n\r\n",
         stats.client_protocol_errors.load(Ordering::Relaxed),
-        stats.links.frames_rejected.load(Ordering::Relaxed),
-        stats.links.connections_refused.load(Ordering::Relaxed),
-        stats.links.sends_dropped.load(Ordering::Relaxed),
+        links.frames_rejected.load(Ordering::Relaxed),
+        links.connections_refused.load(Ordering::Relaxed),
+        links.sends_dropped.load(Ordering::Relaxed),
     );
     let _ =
         write!(text, "# Keyspace\r\ndb0:keys={}\r\n\r\n# Raft\r\n{}", status.keys, raft_info_text(status));

@@ -5,7 +5,7 @@
 
 use raft_core::{NodeId, Role, Term};
 
-/// What the node loop compares after each round.
+/// What the node loop compares after each round (and what [`crate::Status`] shows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Leadership {
     pub(crate) role: Role,
@@ -14,6 +14,11 @@ pub(crate) struct Leadership {
 }
 
 impl Leadership {
+    /// Where `node` stands now.
+    pub(crate) fn of(node: &raft_core::RaftNode) -> Leadership {
+        Leadership { role: node.role(), term: node.term(), leader: node.leader() }
+    }
+
     /// The line to log for the change from `self` to `now`, if it is one an operator
     /// looks for.
     pub(crate) fn change(&self, now: &Leadership) -> Option<String> {
