@@ -21,6 +21,17 @@ impl Checkers {
             Observed::StaleMessageHandled { message, term_before, did, .. } => {
                 self.stale_term.on_stale_message(message, term_before, did)
             }
+            Observed::VoteRequestReceived { message, term, last_term, last_index, .. } => {
+                self.vote_rule.on_request_received(message, term, last_term, last_index);
+                Ok(())
+            }
+            Observed::StepWrote { node } => {
+                let host = host(hosts, node).expect("a node of the cluster wrote");
+                match host.core() {
+                    Some(core) => super::log_image::check(node, core, host.disk.written()),
+                    None => Ok(()),
+                }
+            }
             Observed::RoleChanged { node, role, term } => {
                 self.monotonic.on_term(node, term)?;
                 if role != Role::Leader {

@@ -16,6 +16,7 @@ mod durable_vote;
 mod election_safety;
 mod leader_completeness;
 pub mod linearizability;
+mod log_image;
 mod log_matching;
 mod membership_rule;
 mod monotonic;

@@ -29,6 +29,25 @@ pub enum Observed<'a> {
         /// What the step asked for.
         did: ActionKinds,
     },
+    /// Node `node`, in `term` with its log ending at (`last_term`, `last_index`), is
+    /// about to step on a vote request (`message`).
+    VoteRequestReceived {
+        /// The node.
+        node: NodeId,
+        /// The request.
+        message: &'a Message,
+        /// The node's term before it.
+        term: Term,
+        /// The term of its last entry.
+        last_term: Term,
+        /// Its last index.
+        last_index: LogIndex,
+    },
+    /// A node took a step in which it wrote to its disk (the disk has taken the writes).
+    StepWrote {
+        /// The node.
+        node: NodeId,
+    },
     /// A node's role changed.
     RoleChanged {
         /// The node.

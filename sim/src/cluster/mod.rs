@@ -347,7 +347,15 @@ impl Cluster {
         let term_before = core.term();
         if matches!(message.body, raft_core::MessageBody::RequestVote { .. }) {
             let (last_term, last_index) = (core.last_term(), core.last_index());
-            self.checkers.vote_rule.on_request_received(&message, term_before, last_term, last_index);
+            let node = self.hosts[position].id;
+            let event = Observed::VoteRequestReceived {
+                node,
+                message: &message,
+                term: term_before,
+                last_term,
+                last_index,
+            };
+            self.observe(event, queue.now());
         }
         let stale = StaleTerm::is_stale(&message, term_before).then(|| message.clone());
         self.drive(position, queue, |driver| driver.receive(message));
@@ -405,35 +413,8 @@ impl Cluster {
         }
         self.outputs = outputs;
         if wrote && !self.failed() {
-            self.check_log_image(position, queue.now());
+            self.observe(Observed::StepWrote { node: self.hosts[position].id }, queue.now());
         }
-    }
-
-    /// The core's log must be the log its writes describe: after every step that
-    /// wrote, once the disk has taken the writes, its last entry (index and term) and its snapshot
-    /// point are those of the written image. A core that keeps in memory what its own
-    /// writes discard (or the reverse) breaks the moment it does so, long before a
-    /// restart or an election shows the damage.
-    fn check_log_image(&mut self, position: usize, now: Micros) {
-        let host = &self.hosts[position];
-        let Some(core) = host.core() else { return };
-        let written = host.disk.written();
-        let image_last = raft_host::durable_image::last_index(written);
-        let image_snapshot = raft_host::durable_image::snapshot_index(written);
-        let core_last = core.last_index();
-        let core_snapshot = core.snapshot_meta().last_included_index;
-        let image_term = raft_host::durable_image::term_at(written, image_last);
-        let core_term = core.term_at(core_last);
-        if (core_last, core_term, core_snapshot) == (image_last, image_term, image_snapshot) {
-            return;
-        }
-        let node = host.id;
-        let detail = format!(
-            "node {node} holds a log through {core_last}@{} (snapshot at {core_snapshot}) but its writes describe one through {image_last}@{} (snapshot at {image_snapshot})",
-            core_term.map_or("?".to_string(), |term| term.to_string()),
-            image_term.map_or("?".to_string(), |term| term.to_string()),
-        );
-        self.fail(Verdict::Safety, Violation::new(Invariant::LogImage, vec![node], detail), now);
     }
 
     /// One output of the driver at `position`, as its IO layer would carry it out.
