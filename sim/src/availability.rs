@@ -27,10 +27,11 @@
 //! keeps them is the same run as before they existed, only with a quiet tail.
 
 use crate::checkers::{Invariant, Violation};
+use crate::event::Event;
 use crate::event_queue::Micros;
 use crate::faults::BASE_TICK_MICROS;
 use crate::options::Verdict;
-use crate::simulation::{Event, Simulation};
+use crate::world::World;
 use raft_core::{LogIndex, NodeId, Role, Term};
 
 /// How long the quiet tail of the liveness phase lasts: 200 base ticks, seven to
@@ -91,42 +92,42 @@ impl Availability {
     }
 }
 
-impl Simulation<'_> {
+impl Availability {
     /// How long a healthy majority may take to commit: four election timeouts at the
     /// slowest clock, four of the plan's longest delays of a first copy and syncs, and
     /// once the longest delay of a duplicate. (Late duplicates of acknowledgements sent
     /// before a cut keep a cut-off leader believing it hears from a quorum, and its
     /// heartbeats keep the others from campaigning, until the last of them arrives.)
-    pub(crate) fn availability_window_micros(&self) -> Micros {
-        let slowest_tick = self.plan.tick_micros.iter().copied().max().unwrap_or(BASE_TICK_MICROS);
-        let timeout_ticks = self.cluster.hosts[0].config_election_timeout_max_ticks();
+    fn window_micros(world: &World<'_>) -> Micros {
+        let slowest_tick = world.plan.tick_micros.iter().copied().max().unwrap_or(BASE_TICK_MICROS);
+        let timeout_ticks = world.cluster.hosts[0].config_election_timeout_max_ticks();
         4 * timeout_ticks * slowest_tick
-            + 4 * self.cluster.network.max_first_delay_micros()
-            + self.cluster.network.max_delay_micros()
-            + 4 * self.plan.storage.sync_max_micros
+            + 4 * world.cluster.network.max_first_delay_micros()
+            + world.cluster.network.max_delay_micros()
+            + 4 * world.plan.storage.sync_max_micros
     }
 
     /// Called at every node's tick: looks at the rules this tick concerns.
-    pub(crate) fn watch_availability(&mut self, position: usize) {
-        if self.availability.quiet.is_some() {
-            self.watch_quiet(position);
+    pub(crate) fn watch(&mut self, world: &mut World<'_>, position: usize) {
+        if self.quiet.is_some() {
+            self.watch_quiet(world, position);
             return;
         }
-        self.watch_check_quorum(position);
-        let now = self.queue.now();
-        if now >= self.availability.next_sample && now < self.safety_phase_micros() {
-            self.availability.next_sample = now + SAMPLE_MICROS;
-            self.watch_healthy_majority();
+        self.watch_check_quorum(world, position);
+        let now = world.queue.now();
+        if now >= self.next_sample && now < world.safety_phase_micros() {
+            self.next_sample = now + SAMPLE_MICROS;
+            self.watch_healthy_majority(world);
         }
     }
 
-    fn watch_check_quorum(&mut self, position: usize) {
-        let now = self.queue.now();
-        let cluster = &self.cluster;
+    fn watch_check_quorum(&mut self, world: &mut World<'_>, position: usize) {
+        let now = world.queue.now();
+        let cluster = &world.cluster;
         let host = &cluster.hosts[position];
         let leading = host.core().filter(|core| core.role() == Role::Leader && !host.paused);
         let Some(core) = leading else {
-            if let Some(slot) = self.availability.cut_off_since.get_mut(position) {
+            if let Some(slot) = self.cut_off_since.get_mut(position) {
                 *slot = None;
             }
             return;
@@ -144,10 +145,10 @@ impl Simulation<'_> {
             })
             .count();
         let needed = voters.len() / 2 + 1;
-        if self.availability.cut_off_since.len() < cluster.hosts.len() {
-            self.availability.cut_off_since.resize(cluster.hosts.len(), None);
+        if self.cut_off_since.len() < cluster.hosts.len() {
+            self.cut_off_since.resize(cluster.hosts.len(), None);
         }
-        let slot = &mut self.availability.cut_off_since[position];
+        let slot = &mut self.cut_off_since[position];
         if reachable >= needed {
             *slot = None;
             return;
@@ -170,18 +171,18 @@ impl Simulation<'_> {
                 bound as f64 / 1e6
             );
             let node = position as NodeId + 1;
-            self.fail(Verdict::Liveness, Violation::new(Invariant::CheckQuorum, vec![node], detail));
+            world.fail(Verdict::Liveness, Violation::new(Invariant::CheckQuorum, vec![node], detail));
         }
     }
 
     /// The nodes that are running, unpaused and connected both ways to each other, if
     /// they hold a majority of every voter set they know; else `None`.
-    fn healthy_majority(&self) -> Option<Vec<usize>> {
-        let cluster = &self.cluster;
+    fn healthy_majority(world: &World<'_>) -> Option<Vec<usize>> {
+        let cluster = &world.cluster;
         if cluster.network.loss_ppm() > LOSS_PPM_MAX {
             return None;
         }
-        let now = self.queue.now();
+        let now = world.queue.now();
         let nodes = cluster.hosts.len();
         let connected = |a: usize, b: usize| {
             !cluster.network.is_hard_cut(a, b)
@@ -224,18 +225,18 @@ impl Simulation<'_> {
         None
     }
 
-    fn watch_healthy_majority(&mut self) {
-        let now = self.queue.now();
-        let Some(members) = self.healthy_majority() else {
-            self.availability.window = None;
+    fn watch_healthy_majority(&mut self, world: &mut World<'_>) {
+        let now = world.queue.now();
+        let Some(members) = Self::healthy_majority(world) else {
+            self.window = None;
             return;
         };
-        let window_micros = self.availability_window_micros();
-        let window = match &mut self.availability.window {
+        let window_micros = Self::window_micros(world);
+        let window = match &mut self.window {
             Some(window) if window.members == members => window,
             slot => slot.insert(Window { members, since: now, halfway: None }),
         };
-        let cluster = &self.cluster;
+        let cluster = &world.cluster;
         if window.halfway.is_none() && now >= window.since + window_micros / 2 {
             window.halfway = Some(
                 window
@@ -297,27 +298,27 @@ impl Simulation<'_> {
             if leaderless { "have no leader" } else { "their leader did not commit what it held halfway" },
             states.join("; ")
         );
-        self.fail(Verdict::Liveness, Violation::new(Invariant::Availability, ids, detail));
+        world.fail(Verdict::Liveness, Violation::new(Invariant::Availability, ids, detail));
     }
 
     /// The cluster has recovered: calm the network and watch a quiet tail before the run
     /// ends. `leader` is the agreed leader's position.
-    pub(crate) fn begin_quiet(&mut self, leader: usize) {
-        let now = self.queue.now();
-        self.cluster.network.calm(QUIET_DELAY_MAX_MICROS);
-        let terms = self.cluster.hosts.iter().map(|host| host.core().map(|core| core.term())).collect();
-        let voters = self.cluster.hosts[leader].core().map_or(&[][..], |core| core.voters());
-        let watched = self.cluster.hosts.iter().map(|host| voters.contains(&host.id)).collect();
-        self.availability.quiet = Some(Quiet { terms, leader, watched, began: now, transfer_arrived: false });
-        self.queue.schedule_in(QUIET_MICROS, Event::QuietEnd);
+    pub(crate) fn begin_quiet(&mut self, world: &mut World<'_>, leader: usize) {
+        let now = world.queue.now();
+        world.cluster.network.calm(QUIET_DELAY_MAX_MICROS);
+        let terms = world.cluster.hosts.iter().map(|host| host.core().map(|core| core.term())).collect();
+        let voters = world.cluster.hosts[leader].core().map_or(&[][..], |core| core.voters());
+        let watched = world.cluster.hosts.iter().map(|host| voters.contains(&host.id)).collect();
+        self.quiet = Some(Quiet { terms, leader, watched, began: now, transfer_arrived: false });
+        world.queue.schedule_in(QUIET_MICROS, Event::QuietEnd);
     }
 
-    fn watch_quiet(&mut self, position: usize) {
-        let Some(quiet) = &self.availability.quiet else { return };
+    fn watch_quiet(&mut self, world: &mut World<'_>, position: usize) {
+        let Some(quiet) = &self.quiet else { return };
         if quiet.transfer_arrived || (!quiet.watched[position] && position != quiet.leader) {
             return;
         }
-        let host = &self.cluster.hosts[position];
+        let host = &world.cluster.hosts[position];
         let Some(core) = host.core() else { return };
         let was = quiet.terms.get(position).copied().flatten();
         let deposed = position == quiet.leader && core.role() != Role::Leader;
@@ -331,9 +332,9 @@ impl Simulation<'_> {
             was.map_or("?".to_string(), |term| term.to_string()),
             core.term(),
             core.role(),
-            (self.queue.now() - quiet.began) as f64 / 1e6
+            (world.queue.now() - quiet.began) as f64 / 1e6
         );
         let nodes = vec![position as NodeId + 1, leader as NodeId];
-        self.fail(Verdict::Liveness, Violation::new(Invariant::UnprovokedElection, nodes, detail));
+        world.fail(Verdict::Liveness, Violation::new(Invariant::UnprovokedElection, nodes, detail));
     }
 }

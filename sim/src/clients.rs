@@ -19,11 +19,12 @@
 //! Reads go through ReadIndex ([`ReadMode::Index`]) or, to show the checker catching
 //! stale reads, straight to whatever node the client picked ([`ReadMode::Local`]).
 
+use crate::event::Event;
 use crate::event_queue::Micros;
 use crate::history::{ClientOp, Outcome};
 use crate::options::ReadMode;
-use crate::simulation::{Event, Simulation};
 use crate::trace::{TraceEvent, TraceRecord};
+use crate::world::World;
 use kv::{Bytes, ClientId, Command, Operation, Query, Response, Sequence};
 use raft_core::{NodeId, RequestId};
 use raft_host::{Answer, Request};
@@ -130,35 +131,51 @@ fn push_decimal(text: &mut Vec<u8>, mut number: u64) {
     text.extend_from_slice(&digits[start..]);
 }
 
-impl Simulation<'_> {
+/// Every ordinary client of a run.
+#[derive(Debug)]
+pub(crate) struct Clients {
+    list: Vec<Client>,
+}
+
+impl Clients {
+    /// `count` clients, with ids from 1.
+    pub(crate) fn new(count: usize) -> Clients {
+        Clients { list: (1..=count as u64).map(Client::new).collect() }
+    }
+
+    /// Whether the run has none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// Starts every client's first operation after a think time.
-    pub(crate) fn start_clients(&mut self) {
-        for client in 0..self.clients.len() {
-            let gap = self.workload.next_gap(self.plan.workload.think_micros);
-            self.queue.schedule(gap, Event::ClientInvoke { client });
+    pub(crate) fn start(&mut self, world: &mut World<'_>) {
+        for client in 0..self.list.len() {
+            let gap = world.next_gap(world.plan.workload.think_micros);
+            world.queue.schedule(gap, Event::ClientInvoke { client });
         }
     }
 
     /// A client invokes its next operation (in the safety phase only).
-    pub(crate) fn client_invoke(&mut self, client: usize) {
-        if self.liveness.is_some() || self.clients[client].is_busy() {
+    pub(crate) fn invoke(&mut self, world: &mut World<'_>, client: usize) {
+        if !world.in_safety_phase() || self.list[client].is_busy() {
             return;
         }
-        let request = self.draw_request(client);
+        let request = self.draw_request(world, client);
         let operation = match &request {
             PendingRequest::Write(command, _) => command.operation.clone(),
             PendingRequest::Read(query) => Operation::Read(query.clone()),
         };
-        let now = self.queue.now();
-        let history_index = self.history.len();
-        self.history.push(ClientOp {
-            client: self.clients[client].id,
+        let now = world.queue.now();
+        let history_index = world.history.len();
+        world.history.push(ClientOp {
+            client: self.list[client].id,
             operation,
             invoke_us: now,
             return_us: None,
             outcome: Outcome::Indeterminate,
         });
-        self.clients[client].pending = Some(Pending {
+        self.list[client].pending = Some(Pending {
             history_index,
             request,
             attempt: 0,
@@ -168,13 +185,13 @@ impl Simulation<'_> {
             earlier_attempt_unrefused: false,
             current_attempt_unrefused: false,
         });
-        self.client_attempt(client);
+        self.attempt(world, client);
     }
 
     /// Draws the next operation of `client` from the plan's mix.
-    fn draw_request(&mut self, client: usize) -> PendingRequest {
-        let workload = &self.plan.workload;
-        let random = &mut self.workload.random;
+    fn draw_request(&mut self, world: &mut World<'_>, client: usize) -> PendingRequest {
+        let workload = &world.plan.workload;
+        let random = &mut world.random;
         // The lower of two uniform draws: low keys are contended more.
         let keys = u64::from(workload.keys.max(1));
         let key = key_name(random.below(keys).min(random.below(keys)));
@@ -186,7 +203,7 @@ impl Simulation<'_> {
                 Query::Get { key }
             });
         }
-        let state = &mut self.clients[client];
+        let state = &mut self.list[client];
         let sequence = state.next_sequence;
         state.next_sequence += 1;
         let mut value = Vec::with_capacity(12);
@@ -209,17 +226,17 @@ impl Simulation<'_> {
     }
 
     /// Sends the pending operation of `client` once more, to the node it believes leads.
-    fn client_attempt(&mut self, client: usize) {
-        let nodes = self.cluster.hosts.len();
-        let target = match self.clients[client].leader_guess {
+    fn attempt(&mut self, world: &mut World<'_>, client: usize) {
+        let nodes = world.cluster.hosts.len();
+        let target = match self.list[client].leader_guess {
             Some(position) => position,
-            None => self.workload.random.index(nodes),
+            None => world.random.index(nodes),
         };
-        let state = &mut self.clients[client];
+        let state = &mut self.list[client];
         state.attempts += 1;
         let attempt =
             CLIENT_REQUESTS | (client as u64) << ATTEMPT_BITS | (state.attempts & ((1 << ATTEMPT_BITS) - 1));
-        let responsive = self.cluster.hosts[target].is_responsive();
+        let responsive = world.cluster.hosts[target].is_responsive();
         let pending = state.pending.as_mut().expect("an attempt of a pending operation");
         pending.earlier_attempt_unrefused |= pending.current_attempt_unrefused;
         pending.current_attempt_unrefused = responsive;
@@ -227,19 +244,19 @@ impl Simulation<'_> {
         pending.target = target;
         let request = match &pending.request {
             PendingRequest::Write(_, bytes) => Request::Write(bytes.clone()),
-            PendingRequest::Read(query) => match self.options.reads {
+            PendingRequest::Read(query) => match world.options.reads {
                 ReadMode::Index => Request::Read(query.clone()),
                 ReadMode::Local => Request::LocalRead(query.clone()),
             },
         };
-        let now = self.queue.now();
-        pending.deadline = now + self.plan.workload.request_timeout_micros;
+        let now = world.queue.now();
+        pending.deadline = now + world.plan.workload.request_timeout_micros;
         if !state.timer_armed {
             state.timer_armed = true;
-            self.queue.schedule(pending.deadline, Event::ClientTimer { client });
+            world.queue.schedule(pending.deadline, Event::ClientTimer { client });
         }
         let event = if matches!(request, Request::Write(_)) { TraceEvent::Propose } else { TraceEvent::Read };
-        self.trace.record(TraceRecord {
+        world.trace.record(TraceRecord {
             time_us: now,
             event,
             node: target as u64 + 1,
@@ -248,25 +265,25 @@ impl Simulation<'_> {
             ..TraceRecord::default()
         });
         if !responsive {
-            self.clients[client].leader_guess = None;
+            self.list[client].leader_guess = None;
             return;
         }
-        self.cluster.submit(target, attempt, request, &mut self.queue);
+        world.cluster.submit(target, attempt, request, &mut world.queue);
     }
 
     /// A client's timer fires: the current attempt times out if its deadline has come;
     /// otherwise the timer is re-armed for it.
-    pub(crate) fn client_timer(&mut self, client: usize) {
-        let in_safety_phase = self.liveness.is_none();
-        let now = self.queue.now();
-        let state = &mut self.clients[client];
+    pub(crate) fn timer(&mut self, world: &mut World<'_>, client: usize) {
+        let in_safety_phase = world.in_safety_phase();
+        let now = world.queue.now();
+        let state = &mut self.list[client];
         state.timer_armed = false;
         let Some(pending) = state.pending.as_mut() else {
             return;
         };
         if now < pending.deadline {
             state.timer_armed = true;
-            self.queue.schedule(pending.deadline, Event::ClientTimer { client });
+            world.queue.schedule(pending.deadline, Event::ClientTimer { client });
             return;
         }
         pending.timeouts += 1;
@@ -277,27 +294,33 @@ impl Simulation<'_> {
                 PendingRequest::Write(..) if !maybe_applied => Outcome::Fail,
                 _ => Outcome::Indeterminate,
             };
-            self.client_done(client, outcome, None);
+            self.done(world, client, outcome, None);
             return;
         }
-        self.client_attempt(client);
+        self.attempt(world, client);
     }
 
     /// A client retries after a refusal (if that attempt is still the current one).
-    pub(crate) fn client_retry(&mut self, client: usize, attempt: RequestId) {
-        if self.clients[client].pending.as_ref().is_some_and(|pending| pending.attempt == attempt) {
-            self.client_attempt(client);
+    pub(crate) fn retry(&mut self, world: &mut World<'_>, client: usize, attempt: RequestId) {
+        if self.list[client].pending.as_ref().is_some_and(|pending| pending.attempt == attempt) {
+            self.attempt(world, client);
         }
     }
 
     /// Node `position` answered client request `request`: the answer of the client's
     /// current attempt ends the operation or sends it elsewhere; a late answer to an
     /// earlier attempt (the client moved on) is ignored.
-    pub(crate) fn on_client_answer(&mut self, position: usize, request: RequestId, answer: Answer<Response>) {
-        let Some(client) = client_of(request).filter(|&client| client < self.clients.len()) else {
+    pub(crate) fn on_answer(
+        &mut self,
+        world: &mut World<'_>,
+        position: usize,
+        request: RequestId,
+        answer: Answer<Response>,
+    ) {
+        let Some(client) = client_of(request).filter(|&client| client < self.list.len()) else {
             return;
         };
-        let current = self.clients[client]
+        let current = self.list[client]
             .pending
             .as_ref()
             .is_some_and(|pending| pending.attempt == request && pending.target == position);
@@ -305,13 +328,13 @@ impl Simulation<'_> {
             return;
         }
         match answer {
-            Answer::Applied { response, .. } => self.client_answered(client, response, true),
+            Answer::Applied { response, .. } => self.answered(world, client, response, true),
             // A local read may come from any node; only a ReadIndex read proves a leader.
             Answer::Read(response) => {
-                self.client_answered(client, response, self.options.reads == ReadMode::Index)
+                self.answered(world, client, response, world.options.reads == ReadMode::Index)
             }
-            Answer::Refused { leader_hint, .. } => self.client_retries(client, request, leader_hint, false),
-            Answer::Unknown { leader_hint } => self.client_retries(client, request, leader_hint, true),
+            Answer::Refused { leader_hint, .. } => self.retries(world, client, request, leader_hint, false),
+            Answer::Unknown { leader_hint } => self.retries(world, client, request, leader_hint, true),
             // Answers to operator requests never carry a client's id.
             Answer::Done { .. } | Answer::Started => {}
         }
@@ -321,28 +344,29 @@ impl Simulation<'_> {
     /// retries, at `leader_hint` if it names a node, after a short backoff. `maybe_applied`:
     /// the node cannot tell whether the write took effect (it lost leadership, say);
     /// otherwise it certainly did not.
-    fn client_retries(
+    fn retries(
         &mut self,
+        world: &mut World<'_>,
         client: usize,
         request: RequestId,
         leader_hint: Option<NodeId>,
         maybe_applied: bool,
     ) {
-        let nodes = self.cluster.hosts.len() as NodeId;
-        let state = &mut self.clients[client];
+        let nodes = world.cluster.hosts.len() as NodeId;
+        let state = &mut self.list[client];
         let pending = state.pending.as_mut().expect("a pending operation");
         if !maybe_applied {
             pending.current_attempt_unrefused = false;
         }
         state.leader_guess = leader_hint.filter(|id| (1..=nodes).contains(id)).map(|id| (id - 1) as usize);
-        let backoff = self.workload.random.between(1, REFUSAL_BACKOFF_MICROS);
-        self.queue.schedule_in(backoff, Event::ClientRetry { client, attempt: request });
+        let backoff = world.random.between(1, REFUSAL_BACKOFF_MICROS);
+        world.queue.schedule_in(backoff, Event::ClientRetry { client, attempt: request });
     }
 
     /// The client got its answer; `from_leader`: the node that answered leads (as far
     /// as the client can tell), so the client keeps sending there.
-    fn client_answered(&mut self, client: usize, response: Response, from_leader: bool) {
-        let state = &mut self.clients[client];
+    fn answered(&mut self, world: &mut World<'_>, client: usize, response: Response, from_leader: bool) {
+        let state = &mut self.list[client];
         let pending = state.pending.as_ref().expect("an answer to a pending operation");
         if from_leader {
             state.leader_guess = Some(pending.target);
@@ -369,18 +393,18 @@ impl Simulation<'_> {
             }
             _ => {}
         }
-        let now = self.queue.now();
-        self.client_done(client, Outcome::Ok(response), Some(now));
+        let now = world.queue.now();
+        self.done(world, client, Outcome::Ok(response), Some(now));
     }
 
     /// Closes the pending operation of `client` and schedules its next one.
-    fn client_done(&mut self, client: usize, outcome: Outcome, return_us: Option<Micros>) {
-        let pending = self.clients[client].pending.take().expect("a pending operation");
-        let record = &mut self.history[pending.history_index];
+    fn done(&mut self, world: &mut World<'_>, client: usize, outcome: Outcome, return_us: Option<Micros>) {
+        let pending = self.list[client].pending.take().expect("a pending operation");
+        let record = &mut world.history[pending.history_index];
         record.outcome = outcome;
         record.return_us = return_us;
-        self.trace.record(TraceRecord {
-            time_us: self.queue.now(),
+        world.trace.record(TraceRecord {
+            time_us: world.queue.now(),
             event: TraceEvent::Reply,
             node: pending.target as u64 + 1,
             peer: client as u64 + 1,
@@ -388,24 +412,26 @@ impl Simulation<'_> {
             count: u64::from(return_us.is_some()),
             ..TraceRecord::default()
         });
-        if self.liveness.is_none() {
-            let gap = self.workload.next_gap(self.plan.workload.think_micros);
-            self.queue.schedule_in(gap, Event::ClientInvoke { client });
+        if world.in_safety_phase() {
+            let gap = world.next_gap(world.plan.workload.think_micros);
+            world.queue.schedule_in(gap, Event::ClientInvoke { client });
         }
     }
 
-    /// The run is over with `client` still waiting: its operation is indeterminate.
-    pub(crate) fn history_give_up(&mut self, client: usize) {
-        if let Some(pending) = self.clients[client].pending.take() {
-            let record = &mut self.history[pending.history_index];
-            record.outcome = Outcome::Indeterminate;
-            record.return_us = None;
+    /// The run is over: operations still waiting are indeterminate.
+    pub(crate) fn give_up_all(&mut self, world: &mut World<'_>) {
+        for client in &mut self.list {
+            if let Some(pending) = client.pending.take() {
+                let record = &mut world.history[pending.history_index];
+                record.outcome = Outcome::Indeterminate;
+                record.return_us = None;
+            }
         }
     }
 
     /// Clients still waiting, for the liveness report.
-    pub(crate) fn busy_clients(&self) -> Vec<ClientId> {
-        self.clients.iter().filter(|client| client.is_busy()).map(|client| client.id).collect()
+    pub(crate) fn busy(&self) -> Vec<ClientId> {
+        self.list.iter().filter(|client| client.is_busy()).map(|client| client.id).collect()
     }
 }
 

@@ -17,10 +17,11 @@
 //! (`checkers::connection_order`) checks what linearizability cannot see in overlapping
 //! operations: that a connection's commands took effect in the order it sent them.
 
+use crate::event::Event;
 use crate::event_queue::Micros;
 use crate::history::{ClientOp, Outcome};
 use crate::random::Random;
-use crate::simulation::{Event, Simulation};
+use crate::world::World;
 use kv::resp::{Answer as SessionAnswer, Request as SessionRequest, RespSession};
 use kv::{Bytes, ClientId, Operation, Query, Response};
 use raft_core::{NodeId, RequestId};
@@ -180,24 +181,23 @@ fn parse_reply(bytes: &[u8]) -> Option<Result<(Reply, usize), String>> {
     Some(Ok((reply, after)))
 }
 
-impl Simulation<'_> {
+impl Connections {
     /// Starts every connection's first batch after a think time.
-    pub(crate) fn start_connections(&mut self) {
-        for index in 0..self.connections.len() {
-            let gap = self.workload.next_gap(self.plan.workload.think_micros);
-            self.queue.schedule(gap, Event::ConnectionSend { connection: index });
+    pub(crate) fn start(&mut self, world: &mut World<'_>) {
+        for index in 0..self.list.len() {
+            let gap = world.next_gap(world.plan.workload.think_micros);
+            world.queue.schedule(gap, Event::ConnectionSend { connection: index });
         }
     }
 
     /// A connection sends its next batch (in the safety phase only).
-    pub(crate) fn connection_send(&mut self, index: usize) {
-        if self.liveness.is_some() || !self.connections.list[index].sent.is_empty() {
+    pub(crate) fn send(&mut self, world: &mut World<'_>, index: usize) {
+        if !world.in_safety_phase() || !self.list[index].sent.is_empty() {
             return;
         }
-        let nodes = self.cluster.hosts.len();
-        let connections = &mut self.connections;
-        let random = &mut connections.random;
-        let connection = &mut connections.list[index];
+        let nodes = world.cluster.hosts.len();
+        let random = &mut self.random;
+        let connection = &mut self.list[index];
         if let Some(target) = connection.redirect.take() {
             Self::drop_link(connection);
             connection.target = Some(target);
@@ -208,7 +208,7 @@ impl Simulation<'_> {
         // has keys of its own: what it checks is its own order, and the clients' keys
         // keep the histories the linearizability search was sized for. They sort before
         // every client key ("k…"), so no client's list (from a "k" key on) sees them.
-        let keys = u64::from(self.plan.workload.keys.max(1));
+        let keys = u64::from(world.plan.workload.keys.max(1));
         let key = Bytes(format!("c{index}-{}", random.below(keys)).into_bytes());
         let mut operations = Vec::new();
         if random.chance(300_000) {
@@ -225,7 +225,7 @@ impl Simulation<'_> {
         for _ in 0..1 + random.below(2) {
             operations.push(Operation::Read(Query::Get { key: key.clone() }));
         }
-        let now = self.queue.now();
+        let now = world.queue.now();
         let mut bytes = Vec::new();
         let (client, sequence_text) = (connection.client.to_string(), sequence.to_string());
         for operation in operations {
@@ -242,10 +242,10 @@ impl Simulation<'_> {
                 other => unreachable!("a batch holds no {other:?}"),
             }
             connection.sent.push_back(Sent {
-                history_index: self.history.len(),
+                history_index: world.history.len(),
                 write: !matches!(operation, Operation::Read(_)),
             });
-            self.history.push(ClientOp {
+            world.history.push(ClientOp {
                 client: connection.client,
                 operation,
                 invoke_us: now,
@@ -253,22 +253,22 @@ impl Simulation<'_> {
                 outcome: Outcome::Indeterminate,
             });
         }
-        connection.deadline = now + self.plan.workload.request_timeout_micros;
+        connection.deadline = now + world.plan.workload.request_timeout_micros;
         let generation = connection.generation;
-        self.queue.schedule(connection.deadline, Event::ConnectionTimer { connection: index, generation });
-        if !self.cluster.hosts[target].is_responsive() {
+        world.queue.schedule(connection.deadline, Event::ConnectionTimer { connection: index, generation });
+        if !world.cluster.hosts[target].is_responsive() {
             // Nothing reaches a node that is down: the batch fails as a refused connection.
-            self.finish_batch(index, |_| Outcome::Fail);
+            self.finish_batch(world, index, |_| Outcome::Fail);
             return;
         }
-        self.connections.list[index].session.receive(&bytes);
-        self.pump_connection(index);
+        self.list[index].session.receive(&bytes);
+        self.pump(world, index);
     }
 
     /// Hands the node what the session releases, and the connection what it writes.
-    fn pump_connection(&mut self, index: usize) {
+    fn pump(&mut self, world: &mut World<'_>, index: usize) {
         loop {
-            let connection = &mut self.connections.list[index];
+            let connection = &mut self.list[index];
             let Some(target) = connection.target else { return };
             let Some((session_request, request)) = connection.session.next_request() else { break };
             let id = request_id(index, connection.generation, session_request);
@@ -278,27 +278,28 @@ impl Simulation<'_> {
                 SessionRequest::Read { query, local: true } => Request::LocalRead(query),
                 other => unreachable!("a batch asks for no {other:?}"),
             };
-            if !self.cluster.hosts[target].is_responsive() {
+            if !world.cluster.hosts[target].is_responsive() {
                 // The node went down under the connection: its timer ends the batch.
                 return;
             }
-            self.cluster.submit(target, id, request, &mut self.queue);
+            world.cluster.submit(target, id, request, &mut world.queue);
         }
-        let connection = &mut self.connections.list[index];
+        let connection = &mut self.list[index];
         connection.replies.extend_from_slice(connection.session.output());
         connection.session.output_sent();
-        self.read_replies(index);
+        self.read_replies(world, index);
     }
 
     /// The node answered a connection's request.
-    pub(crate) fn on_connection_answer(
+    pub(crate) fn on_answer(
         &mut self,
+        world: &mut World<'_>,
         position: usize,
         request: RequestId,
         answer: Answer<Response>,
     ) {
         let Some((index, generation, session_request)) = connection_of(request) else { return };
-        let Some(connection) = self.connections.list.get_mut(index) else { return };
+        let Some(connection) = self.list.get_mut(index) else { return };
         let current = connection.generation & ((1 << (INDEX_SHIFT - GENERATION_SHIFT)) - 1);
         if generation != current || connection.target != Some(position) {
             return;
@@ -315,14 +316,14 @@ impl Simulation<'_> {
             }
         };
         connection.session.answer(session_request, answer);
-        self.pump_connection(index);
+        self.pump(world, index);
     }
 
     /// Parses the whole replies received, each ending the oldest command in flight.
-    fn read_replies(&mut self, index: usize) {
-        let nodes = self.cluster.hosts.len();
+    fn read_replies(&mut self, world: &mut World<'_>, index: usize) {
+        let nodes = world.cluster.hosts.len();
         loop {
-            let connection = &mut self.connections.list[index];
+            let connection = &mut self.list[index];
             let parsed = match parse_reply(&connection.replies) {
                 None => return,
                 Some(parsed) => parsed,
@@ -331,13 +332,18 @@ impl Simulation<'_> {
             let (reply, used) = match parsed {
                 Ok(parsed) => parsed,
                 Err(why) => {
-                    return self.protocol_broken(format!("connection {client}: the session wrote {why}"))
+                    return Self::protocol_broken(
+                        world,
+                        format!("connection {client}: the session wrote {why}"),
+                    )
                 }
             };
             connection.replies.drain(..used);
             let Some(sent) = connection.sent.pop_front() else {
-                return self
-                    .protocol_broken(format!("connection {client}: a reply to no command: {reply:?}"));
+                return Self::protocol_broken(
+                    world,
+                    format!("connection {client}: a reply to no command: {reply:?}"),
+                );
             };
             let outcome = match (&reply, sent.write) {
                 (Reply::Simple(ok), true) if ok == "OK" => Outcome::Ok(Response::Done),
@@ -362,59 +368,64 @@ impl Simulation<'_> {
                     Outcome::Fail
                 }
                 (other, _) => {
-                    return self.protocol_broken(format!(
-                        "connection {client}: a reply that fits no command: {other:?}"
-                    ))
+                    return Self::protocol_broken(
+                        world,
+                        format!("connection {client}: a reply that fits no command: {other:?}"),
+                    )
                 }
             };
             let batch_over = connection.sent.is_empty();
-            let now = self.queue.now();
-            let record = &mut self.history[sent.history_index];
+            let now = world.queue.now();
+            let record = &mut world.history[sent.history_index];
             record.return_us = (!matches!(outcome, Outcome::Indeterminate)).then_some(now);
             record.outcome = outcome;
             if batch_over {
-                self.batch_done(index);
+                self.batch_done(world, index);
             }
         }
     }
 
     /// The session wrote something no client could read: a finding.
-    fn protocol_broken(&mut self, detail: String) {
+    fn protocol_broken(world: &mut World<'_>, detail: String) {
         let violation =
             crate::checkers::Violation::new(crate::checkers::Invariant::ConnectionOrder, Vec::new(), detail);
-        self.fail(crate::options::Verdict::Safety, violation);
+        world.fail(crate::options::Verdict::Safety, violation);
     }
 
     /// The batch is over: the next one after a think time, and after a pause if it
     /// was refused (a leader may be on its way), as a client library backs off.
-    fn batch_done(&mut self, index: usize) {
-        let connection = &mut self.connections.list[index];
+    fn batch_done(&mut self, world: &mut World<'_>, index: usize) {
+        let connection = &mut self.list[index];
         if connection.target.is_none() {
             Self::drop_link(connection);
         }
         let backoff = if std::mem::take(&mut connection.refused) { REFUSED_BACKOFF_MICROS } else { 0 };
-        if self.liveness.is_none() {
-            let gap = self.workload.next_gap(self.plan.workload.think_micros) + backoff;
-            self.queue.schedule_in(gap, Event::ConnectionSend { connection: index });
+        if world.in_safety_phase() {
+            let gap = world.next_gap(world.plan.workload.think_micros) + backoff;
+            world.queue.schedule_in(gap, Event::ConnectionSend { connection: index });
         }
     }
 
     /// A connection's timer: a batch still waiting at its deadline ends, its writes
     /// indeterminate and its reads failed, and the link is dropped.
-    pub(crate) fn connection_timer(&mut self, index: usize, generation: u64) {
-        let connection = &self.connections.list[index];
+    pub(crate) fn timer(&mut self, world: &mut World<'_>, index: usize, generation: u64) {
+        let connection = &self.list[index];
         if connection.generation != generation || connection.sent.is_empty() {
             return;
         }
-        self.finish_batch(index, |sent| if sent.write { Outcome::Indeterminate } else { Outcome::Fail });
+        self.finish_batch(
+            world,
+            index,
+            |sent| if sent.write { Outcome::Indeterminate } else { Outcome::Fail },
+        );
     }
 
     /// Ends every command of the batch with `outcome`, drops the link, and goes on.
-    fn finish_batch(&mut self, index: usize, outcome: impl Fn(&Sent) -> Outcome) {
-        let now = self.queue.now();
-        let connection = &mut self.connections.list[index];
+    fn finish_batch(&mut self, world: &mut World<'_>, index: usize, outcome: impl Fn(&Sent) -> Outcome) {
+        let now = world.queue.now();
+        let connection = &mut self.list[index];
         for sent in connection.sent.drain(..) {
-            let record = &mut self.history[sent.history_index];
+            let record = &mut world.history[sent.history_index];
             record.outcome = outcome(&sent);
             record.return_us = (!matches!(record.outcome, Outcome::Indeterminate)).then_some(now);
         }
@@ -422,7 +433,7 @@ impl Simulation<'_> {
         connection.redirect = None;
         connection.refused = true;
         Self::drop_link(connection);
-        self.batch_done(index);
+        self.batch_done(world, index);
     }
 
     /// A new link: a new session, and answers for the old one ignored.

@@ -2,7 +2,7 @@
 //!
 //! Checkers see the run as the host sees it: roles the core reports, writes the driver
 //! issues, what becomes durable, messages that leave, entries applied, reads answered.
-//! All of it arrives as [`Observed`] events at one place, [`Checkers::observe`]
+//! All of it arrives as [`Observed`] events at one place, `Checkers::observe`
 //! (`dispatch`), which hands each to the checkers it concerns. Each checker keeps only
 //! what its invariant needs and answers with a [`Violation`] naming the [`Invariant`]
 //! the moment it breaks. None of them looks inside the core, so they judge any core.

@@ -274,7 +274,7 @@ impl Cluster {
     /// damage its next recovery meets). A refusing node stays down for good, and the
     /// others must carry on without it: so damage strikes only while every running node
     /// counts every node a voter and the damaged nodes stay a minority (membership
-    /// churn then keeps every voter; see `workload`).
+    /// churn then keeps every voter; see `operator`).
     fn maybe_flip_a_bit(&mut self, position: usize, now: Micros) {
         if !self.damage_random.chance(self.storage.bit_flip_ppm) {
             return;
