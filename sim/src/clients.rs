@@ -3,11 +3,17 @@
 //! Each client is a closed loop: it thinks, invokes one operation, waits for its
 //! answer, and thinks again. Operations are a seeded mix of reads (get, list) and
 //! writes (set, delete, compare-and-set) over a small shared key space, skewed so a
-//! few keys are contended. A client submits to the node it believes leads (a request to
-//! that node's driver, answered by it); it follows the leader hint of a refusal or of
-//! an unknown outcome (the node lost leadership with the write in flight), and after a
-//! timeout retries elsewhere; a retried write keeps its sequence number, so the store's
-//! session applies it once. After
+//! few keys are contended. A client speaks RESP, as `kv client` and Redis libraries
+//! do, through the protocol session the server runs (`kv::resp::RespSession`): each
+//! attempt opens a link to the node it believes leads, sends its command's bytes
+//! (`GET`, `KV.LIST`, or a write in its exactly-once session, `KV.EXEC client sequence
+//! SET|DEL|KV.CAS|KV.CAD ...`, or `SET k v NX GET` for a compare-and-set of an absent
+//! key; reads after `READONLY` with `--reads local`), and what goes into the history
+//! is what the reply bytes said. A reply no command of its kind gets is a
+//! client-protocol finding. It follows the node a `MOVED` names; on `TRYAGAIN` (no
+//! leader known, or an outcome unknown because the node lost leadership with the
+//! write in flight) and after a timeout it retries elsewhere; a retried write keeps
+//! its sequence number, so the store's session applies it once. After
 //! [`GIVE_UP_AFTER_TIMEOUTS`] timeouts in the safety phase it gives up: the operation is
 //! indeterminate if any attempt may have reached a log, failed if every attempt was
 //! refused. In the liveness phase clients start nothing new but never give up: every
@@ -23,8 +29,10 @@ use crate::event::Event;
 use crate::event_queue::Micros;
 use crate::history::{ClientOp, Outcome};
 use crate::options::ReadMode;
+use crate::resp_link::{self, encode, parse_reply, Refusal, Reply};
 use crate::trace::{TraceEvent, TraceRecord};
 use crate::world::World;
+use kv::resp::{Request as SessionRequest, RespSession};
 use kv::{Bytes, ClientId, Command, Operation, Query, Response, Sequence};
 use raft_core::{NodeId, RequestId};
 use raft_host::{Answer, Request};
@@ -73,12 +81,16 @@ struct Pending {
     earlier_attempt_unrefused: bool,
     /// Whether the current attempt reached a node that has not refused it.
     current_attempt_unrefused: bool,
+    /// The operation as RESP command bytes (encoded once, sent by each attempt).
+    resp: Vec<u8>,
+    /// The current attempt's link: the node's protocol session, and the session's
+    /// number for the command.
+    link: Option<(RespSession, u64)>,
 }
 
 #[derive(Debug)]
 enum PendingRequest {
-    /// A write, and its bytes for the log (encoded once, copied to each attempt).
-    Write(Command, Vec<u8>),
+    Write(Command),
     Read(Query),
 }
 
@@ -163,7 +175,7 @@ impl Clients {
         }
         let request = self.draw_request(world, client);
         let operation = match &request {
-            PendingRequest::Write(command, _) => command.operation.clone(),
+            PendingRequest::Write(command) => command.operation.clone(),
             PendingRequest::Read(query) => Operation::Read(query.clone()),
         };
         let now = world.queue.now();
@@ -175,9 +187,12 @@ impl Clients {
             return_us: None,
             outcome: Outcome::Indeterminate,
         });
+        let resp = resp_command(&request, self.list[client].id, world.options.reads);
         self.list[client].pending = Some(Pending {
             history_index,
             request,
+            resp,
+            link: None,
             attempt: 0,
             target: 0,
             deadline: 0,
@@ -215,14 +230,14 @@ impl Clients {
             0..=4 => Operation::Set { key, value },
             5..=7 => {
                 let expected = state.known.get(&key).cloned().flatten();
-                let new = (!random.chance(100_000)).then_some(value);
+                // Swapping absent for absent is no command a Redis client has: a
+                // compare-and-set of an absent key always sets (`SET k v NX GET`).
+                let new = (!random.chance(100_000) || expected.is_none()).then_some(value);
                 Operation::CompareAndSet { key, expected, new }
             }
             _ => Operation::Delete { key },
         };
-        let command = Command { client: state.id, sequence, operation };
-        let bytes = command.encode();
-        PendingRequest::Write(command, bytes)
+        PendingRequest::Write(Command { client: state.id, sequence, operation })
     }
 
     /// Sends the pending operation of `client` once more, to the node it believes leads.
@@ -242,12 +257,30 @@ impl Clients {
         pending.current_attempt_unrefused = responsive;
         pending.attempt = attempt;
         pending.target = target;
-        let request = match &pending.request {
-            PendingRequest::Write(_, bytes) => Request::Write(bytes.clone()),
-            PendingRequest::Read(query) => match world.options.reads {
-                ReadMode::Index => Request::Read(query.clone()),
-                ReadMode::Local => Request::LocalRead(query.clone()),
-            },
+        // A new link for each attempt, as a client library that reconnects: the
+        // session releases the command (after answering `READONLY` itself, whose `+OK`
+        // the client reads past) as the request the node's driver gets.
+        let mut session = RespSession::new();
+        session.receive(&pending.resp);
+        let released = session.next_request();
+        session.output_sent();
+        let request = match released {
+            Some((session_request, request)) => {
+                pending.link = Some((session, session_request));
+                match request {
+                    SessionRequest::Write(command) => Request::Write(command.encode()),
+                    SessionRequest::Read { query, local: false } => Request::Read(query),
+                    SessionRequest::Read { query, local: true } => Request::LocalRead(query),
+                    other => {
+                        let detail = format!("client {}: the session released {other:?}", state.id);
+                        return resp_link::protocol_broken(world, detail);
+                    }
+                }
+            }
+            None => {
+                let detail = format!("client {}: the session released no request for its command", state.id);
+                return resp_link::protocol_broken(world, detail);
+            }
         };
         let now = world.queue.now();
         pending.deadline = now + world.plan.workload.request_timeout_micros;
@@ -327,16 +360,49 @@ impl Clients {
         if !current {
             return;
         }
-        match answer {
-            Answer::Applied { response, .. } => self.answered(world, client, response, true),
-            // A local read may come from any node; only a ReadIndex read proves a leader.
-            Answer::Read(response) => {
-                self.answered(world, client, response, world.options.reads == ReadMode::Index)
+        let pending = self.list[client].pending.as_mut().expect("checked");
+        let Some((session, session_request)) = pending.link.as_mut() else { return };
+        session.answer(*session_request, resp_link::session_answer(answer));
+        let output = session.output();
+        let parsed =
+            parse_reply(output).map(|parsed| parsed.map(|(reply, used)| (reply, used == output.len())));
+        let id = self.list[client].id;
+        let reply = match parsed {
+            Some(Ok((reply, true))) => reply,
+            Some(Ok((reply, false))) => {
+                return resp_link::protocol_broken(
+                    world,
+                    format!("client {id}: bytes after the reply {reply:?}"),
+                )
             }
-            Answer::Refused { leader_hint, .. } => self.retries(world, client, request, leader_hint, false),
-            Answer::Unknown { leader_hint } => self.retries(world, client, request, leader_hint, true),
-            // Answers to operator requests never carry a client's id.
-            Answer::Done { .. } | Answer::Started => {}
+            Some(Err(why)) => {
+                return resp_link::protocol_broken(world, format!("client {id}: the session wrote {why}"))
+            }
+            None => {
+                return resp_link::protocol_broken(world, format!("client {id}: no whole reply to an answer"))
+            }
+        };
+        let asked = &self.list[client].pending.as_ref().expect("checked").request;
+        let response = match reply {
+            Reply::Error(error) => {
+                return match Refusal::of(&error) {
+                    Refusal::NotPerformed(leader) => self.retries(world, client, request, leader, false),
+                    Refusal::OutcomeUnknown => self.retries(world, client, request, None, true),
+                };
+            }
+            reply => response_of(asked, reply),
+        };
+        match response {
+            // A local read may come from any node; only a ReadIndex read proves a leader.
+            Ok(response) => {
+                let from_leader =
+                    matches!(asked, PendingRequest::Write(_)) || world.options.reads == ReadMode::Index;
+                self.answered(world, client, response, from_leader)
+            }
+            Err(reply) => {
+                let detail = format!("client {id}: a reply its command never gets: {reply:?}");
+                resp_link::protocol_broken(world, detail)
+            }
         }
     }
 
@@ -376,17 +442,16 @@ impl Clients {
             (PendingRequest::Read(Query::Get { key }), Response::Value(value)) => {
                 state.known.insert(key.clone(), value.clone());
             }
-            (PendingRequest::Write(Command { operation: Operation::Set { key, value }, .. }, _), _) => {
+            (PendingRequest::Write(Command { operation: Operation::Set { key, value }, .. }), _) => {
                 state.known.insert(key.clone(), Some(value.clone()));
             }
-            (PendingRequest::Write(Command { operation: Operation::Delete { key }, .. }, _), _) => {
+            (PendingRequest::Write(Command { operation: Operation::Delete { key }, .. }), _) => {
                 state.known.insert(key.clone(), None);
             }
             (
-                PendingRequest::Write(
-                    Command { operation: Operation::CompareAndSet { key, new, .. }, .. },
-                    _,
-                ),
+                PendingRequest::Write(Command {
+                    operation: Operation::CompareAndSet { key, new, .. }, ..
+                }),
                 Response::Swapped { swapped, previous },
             ) => {
                 state.known.insert(key.clone(), if *swapped { new.clone() } else { previous.clone() });
@@ -435,6 +500,93 @@ impl Clients {
     }
 }
 
+/// The RESP bytes a client sends for `request`: reads as `GET` or `KV.LIST` (after
+/// `READONLY` when reads are local), writes in the client's exactly-once session as
+/// `KV.EXEC client sequence ...`.
+fn resp_command(request: &PendingRequest, client: ClientId, reads: ReadMode) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(64);
+    match request {
+        PendingRequest::Read(query) => {
+            if reads == ReadMode::Local {
+                encode(&[b"READONLY"], &mut bytes);
+            }
+            match query {
+                Query::Get { key } => encode(&[b"GET", key], &mut bytes),
+                Query::List { from, to, limit } => {
+                    let to = to.as_ref().map_or(&b""[..], |to| &to[..]);
+                    encode(&[b"KV.LIST", from, to, limit.to_string().as_bytes()], &mut bytes)
+                }
+            }
+        }
+        PendingRequest::Write(command) => {
+            let (client, sequence) = (client.to_string(), command.sequence.to_string());
+            let mut arguments: Vec<&[u8]> = vec![b"KV.EXEC", client.as_bytes(), sequence.as_bytes()];
+            match &command.operation {
+                Operation::Set { key, value } => arguments.extend([&b"SET"[..], key, value]),
+                Operation::Delete { key } => arguments.extend([&b"DEL"[..], key]),
+                Operation::CompareAndSet { key, expected: Some(expected), new: Some(new) } => {
+                    arguments.extend([&b"KV.CAS"[..], key, expected, new])
+                }
+                Operation::CompareAndSet { key, expected: Some(expected), new: None } => {
+                    arguments.extend([&b"KV.CAD"[..], key, expected])
+                }
+                Operation::CompareAndSet { key, expected: None, new: Some(new) } => {
+                    arguments.extend([&b"SET"[..], key, new, b"NX", b"GET"])
+                }
+                other => unreachable!("clients draw no {other:?}"),
+            }
+            encode(&arguments, &mut bytes);
+        }
+    }
+    bytes
+}
+
+/// What a reply (not an error) says `request` returned, or the reply back if no reply
+/// of that shape answers that command.
+fn response_of(request: &PendingRequest, reply: Reply) -> Result<Response, Reply> {
+    let bulk = |item: &Reply| match item {
+        Reply::Bulk(value) => Some(value.clone().map(Bytes)),
+        _ => None,
+    };
+    let response = match (request, &reply) {
+        (PendingRequest::Read(Query::Get { .. }), Reply::Bulk(value)) => {
+            Response::Value(value.clone().map(Bytes))
+        }
+        (PendingRequest::Read(Query::List { .. }), Reply::Array(items)) if items.len() % 2 == 0 => {
+            let mut entries = Vec::with_capacity(items.len() / 2);
+            for pair in items.chunks(2) {
+                match (bulk(&pair[0]), bulk(&pair[1])) {
+                    (Some(Some(key)), Some(Some(value))) => entries.push((key, value)),
+                    _ => return Err(reply),
+                }
+            }
+            Response::Entries(entries)
+        }
+        (PendingRequest::Write(command), reply) => match (&command.operation, reply) {
+            (Operation::Set { .. }, Reply::Simple(ok)) if ok == "OK" => Response::Done,
+            (Operation::Delete { .. }, Reply::Integer(count @ 0..=1)) => {
+                Response::Deleted { existed: *count == 1 }
+            }
+            (Operation::CompareAndSet { expected: Some(_), .. }, Reply::Array(items)) => {
+                match items.as_slice() {
+                    [Reply::Integer(swapped @ 0..=1), previous] => match bulk(previous) {
+                        Some(previous) => Response::Swapped { swapped: *swapped == 1, previous },
+                        None => return Err(reply.clone()),
+                    },
+                    _ => return Err(reply.clone()),
+                }
+            }
+            // `SET k v NX GET`: the value found (not set), or null (set).
+            (Operation::CompareAndSet { expected: None, .. }, Reply::Bulk(previous)) => {
+                Response::Swapped { swapped: previous.is_none(), previous: previous.clone().map(Bytes) }
+            }
+            _ => return Err(reply.clone()),
+        },
+        _ => return Err(reply),
+    };
+    Ok(response)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +599,82 @@ mod tests {
             assert_eq!(text, number.to_string().into_bytes());
         }
         assert_eq!(key_name(3), "k3");
+    }
+
+    fn write(operation: Operation) -> PendingRequest {
+        PendingRequest::Write(Command { client: 4, sequence: 9, operation })
+    }
+
+    /// Runs `request`'s RESP bytes through a real session, answers its one request
+    /// with `response`, and reads the reply back as the client does.
+    fn round_trip(request: &PendingRequest, reads: ReadMode, response: Response) -> Result<Response, Reply> {
+        let mut session = RespSession::new();
+        session.receive(&resp_command(request, 4, reads));
+        let (id, released) = session.next_request().expect("the command is released");
+        if let (PendingRequest::Read(_), SessionRequest::Read { local, .. }) = (request, &released) {
+            assert_eq!(*local, reads == ReadMode::Local, "READONLY makes reads local");
+        }
+        session.output_sent();
+        session.answer(id, kv::resp::Answer::Response(response));
+        let (reply, used) = parse_reply(session.output()).expect("a whole reply").expect("well-formed");
+        assert_eq!(used, session.output().len(), "one reply");
+        response_of(request, reply)
+    }
+
+    #[test]
+    fn every_operation_a_client_draws_goes_through_resp_and_back_unchanged() {
+        let (k, v, w) = (Bytes::from("k"), Bytes::from("v"), Bytes::from("w"));
+        let cases = [
+            (PendingRequest::Read(Query::Get { key: k.clone() }), Response::Value(Some(v.clone()))),
+            (PendingRequest::Read(Query::Get { key: k.clone() }), Response::Value(None)),
+            (
+                PendingRequest::Read(Query::List { from: k.clone(), to: None, limit: 0 }),
+                Response::Entries(vec![(k.clone(), v.clone()), (w.clone(), v.clone())]),
+            ),
+            (write(Operation::Set { key: k.clone(), value: v.clone() }), Response::Done),
+            (write(Operation::Delete { key: k.clone() }), Response::Deleted { existed: true }),
+            (write(Operation::Delete { key: k.clone() }), Response::Deleted { existed: false }),
+            (
+                write(Operation::CompareAndSet {
+                    key: k.clone(),
+                    expected: Some(v.clone()),
+                    new: Some(w.clone()),
+                }),
+                Response::Swapped { swapped: false, previous: Some(w.clone()) },
+            ),
+            (
+                write(Operation::CompareAndSet { key: k.clone(), expected: Some(v.clone()), new: None }),
+                Response::Swapped { swapped: true, previous: Some(v.clone()) },
+            ),
+            (
+                write(Operation::CompareAndSet { key: k.clone(), expected: None, new: Some(w.clone()) }),
+                Response::Swapped { swapped: true, previous: None },
+            ),
+            (
+                write(Operation::CompareAndSet { key: k.clone(), expected: None, new: Some(w.clone()) }),
+                Response::Swapped { swapped: false, previous: Some(v.clone()) },
+            ),
+        ];
+        for (request, response) in cases {
+            for reads in [ReadMode::Index, ReadMode::Local] {
+                assert_eq!(
+                    round_trip(&request, reads, response.clone()),
+                    Ok(response.clone()),
+                    "{request:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_reply_of_the_wrong_shape_is_refused_not_guessed() {
+        let get = PendingRequest::Read(Query::Get { key: "k".into() });
+        assert!(response_of(&get, Reply::Integer(1)).is_err());
+        let cas = write(Operation::CompareAndSet { key: "k".into(), expected: Some("v".into()), new: None });
+        assert!(response_of(&cas, Reply::Bulk(None)).is_err(), "KV.CAD answers an array");
+        assert!(response_of(&cas, Reply::Array(vec![Reply::Integer(2), Reply::Bulk(None)])).is_err());
+        let delete = write(Operation::Delete { key: "k".into() });
+        assert!(response_of(&delete, Reply::Integer(2)).is_err(), "one key deleted at most");
     }
 
     #[test]

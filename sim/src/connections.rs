@@ -21,8 +21,9 @@ use crate::event::Event;
 use crate::event_queue::Micros;
 use crate::history::{ClientOp, Outcome};
 use crate::random::Random;
+use crate::resp_link::{self, encode, node_of_address, parse_reply, Reply};
 use crate::world::World;
-use kv::resp::{Answer as SessionAnswer, Request as SessionRequest, RespSession};
+use kv::resp::{Request as SessionRequest, RespSession};
 use kv::{Bytes, ClientId, Operation, Query, Response};
 use raft_core::{NodeId, RequestId};
 use raft_host::{Answer, Request};
@@ -120,65 +121,6 @@ fn request_id(index: usize, generation: u64, session_request: u64) -> RequestId 
         | (index as u64) << INDEX_SHIFT
         | generation << GENERATION_SHIFT
         | (session_request & LOW_BITS)
-}
-
-/// The address a refusal names for node `id`, and back.
-fn address_of(id: NodeId) -> String {
-    format!("node-{id}:1")
-}
-
-fn node_of_address(address: &str) -> Option<NodeId> {
-    address.strip_prefix("node-")?.strip_suffix(":1")?.parse().ok()
-}
-
-/// `arguments` as a RESP array of bulk strings.
-fn encode(arguments: &[&[u8]], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("*{}\r\n", arguments.len()).as_bytes());
-    for argument in arguments {
-        out.extend_from_slice(format!("${}\r\n", argument.len()).as_bytes());
-        out.extend_from_slice(argument);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-/// A reply as the connection reads it.
-#[derive(Debug, PartialEq, Eq)]
-enum Reply {
-    Simple(String),
-    Error(String),
-    Integer(i64),
-    Bulk(Option<Vec<u8>>),
-}
-
-/// Parses the reply at the start of `bytes`: the reply and the bytes it took, or
-/// `None` if it is not whole yet. The session only writes what it may, so anything
-/// else is a finding.
-fn parse_reply(bytes: &[u8]) -> Option<Result<(Reply, usize), String>> {
-    let end = bytes.windows(2).position(|pair| pair == b"\r\n")?;
-    let line = String::from_utf8_lossy(&bytes[1..end]).into_owned();
-    let after = end + 2;
-    let reply = match bytes[0] {
-        b'+' => Reply::Simple(line),
-        b'-' => Reply::Error(line),
-        b':' => match line.parse() {
-            Ok(number) => Reply::Integer(number),
-            Err(_) => return Some(Err(format!("an integer reply that is not one: {line:?}"))),
-        },
-        b'$' => match line.parse::<i64>() {
-            Ok(-1) => Reply::Bulk(None),
-            Ok(length) if length >= 0 => {
-                let length = length as usize;
-                if bytes.len() < after + length + 2 {
-                    return None;
-                }
-                let value = bytes[after..after + length].to_vec();
-                return Some(Ok((Reply::Bulk(Some(value)), after + length + 2)));
-            }
-            _ => return Some(Err(format!("a bulk length that is not one: {line:?}"))),
-        },
-        other => return Some(Err(format!("a reply starting with {other:?}, which a SET or GET never gets"))),
-    };
-    Some(Ok((reply, after)))
 }
 
 impl Connections {
@@ -304,17 +246,7 @@ impl Connections {
         if generation != current || connection.target != Some(position) {
             return;
         }
-        let address = |hint: Option<NodeId>| hint.map(address_of);
-        let answer = match answer {
-            Answer::Applied { response, .. } | Answer::Read(response) => SessionAnswer::Response(response),
-            Answer::Done { .. } | Answer::Started => SessionAnswer::Done,
-            Answer::Refused { reason, leader_hint } => {
-                SessionAnswer::Refused { reason, leader_address: address(leader_hint) }
-            }
-            Answer::Unknown { leader_hint } => {
-                SessionAnswer::Unknown { leader_address: address(leader_hint) }
-            }
-        };
+        let answer = resp_link::session_answer(answer);
         connection.session.answer(session_request, answer);
         self.pump(world, index);
     }
@@ -332,7 +264,7 @@ impl Connections {
             let (reply, used) = match parsed {
                 Ok(parsed) => parsed,
                 Err(why) => {
-                    return Self::protocol_broken(
+                    return resp_link::protocol_broken(
                         world,
                         format!("connection {client}: the session wrote {why}"),
                     )
@@ -340,7 +272,7 @@ impl Connections {
             };
             connection.replies.drain(..used);
             let Some(sent) = connection.sent.pop_front() else {
-                return Self::protocol_broken(
+                return resp_link::protocol_broken(
                     world,
                     format!("connection {client}: a reply to no command: {reply:?}"),
                 );
@@ -368,7 +300,7 @@ impl Connections {
                     Outcome::Fail
                 }
                 (other, _) => {
-                    return Self::protocol_broken(
+                    return resp_link::protocol_broken(
                         world,
                         format!("connection {client}: a reply that fits no command: {other:?}"),
                     )
@@ -383,13 +315,6 @@ impl Connections {
                 self.batch_done(world, index);
             }
         }
-    }
-
-    /// The session wrote something no client could read: a finding.
-    fn protocol_broken(world: &mut World<'_>, detail: String) {
-        let violation =
-            crate::checkers::Violation::new(crate::checkers::Invariant::ConnectionOrder, Vec::new(), detail);
-        world.fail(crate::options::Verdict::Safety, violation);
     }
 
     /// The batch is over: the next one after a think time, and after a pause if it
@@ -454,28 +379,5 @@ mod tests {
         assert_eq!(connection_of(id), Some((3, 77, 12_345)));
         assert_eq!(crate::clients::client_of(id), None, "not a client's");
         assert_eq!(connection_of(42), None);
-    }
-
-    #[test]
-    fn replies_parse_one_at_a_time_and_wait_for_whole_ones() {
-        let bytes = b"+OK\r\n$2\r\nab\r\n$-1\r\n:1\r\n-MOVED 0 node-2:1\r\n$5\r\nab";
-        let mut at = 0;
-        let mut replies = Vec::new();
-        while let Some(Ok((reply, used))) = parse_reply(&bytes[at..]) {
-            replies.push(reply);
-            at += used;
-        }
-        assert_eq!(
-            replies,
-            [
-                Reply::Simple("OK".into()),
-                Reply::Bulk(Some(b"ab".to_vec())),
-                Reply::Bulk(None),
-                Reply::Integer(1),
-                Reply::Error("MOVED 0 node-2:1".into())
-            ]
-        );
-        assert!(parse_reply(&bytes[at..]).is_none(), "a bulk string cut short waits");
-        assert_eq!(node_of_address("node-2:1"), Some(2));
     }
 }

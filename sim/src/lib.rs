@@ -94,6 +94,7 @@ pub mod options;
 pub mod output;
 pub mod random;
 pub mod repro;
+mod resp_link;
 pub mod scenario;
 pub mod shrink;
 pub mod simulation;

@@ -5,7 +5,7 @@
 //! | `GET key` | read a key (linearizable; local after `READONLY`) | bulk or null |
 //! | `MGET key [key ...]` | read keys at one instant | array |
 //! | `EXISTS key [key ...]` | how many of the keys hold a value | integer |
-//! | `SET key value [NX]` | write; `NX`: only if absent | `+OK` (null if `NX` found a value) |
+//! | `SET key value [NX [GET]]` | write; `NX`: only if absent | `+OK` (null if `NX` found a value); with `GET`: the value found, null if none (and set) |
 //! | `DEL key [key ...]` | remove keys | integer: how many existed |
 //! | `KV.CAS key expected new` | set `new` if the key holds `expected` | `[1 or 0, previous value]` |
 //! | `KV.CAD key expected` | delete if the key holds `expected` | `[1 or 0, previous value]` |
@@ -35,6 +35,9 @@ pub enum WriteCommand {
         value: Bytes,
         /// Only if the key is absent.
         only_if_absent: bool,
+        /// `GET` (with `NX` only): reply with the value found, null if there was none
+        /// (and the value was set), as Redis 7 does.
+        return_previous: bool,
     },
     /// `DEL key`.
     Delete(Bytes),
@@ -263,14 +266,31 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
 /// Parses the arguments of a single-key write named `name`.
 fn write(name: &str, rest: &[Vec<u8>]) -> Result<WriteCommand, String> {
     match (name, rest) {
-        ("SET", [key, value]) => {
-            Ok(WriteCommand::Set { key: bytes(key), value: bytes(value), only_if_absent: false })
-        }
-        ("SET", [key, value, option]) if option.eq_ignore_ascii_case(b"NX") => {
-            Ok(WriteCommand::Set { key: bytes(key), value: bytes(value), only_if_absent: true })
+        ("SET", [key, value]) => Ok(WriteCommand::Set {
+            key: bytes(key),
+            value: bytes(value),
+            only_if_absent: false,
+            return_previous: false,
+        }),
+        ("SET", [key, value, option]) if option.eq_ignore_ascii_case(b"NX") => Ok(WriteCommand::Set {
+            key: bytes(key),
+            value: bytes(value),
+            only_if_absent: true,
+            return_previous: false,
+        }),
+        ("SET", [key, value, first, second])
+            if [first, second].iter().any(|option| option.eq_ignore_ascii_case(b"NX"))
+                && [first, second].iter().any(|option| option.eq_ignore_ascii_case(b"GET")) =>
+        {
+            Ok(WriteCommand::Set {
+                key: bytes(key),
+                value: bytes(value),
+                only_if_absent: true,
+                return_previous: true,
+            })
         }
         ("SET", [_, _, ..]) => {
-            Err("ERR syntax error (SET takes key value [NX]; expiry is not supported)".into())
+            Err("ERR syntax error (SET takes key value [NX [GET]]; expiry is not supported)".into())
         }
         ("DEL", [key]) => Ok(WriteCommand::Delete(bytes(key))),
         ("KV.CAS", [key, expected, new]) => Ok(WriteCommand::CompareAndSet {
@@ -289,10 +309,10 @@ impl WriteCommand {
     /// The store operation.
     pub fn operation(&self) -> crate::Operation {
         match self {
-            WriteCommand::Set { key, value, only_if_absent: false } => {
+            WriteCommand::Set { key, value, only_if_absent: false, .. } => {
                 crate::Operation::Set { key: key.clone(), value: value.clone() }
             }
-            WriteCommand::Set { key, value, only_if_absent: true } => {
+            WriteCommand::Set { key, value, only_if_absent: true, .. } => {
                 crate::Operation::CompareAndSet { key: key.clone(), expected: None, new: Some(value.clone()) }
             }
             WriteCommand::Delete(key) => crate::Operation::Delete { key: key.clone() },
@@ -321,7 +341,17 @@ mod tests {
             Ok(ClientCommand::Write(vec![WriteCommand::Set {
                 key: "k".into(),
                 value: "v".into(),
-                only_if_absent: true
+                only_if_absent: true,
+                return_previous: false
+            }]))
+        );
+        assert_eq!(
+            parse(&args("set k v get nx")),
+            Ok(ClientCommand::Write(vec![WriteCommand::Set {
+                key: "k".into(),
+                value: "v".into(),
+                only_if_absent: true,
+                return_previous: true
             }]))
         );
         assert_eq!(

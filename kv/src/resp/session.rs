@@ -120,8 +120,9 @@ enum Class {
 /// How a command's answers become its reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
-    /// `SET` (`+OK`), `SET ... NX` (`+OK` or null).
-    Set { only_if_absent: bool },
+    /// `SET` (`+OK`), `SET ... NX` (`+OK` or null), `SET ... NX GET` (the value found,
+    /// or null).
+    Set { only_if_absent: bool, return_previous: bool },
     /// `DEL`: how many existed.
     Delete,
     /// `KV.CAS` / `KV.CAD`: `[1 or 0, previous]`.
@@ -377,7 +378,9 @@ impl RespSession {
 
     fn writes(&mut self, writes: Vec<WriteCommand>, client: u64, sequence: u64) {
         let shape = match writes.as_slice() {
-            [WriteCommand::Set { only_if_absent, .. }] => Shape::Set { only_if_absent: *only_if_absent },
+            [WriteCommand::Set { only_if_absent, return_previous, .. }] => {
+                Shape::Set { only_if_absent: *only_if_absent, return_previous: *return_previous }
+            }
             [WriteCommand::CompareAndSet { .. }] => Shape::CompareAndSet,
             _ => Shape::Delete,
         };
@@ -421,7 +424,11 @@ fn render(shape: Shape, answers: &[Option<Answer>], reply: &mut Reply) {
     }
     match (shape, answers.as_slice()) {
         (Shape::Set { .. }, [Answer::Response(Response::Done)]) => reply.simple("OK"),
-        (Shape::Set { only_if_absent: true }, [Answer::Response(Response::Swapped { swapped, .. })]) => {
+        (
+            Shape::Set { only_if_absent: true, return_previous: true },
+            [Answer::Response(Response::Swapped { previous, .. })],
+        ) => reply.bulk(previous.as_deref()),
+        (Shape::Set { only_if_absent: true, .. }, [Answer::Response(Response::Swapped { swapped, .. })]) => {
             if *swapped {
                 reply.simple("OK")
             } else {

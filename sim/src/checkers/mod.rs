@@ -130,6 +130,9 @@ pub enum Invariant {
     /// A connection's commands take effect in the order it sent them.
     #[serde(rename = "connection order")]
     ConnectionOrder,
+    /// Every reply a client reads is well-formed RESP of the shape its command gets.
+    #[serde(rename = "client protocol")]
+    ClientProtocol,
     /// The linearizability search could not decide.
     #[serde(rename = "linearizability unknown")]
     LinearizabilityUnknown,
@@ -168,6 +171,7 @@ impl Invariant {
             Invariant::CheckQuorum => "check quorum",
             Invariant::Linearizability => "linearizability",
             Invariant::ConnectionOrder => "connection order",
+            Invariant::ClientProtocol => "client protocol",
             Invariant::LinearizabilityUnknown => "linearizability unknown",
             Invariant::Interrupted => "interrupted",
         }
