@@ -29,7 +29,7 @@ use crate::event::Event;
 use crate::event_queue::Micros;
 use crate::history::{ClientOp, Outcome};
 use crate::options::ReadMode;
-use crate::resp_link::{self, encode, parse_reply, Refusal, Reply};
+use crate::resp_link::{self, encode, parse_reply, push_decimal, Refusal, Reply};
 use crate::trace::{TraceEvent, TraceRecord};
 use crate::world::World;
 use kv::resp::{Request as SessionRequest, RespSession};
@@ -125,22 +125,6 @@ fn key_name(index: u64) -> Bytes {
     key.push(b'k');
     push_decimal(&mut key, index);
     Bytes(key)
-}
-
-/// Appends `number` in decimal: what `format!` would write, without its machinery
-/// (two strings per client operation add up over millions of seeds).
-fn push_decimal(text: &mut Vec<u8>, mut number: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (number % 10) as u8;
-        number /= 10;
-        if number == 0 {
-            break;
-        }
-    }
-    text.extend_from_slice(&digits[start..]);
 }
 
 /// Every ordinary client of a run.
@@ -514,13 +498,17 @@ fn resp_command(request: &PendingRequest, client: ClientId, reads: ReadMode) -> 
                 Query::Get { key } => encode(&[b"GET", key], &mut bytes),
                 Query::List { from, to, limit } => {
                     let to = to.as_ref().map_or(&b""[..], |to| &to[..]);
-                    encode(&[b"KV.LIST", from, to, limit.to_string().as_bytes()], &mut bytes)
+                    let mut limit_text = Vec::with_capacity(4);
+                    push_decimal(&mut limit_text, *limit as u64);
+                    encode(&[b"KV.LIST", from, to, &limit_text], &mut bytes)
                 }
             }
         }
         PendingRequest::Write(command) => {
-            let (client, sequence) = (client.to_string(), command.sequence.to_string());
-            let mut arguments: Vec<&[u8]> = vec![b"KV.EXEC", client.as_bytes(), sequence.as_bytes()];
+            let (mut client_text, mut sequence_text) = (Vec::with_capacity(8), Vec::with_capacity(8));
+            push_decimal(&mut client_text, client);
+            push_decimal(&mut sequence_text, command.sequence);
+            let mut arguments: Vec<&[u8]> = vec![b"KV.EXEC", &client_text, &sequence_text];
             match &command.operation {
                 Operation::Set { key, value } => arguments.extend([&b"SET"[..], key, value]),
                 Operation::Delete { key } => arguments.extend([&b"DEL"[..], key]),

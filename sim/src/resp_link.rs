@@ -24,12 +24,32 @@ pub(crate) fn node_of_address(address: &str) -> Option<NodeId> {
 
 /// `arguments` as a RESP array of bulk strings.
 pub(crate) fn encode(arguments: &[&[u8]], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("*{}\r\n", arguments.len()).as_bytes());
+    out.push(b'*');
+    push_decimal(out, arguments.len() as u64);
+    out.extend_from_slice(b"\r\n");
     for argument in arguments {
-        out.extend_from_slice(format!("${}\r\n", argument.len()).as_bytes());
+        out.push(b'$');
+        push_decimal(out, argument.len() as u64);
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(argument);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Appends `number` in decimal: what `format!` would write, without its machinery
+/// (every simulated command is encoded, over millions of seeds).
+pub(crate) fn push_decimal(text: &mut Vec<u8>, mut number: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    text.extend_from_slice(&digits[start..]);
 }
 
 /// A driver's answer as the server's connection task gives it to the session: a

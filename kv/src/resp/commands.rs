@@ -131,26 +131,39 @@ fn bytes(argument: &[u8]) -> Bytes {
 }
 
 /// Parses a command; the error is the reply to send (`ERR ...`).
-pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
+pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
     let Some((name, rest)) = arguments.split_first() else {
         return Err("ERR empty command".into());
     };
-    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    // Command names are short: upper-cased on the stack, no allocation per command.
+    let mut upper = [0u8; 24];
+    let name_owned;
+    let name: &str = match std::str::from_utf8(name) {
+        Ok(text) if text.len() <= upper.len() => {
+            upper[..text.len()].copy_from_slice(text.as_bytes());
+            upper[..text.len()].make_ascii_uppercase();
+            std::str::from_utf8(&upper[..text.len()]).expect("ASCII case changes keep UTF-8")
+        }
+        _ => {
+            name_owned = String::from_utf8_lossy(name).to_ascii_uppercase();
+            &name_owned
+        }
+    };
     let arity = |allowed: std::ops::RangeInclusive<usize>| {
         if allowed.contains(&rest.len()) {
             Ok(())
         } else {
-            Err(wrong_arity(&name))
+            Err(wrong_arity(name))
         }
     };
-    let command = match name.as_str() {
+    let command = match name {
         "PING" => {
             arity(0..=1)?;
             ClientCommand::Ping(rest.first().map(|text| bytes(text)))
         }
         "ECHO" => {
             arity(1..=1)?;
-            ClientCommand::Echo(bytes(&rest[0]))
+            ClientCommand::Echo(bytes(rest[0]))
         }
         "QUIT" => ClientCommand::Quit,
         "SELECT" => {
@@ -165,7 +178,7 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
             Some(sub) if sub == b"GETNAME" => ClientCommand::Null,
             Some(sub) if sub == b"ID" => ClientCommand::Integer(1),
             Some(_) => ClientCommand::Ok,
-            None => return Err(wrong_arity(&name)),
+            None => return Err(wrong_arity(name)),
         },
         "CONFIG" => match rest {
             [sub, pattern] if sub.eq_ignore_ascii_case(b"GET") => ClientCommand::ConfigGet(bytes(pattern)),
@@ -184,7 +197,7 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
         "READWRITE" => ClientCommand::ReadOnly(false),
         "GET" => {
             arity(1..=1)?;
-            ClientCommand::Get(bytes(&rest[0]))
+            ClientCommand::Get(bytes(rest[0]))
         }
         "MGET" => {
             arity(1..=usize::MAX)?;
@@ -211,11 +224,11 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
                     rest.iter().map(|key| WriteCommand::Delete(bytes(key))).collect(),
                 ));
             }
-            ClientCommand::Write(vec![write(&name, rest)?])
+            ClientCommand::Write(vec![write(name, rest)?])
         }
         "KV.EXEC" => {
             let [client, sequence, inner, tail @ ..] = rest else {
-                return Err(wrong_arity(&name));
+                return Err(wrong_arity(name));
             };
             let inner = String::from_utf8_lossy(inner).to_ascii_uppercase();
             if !matches!(inner.as_str(), "SET" | "DEL" | "KV.CAS" | "KV.CAD") {
@@ -234,18 +247,18 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
         "RAFT.INFO" => ClientCommand::RaftInfo,
         "RAFT.TRANSFER" => {
             arity(1..=1)?;
-            ClientCommand::Transfer(integer(&rest[0], "node id")?)
+            ClientCommand::Transfer(integer(rest[0], "node id")?)
         }
         "RAFT.ADD" => {
             arity(2..=2)?;
             let address =
-                String::from_utf8(rest[1].clone()).map_err(|_| "ERR the address is not text".to_string())?;
+                String::from_utf8(rest[1].to_vec()).map_err(|_| "ERR the address is not text".to_string())?;
             super::check_address(&address).map_err(|why| format!("ERR {why}"))?;
-            ClientCommand::AddNode(integer(&rest[0], "node id")?, address)
+            ClientCommand::AddNode(integer(rest[0], "node id")?, address)
         }
         "RAFT.REMOVE" => {
             arity(1..=1)?;
-            ClientCommand::RemoveNode(integer(&rest[0], "node id")?)
+            ClientCommand::RemoveNode(integer(rest[0], "node id")?)
         }
         _ => {
             let preview: Vec<String> = rest
@@ -255,7 +268,7 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
                 .collect();
             return Err(format!(
                 "ERR unknown command '{}', with args beginning with: {}",
-                String::from_utf8_lossy(&arguments[0]),
+                String::from_utf8_lossy(arguments[0]),
                 preview.join(" ")
             ));
         }
@@ -264,7 +277,7 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<ClientCommand, String> {
 }
 
 /// Parses the arguments of a single-key write named `name`.
-fn write(name: &str, rest: &[Vec<u8>]) -> Result<WriteCommand, String> {
+fn write(name: &str, rest: &[&[u8]]) -> Result<WriteCommand, String> {
     match (name, rest) {
         ("SET", [key, value]) => Ok(WriteCommand::Set {
             key: bytes(key),
@@ -329,8 +342,8 @@ impl WriteCommand {
 mod tests {
     use super::*;
 
-    fn args(text: &str) -> Vec<Vec<u8>> {
-        text.split(' ').map(|part| part.as_bytes().to_vec()).collect()
+    fn args(text: &str) -> Vec<&[u8]> {
+        text.split(' ').map(str::as_bytes).collect()
     }
 
     #[test]
@@ -402,8 +415,8 @@ mod tests {
     fn every_command_in_the_table_parses_and_command_count_is_its_size() {
         use super::super::table::{CommandQuery, COMMANDS};
         for spec in COMMANDS {
-            let mut arguments = vec![spec.name.as_bytes().to_vec()];
-            arguments.resize(spec.arity.unsigned_abs() as usize, b"1".to_vec());
+            let mut arguments: Vec<&[u8]> = vec![spec.name.as_bytes()];
+            arguments.resize(spec.arity.unsigned_abs() as usize, b"1");
             if let Err(error) = parse(&arguments) {
                 assert!(!error.contains("unknown command"), "{}: {error}", spec.name);
             }

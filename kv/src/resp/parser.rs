@@ -32,7 +32,29 @@ pub enum Parsed {
 pub fn parse(buffer: &[u8]) -> Parsed {
     match buffer.first() {
         None => Parsed::Incomplete,
-        Some(b'*') => parse_array(buffer),
+        Some(b'*') => {
+            let mut spans = Vec::new();
+            match parse_array(buffer, &mut spans) {
+                Parsed::Command(_, used) => Parsed::Command(
+                    spans.iter().map(|&(start, end)| buffer[start..end].to_vec()).collect(),
+                    used,
+                ),
+                other => other,
+            }
+        }
+        Some(_) => parse_inline(buffer),
+    }
+}
+
+/// [`parse`] without a copy of each argument: an array's arguments are left in `spans`
+/// as byte ranges of `buffer` (cleared first), and `Parsed::Command` carries no
+/// arguments; an inline command (rare: a person typing) is returned as [`parse`] does.
+/// The session parses every command this way, reusing `spans`.
+pub(crate) fn parse_spans(buffer: &[u8], spans: &mut Vec<(usize, usize)>) -> Parsed {
+    spans.clear();
+    match buffer.first() {
+        None => Parsed::Incomplete,
+        Some(b'*') => parse_array(buffer, spans),
         Some(_) => parse_inline(buffer),
     }
 }
@@ -41,7 +63,17 @@ pub fn parse(buffer: &[u8]) -> Parsed {
 /// are needed (`Ok(None)`); a line longer than `max` is an error.
 fn line(buffer: &[u8], start: usize, max: usize) -> Result<Option<(&[u8], usize)>, String> {
     let window = &buffer[start..buffer.len().min(start + max + 2)];
-    match window.windows(2).position(|pair| pair == b"\r\n") {
+    // A byte search for CR, then a look at the byte after it: the header lines are
+    // short, and this runs once per argument of every command.
+    let mut from = 0;
+    let found = loop {
+        match window[from..].iter().position(|&byte| byte == b'\r') {
+            Some(at) if window.get(from + at + 1) == Some(&b'\n') => break Some(from + at),
+            Some(at) => from += at + 1,
+            None => break None,
+        }
+    };
+    match found {
         Some(end) => Ok(Some((&window[..end], start + end + 2))),
         None if window.len() >= max + 2 => Err("too long a header line".to_string()),
         None => Ok(None),
@@ -56,7 +88,7 @@ fn number(text: &[u8]) -> Option<i64> {
     text.parse().ok()
 }
 
-fn parse_array(buffer: &[u8]) -> Parsed {
+fn parse_array(buffer: &[u8], spans: &mut Vec<(usize, usize)>) -> Parsed {
     let (header, mut at) = match line(buffer, 1, 20) {
         Ok(Some(found)) => found,
         Ok(None) => return Parsed::Incomplete,
@@ -68,7 +100,7 @@ fn parse_array(buffer: &[u8]) -> Parsed {
         Some(count) if count < 0 => return Parsed::Command(Vec::new(), at),
         _ => return Parsed::Error("Protocol error: invalid multibulk length".into()),
     };
-    let mut arguments = Vec::with_capacity(count.min(1024));
+    spans.reserve(count.min(1024));
     for _ in 0..count {
         if at >= buffer.len() {
             return incomplete_within_bounds(buffer);
@@ -97,10 +129,10 @@ fn parse_array(buffer: &[u8]) -> Parsed {
         if &buffer[body + length..body + length + 2] != b"\r\n" {
             return Parsed::Error("Protocol error: a bulk string not followed by CRLF".into());
         }
-        arguments.push(buffer[body..body + length].to_vec());
+        spans.push((body, body + length));
         at = body + length + 2;
     }
-    Parsed::Command(arguments, at)
+    Parsed::Command(Vec::new(), at)
 }
 
 fn incomplete_within_bounds(buffer: &[u8]) -> Parsed {

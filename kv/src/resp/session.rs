@@ -155,6 +155,9 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct RespSession {
     input: Vec<u8>,
+    /// Where the arguments of the command being parsed lie in `input` (kept, so
+    /// parsing allocates nothing per command once warm).
+    spans: Vec<(usize, usize)>,
     no_more_input: bool,
     /// After `QUIT` or a protocol error: nothing more is parsed; the connection closes
     /// once every reply before it is sent.
@@ -267,12 +270,30 @@ impl RespSession {
 
     fn parse_available(&mut self) {
         let mut consumed = 0;
+        let mut spans = std::mem::take(&mut self.spans);
+        let input = std::mem::take(&mut self.input);
         while !self.closing && self.slots.len() < MAX_PIPELINED_COMMANDS {
-            match parser::parse(&self.input[consumed..]) {
-                Parsed::Command(arguments, used) => {
+            let buffer = &input[consumed..];
+            match parser::parse_spans(buffer, &mut spans) {
+                Parsed::Command(inline, used) => {
                     consumed += used;
-                    if !arguments.is_empty() {
+                    if !inline.is_empty() {
+                        let arguments: Vec<&[u8]> = inline.iter().map(Vec::as_slice).collect();
                         self.start(&arguments);
+                    } else if !spans.is_empty() {
+                        // Most commands have a handful of arguments: slices on the stack.
+                        let mut stack: [&[u8]; 8] = [&[]; 8];
+                        let heap: Vec<&[u8]>;
+                        let arguments: &[&[u8]] = if spans.len() <= stack.len() {
+                            for (slot, &(start, end)) in stack.iter_mut().zip(&spans) {
+                                *slot = &buffer[start..end];
+                            }
+                            &stack[..spans.len()]
+                        } else {
+                            heap = spans.iter().map(|&(start, end)| &buffer[start..end]).collect();
+                            &heap
+                        };
+                        self.start(arguments);
                     }
                 }
                 Parsed::Incomplete => break,
@@ -283,6 +304,8 @@ impl RespSession {
                 }
             }
         }
+        self.input = input;
+        self.spans = spans;
         self.input.drain(..consumed);
         let partial_left = self.no_more_input
             && self.slots.len() < MAX_PIPELINED_COMMANDS
@@ -322,7 +345,7 @@ impl RespSession {
         self.slots.push_back(Slot { reply: None, first_request, shape, answers });
     }
 
-    fn start(&mut self, arguments: &[Vec<u8>]) {
+    fn start(&mut self, arguments: &[&[u8]]) {
         let command = match commands::parse(arguments) {
             Ok(command) => command,
             Err(error) => return self.ready(|reply| reply.error(&error)),

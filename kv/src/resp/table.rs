@@ -169,7 +169,7 @@ pub enum CommandQuery {
 
 impl CommandQuery {
     /// Parses `COMMAND`'s arguments; the error is the reply.
-    pub fn parse(arguments: &[Vec<u8>]) -> Result<CommandQuery, String> {
+    pub fn parse(arguments: &[&[u8]]) -> Result<CommandQuery, String> {
         let Some((sub, names)) = arguments.split_first() else {
             return Ok(CommandQuery::All);
         };
@@ -177,11 +177,11 @@ impl CommandQuery {
         match (sub.as_slice(), names.is_empty()) {
             (b"COUNT", true) => Ok(CommandQuery::Count),
             (b"LIST", true) => Ok(CommandQuery::List),
-            (b"INFO", _) => Ok(CommandQuery::Info(names.to_vec())),
-            (b"DOCS", _) => Ok(CommandQuery::Docs(names.to_vec())),
+            (b"INFO", _) => Ok(CommandQuery::Info(names.iter().map(|name| name.to_vec()).collect())),
+            (b"DOCS", _) => Ok(CommandQuery::Docs(names.iter().map(|name| name.to_vec()).collect())),
             _ => Err(format!(
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND COUNT, LIST, INFO or DOCS.",
-                String::from_utf8_lossy(&arguments[0])
+                String::from_utf8_lossy(arguments[0])
             )),
         }
     }
