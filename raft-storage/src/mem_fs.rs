@@ -12,7 +12,11 @@
 //!   since is gone, or back under its old name);
 //! - every file's durable bytes and, when the crash tears, a prefix of the bytes
 //!   appended since, cut at any byte;
-//! - of the syncs in flight at the crash, a prefix in the order they were asked for.
+//! - of the syncs in flight at the crash, a prefix in the order they were asked for;
+//! - nothing appended after the first sync that did not complete: an fsync blocks its
+//!   caller, so a crash during one comes before anything the caller would have written
+//!   after it returned (a hard-state file replaced, then entries appended: the entries
+//!   cannot outlive a replacement that never became durable).
 //!
 //! Faults the simulator injects besides crashes: a sync that fails
 //! ([`MemFs::fail_next_sync`]: it returns an error and makes nothing durable) and a bit
@@ -46,6 +50,9 @@ enum PendingSync {
     Directory { directory: PathBuf, names: Vec<(PathBuf, InodeId)> },
 }
 
+/// Each file's length at one instant.
+type Lengths = Vec<(InodeId, usize)>;
+
 #[derive(Debug, Default)]
 struct Disk {
     inodes: BTreeMap<InodeId, Inode>,
@@ -53,8 +60,9 @@ struct Disk {
     durable_names: BTreeMap<PathBuf, InodeId>,
     directories: Vec<PathBuf>,
     next_inode: InodeId,
-    /// Syncs asked for and not completed, each with the group it belongs to.
-    pending: Vec<(u64, PendingSync)>,
+    /// Syncs asked for and not completed, each with the group it belongs to and
+    /// every file's length when it was asked for.
+    pending: Vec<(u64, PendingSync, Lengths)>,
     /// The group syncs asked for now join.
     open_group: u64,
     fail_next_sync: bool,
@@ -88,7 +96,8 @@ impl Disk {
             self.syncs_failed += 1;
             return Err(injected_failure());
         }
-        self.pending.push((self.open_group, sync));
+        let lengths = self.inodes.iter().map(|(inode, file)| (*inode, file.data.len())).collect();
+        self.pending.push((self.open_group, sync, lengths));
         Ok(())
     }
 
@@ -115,7 +124,7 @@ impl Disk {
         let pending: Vec<InodeId> = self
             .pending
             .iter()
-            .filter_map(|(_, sync)| match sync {
+            .filter_map(|(_, sync, _)| match sync {
                 PendingSync::File { inode, .. } => Some(*inode),
                 PendingSync::Directory { .. } => None,
             })
@@ -124,7 +133,7 @@ impl Disk {
         let pending_names: Vec<InodeId> = self
             .pending
             .iter()
-            .flat_map(|(_, sync)| match sync {
+            .flat_map(|(_, sync, _)| match sync {
                 PendingSync::Directory { names, .. } => names.iter().map(|(_, inode)| *inode).collect(),
                 PendingSync::File { .. } => Vec::new(),
             })
@@ -162,9 +171,9 @@ impl MemFs {
     pub fn complete_syncs(&self, group: u64) {
         let mut disk = self.disk.borrow_mut();
         let pending = std::mem::take(&mut disk.pending);
-        let (done, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(of, _)| *of <= group);
+        let (done, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(of, _, _)| *of <= group);
         disk.pending = waiting;
-        for (_, sync) in done {
+        for (_, sync, _) in done {
             disk.complete(sync);
         }
         disk.collect_garbage();
@@ -176,20 +185,29 @@ impl MemFs {
     }
 
     /// The machine lost power. Of the syncs in flight, the first `below(n + 1)` of the
-    /// `n` complete; then each file keeps its durable bytes and, if `torn`, a prefix of
-    /// the rest cut at a byte drawn by `below`; names go back to their last durable
-    /// state. `below(n)` draws a number under `n`, from the caller's seeded source.
+    /// `n` complete; the power went during the next one, if any, so nothing appended
+    /// after it was asked for survives; then each file keeps its durable bytes and, if
+    /// `torn`, a prefix of the rest (up to that point) cut at a byte drawn by `below`;
+    /// names go back to their last durable state. `below(n)` draws a number under `n`,
+    /// from the caller's seeded source.
     pub fn crash(&self, below: &mut dyn FnMut(u64) -> u64, torn: bool) {
         let mut disk = self.disk.borrow_mut();
         let pending = std::mem::take(&mut disk.pending);
         let completing = below(pending.len() as u64 + 1) as usize;
-        for (_, sync) in pending.into_iter().take(completing) {
+        let mut pending = pending.into_iter();
+        for (_, sync, _) in pending.by_ref().take(completing) {
             disk.complete(sync);
         }
+        // The sync the power cut short: what each file held when it was asked for.
+        let cut: Option<Lengths> = pending.next().map(|(_, _, lengths)| lengths);
         disk.names = disk.durable_names.clone();
         let Disk { inodes, names, .. } = &mut *disk;
         for inode in names.values() {
             let file = inodes.get_mut(inode).expect("a named file exists");
+            if let Some(cut) = &cut {
+                let written = cut.iter().find(|(id, _)| id == inode).map_or(0, |(_, length)| *length);
+                file.data.truncate(written.max(file.durable));
+            }
             let unsynced = (file.data.len() - file.durable) as u64;
             let kept = if torn && unsynced > 0 { below(unsynced + 1) as usize } else { 0 };
             file.data.truncate(file.durable + kept);
@@ -364,6 +382,38 @@ mod tests {
     fn synced(fs: &MemFs) {
         let group = fs.seal_syncs();
         fs.complete_syncs(group);
+    }
+
+    #[test]
+    fn nothing_written_after_a_sync_the_crash_cut_short_survives() {
+        let fs = MemFs::new();
+        fs.create_dir_all(&dir()).unwrap();
+        let (log, state) = (dir().join("log"), dir().join("state"));
+        let mut file = fs.create(&log).unwrap();
+        fs.sync_dir(&dir()).unwrap();
+        synced(&fs);
+        file.append(b"before").unwrap();
+        // The engine blocks on this sync (say, replacing its hard-state file); the
+        // power goes during it, so what it appends next was never written.
+        let mut other = fs.create(&state).unwrap();
+        other.append(b"term 30").unwrap();
+        other.sync().unwrap();
+        file.append(b" after").unwrap();
+        file.sync().unwrap();
+        fs.seal_syncs();
+        // No sync completes; tears keep every byte they may.
+        let mut draws = 0;
+        let mut none_complete_then_most = |n: u64| {
+            draws += 1;
+            if draws == 1 {
+                0
+            } else {
+                n - 1
+            }
+        };
+        fs.crash(&mut none_complete_then_most, true);
+        assert_eq!(fs.read(&log).unwrap(), b"before", "the append after the cut-short sync is gone");
+        assert!(!fs.is_file(&state), "its name was never synced");
     }
 
     #[test]
