@@ -21,6 +21,15 @@ pub enum Input {
         /// The command, opaque to the core.
         command: Vec<u8>,
     },
+    /// Clients ask to append several commands at once, in order: each is accepted or
+    /// refused as an [`Input::Propose`] would be, and the accepted ones reach each
+    /// follower together, in as few appends as the message limits allow, with one
+    /// `PersistEntries` for them all. A host proposes the commands that arrived in one
+    /// round this way (etcd, TiKV and dragonboat batch here too).
+    ProposeBatch {
+        /// Each command and the id echoed in its `ProposalAccepted` or `Rejected`.
+        proposals: Vec<(RequestId, Vec<u8>)>,
+    },
     /// A client asks for a linearizable read.
     Read {
         /// Echoed in `ReadReady` or `Rejected`.

@@ -161,7 +161,8 @@ impl RaftNode {
         match input {
             Input::Tick => self.tick(actions),
             Input::Message(message) => self.receive(message, actions),
-            Input::Propose { id, command } => self.propose(id, command, actions),
+            Input::Propose { id, command } => self.propose_batch(vec![(id, command)], actions),
+            Input::ProposeBatch { proposals } => self.propose_batch(proposals, actions),
             Input::Read { id } => self.read(id, actions),
             Input::ChangeMembership { id, change, context } => {
                 self.change_membership(id, change, context, actions)

@@ -16,10 +16,17 @@ impl RaftNode {
     pub(crate) fn append_to_own_log(&mut self, payload: EntryPayload, actions: &mut Vec<Action>) -> LogIndex {
         let entry = Entry { term: self.term, index: self.log.last_index() + 1, payload };
         let index = entry.index;
-        self.flush_hard_state(actions);
-        self.log.append(std::slice::from_ref(&entry));
-        actions.push(Action::PersistEntries { entries: vec![entry] });
+        self.append_entries_to_own_log(vec![entry], actions);
         index
+    }
+
+    /// Appends `entries` (of this term, following the last entry) to the leader's own
+    /// log, persisted by one write.
+    pub(crate) fn append_entries_to_own_log(&mut self, entries: Vec<Entry>, actions: &mut Vec<Action>) {
+        debug_assert!(entries.first().is_some_and(|first| first.index == self.log.last_index() + 1));
+        self.flush_hard_state(actions);
+        self.log.append(&entries);
+        actions.push(Action::PersistEntries { entries });
     }
 
     /// Sends new entries to every follower that can take them; with `allow_empty`,

@@ -3,29 +3,43 @@
 use crate::io::{Action, RejectReason, Request, Role};
 use crate::membership::MembershipChange;
 use crate::node::{RaftNode, Transfer};
-use crate::types::{EntryPayload, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta};
+use crate::types::{Entry, EntryPayload, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta};
 use std::sync::Arc;
 
 impl RaftNode {
-    pub(crate) fn propose(&mut self, id: RequestId, command: Vec<u8>, actions: &mut Vec<Action>) {
-        let request = Request::Propose(id);
-        let refusal = if self.role != Role::Leader {
-            Some(RejectReason::NotLeader)
-        } else if self.transfer.is_some() {
-            Some(RejectReason::TransferInProgress)
-        } else if command.len() as u64 > self.config.max_command_bytes {
-            Some(RejectReason::CommandTooLarge)
-        } else if self.log.last_index() - self.log.commit_index >= self.config.max_uncommitted_entries {
-            Some(RejectReason::TooManyUncommitted)
-        } else {
-            None
-        };
-        if let Some(reason) = refusal {
-            actions.push(Action::Rejected { request, reason, leader_hint: self.leader });
+    pub(crate) fn propose_batch(&mut self, proposals: Vec<(RequestId, Vec<u8>)>, actions: &mut Vec<Action>) {
+        let mut entries = Vec::new();
+        let mut answers = Vec::with_capacity(proposals.len());
+        for (id, command) in proposals {
+            let request = Request::Propose(id);
+            let uncommitted = self.log.last_index() + entries.len() as u64 - self.log.commit_index;
+            let refusal = if self.role != Role::Leader {
+                Some(RejectReason::NotLeader)
+            } else if self.transfer.is_some() {
+                Some(RejectReason::TransferInProgress)
+            } else if command.len() as u64 > self.config.max_command_bytes {
+                Some(RejectReason::CommandTooLarge)
+            } else if uncommitted >= self.config.max_uncommitted_entries {
+                Some(RejectReason::TooManyUncommitted)
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                answers.push(Action::Rejected { request, reason, leader_hint: self.leader });
+                continue;
+            }
+            let index = self.log.last_index() + entries.len() as u64 + 1;
+            entries.push(Entry { term: self.term, index, payload: EntryPayload::Command(command.into()) });
+            answers.push(Action::ProposalAccepted { id, index, term: self.term });
+        }
+        if entries.is_empty() {
+            actions.append(&mut answers);
             return;
         }
-        let index = self.append_to_own_log(EntryPayload::Command(command.into()), actions);
-        actions.push(Action::ProposalAccepted { id, index, term: self.term });
+        self.append_entries_to_own_log(entries, actions);
+        actions.append(&mut answers);
+        // One round of appends for the whole batch: each follower gets the new entries
+        // together, as its flow control and the message limits allow.
         self.broadcast_append(false, actions);
         self.maybe_commit(actions);
     }

@@ -62,6 +62,9 @@ pub struct Driver<M: StateMachine> {
     outputs: Vec<Output<M::Response>>,
     /// Answers decided while handling a step, emitted after it.
     answers: Vec<(RequestId, Answer<M::Response>)>,
+    /// Writes submitted since the last step, proposed together (one append per
+    /// follower, one `PersistEntries`) before the next input or when outputs are taken.
+    proposals: Vec<(RequestId, Vec<u8>)>,
     /// Reused buffers: one step's actions, effects released together.
     actions: Vec<Action>,
     ready: Vec<Effect>,
@@ -108,6 +111,7 @@ impl<M: StateMachine> Driver<M> {
             gate: Gate::default(),
             waiters: Waiters::default(),
             outputs: Vec::new(),
+            proposals: Vec::new(),
             answers: Vec::new(),
             actions: Vec::new(),
             ready: Vec::new(),
@@ -165,15 +169,20 @@ impl<M: StateMachine> Driver<M> {
     /// A client's request, with an id the caller chose, unique among its requests in
     /// flight. Every request is answered exactly once ([`Output::Answer`]).
     pub fn submit(&mut self, request: RequestId, what: Request<M::Query>) {
+        if let Request::Write(command) = what {
+            // Queued, not stepped: the writes submitted together are proposed together.
+            if !self.failed {
+                self.waiters.submit(request, Kind::Write);
+                self.proposals.push((request, command));
+            }
+            return;
+        }
         self.begin();
         if self.failed {
             return;
         }
         match what {
-            Request::Write(command) => {
-                self.waiters.submit(request, Kind::Write);
-                self.step(Input::Propose { id: request, command });
-            }
+            Request::Write(_) => unreachable!("a write is queued above, never stepped here"),
             Request::Read(query) => {
                 self.waiters.submit_read(request, query, self.now_tick);
                 self.step(Input::Read { id: request });
@@ -232,6 +241,7 @@ impl<M: StateMachine> Driver<M> {
     /// (Into an empty buffer this swaps the two, copying nothing: a host that reuses
     /// one buffer pays nothing per output.)
     pub fn take_outputs(&mut self, into: &mut Vec<Output<M::Response>>) {
+        self.propose_queued();
         if into.is_empty() {
             std::mem::swap(into, &mut self.outputs);
         } else {
@@ -498,8 +508,31 @@ impl<M: StateMachine> Driver<M> {
 
     /// Starts an input: nothing stepped yet.
     fn begin(&mut self) {
+        self.propose_queued();
         self.steps_this_call = 0;
         self.first_step_did = ActionKinds::default();
+    }
+
+    /// Proposes the writes queued since the last step, in one step: one append per
+    /// follower and one `PersistEntries` for all of them, each answered as alone.
+    fn propose_queued(&mut self) {
+        if self.proposals.is_empty() {
+            return;
+        }
+        let mut proposals = std::mem::take(&mut self.proposals);
+        self.steps_this_call = 0;
+        self.first_step_did = ActionKinds::default();
+        if self.failed {
+            return;
+        }
+        let input = if proposals.len() == 1 {
+            let (id, command) = proposals.pop().expect("one");
+            Input::Propose { id, command }
+        } else {
+            Input::ProposeBatch { proposals }
+        };
+        self.step(input);
+        self.finish();
     }
 
     /// Ends an input: answers decided, compaction if due, and a sync if writes wait.

@@ -206,6 +206,51 @@ fn the_leaders_appends_leave_before_its_own_sync_completes() {
 }
 
 #[test]
+fn writes_submitted_together_are_proposed_together_and_answered_each() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    cluster.seen[0].clear();
+    // An IO layer that takes the outputs once per round, after a round's requests.
+    for request in 1..=32 {
+        cluster.drivers[0].submit(request, Request::Write(vec![request as u8]));
+    }
+    cluster.collect(1);
+    let seen = &cluster.seen[0];
+    let writes: Vec<usize> = seen
+        .iter()
+        .filter_map(|output| match output {
+            Output::Write { write: Write::Entries(entries), .. } => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(writes, [32], "one write for the round's proposals: {seen:?}");
+    assert_eq!(seen.iter().filter(|output| is_append(output)).count(), 2, "one append per follower");
+    assert_eq!(seen.iter().filter(|output| matches!(output, Output::Sync { .. })).count(), 1, "one sync");
+    cluster.deliver_all();
+    for request in 1..=32u64 {
+        assert_eq!(
+            cluster.answers_to(request),
+            vec![&Answer::Applied { index: 1 + request, response: request as usize }],
+            "request {request}"
+        );
+    }
+}
+
+#[test]
+fn a_queued_write_reaches_the_core_before_a_later_input() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    // A write, then a read, with no outputs taken between: the read is stepped after
+    // the write is proposed, so it waits for it.
+    cluster.drivers[0].submit(1, Request::Write(b"w".to_vec()));
+    cluster.drivers[0].submit(2, Request::Read(()));
+    assert_eq!(cluster.driver(1).node().last_index(), 2, "the write was proposed first");
+    cluster.collect(1);
+    cluster.deliver_all();
+    assert_eq!(cluster.answers_to(2), vec![&Answer::Read(1)], "the read sees the write");
+}
+
+#[test]
 fn an_acknowledgement_waits_for_the_followers_sync() {
     let mut cluster = Cluster::new(3, |_| {});
     cluster.elect_first();

@@ -383,3 +383,93 @@ fn a_leader_never_overwrites_its_own_log() {
     assert_eq!(cluster.log_terms(1), before);
     assert_eq!(cluster.node(1).counters().protocol_violations, 1);
 }
+
+/// The appends a step sent, per follower.
+fn appends_per_follower(actions: &[Action]) -> BTreeMap<u64, Vec<usize>> {
+    let mut sent: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for action in actions {
+        if let Action::Send(Message { to, body: MessageBody::AppendEntries { entries, .. }, .. })
+        | Action::SendAhead(Message { to, body: MessageBody::AppendEntries { entries, .. }, .. }) = action
+        {
+            sent.entry(*to).or_default().push(entries.len());
+        }
+    }
+    sent
+}
+
+#[test]
+fn a_batch_of_proposals_reaches_each_follower_as_one_append_and_one_write() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let proposals: Vec<_> = (0..64u64).map(|id| (5_000 + id, id.to_le_bytes().to_vec())).collect();
+    let actions = cluster.step(1, Input::ProposeBatch { proposals });
+    let writes: Vec<usize> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::PersistEntries { entries } => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(writes, [64], "one write for the batch");
+    let accepted: Vec<(u64, u64)> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::ProposalAccepted { id, index, .. } => Some((*id, *index)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepted, (0..64).map(|n| (5_000 + n, 2 + n)).collect::<Vec<_>>(), "answered in order");
+    let sent = appends_per_follower(&actions);
+    assert_eq!(sent.get(&2).map(Vec::as_slice), Some(&[64][..]), "one append to node 2");
+    assert_eq!(sent.get(&3).map(Vec::as_slice), Some(&[64][..]), "one append to node 3");
+    cluster.deliver_all();
+    cluster.tick_all(20);
+    for id in 1..=3 {
+        assert_eq!(cluster.node(id).commit_index(), 65, "node {id}");
+    }
+    cluster.assert_state_machines_agree();
+}
+
+#[test]
+fn a_batch_is_split_only_by_the_message_limit_and_refuses_past_the_uncommitted_bound() {
+    let mut cluster = Cluster::with_config(3, |config| {
+        config.max_entries_per_message = 16;
+        config.max_uncommitted_entries = 40;
+    });
+    cluster.campaign(1);
+    // The no-op of the new term is committed; 40 more may wait uncommitted.
+    let proposals: Vec<_> = (0..50u64).map(|id| (7_000 + id, vec![id as u8])).collect();
+    let actions = cluster.step(1, Input::ProposeBatch { proposals });
+    let refused: Vec<u64> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Rejected { request: crate::Request::Propose(id), reason, .. } => {
+                assert_eq!(*reason, crate::RejectReason::TooManyUncommitted);
+                Some(*id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, (7_040..7_050).collect::<Vec<_>>(), "the ten past the bound, in order");
+    let sent = appends_per_follower(&actions);
+    assert_eq!(sent.get(&2).map(Vec::as_slice), Some(&[16, 16, 8][..]), "40 entries, 16 per message");
+}
+
+#[test]
+fn a_batch_to_a_follower_is_refused_whole_with_the_leader_named() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    let actions =
+        cluster.step(2, Input::ProposeBatch { proposals: vec![(1, b"a".to_vec()), (2, b"b".to_vec())] });
+    let refused = actions
+        .iter()
+        .filter(|action| {
+            matches!(
+                action,
+                Action::Rejected { reason: crate::RejectReason::NotLeader, leader_hint: Some(1), .. }
+            )
+        })
+        .count();
+    assert_eq!(refused, 2);
+    assert!(!actions.iter().any(|action| matches!(action, Action::PersistEntries { .. })));
+}
