@@ -9,6 +9,14 @@ use raft_host::WriteId;
 /// they are periodic, so the simulator keeps each node's next tick beside it.)
 #[derive(Debug)]
 pub enum Event {
+    /// A node's round of client requests ends: the requests that reached it since the
+    /// round began go to its driver together.
+    RequestRound {
+        /// The node's position.
+        node: usize,
+        /// The run of its process the requests reached.
+        incarnation: u64,
+    },
     /// A message arrives.
     Deliver {
         /// The message.

@@ -132,6 +132,12 @@ pub struct WorkloadParams {
     /// key in one batch through the server's protocol session (`connections`).
     #[serde(default)]
     pub pipelined_connections: u32,
+    /// A node gathers the client requests that reach it within this long and hands
+    /// them to its driver together, as the server's loop does with what arrives in one
+    /// round (writes then share one append per follower, one write and one sync);
+    /// 0: each at once.
+    #[serde(default)]
+    pub request_round_micros: Micros,
 }
 
 /// Picks a node when the fault fires.
@@ -289,6 +295,14 @@ impl FaultPlan {
             FaultProfile::None | FaultProfile::Light => 0,
             FaultProfile::Heavy => 1,
             FaultProfile::Swarm => Random::new(seed, Purpose::Connections).below(3) as u32,
+        };
+        // Request rounds, from a stream of their own too.
+        let mut rounds = Random::new(seed, Purpose::Rounds);
+        workload.request_round_micros = match profile {
+            FaultProfile::None | FaultProfile::Light => 0,
+            FaultProfile::Heavy => rounds.between(0, 2 * MILLISECOND),
+            FaultProfile::Swarm if rounds.chance(500_000) => 0,
+            FaultProfile::Swarm => rounds.between(0, 5 * MILLISECOND),
         };
         FaultPlan { network, storage, tick_micros, workload, schedule }
     }
@@ -473,8 +487,9 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
             random.between(64, 1_024)
         },
         max_entries_per_append: if random.chance(500_000) { random.between(1, 8) } else { 0 },
-        // Drawn in `FaultPlan::draw`, from a stream of its own.
+        // Drawn in `FaultPlan::draw`, from streams of their own.
         pipelined_connections: 0,
+        request_round_micros: 0,
     };
     (network, storage, workload, rates)
 }
@@ -490,6 +505,7 @@ fn standard_workload() -> WorkloadParams {
         compaction_threshold_entries: 256,
         max_entries_per_append: 0,
         pipelined_connections: 0,
+        request_round_micros: 0,
     }
 }
 
@@ -670,7 +686,7 @@ impl FaultPlan {
         };
         writeln!(
             f,
-            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}",
+            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}{}",
             millis(workload.think_micros),
             percent(workload.read_ppm),
             workload.keys,
@@ -685,6 +701,10 @@ impl FaultPlan {
             match workload.pipelined_connections {
                 0 => String::new(),
                 count => format!("; {count} pipelining connection(s) through the RESP session"),
+            },
+            match workload.request_round_micros {
+                0 => String::new(),
+                round => format!("; nodes take requests in rounds of {}", millis(round)),
             },
         )
     }

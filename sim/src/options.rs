@@ -304,6 +304,10 @@ pub struct RunReport {
     pub messages_sent: u64,
     /// Messages dropped by cuts or lost.
     pub messages_dropped: u64,
+    /// Entries per AppendEntries that carried any, on average: how well proposals made
+    /// together were batched.
+    #[serde(default)]
+    pub entries_per_append: f64,
     /// Simulated clients.
     #[serde(default)]
     pub clients: usize,

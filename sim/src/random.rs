@@ -29,6 +29,8 @@ pub enum Purpose {
     DiskDamage = 8,
     /// Pipelining connections: how many, and what they send.
     Connections = 9,
+    /// How long a node gathers client requests into one round.
+    Rounds = 10,
 }
 
 /// A seeded random source with the few draws the simulator needs.

@@ -192,6 +192,8 @@ pub fn check_plan(options: &RunOptions, plan: &FaultPlan) -> Result<(), String> 
     in_range("request_timeout_micros", workload.request_timeout_micros, 1_000, MAX_PLAN_MICROS)?;
     in_range("transfer_interval_micros", workload.transfer_interval_micros, 0, MAX_PLAN_MICROS)?;
     in_range("membership_interval_micros", workload.membership_interval_micros, 0, MAX_PLAN_MICROS)?;
+    // A round longer than a request's timeout would only time every request out.
+    in_range("request_round_micros", workload.request_round_micros, 0, workload.request_timeout_micros)?;
     in_range("compaction_threshold_entries", workload.compaction_threshold_entries, 1, u64::MAX / 2)?;
     in_range(
         "max_entries_per_append",

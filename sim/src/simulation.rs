@@ -149,6 +149,7 @@ impl<'t> Simulation<'t> {
             crashes: world.cluster.crashes,
             messages_sent: 0,
             messages_dropped: 0,
+            entries_per_append: 0.0,
             clients: options.clients,
             reads: options.reads,
             operations: OperationStats::of(&world.history),
@@ -157,6 +158,8 @@ impl<'t> Simulation<'t> {
             wall_time_ms: 0.0,
         };
         report.network(world.cluster.network.stats());
+        let (appends, entries) = world.cluster.appends_with_entries;
+        report.entries_per_append = if appends == 0 { 0.0 } else { entries as f64 / appends as f64 };
         report.trace_hash = format!("{:016x}", world.trace.finish()?);
         report.wall_time_ms = started.elapsed().as_secs_f64() * 1_000.0;
         Ok((report, world.history))
@@ -312,6 +315,9 @@ impl<'t> Simulation<'t> {
                     ..TraceRecord::default()
                 });
                 world.cluster.deliver(message, &mut world.queue);
+            }
+            Event::RequestRound { node, incarnation } => {
+                world.cluster.request_round(node, incarnation, &mut world.queue)
             }
             Event::SyncDone { node, incarnation, through, group } => {
                 world.record(TraceRecord {

@@ -119,7 +119,7 @@ fn an_undecided_history_exits_4_never_0() {
     // search's budget can untangle.
     let directory = scratch("undecided");
     let arguments =
-        ["run", "--seed", "51", "--nodes", "3", "--faults", "swarm", "--clients", "100", "--ticks", "200"];
+        ["run", "--seed", "81", "--nodes", "3", "--faults", "swarm", "--clients", "100", "--ticks", "200"];
     let output = sim(&[&arguments[..], &["--repro-dir", text(&directory)]].concat());
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(4), "{out}");

@@ -8,8 +8,9 @@ use super::disk::Disk;
 use crate::event_queue::Micros;
 use crate::random::Random;
 use crate::state_machine::{CommandCache, Replica};
-use raft_core::{DurableState, Message, NodeId, RaftNode};
-use raft_host::{Driver, DriverConfig, Write, WriteId};
+use kv::Query;
+use raft_core::{DurableState, Message, NodeId, RaftNode, RequestId};
+use raft_host::{Driver, DriverConfig, Request, Write, WriteId};
 use raft_storage::{MemFs, Storage, StorageOptions};
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -54,6 +55,11 @@ pub struct Host {
     pub paused: bool,
     /// Messages that arrived while paused, handled on resume.
     pub inbox: Vec<Message>,
+    /// Client requests of the round under way (or that arrived while paused), handed
+    /// to the driver together.
+    pub requests: Vec<(RequestId, Request<Query>)>,
+    /// Whether the end of a request round is queued.
+    pub round_queued: bool,
     /// The newest sync that completed while the process was paused: the driver hears of
     /// it when it resumes (the disk finished meanwhile; the process was not running).
     pub synced_while_paused: Option<WriteId>,
@@ -77,6 +83,8 @@ impl Host {
             incarnation: 0,
             paused: false,
             inbox: Vec::new(),
+            requests: Vec::new(),
+            round_queued: false,
             synced_while_paused: None,
             tick_micros,
         }
@@ -216,6 +224,9 @@ impl Host {
         self.incarnation += 1;
         self.paused = false;
         self.inbox.clear();
+        // Requests the process had not handled die with it; their clients time out.
+        self.requests.clear();
+        self.round_queued = false;
         self.synced_while_paused = None;
         let torn = random.chance(torn_write_ppm);
         self.fs.crash(&mut |below| random.below(below), torn);

@@ -84,6 +84,10 @@ pub struct Cluster {
     /// their ticks and restarts them later.
     pub stopped: Vec<usize>,
     storage: StorageParams,
+    /// AppendEntries sent that carried entries, and the entries they carried.
+    pub appends_with_entries: (u64, u64),
+    /// How long a node gathers client requests before its driver gets them (0: at once).
+    request_round_micros: Micros,
     storage_random: Random,
     /// When a sync fails and where a bit flips.
     damage_random: Random,
@@ -130,6 +134,8 @@ impl Cluster {
             crashes: 0,
             stopped: Vec::new(),
             storage: plan.storage.clone(),
+            request_round_micros: plan.workload.request_round_micros,
+            appends_with_entries: (0, 0),
             storage_random: Random::new(options.seed, Purpose::Storage),
             damage_random: Random::new(options.seed, Purpose::DiskDamage),
             host_bug: options.host_bug,
@@ -210,6 +216,8 @@ impl Cluster {
     }
 
     /// A client's request reaches the node at `position` (which must be responsive).
+    /// With request rounds, it waits for the end of the node's round and goes to the
+    /// driver with the others of that round; otherwise at once.
     pub fn submit(
         &mut self,
         position: usize,
@@ -218,11 +226,58 @@ impl Cluster {
         queue: &mut EventQueue<Event>,
     ) {
         debug_assert!(self.hosts[position].is_responsive());
-        if matches!(what, Request::Read(_)) {
-            let node = self.hosts[position].id;
-            self.observe(Observed::ReadAsked { node, request, at_micros: queue.now() }, queue.now());
+        if self.request_round_micros == 0 {
+            self.hand_over(position, vec![(request, what)], queue);
+            return;
         }
-        self.drive(position, queue, |driver| driver.submit(request, what));
+        let host = &mut self.hosts[position];
+        host.requests.push((request, what));
+        if !std::mem::replace(&mut host.round_queued, true) {
+            let incarnation = host.incarnation;
+            queue.schedule_in(self.request_round_micros, Event::RequestRound { node: position, incarnation });
+        }
+    }
+
+    /// The round of client requests of the node at `position` ends: they go to its
+    /// driver together (held while the process is paused; gone if it crashed).
+    pub fn request_round(&mut self, position: usize, incarnation: u64, queue: &mut EventQueue<Event>) {
+        let host = &mut self.hosts[position];
+        if host.incarnation != incarnation || !host.is_up() {
+            return;
+        }
+        host.round_queued = false;
+        if host.paused {
+            return;
+        }
+        let requests = std::mem::take(&mut host.requests);
+        self.hand_over(position, requests, queue);
+    }
+
+    /// Hands `requests` to the driver of the node at `position` in one call, as an IO
+    /// layer does with what arrived in one round: its writes are proposed together.
+    fn hand_over(
+        &mut self,
+        position: usize,
+        requests: Vec<(RequestId, Request<Query>)>,
+        queue: &mut EventQueue<Event>,
+    ) {
+        if requests.is_empty() {
+            return;
+        }
+        let node = self.hosts[position].id;
+        for (request, what) in &requests {
+            if matches!(what, Request::Read(_)) {
+                self.observe(
+                    Observed::ReadAsked { node, request: *request, at_micros: queue.now() },
+                    queue.now(),
+                );
+            }
+        }
+        self.drive(position, queue, |driver| {
+            for (request, what) in requests {
+                driver.submit(request, what);
+            }
+        });
     }
 
     /// A sync of the node at `position` (run `incarnation`) completed through write
@@ -331,6 +386,11 @@ impl Cluster {
                 break;
             }
             self.receive(position, message, queue);
+        }
+        // Requests that arrived while paused, unless a round will take them.
+        if !self.failed() && self.hosts[position].is_responsive() && !self.hosts[position].round_queued {
+            let requests = std::mem::take(&mut self.hosts[position].requests);
+            self.hand_over(position, requests, queue);
         }
         count
     }
@@ -516,6 +576,12 @@ impl Cluster {
         let Some(to) = self.position_of(message.to) else {
             return;
         };
+        if let raft_core::MessageBody::AppendEntries { entries, .. } = &message.body {
+            if !entries.is_empty() {
+                self.appends_with_entries.0 += 1;
+                self.appends_with_entries.1 += entries.len() as u64;
+            }
+        }
         if let Some(held) = &mut self.held {
             held.push_back(message);
             return;

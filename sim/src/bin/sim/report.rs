@@ -11,7 +11,7 @@ pub(crate) type ReproOutcome = Result<std::path::PathBuf, String>;
 /// line that reproduces it and its repro file.
 pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Option<&ReproOutcome>) {
     let summary = format!(
-        "{} events, {:.3} s virtual, {} commits, {} elections, {} crashes, {} messages ({} dropped), trace {}, {:.1} ms wall",
+        "{} events, {:.3} s virtual, {} commits, {} elections, {} crashes, {} messages ({} dropped, {:.2} entries per append), trace {}, {:.1} ms wall",
         report.events,
         report.virtual_time_us as f64 / 1e6,
         report.commits,
@@ -19,6 +19,7 @@ pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Opti
         report.crashes,
         report.messages_sent,
         report.messages_dropped,
+        report.entries_per_append,
         report.trace_hash,
         report.wall_time_ms
     );
