@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Durable SET and GET throughput and latency of a 3-node kv cluster on loopback, and of
 # a single redis-server with the same durability (appendonly yes, appendfsync always),
-# measured by redis-benchmark at 1, 16 and 64 clients. Prints a Markdown table.
+# measured by redis-benchmark in the same run on the same machine: SET and GET at 1,
+# 16, 64 and 256 clients, and SET pipelined 16 deep (-P 16) at 64 clients; 16-byte
+# values over 100,000 random keys. Prints a Markdown table with the ratio kv/Redis and
+# each process's CPU seconds per 1,000 requests (the kv leader, each kv follower on
+# average, Redis).
 #
 #   scripts/bench-kv.sh [requests per run, default 20000]
+#   KV_BIN=/path/to/kv scripts/bench-kv.sh    (measure another build)
 #
 # It installs redis-tools and redis-server with apt-get if they are missing, builds
-# the kv binary in release mode, and cleans up its processes and directories.
+# the kv binary in release mode, and cleans up its processes and directories. Every
+# process listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS="${1:-20000}"
@@ -16,8 +22,13 @@ if ! command -v redis-benchmark >/dev/null || ! command -v redis-server >/dev/nu
   (apt-get install -y -qq redis-tools redis-server >/dev/null 2>&1 ||
     (apt-get update -qq >/dev/null && apt-get install -y -qq redis-tools redis-server >/dev/null))
 fi
-cargo build --release -q -p kv-server
-KV=target/release/kv
+# KV_BIN=path runs another build of kv (say, the previous commit's) instead.
+if [ -n "${KV_BIN:-}" ]; then
+  KV="$KV_BIN"
+else
+  cargo build --release -q -p kv-server
+  KV=target/release/kv
+fi
 
 WORK="$(mktemp -d /tmp/kv-bench.XXXXXX)"
 PIDS=()
@@ -48,19 +59,46 @@ for _ in $(seq 1 100); do
 done
 [ -n "$LEADER" ] || { echo "no leader elected; logs in $WORK" >&2; cat "$WORK"/node-*.log >&2; exit 1; }
 
-# One redis-benchmark run: prints "rps p50 p99" for the given test.
-measure() {
-  local port=$1 test=$2 clients=$3
-  redis-benchmark -p "$port" -t "$test" -n "$REQUESTS" -c "$clients" -r 100000 -d 16 --csv 2>/dev/null |
-    awk -F, 'NR==2 { gsub(/"/, ""); print $2, $5, $7 }'
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.4f", ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
-echo "| command | clients | kv cluster (3 nodes) req/s | p50 ms | p99 ms | redis appendfsync always req/s | p50 ms | p99 ms |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-for test in set get; do
-  for clients in 1 16 64; do
-    read -r kv_rps kv_p50 kv_p99 <<<"$(measure "$LEADER" "$test" "$clients")"
-    read -r redis_rps redis_p50 redis_p99 <<<"$(measure "$PR" "$test" "$clients")"
-    echo "| ${test^^} | $clients | $kv_rps | $kv_p50 | $kv_p99 | $redis_rps | $redis_p50 | $redis_p99 |"
-  done
+# One redis-benchmark run against `port`: prints "rps p99" for the given test.
+measure() {
+  local port=$1 test=$2 clients=$3 pipeline=$4
+  redis-benchmark -p "$port" -t "$test" -n "$REQUESTS" -c "$clients" -P "$pipeline" -r 100000 -d 16 --csv 2>/dev/null |
+    awk -F, 'NR==2 { gsub(/"/, ""); print $2, $7 }'
+}
+
+# The kv pids: the leader's first, then the followers'.
+KV_PIDS=("${PIDS[@]:0:3}")
+REDIS_PID="${PIDS[3]}"
+LEADER_PID=""
+for index in 0 1 2; do
+  port_var="P$((index + 1))"
+  [ "${!port_var}" = "$LEADER" ] && LEADER_PID="${KV_PIDS[$index]}"
+done
+FOLLOWER_PIDS=()
+for pid in "${KV_PIDS[@]}"; do [ "$pid" != "$LEADER_PID" ] && FOLLOWER_PIDS+=("$pid"); done
+
+per_thousand() { awk -v used="$1" -v n="$REQUESTS" 'BEGIN { printf "%.3f", used * 1000 / n }'; }
+
+echo "| command | clients | kv cluster (3 nodes) req/s | p99 ms | Redis (appendfsync always) req/s | p99 ms | kv / Redis | kv leader CPU s per 1k | kv follower CPU s per 1k | Redis CPU s per 1k |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for run in "set 1 1" "set 16 1" "set 64 1" "set 256 1" "set 64 16" "get 1 1" "get 16 1" "get 64 1" "get 256 1"; do
+  read -r test clients pipeline <<<"$run"
+  leader_before=$(cpu_seconds "$LEADER_PID")
+  followers_before=$(for pid in "${FOLLOWER_PIDS[@]}"; do cpu_seconds "$pid"; echo; done | awk '{ s += $1 } END { print s }')
+  read -r kv_rps kv_p99 <<<"$(measure "$LEADER" "$test" "$clients" "$pipeline")"
+  leader_used=$(awk -v a="$(cpu_seconds "$LEADER_PID")" -v b="$leader_before" 'BEGIN { print a - b }')
+  followers_after=$(for pid in "${FOLLOWER_PIDS[@]}"; do cpu_seconds "$pid"; echo; done | awk '{ s += $1 } END { print s }')
+  follower_used=$(awk -v a="$followers_after" -v b="$followers_before" -v n="${#FOLLOWER_PIDS[@]}" 'BEGIN { print (a - b) / n }')
+  redis_before=$(cpu_seconds "$REDIS_PID")
+  read -r redis_rps redis_p99 <<<"$(measure "$PR" "$test" "$clients" "$pipeline")"
+  redis_used=$(awk -v a="$(cpu_seconds "$REDIS_PID")" -v b="$redis_before" 'BEGIN { print a - b }')
+  ratio=$(awk -v a="$kv_rps" -v b="$redis_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  label="${test^^}"
+  [ "$pipeline" -gt 1 ] && label="$label -P $pipeline"
+  echo "| $label | $clients | $kv_rps | $kv_p99 | $redis_rps | $redis_p99 | $ratio | $(per_thousand "$leader_used") | $(per_thousand "$follower_used") | $(per_thousand "$redis_used") |"
 done
