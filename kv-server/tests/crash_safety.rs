@@ -401,7 +401,7 @@ fn acknowledged_writes_survive_kills_pauses_and_cuts_and_the_history_is_lineariz
 #[test]
 fn a_cluster_that_acknowledges_before_its_fsync_is_caught_losing_writes() {
     let seconds = 8;
-    let broken = ["--host-bug", "send-before-sync", "--slow-disk-ms", "5"];
+    let broken = ["--host-bug", "send-before-sync", "--slow-disk-ms", "20"];
     let findings = crash_test("unsafe", seconds, 3, &broken);
     eprintln!("crash test of a broken server: {}", findings.summary(seconds));
     let caught =
@@ -414,7 +414,7 @@ fn a_cluster_that_acknowledges_before_its_fsync_is_caught_losing_writes() {
 #[test]
 fn a_correct_cluster_on_the_same_slow_disk_loses_nothing() {
     let seconds = 8;
-    let findings = crash_test("slow", seconds, 3, &["--slow-disk-ms", "5"]);
+    let findings = crash_test("slow", seconds, 3, &["--slow-disk-ms", "20"]);
     eprintln!("crash test on a slow disk: {}", findings.summary(seconds));
     assert!(findings.lost.is_empty(), "lost {:?}; history saved to {}", findings.lost, findings.save("slow"));
     assert!(

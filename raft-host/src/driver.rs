@@ -8,8 +8,8 @@ use crate::io::{ActionKinds, Answer, CommitDecision, Event, Output, Request, Wri
 use crate::state_machine::StateMachine;
 use crate::waiters::{Kind, Waiters};
 use raft_core::{
-    decode_message, Action, DecodeError, DurableState, Input, LogIndex, Message, NodeId, RaftNode,
-    RejectReason, RequestId, RestoreError, Role,
+    decode_message, Action, DecodeError, DurableState, Input, LogIndex, Message, MessageBody, NodeId,
+    RaftNode, RejectReason, RequestId, RestoreError, Role, Term,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -220,6 +220,7 @@ impl<M: StateMachine> Driver<M> {
         if self.config.misbehaviour != Some(Misbehaviour::SendBeforeSync) {
             let mut ready = std::mem::take(&mut self.ready);
             self.gate.release(&mut ready);
+            coalesce_acknowledgements(&mut ready);
             for effect in ready.drain(..) {
                 self.perform(effect);
             }
@@ -228,7 +229,7 @@ impl<M: StateMachine> Driver<M> {
         // Only a leader counts its own durable log, and only above its commit index, so
         // only then does it hear of it: a follower that wins an election writes its
         // no-op at once, and the report of that write covers everything before it.
-        let counts = |&(index, _): &(LogIndex, raft_core::Term)| {
+        let counts = |&(index, _): &(LogIndex, Term)| {
             self.node.role() == Role::Leader && index > self.node.commit_index()
         };
         if let Some((index, term)) = log_end.filter(counts) {
@@ -398,7 +399,7 @@ impl<M: StateMachine> Driver<M> {
         }
     }
 
-    fn write(&mut self, write: Write, hard_state: bool, log_end: Option<(LogIndex, raft_core::Term)>) {
+    fn write(&mut self, write: Write, hard_state: bool, log_end: Option<(LogIndex, Term)>) {
         let id = self.gate.issue(hard_state, log_end);
         self.outputs.push(Output::Write { id, write });
     }
@@ -561,4 +562,37 @@ impl<M: StateMachine> Driver<M> {
         let data = self.machine.snapshot();
         self.step(Input::CompactLog { up_to: self.applied_index, data });
     }
+}
+
+/// Drops each successful append acknowledgement that a later one among `ready` (to the
+/// same leader, in the same term, for as far or further) makes redundant: one sync
+/// releases the acknowledgements of every append it covered, and the leader needs only
+/// the last (its progress frees every inflight append at or below the acknowledged
+/// index). A later acknowledgement for less (a stale duplicate append) drops nothing.
+fn coalesce_acknowledgements(ready: &mut Vec<Effect>) {
+    let acknowledgement = |effect: &Effect| match effect {
+        Effect::Send(Message {
+            from,
+            to,
+            term,
+            body: MessageBody::AppendEntriesResponse { success: true, index, .. },
+        }) => Some((*from, *to, *term, *index)),
+        _ => None,
+    };
+    if ready.iter().filter(|effect| acknowledgement(effect).is_some()).count() < 2 {
+        return;
+    }
+    // From the back: the furthest acknowledgement seen later, per (from, to, term).
+    let mut later: Vec<((NodeId, NodeId, Term), LogIndex)> = Vec::new();
+    let mut keep = vec![true; ready.len()];
+    for (position, effect) in ready.iter().enumerate().rev() {
+        let Some((from, to, term, index)) = acknowledgement(effect) else { continue };
+        match later.iter_mut().find(|(key, _)| *key == (from, to, term)) {
+            Some((_, furthest)) if *furthest >= index => keep[position] = false,
+            Some((_, furthest)) => *furthest = index,
+            None => later.push(((from, to, term), index)),
+        }
+    }
+    let mut keep = keep.into_iter();
+    ready.retain(|_| keep.next().unwrap_or(true));
 }

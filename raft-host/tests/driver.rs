@@ -251,6 +251,39 @@ fn a_queued_write_reaches_the_core_before_a_later_input() {
 }
 
 #[test]
+fn one_sync_releases_one_acknowledgement_for_the_appends_it_covered() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    cluster.auto_sync[1] = false;
+    cluster.seen[1].clear();
+    // Three appends reach node 2 one at a time; its disk syncs them all at once.
+    for request in 1..=3 {
+        cluster.submit(1, request, Request::Write(vec![request as u8]));
+        cluster.deliver_all();
+    }
+    let before = cluster.seen[1].iter().filter(|output| is_acknowledgement(output)).count();
+    cluster.complete_sync(2);
+    while cluster.syncs[1].is_some() {
+        cluster.complete_sync(2);
+    }
+    let acknowledgements: Vec<u64> = cluster.seen[1]
+        .iter()
+        .filter_map(|output| match output {
+            Output::Send(message) => match message.body {
+                MessageBody::AppendEntriesResponse { success: true, index, .. } => Some(index),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(before, 0, "nothing acknowledged before the sync");
+    assert_eq!(*acknowledgements.last().expect("acknowledged"), 4, "the last covers all");
+    assert!(acknowledgements.len() < 3, "one per sync, not one per append: {acknowledgements:?}");
+    cluster.deliver_all();
+    assert_eq!(cluster.driver(1).node().commit_index(), 4);
+}
+
+#[test]
 fn an_acknowledgement_waits_for_the_followers_sync() {
     let mut cluster = Cluster::new(3, |_| {});
     cluster.elect_first();
