@@ -18,6 +18,10 @@
 //!   or malformed. Bad messages are ignored and counted in [`Counters`], never a panic.
 //! - [`Input::Propose`], [`Input::Read`]: client requests. A non-leader answers
 //!   [`Action::Rejected`] with [`RejectReason::NotLeader`] and the leader it knows of.
+//!   [`Input::ProposeBatch`] proposes several commands in one step: each is answered
+//!   as alone, and the accepted ones are written together and reach each follower in
+//!   one round of appends. A host that proposes what arrived in one round this way
+//!   sends one append per follower instead of one per command.
 //! - [`Input::ChangeMembership`], [`Input::TransferLeadership`], [`Input::CompactLog`]:
 //!   admin requests.
 //! - [`Input::LogPersisted`]: the host's report that the node's writes are durable up

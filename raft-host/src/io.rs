@@ -183,7 +183,7 @@ pub struct CommitDecision {
     pub leader_term: Option<Term>,
 }
 
-/// A set of kinds of [`raft_core::Action`], for [`Event::Stepped`].
+/// A set of kinds of [`raft_core::Action`], as [`crate::Driver::last_input_did`] reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ActionKinds(u16);
 
