@@ -30,6 +30,13 @@ pub enum Input {
         /// Each command and the id echoed in its `ProposalAccepted` or `Rejected`.
         proposals: Vec<(RequestId, Vec<u8>)>,
     },
+    /// Clients ask for several linearizable reads at once: each is refused or served
+    /// as an [`Input::Read`] would be, and those that wait for leadership to be
+    /// confirmed share one heartbeat round.
+    ReadBatch {
+        /// Each echoed in its `ReadReady` or `Rejected`.
+        ids: Vec<RequestId>,
+    },
     /// A client asks for a linearizable read.
     Read {
         /// Echoed in `ReadReady` or `Rejected`.

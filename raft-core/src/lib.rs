@@ -21,7 +21,8 @@
 //!   [`Input::ProposeBatch`] proposes several commands in one step: each is answered
 //!   as alone, and the accepted ones are written together and reach each follower in
 //!   one round of appends. A host that proposes what arrived in one round this way
-//!   sends one append per follower instead of one per command.
+//!   sends one append per follower instead of one per command. [`Input::ReadBatch`]
+//!   does the same for reads: one heartbeat round confirms them all.
 //! - [`Input::ChangeMembership`], [`Input::TransferLeadership`], [`Input::CompactLog`]:
 //!   admin requests.
 //! - [`Input::LogPersisted`]: the host's report that the node's writes are durable up

@@ -163,7 +163,8 @@ impl RaftNode {
             Input::Message(message) => self.receive(message, actions),
             Input::Propose { id, command } => self.propose_batch(vec![(id, command)], actions),
             Input::ProposeBatch { proposals } => self.propose_batch(proposals, actions),
-            Input::Read { id } => self.read(id, actions),
+            Input::Read { id } => self.read_batch(&[id], actions),
+            Input::ReadBatch { ids } => self.read_batch(&ids, actions),
             Input::ChangeMembership { id, change, context } => {
                 self.change_membership(id, change, context, actions)
             }

@@ -18,25 +18,34 @@ use crate::node::{PendingRead, RaftNode};
 use crate::types::{NodeId, RequestId};
 
 impl RaftNode {
-    pub(crate) fn read(&mut self, id: RequestId, actions: &mut Vec<Action>) {
-        if self.role != Role::Leader {
-            let leader_hint = self.leader;
-            let reason = RejectReason::NotLeader;
-            actions.push(Action::Rejected { request: Request::Read(id), reason, leader_hint });
-            return;
+    pub(crate) fn read_batch(&mut self, ids: &[RequestId], actions: &mut Vec<Action>) {
+        let mut accepted = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let waiting = self.pending_reads.len() + self.reads_awaiting_commit.len() + accepted.len();
+            let refusal = if self.role != Role::Leader {
+                Some(RejectReason::NotLeader)
+            } else if waiting as u64 >= self.config.max_uncommitted_entries {
+                Some(RejectReason::TooManyPendingReads)
+            } else {
+                None
+            };
+            match refusal {
+                Some(reason) => {
+                    let leader_hint = self.leader;
+                    actions.push(Action::Rejected { request: Request::Read(id), reason, leader_hint });
+                }
+                None => accepted.push(id),
+            }
         }
-        let waiting = self.pending_reads.len() + self.reads_awaiting_commit.len();
-        if waiting as u64 >= self.config.max_uncommitted_entries {
-            let leader_hint = self.leader;
-            let reason = RejectReason::TooManyPendingReads;
-            actions.push(Action::Rejected { request: Request::Read(id), reason, leader_hint });
+        if accepted.is_empty() {
             return;
         }
         if !self.committed_in_current_term() {
-            self.reads_awaiting_commit.push(id);
+            self.reads_awaiting_commit.extend(accepted);
             return;
         }
-        self.serve_reads(&[id], actions);
+        // One heartbeat round confirms the leadership every read of the batch needs.
+        self.serve_reads(&accepted, actions);
     }
 
     fn committed_in_current_term(&self) -> bool {

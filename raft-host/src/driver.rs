@@ -62,9 +62,11 @@ pub struct Driver<M: StateMachine> {
     outputs: Vec<Output<M::Response>>,
     /// Answers decided while handling a step, emitted after it.
     answers: Vec<(RequestId, Answer<M::Response>)>,
-    /// Writes submitted since the last step, proposed together (one append per
-    /// follower, one `PersistEntries`) before the next input or when outputs are taken.
-    proposals: Vec<(RequestId, Vec<u8>)>,
+    /// Writes and reads submitted since the last step, stepped together before the
+    /// next other input or when outputs are taken: a run of writes as one proposal
+    /// batch (one append per follower, one `PersistEntries`), a run of reads as one
+    /// read batch (one heartbeat round).
+    queued: Vec<Queued>,
     /// Reused buffers: one step's actions, effects released together.
     actions: Vec<Action>,
     ready: Vec<Effect>,
@@ -111,7 +113,7 @@ impl<M: StateMachine> Driver<M> {
             gate: Gate::default(),
             waiters: Waiters::default(),
             outputs: Vec::new(),
-            proposals: Vec::new(),
+            queued: Vec::new(),
             answers: Vec::new(),
             actions: Vec::new(),
             ready: Vec::new(),
@@ -169,24 +171,31 @@ impl<M: StateMachine> Driver<M> {
     /// A client's request, with an id the caller chose, unique among its requests in
     /// flight. Every request is answered exactly once ([`Output::Answer`]).
     pub fn submit(&mut self, request: RequestId, what: Request<M::Query>) {
-        if let Request::Write(command) = what {
-            // Queued, not stepped: the writes submitted together are proposed together.
-            if !self.failed {
-                self.waiters.submit(request, Kind::Write);
-                self.proposals.push((request, command));
+        // Writes and reads are queued, not stepped: those submitted together are
+        // stepped together.
+        let what = match what {
+            Request::Write(command) => {
+                if !self.failed {
+                    self.waiters.submit(request, Kind::Write);
+                    self.queued.push(Queued::Write(request, command));
+                }
+                return;
             }
-            return;
-        }
+            Request::Read(query) => {
+                if !self.failed {
+                    self.waiters.submit_read(request, query, self.now_tick);
+                    self.queued.push(Queued::Read(request));
+                }
+                return;
+            }
+            other => other,
+        };
         self.begin();
         if self.failed {
             return;
         }
         match what {
-            Request::Write(_) => unreachable!("a write is queued above, never stepped here"),
-            Request::Read(query) => {
-                self.waiters.submit_read(request, query, self.now_tick);
-                self.step(Input::Read { id: request });
-            }
+            Request::Write(_) | Request::Read(_) => unreachable!("queued above, never stepped here"),
             Request::LocalRead(query) => {
                 let response = self.machine.query(&query);
                 self.answers.push((request, Answer::Read(response)));
@@ -242,7 +251,7 @@ impl<M: StateMachine> Driver<M> {
     /// (Into an empty buffer this swaps the two, copying nothing: a host that reuses
     /// one buffer pays nothing per output.)
     pub fn take_outputs(&mut self, into: &mut Vec<Output<M::Response>>) {
-        self.propose_queued();
+        self.step_queued();
         if into.is_empty() {
             std::mem::swap(into, &mut self.outputs);
         } else {
@@ -509,30 +518,58 @@ impl<M: StateMachine> Driver<M> {
 
     /// Starts an input: nothing stepped yet.
     fn begin(&mut self) {
-        self.propose_queued();
+        self.step_queued();
         self.steps_this_call = 0;
         self.first_step_did = ActionKinds::default();
     }
 
-    /// Proposes the writes queued since the last step, in one step: one append per
-    /// follower and one `PersistEntries` for all of them, each answered as alone.
-    fn propose_queued(&mut self) {
-        if self.proposals.is_empty() {
+    /// Steps the writes and reads queued since the last step, in the order submitted:
+    /// each run of writes as one proposal batch (one append per follower, one
+    /// `PersistEntries`), each run of reads as one read batch (one heartbeat round),
+    /// every request answered as if alone.
+    fn step_queued(&mut self) {
+        if self.queued.is_empty() {
             return;
         }
-        let mut proposals = std::mem::take(&mut self.proposals);
+        let queued = std::mem::take(&mut self.queued);
         self.steps_this_call = 0;
         self.first_step_did = ActionKinds::default();
-        if self.failed {
-            return;
+        let mut queued = queued.into_iter().peekable();
+        while let Some(first) = queued.next() {
+            if self.failed {
+                return;
+            }
+            let input = match first {
+                Queued::Write(id, command) => {
+                    let mut proposals = vec![(id, command)];
+                    while let Some(Queued::Write(..)) = queued.peek() {
+                        if let Some(Queued::Write(id, command)) = queued.next() {
+                            proposals.push((id, command));
+                        }
+                    }
+                    match proposals.len() {
+                        1 => {
+                            let (id, command) = proposals.pop().expect("one");
+                            Input::Propose { id, command }
+                        }
+                        _ => Input::ProposeBatch { proposals },
+                    }
+                }
+                Queued::Read(id) => {
+                    let mut ids = vec![id];
+                    while let Some(Queued::Read(_)) = queued.peek() {
+                        if let Some(Queued::Read(id)) = queued.next() {
+                            ids.push(id);
+                        }
+                    }
+                    match ids.as_slice() {
+                        [id] => Input::Read { id: *id },
+                        _ => Input::ReadBatch { ids },
+                    }
+                }
+            };
+            self.step(input);
         }
-        let input = if proposals.len() == 1 {
-            let (id, command) = proposals.pop().expect("one");
-            Input::Propose { id, command }
-        } else {
-            Input::ProposeBatch { proposals }
-        };
-        self.step(input);
         self.finish();
     }
 
@@ -562,6 +599,13 @@ impl<M: StateMachine> Driver<M> {
         let data = self.machine.snapshot();
         self.step(Input::CompactLog { up_to: self.applied_index, data });
     }
+}
+
+/// A write or read waiting to be stepped with the others of its round.
+#[derive(Debug)]
+enum Queued {
+    Write(RequestId, Vec<u8>),
+    Read(RequestId),
 }
 
 /// Drops each successful append acknowledgement that a later one among `ready` (to the

@@ -16,9 +16,10 @@
 //! - [`Driver::receive`] / [`Driver::receive_bytes`]: a message from a peer; a frame that
 //!   does not decode is counted and dropped.
 //! - [`Driver::submit`]: a client [`Request`] with an id of the caller's choosing.
-//!   Writes are queued and proposed together, as one step of the core (one append per
-//!   follower, one entries write, one sync), when the outputs are next taken or before
-//!   the next other input, whichever comes first; so an IO layer that submits the
+//!   Writes and reads are queued and stepped together (a run of writes as one step of
+//!   the core: one append per follower, one entries write, one sync; a run of reads as
+//!   one heartbeat round), when the outputs are next taken or before the next other
+//!   input, whichever comes first; so an IO layer that submits the
 //!   writes that arrived in one round and then takes the outputs batches them, and one
 //!   that takes the outputs after each submit does not. Order is kept: every input
 //!   reaches the core in the order it was given.

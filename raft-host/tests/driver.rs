@@ -244,10 +244,33 @@ fn a_queued_write_reaches_the_core_before_a_later_input() {
     // the write is proposed, so it waits for it.
     cluster.drivers[0].submit(1, Request::Write(b"w".to_vec()));
     cluster.drivers[0].submit(2, Request::Read(()));
-    assert_eq!(cluster.driver(1).node().last_index(), 2, "the write was proposed first");
     cluster.collect(1);
     cluster.deliver_all();
     assert_eq!(cluster.answers_to(2), vec![&Answer::Read(1)], "the read sees the write");
+    // Another kind of input steps what was queued before it.
+    cluster.drivers[0].submit(3, Request::Write(b"x".to_vec()));
+    cluster.drivers[0].submit(4, Request::LocalRead(()));
+    assert_eq!(cluster.driver(1).node().last_index(), 3, "the write was proposed first");
+}
+
+#[test]
+fn reads_submitted_together_share_one_heartbeat_round() {
+    let mut cluster = Cluster::new(3, |_| {});
+    cluster.elect_first();
+    cluster.seen[0].clear();
+    for request in 1..=16 {
+        cluster.drivers[0].submit(request, Request::Read(()));
+    }
+    cluster.collect(1);
+    let heartbeats = cluster.seen[0]
+        .iter()
+        .filter(|output| matches!(output, Output::Send(message) if matches!(message.body, MessageBody::Heartbeat { .. })))
+        .count();
+    assert_eq!(heartbeats, 2, "one heartbeat per follower for the 16 reads");
+    cluster.deliver_all();
+    for request in 1..=16 {
+        assert_eq!(cluster.answers_to(request), vec![&Answer::Read(0)], "read {request}");
+    }
 }
 
 #[test]

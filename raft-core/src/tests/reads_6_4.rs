@@ -191,3 +191,32 @@ fn lease_reads_require_check_quorum() {
     config.check_quorum = false;
     assert_eq!(config.validate().unwrap_err().field, "read_mode");
 }
+
+#[test]
+fn a_batch_of_reads_is_confirmed_by_one_heartbeat_round() {
+    let mut cluster = Cluster::new(5);
+    cluster.campaign(1);
+    cluster.propose(1, b"a");
+    cluster.take_events(1);
+    cluster.step(1, Input::ReadBatch { ids: (10..18).collect() });
+    let heartbeats: Vec<_> = cluster.queue.drain(..).collect();
+    assert_eq!(heartbeats.len(), 4, "one heartbeat per follower for eight reads");
+    for heartbeat in heartbeats {
+        let to = heartbeat.to;
+        cluster.step(to, Input::Message(heartbeat));
+    }
+    cluster.deliver_all();
+    let events = cluster.take_events(1);
+    for id in 10..18 {
+        assert_eq!(ready(&events, id), Some(2), "read {id}");
+    }
+    // A follower refuses every read of a batch, naming the leader.
+    let actions = cluster.step(3, Input::ReadBatch { ids: vec![20, 21] });
+    let refused = actions
+        .iter()
+        .filter(|action| {
+            matches!(action, Action::Rejected { reason: RejectReason::NotLeader, leader_hint: Some(1), .. })
+        })
+        .count();
+    assert_eq!(refused, 2);
+}
