@@ -13,7 +13,8 @@
 //!   connected) for longer than twice its election timeout plus the longest message
 //!   delay must have stepped down.
 //! - **No unprovoked elections** ([`Invariant::UnprovokedElection`]). Once the liveness
-//!   phase has a leader every voter follows and its probe is applied everywhere, the
+//!   phase has a leader every voter follows, a voter of its own configuration, and its
+//!   probe is applied everywhere, the
 //!   network is calmed (every delay under [`QUIET_DELAY_MAX_MICROS`], far inside an
 //!   election timeout) and the run goes on for [`QUIET_MICROS`]. Nobody asks for a
 //!   transfer or a membership change then, so no voter's term may change and the leader
@@ -76,7 +77,7 @@ pub(crate) struct Quiet {
     /// Its voters, by position: only their terms are watched. A removed node may still
     /// move to a higher term it hears of in a refusal, which disturbs nobody.
     watched: Vec<bool>,
-    began: Micros,
+    pub(crate) began: Micros,
     /// A TimeoutNow arrived: a transfer asked for in the safety phase, delayed into the
     /// tail, may start an election now, which somebody did ask for. The rule stands
     /// down for the rest of the tail.
@@ -108,10 +109,11 @@ impl Availability {
     }
 
     /// Called at every node's tick: looks at the rules this tick concerns.
-    pub(crate) fn watch(&mut self, world: &mut World<'_>, position: usize) {
+    /// Returns whether a quiet tail was given up on (see [`Availability::watch_quiet`]):
+    /// the liveness probe must look for recovery again.
+    pub(crate) fn watch(&mut self, world: &mut World<'_>, position: usize) -> bool {
         if self.quiet.is_some() {
-            self.watch_quiet(world, position);
-            return;
+            return self.watch_quiet(world, position);
         }
         self.watch_check_quorum(world, position);
         let now = world.queue.now();
@@ -119,6 +121,7 @@ impl Availability {
             self.next_sample = now + SAMPLE_MICROS;
             self.watch_healthy_majority(world);
         }
+        false
     }
 
     fn watch_check_quorum(&mut self, world: &mut World<'_>, position: usize) {
@@ -310,20 +313,34 @@ impl Availability {
         let voters = world.cluster.hosts[leader].core().map_or(&[][..], |core| core.voters());
         let watched = world.cluster.hosts.iter().map(|host| voters.contains(&host.id)).collect();
         self.quiet = Some(Quiet { terms, leader, watched, began: now, transfer_arrived: false });
-        world.queue.schedule_in(QUIET_MICROS, Event::QuietEnd);
+        world.queue.schedule_in(QUIET_MICROS, Event::QuietEnd { began: now });
     }
 
-    fn watch_quiet(&mut self, world: &mut World<'_>, position: usize) {
-        let Some(quiet) = &self.quiet else { return };
+    /// Watches a term or a leader change in the quiet tail. A leader stepping down in
+    /// its own term within the tail's first check-quorum window (twice the slowest
+    /// election timeout) may be answering the network from before the calm (it heard
+    /// from no quorum over a stretch of the old delays, and CheckQuorum deposes it by
+    /// design): the tail is given up on, and `true` says the cluster must be seen to
+    /// recover again. Any other change (a new term anywhere, or a step-down later)
+    /// fails the run.
+    fn watch_quiet(&mut self, world: &mut World<'_>, position: usize) -> bool {
+        let Some(quiet) = &self.quiet else { return false };
         if quiet.transfer_arrived || (!quiet.watched[position] && position != quiet.leader) {
-            return;
+            return false;
         }
         let host = &world.cluster.hosts[position];
-        let Some(core) = host.core() else { return };
+        let Some(core) = host.core() else { return false };
         let was = quiet.terms.get(position).copied().flatten();
         let deposed = position == quiet.leader && core.role() != Role::Leader;
         if was == Some(core.term()) && !deposed {
-            return;
+            return false;
+        }
+        let slowest_tick = world.plan.tick_micros.iter().copied().max().unwrap_or(BASE_TICK_MICROS);
+        let settle = 2 * host.config_election_timeout_max_ticks() * slowest_tick;
+        let same_term_step_down = deposed && was == Some(core.term());
+        if same_term_step_down && world.queue.now() < quiet.began + settle {
+            self.quiet = None;
+            return true;
         }
         let leader = quiet.leader + 1;
         let detail = format!(
@@ -336,5 +353,6 @@ impl Availability {
         );
         let nodes = vec![position as NodeId + 1, leader as NodeId];
         world.fail(Verdict::Liveness, Violation::new(Invariant::UnprovokedElection, nodes, detail));
+        false
     }
 }

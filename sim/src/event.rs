@@ -97,5 +97,8 @@ pub enum Event {
     /// The liveness bound is reached.
     LivenessDeadline,
     /// The quiet tail after recovery ends (see [`crate::availability`]).
-    QuietEnd,
+    QuietEnd {
+        /// When the tail began: a tail given up on and begun again ends later.
+        began: crate::event_queue::Micros,
+    },
 }

@@ -96,7 +96,13 @@ impl LivenessProbe {
             // Every read asked during the safety phase must be answered or refused by
             // now, and every client operation in flight must have finished.
             let reads_done = world.cluster.checkers.read_freshness.oldest_pending().is_none();
-            if applied_everywhere && reads_done && busy.is_empty() {
+            // A leader outside its own configuration (its removal, asked for in the
+            // safety phase, is still to commit) steps down by design once it does: not
+            // a settled cluster to watch for a quiet tail yet.
+            let leader_stays = agreed_leader(&world.cluster).is_some_and(|position| {
+                world.cluster.hosts[position].core().is_some_and(|core| core.voters().contains(&core.id()))
+            });
+            if applied_everywhere && reads_done && busy.is_empty() && leader_stays {
                 world.trace.record(TraceRecord {
                     time_us: now,
                     event: TraceEvent::Recovered,

@@ -292,7 +292,10 @@ impl<'t> Simulation<'t> {
         });
         world.schedule_tick(position);
         world.cluster.tick(position, &mut world.queue);
-        self.availability.watch(world, position);
+        if self.availability.watch(world, position) {
+            // The quiet tail was given up on: look for recovery again.
+            world.queue.schedule_in(LIVENESS_PROBE_MICROS, Event::LivenessProbe);
+        }
     }
 
     fn handle(&mut self, now: Micros, event: Event) {
@@ -389,7 +392,11 @@ impl<'t> Simulation<'t> {
                 );
                 world.fail(Verdict::Liveness, Violation::new(Invariant::Liveness, nodes, detail));
             }
-            Event::QuietEnd => self.recovered = true,
+            Event::QuietEnd { began } => {
+                if self.availability.quiet.as_ref().is_some_and(|quiet| quiet.began == began) {
+                    self.recovered = true;
+                }
+            }
         }
         debug_assert!(self.world.queue.now() == now);
     }
