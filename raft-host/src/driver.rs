@@ -542,10 +542,10 @@ impl<M: StateMachine> Driver<M> {
             let input = match first {
                 Queued::Write(id, command) => {
                     let mut proposals = vec![(id, command)];
-                    while let Some(Queued::Write(..)) = queued.peek() {
-                        if let Some(Queued::Write(id, command)) = queued.next() {
-                            proposals.push((id, command));
-                        }
+                    while let Some(Queued::Write(id, command)) =
+                        queued.next_if(|next| matches!(next, Queued::Write(..)))
+                    {
+                        proposals.push((id, command));
                     }
                     match proposals.len() {
                         1 => {
@@ -557,10 +557,9 @@ impl<M: StateMachine> Driver<M> {
                 }
                 Queued::Read(id) => {
                     let mut ids = vec![id];
-                    while let Some(Queued::Read(_)) = queued.peek() {
-                        if let Some(Queued::Read(id)) = queued.next() {
-                            ids.push(id);
-                        }
+                    while let Some(Queued::Read(id)) = queued.next_if(|next| matches!(next, Queued::Read(_)))
+                    {
+                        ids.push(id);
                     }
                     match ids.as_slice() {
                         [id] => Input::Read { id: *id },

@@ -100,7 +100,9 @@ impl<M: StateMachine> Handle<M> {
         let look: Look<M> = Box::new(move |driver| {
             let _ = result.send(look(driver));
         });
-        self.inspect_with(look).await.then_some(())?;
+        if !self.inspect_with(look).await {
+            return None;
+        }
         answer.await.ok()
     }
 

@@ -32,7 +32,7 @@ use crate::options::ReadMode;
 use crate::resp_link::{self, encode, parse_reply, push_decimal, Refusal, Reply};
 use crate::trace::{TraceEvent, TraceRecord};
 use crate::world::World;
-use kv::resp::{Request as SessionRequest, RespSession};
+use kv::resp::RespSession;
 use kv::{Bytes, ClientId, Command, Operation, Query, Response, Sequence};
 use raft_core::{NodeId, RequestId};
 use raft_host::{Answer, Request};
@@ -251,11 +251,9 @@ impl Clients {
         let request = match released {
             Some((session_request, request)) => {
                 pending.link = Some((session, session_request));
-                match request {
-                    SessionRequest::Write(command) => Request::Write(command.encode()),
-                    SessionRequest::Read { query, local: false } => Request::Read(query),
-                    SessionRequest::Read { query, local: true } => Request::LocalRead(query),
-                    other => {
+                match resp_link::driver_request(request) {
+                    Ok(request) => request,
+                    Err(other) => {
                         let detail = format!("client {}: the session released {other:?}", state.id);
                         return resp_link::protocol_broken(world, detail);
                     }
@@ -578,6 +576,7 @@ fn response_of(request: &PendingRequest, reply: Reply) -> Result<Response, Reply
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kv::resp::Request as SessionRequest;
 
     #[test]
     fn keys_and_numbers_are_written_as_format_would() {

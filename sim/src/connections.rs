@@ -23,10 +23,10 @@ use crate::history::{ClientOp, Outcome};
 use crate::random::Random;
 use crate::resp_link::{self, encode, node_of_address, parse_reply, Reply};
 use crate::world::World;
-use kv::resp::{Request as SessionRequest, RespSession};
+use kv::resp::RespSession;
 use kv::{Bytes, ClientId, Operation, Query, Response};
 use raft_core::{NodeId, RequestId};
-use raft_host::{Answer, Request};
+use raft_host::Answer;
 use std::collections::VecDeque;
 
 /// The client ids of pipelining connections start here (the kv store's exactly-once
@@ -214,12 +214,8 @@ impl Connections {
             let Some(target) = connection.target else { return };
             let Some((session_request, request)) = connection.session.next_request() else { break };
             let id = request_id(index, connection.generation, session_request);
-            let request = match request {
-                SessionRequest::Write(command) => Request::Write(command.encode()),
-                SessionRequest::Read { query, local: false } => Request::Read(query),
-                SessionRequest::Read { query, local: true } => Request::LocalRead(query),
-                other => unreachable!("a batch asks for no {other:?}"),
-            };
+            let request = resp_link::driver_request(request)
+                .unwrap_or_else(|other| unreachable!("a batch asks for no {other:?}"));
             if !world.cluster.hosts[target].is_responsive() {
                 // The node went down under the connection: its timer ends the batch.
                 return;

@@ -99,7 +99,8 @@ impl LivenessProbe {
             // A leader outside its own configuration (its removal, asked for in the
             // safety phase, is still to commit) steps down by design once it does: not
             // a settled cluster to watch for a quiet tail yet.
-            let leader_stays = agreed_leader(&world.cluster).is_some_and(|position| {
+            let leader = agreed_leader(&world.cluster);
+            let leader_stays = leader.is_some_and(|position| {
                 world.cluster.hosts[position].core().is_some_and(|core| core.voters().contains(&core.id()))
             });
             if applied_everywhere && reads_done && busy.is_empty() && leader_stays {
@@ -111,9 +112,7 @@ impl LivenessProbe {
                     ..TraceRecord::default()
                 });
                 // Recovered; the run ends after a quiet tail with no election in it.
-                return Some(
-                    agreed_leader(&world.cluster).expect("applied everywhere means an agreed leader"),
-                );
+                return leader;
             }
             return None;
         }

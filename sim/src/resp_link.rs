@@ -7,10 +7,10 @@
 use crate::checkers::{Invariant, Violation};
 use crate::options::Verdict;
 use crate::world::World;
-use kv::resp::Answer as SessionAnswer;
-use kv::Response;
+use kv::resp::{Answer as SessionAnswer, Request as SessionRequest};
+use kv::{Query, Response};
 use raft_core::NodeId;
-use raft_host::Answer;
+use raft_host::{Answer, Request};
 
 /// The address a refusal names for node `id`: `MOVED 0 node-ID:1`.
 pub(crate) fn address_of(id: NodeId) -> String {
@@ -63,6 +63,18 @@ pub(crate) fn session_answer(answer: Answer<Response>) -> SessionAnswer {
             SessionAnswer::Refused { reason, leader_address: address(leader_hint) }
         }
         Answer::Unknown { leader_hint } => SessionAnswer::Unknown { leader_address: address(leader_hint) },
+    }
+}
+
+/// The request the node's driver gets for one the session released, as the server's
+/// connection task hands it over; `Err` gives back one no simulated client sends
+/// (status, cluster administration).
+pub(crate) fn driver_request(request: SessionRequest) -> Result<Request<Query>, SessionRequest> {
+    match request {
+        SessionRequest::Write(command) => Ok(Request::Write(command.encode())),
+        SessionRequest::Read { query, local: false } => Ok(Request::Read(query)),
+        SessionRequest::Read { query, local: true } => Ok(Request::LocalRead(query)),
+        other => Err(other),
     }
 }
 

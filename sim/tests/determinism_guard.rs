@@ -3,6 +3,8 @@
 //! timing. The command-line front end (`src/bin/`) is exempt (it reads RUST_LOG, draws a
 //! seed for `sim run` without one and prints it), and so is each file's measurement of
 //! its own wall time, listed below with the reason.
+//!
+//! The same scan keeps the simulator's layering: no part imports the run loop.
 
 use std::path::{Path, PathBuf};
 
@@ -69,4 +71,33 @@ fn simulator_sources_let_nothing_but_the_seed_vary_a_run() {
         }
     }
     assert!(violations.is_empty(), "a run must depend on its seed alone:\n{}", violations.join("\n"));
+}
+
+/// The run loop sits on top: `simulation.rs` owns the world and the parts of a run and
+/// routes events to them; no part imports it (the parts name the run's events from
+/// `event.rs` and act on `world.rs`). A part that reached back into the run loop would
+/// bring back the import circle this layering removed.
+#[test]
+fn no_part_of_the_simulator_imports_the_run_loop() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&source, &mut files);
+    assert!(files.len() >= 20, "expected the simulator's modules, found {files:?}");
+    let mut offenders = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&source).expect("under src").to_string_lossy().replace('\\', "/");
+        // The crate root declares the module and runs it (the binary, its user, is not
+        // scanned).
+        if relative == "lib.rs" || relative == "simulation.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("readable source");
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains("crate::simulation") || code.contains("super::simulation") {
+                offenders.push(format!("{relative}:{}: {}", number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "parts of the simulator importing the run loop:\n{}", offenders.join("\n"));
 }
