@@ -106,15 +106,15 @@ impl raft_host::StateMachine for ServerMachine {
     fn apply_entry(&mut self, entry: &Entry) -> Option<ServerResponse> {
         match &entry.payload {
             EntryPayload::Command(command) => Some(self.apply(entry.index, command)),
-            EntryPayload::MembershipChange { voters, context } if !context.is_empty() => {
-                // Recorded for the node named if the change's voters include it: the
+            EntryPayload::MembershipChange { configuration, context } if !context.is_empty() => {
+                // Recorded for the node named if the change's members include it: the
                 // server attaches an address only to the change adding that node, and
                 // the core appends only valid changes. A context that does not decode
                 // is ignored on every replica alike.
                 if let Ok(((id, address), read)) =
                     bincode::serde::decode_from_slice::<(NodeId, String), _>(context, codec())
                 {
-                    if read == context.len() && voters.contains(&id) {
+                    if read == context.len() && configuration.contains(id) {
                         self.addresses.insert(id, address);
                         self.addresses_version += 1;
                     }
@@ -215,7 +215,10 @@ mod tests {
         Entry {
             term: 1,
             index,
-            payload: EntryPayload::MembershipChange { voters: voters.to_vec(), context: context.into() },
+            payload: EntryPayload::MembershipChange {
+                configuration: raft_core::Configuration::voters(voters.iter().copied()).unwrap(),
+                context: context.into(),
+            },
         }
     }
 

@@ -1,5 +1,6 @@
 //! Static configuration of one node, validated before the node is built.
 
+use crate::configuration::{Configuration, ConfigurationError};
 use crate::types::NodeId;
 use std::fmt;
 
@@ -19,11 +20,14 @@ pub enum ReadMode {
 /// and let [`crate::RaftNode::new`] validate it.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// This node's id; must appear in `voters`.
+    /// This node's id; must appear in `voters` or `learners`.
     pub id: NodeId,
-    /// The bootstrap voter set, this node included; order does not matter. Membership
-    /// entries in the log (and snapshots) override it: see [`crate::RaftNode::voters`].
+    /// The bootstrap voter set; order does not matter. Membership entries in the log
+    /// (and snapshots) override it: see [`crate::RaftNode::configuration`].
     pub voters: Vec<NodeId>,
+    /// The bootstrap learners (empty by default): a node started to join as a learner
+    /// lists the voters and itself here.
+    pub learners: Vec<NodeId>,
     /// The lower bound (inclusive) of the randomized election timeout, in ticks.
     pub election_timeout_min_ticks: u64,
     /// The upper bound (exclusive) of the randomized election timeout, in ticks.
@@ -62,6 +66,7 @@ impl Config {
         Config {
             id,
             voters,
+            learners: Vec::new(),
             election_timeout_min_ticks: 100,
             election_timeout_max_ticks: 200,
             heartbeat_interval_ticks: 10,
@@ -76,19 +81,30 @@ impl Config {
         }
     }
 
+    /// The configuration a node starts from before its log or a snapshot says otherwise.
+    pub fn bootstrap_configuration(&self) -> Result<Configuration, ConfigurationError> {
+        Configuration::new(self.voters.iter().copied(), self.learners.iter().copied())
+    }
+
     /// Checks that the configuration can work; the error names the offending field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |field: &'static str, reason: &'static str| Err(ConfigError { field, reason });
         if self.voters.is_empty() {
-            return fail("voters", "must list at least this node");
+            return fail("voters", "must list at least one voter");
         }
-        if !self.voters.contains(&self.id) {
-            return fail("id", "must be one of the voters");
+        if !self.voters.contains(&self.id) && !self.learners.contains(&self.id) {
+            return fail("id", "must be one of the voters or learners");
         }
         let mut sorted = self.voters.clone();
         sorted.sort_unstable();
         if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
             return fail("voters", "must not list a node twice");
+        }
+        if let Err(error) = self.bootstrap_configuration() {
+            return match error {
+                ConfigurationError::VoterAndLearner(_) => fail("learners", "must not list a voter"),
+                _ => fail("learners", "must not list a node twice"),
+            };
         }
         if self.heartbeat_interval_ticks == 0 {
             return fail("heartbeat_interval_ticks", "must be at least 1");

@@ -1,10 +1,10 @@
 //! Leader election (Raft paper §5.2), the up-to-date vote rule (§5.4.1), PreVote
 //! (Raft thesis §9.6) and the campaign that ends a leadership transfer (thesis §3.10).
 
+use crate::configuration::VoteResult;
 use crate::io::{Action, Role};
 use crate::message::MessageBody;
 use crate::node::RaftNode;
-use crate::quorum::{tally, VoteResult};
 use crate::types::{LogIndex, NodeId, Term};
 
 impl RaftNode {
@@ -40,22 +40,24 @@ impl RaftNode {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        for position in 0..self.voter_count() {
-            if let Some(peer) = self.peer_at(position) {
-                self.send_with_term(peer, campaign_term, body.clone(), actions);
+        // Only voters are asked: a learner's vote would never count.
+        for position in 0..self.member_count() {
+            match self.peer_at(position) {
+                Some(peer) if self.log.configuration().is_voter(peer) => {
+                    self.send_with_term(peer, campaign_term, body.clone(), actions);
+                }
+                _ => {}
             }
         }
     }
 
     /// Counts the votes so far and acts on a decided outcome. Returns true if decided.
     fn count_votes(&mut self, actions: &mut Vec<Action>) -> bool {
-        // Only the votes of current voters count; that may exclude our own (a node
-        // whose removal is not yet committed may still campaign; see `may_campaign`).
-        let voters = self.log.voters();
-        let counted = self.votes.iter().filter(|(voter, _)| voters.contains(voter));
-        let (granted, rejected) = counted
-            .fold((0, 0), |(yes, no), (_, &granted)| if granted { (yes + 1, no) } else { (yes, no + 1) });
-        match tally(granted, rejected, self.voter_count()) {
+        // Only the votes of current voters count (of both halves during a joint change);
+        // that may exclude our own (a node whose removal is not yet committed may still
+        // campaign; see `may_campaign`).
+        let votes = &self.votes;
+        match self.log.configuration().vote_result(|voter| votes.get(&voter).copied()) {
             VoteResult::Pending => false,
             VoteResult::Won if self.role == Role::PreCandidate => {
                 self.campaign(false, false, actions);
@@ -123,7 +125,7 @@ impl RaftNode {
             self.counters.ignored_stale_response += 1;
             return;
         }
-        if !self.log.voters().contains(&voter) {
+        if !self.log.configuration().is_voter(voter) {
             self.counters.ignored_unknown_peer += 1;
             return;
         }

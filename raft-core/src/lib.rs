@@ -81,14 +81,19 @@
 //! (thesis §4.1) through [`Input::ChangeMembership`].
 //!
 //! ## Membership
-//! `Config::voters` is the bootstrap voter set. A membership entry in the log replaces
-//! it from the moment it is appended; snapshots carry the voter set in force at their
-//! end. To add a server, start it with a `Config` whose voters are the set after the
-//! change, then ask the leader for [`MembershipChange::AddVoter`]. A removed server
-//! is no longer replicated to and never learns of its removal: the host should stop
-//! it once the change commits. Until then it may campaign; it cannot win once its
-//! removal is on a majority, and with CheckQuorum (the default) the members ignore it
-//! while they hear from their leader (thesis §4.2.3).
+//! A [`Configuration`] names the voters and the learners (members that receive the
+//! log and snapshots but never vote or count toward a quorum). `Config::voters` and
+//! `Config::learners` are the bootstrap configuration. A membership entry in the log
+//! replaces it from the moment it is appended; snapshots carry the configuration in
+//! force at their end. To add a server, start it with a `Config` that lists the voters
+//! and itself among the learners, ask the leader for [`MembershipChange::AddLearner`],
+//! and once it has caught up for [`MembershipChange::AddVoter`] (or add it as a voter
+//! at once, listing it among the voters of its own `Config`). A removed server
+//! ([`MembershipChange::RemoveNode`]) is no longer replicated to and never learns of
+//! its removal: the host should stop it once the change commits. Until then it may
+//! campaign; it cannot win once its removal is on a majority, and with CheckQuorum
+//! (the default) the members ignore it while they hear from their leader (thesis
+//! §4.2.3).
 //!
 //! Internal invariants are checked with `assert!`, which stays on in every build.
 //!
@@ -131,6 +136,7 @@
 //! ```
 
 mod config;
+mod configuration;
 mod election;
 mod io;
 mod log;
@@ -151,6 +157,7 @@ mod validate;
 mod tests;
 
 pub use config::{Config, ConfigError, ReadMode, MAX_ENTRIES_PER_MESSAGE_LIMIT};
+pub use configuration::{Configuration, ConfigurationError, VoteResult};
 pub use io::{Action, Counters, DurableState, Input, RejectReason, Request, RestoreError, Role};
 pub use membership::MembershipChange;
 pub use message::{

@@ -3,8 +3,9 @@
 //! The host holds the durable copy; this one mirrors it so a step never has to read
 //! storage. Every mutation here is matched by a persist action emitted by the node.
 
+use crate::configuration::Configuration;
 use crate::membership::MembershipLog;
-use crate::types::{Entry, LogIndex, NodeId, SnapshotMeta, Term};
+use crate::types::{Entry, LogIndex, SnapshotMeta, Term};
 
 /// The log after the last snapshot, with commit and apply positions.
 #[derive(Debug)]
@@ -26,14 +27,18 @@ pub(crate) struct RaftLog {
 }
 
 impl RaftLog {
-    /// A log restored from durable state, with `voters` in force at the snapshot (or
-    /// the bootstrap voters without one). The caller has checked contiguity.
-    pub(crate) fn restore(snapshot: SnapshotMeta, voters: Vec<NodeId>, entries: Vec<Entry>) -> RaftLog {
+    /// A log restored from durable state, with `configuration` in force at the snapshot
+    /// (or the bootstrap one without it). The caller has checked contiguity.
+    pub(crate) fn restore(
+        snapshot: SnapshotMeta,
+        configuration: Configuration,
+        entries: Vec<Entry>,
+    ) -> RaftLog {
         debug_assert!(entries
             .iter()
             .enumerate()
             .all(|(offset, entry)| entry.index == snapshot.last_included_index + 1 + offset as u64));
-        let mut membership = MembershipLog::new(voters);
+        let mut membership = MembershipLog::new(configuration);
         membership.on_append(&entries);
         // Restored from durable state: all of it is durable.
         let persisted_index = snapshot.last_included_index + entries.len() as u64;
@@ -47,9 +52,14 @@ impl RaftLog {
         }
     }
 
-    /// The voters in force: set by the newest membership entry, committed or not.
-    pub(crate) fn voters(&self) -> &[NodeId] {
+    /// The configuration in force: set by the newest membership entry, committed or not.
+    pub(crate) fn configuration(&self) -> &Configuration {
         self.membership.current()
+    }
+
+    /// The configuration in force at `index` (an index this log or its snapshot covers).
+    pub(crate) fn configuration_at(&self, index: LogIndex) -> &Configuration {
+        self.membership.at(index)
     }
 
     /// The index of the newest membership entry still in the log.
@@ -170,21 +180,21 @@ impl RaftLog {
     }
 
     /// Drops entries up to `meta.last_included_index`, which must be applied. Returns
-    /// the voters in force there, which the snapshot must carry.
-    pub(crate) fn compact_to(&mut self, meta: SnapshotMeta) -> Vec<NodeId> {
+    /// the configuration in force there, which the snapshot must carry.
+    pub(crate) fn compact_to(&mut self, meta: SnapshotMeta) -> Configuration {
         let drop_through = meta.last_included_index;
         assert!(drop_through <= self.applied_index && drop_through <= self.last_index());
         let drop_count = (drop_through - self.snapshot.last_included_index) as usize;
         self.entries.drain(..drop_count);
         self.snapshot = meta;
-        let voters = self.membership.at(drop_through).to_vec();
-        self.membership.on_snapshot(drop_through, voters.clone());
-        voters
+        let configuration = self.membership.at(drop_through).clone();
+        self.membership.on_snapshot(drop_through, configuration.clone());
+        configuration
     }
 
     /// Replaces the log with a snapshot received from the leader, keeping any entries
     /// after it that agree with it (Raft paper §7).
-    pub(crate) fn install_snapshot(&mut self, meta: SnapshotMeta, voters: Vec<NodeId>) {
+    pub(crate) fn install_snapshot(&mut self, meta: SnapshotMeta, configuration: Configuration) {
         let index = meta.last_included_index;
         if self.term_at(index) == Some(meta.last_included_term) && index >= self.first_index() {
             let drop_count = (index - self.snapshot.last_included_index) as usize;
@@ -194,7 +204,7 @@ impl RaftLog {
             self.persisted_index = self.persisted_index.min(index);
             self.membership.on_truncate(index + 1);
         }
-        self.membership.on_snapshot(index, voters);
+        self.membership.on_snapshot(index, configuration);
         self.snapshot = meta;
         self.commit_index = self.commit_index.max(index);
         self.applied_index = self.applied_index.max(index);
@@ -204,6 +214,11 @@ impl RaftLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::NodeId;
+
+    fn voters(ids: &[NodeId]) -> Configuration {
+        Configuration::voters(ids.iter().copied()).unwrap()
+    }
     use crate::types::EntryPayload;
 
     fn entries(terms: &[Term]) -> Vec<Entry> {
@@ -216,7 +231,7 @@ mod tests {
 
     #[test]
     fn term_lookup_covers_snapshot_boundary_and_nothing_beyond() {
-        let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 2, 3]));
+        let mut log = RaftLog::restore(SnapshotMeta::default(), voters(&[1]), entries(&[1, 1, 2, 3]));
         assert_eq!(log.term_at(0), Some(0));
         assert_eq!(log.term_at(3), Some(2));
         assert_eq!(log.term_at(5), None);
@@ -232,7 +247,7 @@ mod tests {
 
     #[test]
     fn duplicate_entries_are_not_new_and_a_conflict_is_found() {
-        let log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 2]));
+        let log = RaftLog::restore(SnapshotMeta::default(), voters(&[1]), entries(&[1, 1, 2]));
         assert_eq!(log.first_new_or_conflicting(&entries(&[1, 1])), None);
         assert_eq!(log.first_new_or_conflicting(&entries(&[1, 1, 2, 2])), Some(3));
         assert_eq!(log.first_new_or_conflicting(&entries(&[1, 1, 3])), Some(2));
@@ -240,7 +255,7 @@ mod tests {
 
     #[test]
     fn backtracking_hint_finds_last_entry_not_newer_than_term() {
-        let log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 4, 4, 5, 5]));
+        let log = RaftLog::restore(SnapshotMeta::default(), voters(&[1]), entries(&[1, 1, 4, 4, 5, 5]));
         assert_eq!(log.last_index_with_term_at_most(6, 4), 4);
         assert_eq!(log.last_index_with_term_at_most(6, 3), 2);
         assert_eq!(log.last_index_with_term_at_most(9, 9), 6);
@@ -249,12 +264,12 @@ mod tests {
 
     #[test]
     fn message_batches_respect_count_and_byte_limits_but_send_at_least_one() {
-        let log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 1, 1]));
+        let log = RaftLog::restore(SnapshotMeta::default(), voters(&[1]), entries(&[1, 1, 1, 1]));
         assert_eq!(log.entries_for_message(1, 2, u64::MAX).len(), 2);
         let commands: Vec<Entry> = (1..=3)
             .map(|index| Entry { term: 1, index, payload: EntryPayload::Command(vec![0; 100].into()) })
             .collect();
-        let log_of_commands = RaftLog::restore(SnapshotMeta::default(), vec![1], commands);
+        let log_of_commands = RaftLog::restore(SnapshotMeta::default(), voters(&[1]), commands);
         assert_eq!(log_of_commands.entries_for_message(1, 10, 248).len(), 2, "124 bytes each");
         assert_eq!(log_of_commands.entries_for_message(1, 10, 247).len(), 1);
         assert_eq!(log.entries_for_message(2, 100, 1).len(), 1);
@@ -265,13 +280,18 @@ mod tests {
     #[test]
     fn installing_a_snapshot_over_a_divergent_log_drops_its_membership_entries() {
         let mut divergent = entries(&[1, 1, 1, 1]);
-        divergent[3].payload =
-            EntryPayload::MembershipChange { voters: vec![1, 9], context: std::sync::Arc::from(&[][..]) };
-        let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1, 2, 3], divergent);
-        assert_eq!(log.voters(), &[1, 9]);
+        divergent[3].payload = EntryPayload::MembershipChange {
+            configuration: voters(&[1, 9]),
+            context: std::sync::Arc::from(&[][..]),
+        };
+        let mut log = RaftLog::restore(SnapshotMeta::default(), voters(&[1, 2, 3]), divergent);
+        assert_eq!(log.configuration().incoming_voters(), &[1, 9]);
         // The leader's snapshot ends at index 3 in term 2: our entries conflict there.
-        log.install_snapshot(SnapshotMeta { last_included_index: 3, last_included_term: 2 }, vec![1, 2, 3]);
-        assert_eq!(log.voters(), &[1, 2, 3]);
+        log.install_snapshot(
+            SnapshotMeta { last_included_index: 3, last_included_term: 2 },
+            voters(&[1, 2, 3]),
+        );
+        assert_eq!(log.configuration().incoming_voters(), &[1, 2, 3]);
         assert_eq!(log.latest_membership_change(), None);
         assert_eq!(log.last_index(), 3);
     }
@@ -279,18 +299,27 @@ mod tests {
     #[test]
     fn installing_a_snapshot_keeps_the_agreeing_suffix_and_its_membership() {
         let mut agreeing = entries(&[1, 1, 1, 1]);
-        agreeing[3].payload =
-            EntryPayload::MembershipChange { voters: vec![1, 9], context: std::sync::Arc::from(&[][..]) };
-        let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1, 2, 3], agreeing);
-        log.install_snapshot(SnapshotMeta { last_included_index: 3, last_included_term: 1 }, vec![1, 2, 3]);
-        assert_eq!(log.voters(), &[1, 9], "entry 4 agrees with the snapshot and stays");
+        agreeing[3].payload = EntryPayload::MembershipChange {
+            configuration: voters(&[1, 9]),
+            context: std::sync::Arc::from(&[][..]),
+        };
+        let mut log = RaftLog::restore(SnapshotMeta::default(), voters(&[1, 2, 3]), agreeing);
+        log.install_snapshot(
+            SnapshotMeta { last_included_index: 3, last_included_term: 1 },
+            voters(&[1, 2, 3]),
+        );
+        assert_eq!(
+            log.configuration().incoming_voters(),
+            &[1, 9],
+            "entry 4 agrees with the snapshot and stays"
+        );
         assert_eq!(log.last_index(), 4);
     }
 
     #[test]
     #[should_panic(expected = "truncating committed entry")]
     fn truncating_a_committed_entry_is_an_invariant_violation() {
-        let mut log = RaftLog::restore(SnapshotMeta::default(), vec![1], entries(&[1, 1, 1]));
+        let mut log = RaftLog::restore(SnapshotMeta::default(), voters(&[1]), entries(&[1, 1, 1]));
         log.commit_index = 2;
         log.truncate_from(2);
     }

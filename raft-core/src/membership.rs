@@ -1,70 +1,96 @@
-//! Cluster membership and single-server changes (Raft thesis §4.1).
+//! Membership changes and the configurations a log defines (Raft thesis §4.1).
 //!
-//! A change is a log entry carrying the complete new voter set. It takes effect on a
-//! node as soon as the node appends it, committed or not, and is undone if the entry is
-//! truncated away. The leader allows one uncommitted change at a time, and none before
-//! it has committed an entry of its own term, so any two successive voter sets differ
-//! by one server and every majority of one overlaps every majority of the next.
+//! A change is a log entry carrying the complete new [`Configuration`]. It takes
+//! effect on a node as soon as the node appends it, committed or not, and is undone if
+//! the entry is truncated away. The leader allows one uncommitted change at a time, and
+//! none before it has committed an entry of its own term, so any two successive voter
+//! sets differ by one server and every majority of one overlaps every majority of the
+//! next. Learners may come and go freely: they never count toward a quorum.
 
+use crate::configuration::Configuration;
 use crate::types::{Entry, EntryPayload, LogIndex, NodeId};
 use serde::{Deserialize, Serialize};
 
-/// A request to change the voter set by one server.
+/// A request to change the configuration by one server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MembershipChange {
-    /// Make a node a voter. Start the new node with a `Config` whose voters are the
-    /// set after this change, so that it accepts the leader's messages.
+    /// Make a node a voter: a new node, or a learner promoted. Start a new node with a
+    /// `Config` that lists the voters after this change, so it accepts the leader's
+    /// messages. Adding a learner first and promoting it once it has caught up keeps
+    /// the quorum from waiting on an empty log.
     AddVoter(NodeId),
-    /// Remove a voter. A leader that removes itself steps down once the change commits.
-    RemoveVoter(NodeId),
+    /// Make a node a learner: it receives the log and snapshots, never votes and never
+    /// counts toward a quorum. A voter named here is demoted.
+    AddLearner(NodeId),
+    /// Remove a voter or a learner. A leader that removes itself steps down once the
+    /// change commits.
+    RemoveNode(NodeId),
 }
 
 impl MembershipChange {
-    /// The voter set after applying this change to `voters`, or `None` if the change
-    /// is not a change (adding a voter, removing a non-voter) or removes the last voter.
-    pub(crate) fn apply_to(self, voters: &[NodeId]) -> Option<Vec<NodeId>> {
-        let mut next = voters.to_vec();
+    /// The configuration after applying this change to `current`, or `None` if the
+    /// change is not a change (adding a voter twice, removing a non-member), removes or
+    /// demotes the last voter, or `current` is joint.
+    pub(crate) fn apply_to(self, current: &Configuration) -> Option<Configuration> {
+        if current.is_joint() {
+            return None;
+        }
+        let mut voters = current.incoming_voters().to_vec();
+        let mut learners = current.learners().to_vec();
+        let is_voter = voters.contains(&self.node());
         match self {
             MembershipChange::AddVoter(node) => {
-                if voters.contains(&node) {
+                if is_voter {
                     return None;
                 }
-                next.push(node);
-                next.sort_unstable();
+                learners.retain(|&learner| learner != node);
+                voters.push(node);
             }
-            MembershipChange::RemoveVoter(node) => {
-                if !voters.contains(&node) || voters.len() == 1 {
+            MembershipChange::AddLearner(node) => {
+                if current.learners().contains(&node) || (is_voter && voters.len() == 1) {
                     return None;
                 }
-                next.retain(|&voter| voter != node);
+                voters.retain(|&voter| voter != node);
+                learners.push(node);
+            }
+            MembershipChange::RemoveNode(node) => {
+                if !current.contains(node) || (is_voter && voters.len() == 1) {
+                    return None;
+                }
+                voters.retain(|&voter| voter != node);
+                learners.retain(|&learner| learner != node);
             }
         }
-        Some(next)
+        Configuration::new(voters, learners).ok()
+    }
+
+    /// The node the change is about.
+    pub fn node(self) -> NodeId {
+        match self {
+            MembershipChange::AddVoter(node)
+            | MembershipChange::AddLearner(node)
+            | MembershipChange::RemoveNode(node) => node,
+        }
     }
 }
 
-/// Whether a voter set is well formed: non-empty, sorted, no duplicates.
-pub(crate) fn is_valid_voter_set(voters: &[NodeId]) -> bool {
-    !voters.is_empty() && voters.windows(2).all(|pair| pair[0] < pair[1])
-}
-
-/// The voter sets a log defines: the one in force at its start (from the snapshot, or
-/// the bootstrap configuration) and one per membership entry still in the log.
+/// The configurations a log defines: the one in force at its start (from the
+/// snapshot, or the bootstrap configuration) and one per membership entry still in the
+/// log.
 #[derive(Debug)]
 pub(crate) struct MembershipLog {
-    base: Vec<NodeId>,
-    changes: Vec<(LogIndex, Vec<NodeId>)>,
+    base: Configuration,
+    changes: Vec<(LogIndex, Configuration)>,
 }
 
 impl MembershipLog {
-    pub(crate) fn new(base: Vec<NodeId>) -> MembershipLog {
-        debug_assert!(is_valid_voter_set(&base));
+    pub(crate) fn new(base: Configuration) -> MembershipLog {
         MembershipLog { base, changes: Vec::new() }
     }
 
-    /// The voters in force: those of the newest membership entry in the log.
-    pub(crate) fn current(&self) -> &[NodeId] {
-        self.changes.last().map_or(&self.base, |(_, voters)| voters)
+    /// The configuration in force: that of the newest membership entry in the log.
+    pub(crate) fn current(&self) -> &Configuration {
+        self.changes.last().map_or(&self.base, |(_, configuration)| configuration)
     }
 
     /// The index of the newest membership entry still in the log, if any.
@@ -72,19 +98,19 @@ impl MembershipLog {
         self.changes.last().map(|(index, _)| *index)
     }
 
-    /// The voters in force at `index` (for the snapshot that ends there).
-    pub(crate) fn at(&self, index: LogIndex) -> &[NodeId] {
+    /// The configuration in force at `index` (for the snapshot that ends there).
+    pub(crate) fn at(&self, index: LogIndex) -> &Configuration {
         self.changes
             .iter()
             .rev()
             .find(|(change_index, _)| *change_index <= index)
-            .map_or(&self.base, |(_, voters)| voters)
+            .map_or(&self.base, |(_, configuration)| configuration)
     }
 
     pub(crate) fn on_append(&mut self, entries: &[Entry]) {
         for entry in entries {
-            if let EntryPayload::MembershipChange { voters, .. } = &entry.payload {
-                self.changes.push((entry.index, voters.clone()));
+            if let EntryPayload::MembershipChange { configuration, .. } = &entry.payload {
+                self.changes.push((entry.index, configuration.clone()));
             }
         }
     }
@@ -93,10 +119,11 @@ impl MembershipLog {
         self.changes.retain(|(index, _)| *index < from);
     }
 
-    /// Entries up to `index` are folded into a snapshot whose voters are `voters`.
-    pub(crate) fn on_snapshot(&mut self, index: LogIndex, voters: Vec<NodeId>) {
+    /// Entries up to `index` are folded into a snapshot whose configuration is
+    /// `configuration`.
+    pub(crate) fn on_snapshot(&mut self, index: LogIndex, configuration: Configuration) {
         self.changes.retain(|(change_index, _)| *change_index > index);
-        self.base = voters;
+        self.base = configuration;
     }
 }
 
@@ -104,12 +131,16 @@ impl MembershipLog {
 mod tests {
     use super::*;
 
-    fn change_entry(index: LogIndex, voters: &[NodeId]) -> Entry {
+    fn voters(ids: &[NodeId]) -> Configuration {
+        Configuration::voters(ids.iter().copied()).unwrap()
+    }
+
+    fn change_entry(index: LogIndex, ids: &[NodeId]) -> Entry {
         Entry {
             term: 1,
             index,
             payload: EntryPayload::MembershipChange {
-                voters: voters.to_vec(),
+                configuration: voters(ids),
                 context: std::sync::Arc::from(&[][..]),
             },
         }
@@ -117,34 +148,57 @@ mod tests {
 
     #[test]
     fn changes_apply_by_one_server_and_refuse_non_changes() {
-        assert_eq!(MembershipChange::AddVoter(4).apply_to(&[1, 2, 3]), Some(vec![1, 2, 3, 4]));
-        assert_eq!(MembershipChange::AddVoter(0).apply_to(&[1, 2]), Some(vec![0, 1, 2]));
-        assert_eq!(MembershipChange::AddVoter(2).apply_to(&[1, 2, 3]), None);
-        assert_eq!(MembershipChange::RemoveVoter(2).apply_to(&[1, 2, 3]), Some(vec![1, 3]));
-        assert_eq!(MembershipChange::RemoveVoter(9).apply_to(&[1, 2, 3]), None);
-        assert_eq!(MembershipChange::RemoveVoter(1).apply_to(&[1]), None, "never remove the last voter");
+        let three = voters(&[1, 2, 3]);
+        assert_eq!(MembershipChange::AddVoter(4).apply_to(&three), Some(voters(&[1, 2, 3, 4])));
+        assert_eq!(MembershipChange::AddVoter(0).apply_to(&voters(&[1, 2])), Some(voters(&[0, 1, 2])));
+        assert_eq!(MembershipChange::AddVoter(2).apply_to(&three), None);
+        assert_eq!(MembershipChange::RemoveNode(2).apply_to(&three), Some(voters(&[1, 3])));
+        assert_eq!(MembershipChange::RemoveNode(9).apply_to(&three), None);
+        assert_eq!(
+            MembershipChange::RemoveNode(1).apply_to(&voters(&[1])),
+            None,
+            "never remove the last voter"
+        );
+    }
+
+    #[test]
+    fn learners_are_added_promoted_demoted_and_removed() {
+        let three = voters(&[1, 2, 3]);
+        let with_learner = MembershipChange::AddLearner(4).apply_to(&three).unwrap();
+        assert_eq!(with_learner, Configuration::new([1, 2, 3], [4]).unwrap());
+        assert_eq!(MembershipChange::AddLearner(4).apply_to(&with_learner), None, "already a learner");
+        assert_eq!(
+            MembershipChange::AddVoter(4).apply_to(&with_learner),
+            Some(voters(&[1, 2, 3, 4])),
+            "promoted"
+        );
+        assert_eq!(MembershipChange::RemoveNode(4).apply_to(&with_learner), Some(three.clone()));
+        assert_eq!(
+            MembershipChange::AddLearner(3).apply_to(&three),
+            Some(Configuration::new([1, 2], [3]).unwrap()),
+            "a voter demoted"
+        );
+        assert_eq!(
+            MembershipChange::AddLearner(1).apply_to(&voters(&[1])),
+            None,
+            "never demote the last voter"
+        );
+        let joint = three.joint_to(&voters(&[1, 2, 4])).unwrap();
+        assert_eq!(MembershipChange::AddLearner(5).apply_to(&joint), None, "not during a joint change");
     }
 
     #[test]
     fn membership_follows_appends_truncation_and_snapshots() {
-        let mut membership = MembershipLog::new(vec![1, 2, 3]);
+        let mut membership = MembershipLog::new(voters(&[1, 2, 3]));
         membership.on_append(&[change_entry(4, &[1, 2, 3, 4]), change_entry(7, &[1, 2, 4])]);
-        assert_eq!(membership.current(), &[1, 2, 4]);
-        assert_eq!(membership.at(3), &[1, 2, 3]);
-        assert_eq!(membership.at(6), &[1, 2, 3, 4]);
+        assert_eq!(membership.current(), &voters(&[1, 2, 4]));
+        assert_eq!(membership.at(3), &voters(&[1, 2, 3]));
+        assert_eq!(membership.at(6), &voters(&[1, 2, 3, 4]));
         assert_eq!(membership.latest_change_index(), Some(7));
         membership.on_truncate(7);
-        assert_eq!(membership.current(), &[1, 2, 3, 4], "a truncated change is undone");
-        membership.on_snapshot(5, membership.at(5).to_vec());
-        assert_eq!(membership.current(), &[1, 2, 3, 4]);
+        assert_eq!(membership.current(), &voters(&[1, 2, 3, 4]), "a truncated change is undone");
+        membership.on_snapshot(5, membership.at(5).clone());
+        assert_eq!(membership.current(), &voters(&[1, 2, 3, 4]));
         assert_eq!(membership.latest_change_index(), None);
-    }
-
-    #[test]
-    fn voter_sets_must_be_sorted_unique_and_non_empty() {
-        assert!(is_valid_voter_set(&[1, 2, 5]));
-        assert!(!is_valid_voter_set(&[]));
-        assert!(!is_valid_voter_set(&[2, 1]));
-        assert!(!is_valid_voter_set(&[1, 1]));
     }
 }

@@ -4,9 +4,9 @@
 //! `requests`; they are all `impl RaftNode` blocks over the state defined here.
 
 use crate::config::Config;
+use crate::configuration::Configuration;
 use crate::io::{Action, Counters, DurableState, Input, RejectReason, Request, RestoreError, Role};
 use crate::log::RaftLog;
-use crate::membership::is_valid_voter_set;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::types::{HardState, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta, Term};
@@ -102,28 +102,24 @@ impl RaftNode {
                 return Err(RestoreError::InconsistentTerms { index: entry.index });
             }
             previous_term = entry.term;
-            if let crate::types::EntryPayload::MembershipChange { voters, .. } = &entry.payload {
-                if !is_valid_voter_set(voters) {
+            if let crate::types::EntryPayload::MembershipChange { configuration, .. } = &entry.payload {
+                if !configuration.is_valid() {
                     return Err(RestoreError::InvalidVoterSet { index: entry.index });
                 }
             }
         }
-        // The voters in force at the start of the log: the snapshot's, or the bootstrap set.
-        let base_voters = match &snapshot {
-            Some(snapshot) if is_valid_voter_set(&snapshot.voters) => snapshot.voters.clone(),
+        // The configuration at the start of the log: the snapshot's, or the bootstrap one.
+        let base_configuration = match &snapshot {
+            Some(snapshot) if snapshot.configuration.is_valid() => snapshot.configuration.clone(),
             Some(_) => return Err(RestoreError::InvalidVoterSet { index: meta.last_included_index }),
-            None => {
-                let mut voters = config.voters.clone();
-                voters.sort_unstable();
-                voters
-            }
+            None => config.bootstrap_configuration().expect("validated above"),
         };
-        let voter_count = config.voters.len();
+        let voter_count = config.voters.len() + config.learners.len();
         let mut node = RaftNode {
             rng: ChaCha8Rng::seed_from_u64(seed),
             term: hard_state.term,
             voted_for: hard_state.voted_for,
-            log: RaftLog::restore(meta, base_voters, entries),
+            log: RaftLog::restore(meta, base_configuration, entries),
             snapshot,
             persisted_hard_state: hard_state,
             role: Role::Follower,
@@ -230,10 +226,16 @@ impl RaftNode {
     pub fn snapshot_meta(&self) -> SnapshotMeta {
         self.log.snapshot_meta()
     }
-    /// The voters in force on this node: set by the newest membership entry in its log
-    /// (committed or not), else by its snapshot, else by `Config::voters`.
+    /// The configuration in force on this node: set by the newest membership entry in
+    /// its log (committed or not), else by its snapshot, else by `Config::voters` and
+    /// `Config::learners`.
+    pub fn configuration(&self) -> &Configuration {
+        self.log.configuration()
+    }
+    /// The voters in force on this node (the incoming ones during a joint change); see
+    /// [`RaftNode::configuration`].
     pub fn voters(&self) -> &[NodeId] {
-        self.log.voters()
+        self.log.configuration().incoming_voters()
     }
     /// On a leader, the highest index known to match `peer`'s log (its own last index
     /// for itself); `None` on a follower or for a node it does not replicate to.
@@ -302,33 +304,41 @@ impl RaftNode {
         self.now_tick - heard < self.config.election_timeout_min_ticks
     }
 
-    /// The largest value a majority of the current voters has reached, given this node's
-    /// own value and each follower's. This node counts only while it is a voter (a
-    /// leader removing itself manages a cluster it is no longer part of, thesis §4.2.2).
+    /// The largest value a quorum of the current configuration has reached, given this
+    /// node's own value and each follower's. This node counts only while it is a voter
+    /// (a leader removing itself manages a cluster it is no longer part of, thesis
+    /// §4.2.2); learners never count.
     pub(crate) fn quorum_value_of(&mut self, own: u64, of_follower: impl Fn(&Progress) -> u64) -> u64 {
-        self.quorum_scratch.clear();
-        let voters = self.log.voters();
-        for &voter in voters {
-            let value =
-                if voter == self.config.id { own } else { self.progress.get(&voter).map_or(0, &of_follower) };
-            self.quorum_scratch.push(value);
-        }
-        let quorum = voters.len() / 2 + 1;
-        crate::quorum::quorum_value(&mut self.quorum_scratch, quorum)
+        let (me, progress) = (self.config.id, &self.progress);
+        self.log.configuration().quorum_value_in(&mut self.quorum_scratch, |voter| {
+            if voter == me {
+                own
+            } else {
+                progress.get(&voter).map_or(0, &of_follower)
+            }
+        })
     }
 
-    /// Voters campaign. So does a node whose own removal is not yet committed as far as
-    /// it knows: the entry may never commit, and this node may hold the longest log, the
-    /// only one that can win (it then leads until the change commits, thesis §4.2.2). A
-    /// node whose removal committed, or that was never added, stays quiet.
+    /// Voters campaign. So does a node whose removal or demotion to learner is not yet
+    /// committed as far as it knows, if it voted before that change: the entry may never
+    /// commit, and this node may hold the longest log, the only one that can win (it then
+    /// leads until the change commits, thesis §4.2.2). A node whose removal committed, one
+    /// never added, and a learner that never voted stay quiet.
     pub(crate) fn may_campaign(&self) -> bool {
-        self.is_voter()
-            || self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index)
+        if self.is_voter() {
+            return true;
+        }
+        match self.log.latest_membership_change() {
+            Some(index) if index > self.log.commit_index => {
+                self.log.configuration_at(index - 1).is_voter(self.config.id)
+            }
+            _ => false,
+        }
     }
 
     /// Whether this node is a voter in the membership its log defines.
     pub(crate) fn is_voter(&self) -> bool {
-        self.log.voters().contains(&self.config.id)
+        self.log.configuration().is_voter(self.config.id)
     }
 
     /// The progress of a follower that just answered us, marked as heard from now, or
@@ -347,16 +357,17 @@ impl RaftNode {
         }
     }
 
-    /// Keeps the leader's progress map in step with the voters: a new voter starts
-    /// probing from the end of the log, a removed one is forgotten.
-    pub(crate) fn sync_progress_with_voters(&mut self) {
+    /// Keeps the leader's progress map in step with the members (voters and learners
+    /// alike receive the log): a new member starts probing from the end of the log, a
+    /// removed one is forgotten.
+    pub(crate) fn sync_progress_with_members(&mut self) {
         let next_index = self.log.last_index() + 1;
         let now_tick = self.now_tick;
         let me = self.config.id;
-        let voters = self.log.voters();
-        self.progress.retain(|peer, _| voters.contains(peer));
-        for &voter in voters.iter().filter(|&&voter| voter != me) {
-            self.progress.entry(voter).or_insert_with(|| Progress::new(next_index, now_tick));
+        let configuration = self.log.configuration();
+        self.progress.retain(|peer, _| configuration.contains(*peer));
+        for &member in configuration.members().iter().filter(|&&member| member != me) {
+            self.progress.entry(member).or_insert_with(|| Progress::new(next_index, now_tick));
         }
     }
 
@@ -435,7 +446,7 @@ impl RaftNode {
         self.heartbeat_elapsed_ticks = 0;
         self.read_round = 0;
         self.progress.clear();
-        self.sync_progress_with_voters();
+        self.sync_progress_with_members();
         self.announce_role(actions);
         // Raft paper §8: a no-op entry lets the new leader commit, and so learn, what
         // earlier terms committed; reads wait for it (thesis §6.4).
@@ -497,17 +508,18 @@ impl RaftNode {
         actions.push(Action::Apply { entries });
     }
 
-    /// The peer at `position` in the current voter list, or `None` for this node itself.
-    /// Indexing (rather than iterating) lets callers send while they walk the peers,
-    /// without collecting them into a fresh allocation on every broadcast.
+    /// The member at `position` in the current configuration's member list (voters and
+    /// learners), or `None` for this node itself. Indexing (rather than iterating) lets
+    /// callers send while they walk the peers, without collecting them into a fresh
+    /// allocation on every broadcast.
     pub(crate) fn peer_at(&self, position: usize) -> Option<NodeId> {
-        let voter = *self.log.voters().get(position)?;
-        (voter != self.config.id).then_some(voter)
+        let member = *self.log.configuration().members().get(position)?;
+        (member != self.config.id).then_some(member)
     }
 
-    /// How many voters there are now; bounds loops over `peer_at`.
-    pub(crate) fn voter_count(&self) -> usize {
-        self.log.voters().len()
+    /// How many members there are now; bounds loops over `peer_at`.
+    pub(crate) fn member_count(&self) -> usize {
+        self.log.configuration().members().len()
     }
 
     fn assert_invariants(&self) {

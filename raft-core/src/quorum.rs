@@ -1,5 +1,6 @@
-//! Majority arithmetic, kept apart from the node so it can be checked against a
-//! brute-force reference on random inputs.
+//! Majority arithmetic over one set of voters, kept apart so it can be checked against
+//! a brute-force reference on random inputs. [`crate::Configuration`] combines it for
+//! joint configurations; nothing else counts majorities.
 
 /// The largest value that at least `quorum` of `values` are at or above: for match
 /// indexes, the highest index a majority holds; for ticks, how recently a majority was heard.
@@ -9,13 +10,7 @@ pub(crate) fn quorum_value(values: &mut [u64], quorum: usize) -> u64 {
     values[quorum - 1]
 }
 
-/// The outcome of counting votes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum VoteResult {
-    Won,
-    Lost,
-    Pending,
-}
+pub(crate) use crate::configuration::VoteResult;
 
 pub(crate) fn tally(granted: usize, rejected: usize, voters: usize) -> VoteResult {
     let quorum = voters / 2 + 1;

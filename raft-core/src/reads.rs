@@ -63,7 +63,7 @@ impl RaftNode {
     fn serve_reads(&mut self, ids: &[RequestId], actions: &mut Vec<Action>) {
         let read_index = self.log.commit_index;
         let lease_valid = self.config.read_mode == ReadMode::LeaseBased && self.lease_valid();
-        if lease_valid || self.log.voters() == [self.config.id] {
+        if lease_valid || self.log.configuration().is_single_voter(self.config.id) {
             for &id in ids {
                 actions.push(Action::ReadReady { id, read_index });
             }

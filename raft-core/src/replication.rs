@@ -32,7 +32,7 @@ impl RaftNode {
     /// Sends new entries to every follower that can take them; with `allow_empty`,
     /// also an empty append to followers with nothing new (to probe or assert leadership).
     pub(crate) fn broadcast_append(&mut self, allow_empty: bool, actions: &mut Vec<Action>) {
-        for position in 0..self.voter_count() {
+        for position in 0..self.member_count() {
             if let Some(peer) = self.peer_at(position) {
                 self.send_appends(peer, allow_empty, actions);
             }
@@ -146,7 +146,7 @@ impl RaftNode {
     }
 
     pub(crate) fn broadcast_heartbeat(&mut self, actions: &mut Vec<Action>) {
-        for position in 0..self.voter_count() {
+        for position in 0..self.member_count() {
             let Some(peer) = self.peer_at(position) else { continue };
             let match_index = self.progress[&peer].match_index;
             let body = MessageBody::Heartbeat {
@@ -337,7 +337,7 @@ impl RaftNode {
             return;
         }
         self.flush_hard_state(actions);
-        self.log.install_snapshot(meta, snapshot.voters.clone());
+        self.log.install_snapshot(meta, snapshot.configuration.clone());
         self.snapshot = Some(snapshot.clone());
         actions.push(Action::InstallSnapshot { snapshot });
         self.respond_append(leader, true, meta.last_included_index, 0, 0, actions);

@@ -58,7 +58,7 @@ impl RaftNode {
         let committed_in_term = self.log.term_at(self.log.commit_index) == Some(self.term);
         let change_pending =
             self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index);
-        let next_voters = change.apply_to(self.log.voters());
+        let next = change.apply_to(self.log.configuration());
         let refusal = if self.role != Role::Leader {
             Some(RejectReason::NotLeader)
         } else if self.transfer.is_some() {
@@ -68,20 +68,21 @@ impl RaftNode {
             // otherwise a change from an earlier term may still be uncommitted somewhere
             // and two changes could overlap (the single-server change bug, raft-dev 2015).
             Some(RejectReason::MembershipChangeInProgress)
-        } else if next_voters.is_none() {
+        } else if next.is_none() {
             Some(RejectReason::InvalidMembershipChange)
         } else if context.len() as u64 > self.config.max_command_bytes {
             Some(RejectReason::CommandTooLarge)
         } else {
             None
         };
-        let Some(voters) = next_voters.filter(|_| refusal.is_none()) else {
+        let Some(configuration) = next.filter(|_| refusal.is_none()) else {
             let reason = refusal.expect("refused");
             actions.push(Action::Rejected { request, reason, leader_hint: self.leader });
             return;
         };
-        let index = self.append_to_own_log(EntryPayload::MembershipChange { voters, context }, actions);
-        self.sync_progress_with_voters();
+        let index =
+            self.append_to_own_log(EntryPayload::MembershipChange { configuration, context }, actions);
+        self.sync_progress_with_members();
         actions.push(Action::ProposalAccepted { id, index, term: self.term });
         self.broadcast_append(false, actions);
         self.maybe_commit(actions);
@@ -128,8 +129,8 @@ impl RaftNode {
         }
         let term = self.log.term_at(up_to).expect("applied entries are held");
         let meta = SnapshotMeta { last_included_index: up_to, last_included_term: term };
-        let voters = self.log.compact_to(meta);
-        let snapshot = Snapshot { meta, voters, data };
+        let configuration = self.log.compact_to(meta);
+        let snapshot = Snapshot { meta, configuration, data };
         self.snapshot = Some(snapshot.clone());
         actions.push(Action::PersistSnapshot { snapshot });
     }

@@ -1,5 +1,6 @@
 //! Identifiers and log entries shared by every part of the protocol.
 
+use crate::configuration::Configuration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -35,11 +36,11 @@ pub enum EntryPayload {
     /// An opaque command for the host's state machine. Shared, not copied: the same
     /// bytes go to the log, to every follower's message and to `Apply`.
     Command(Arc<[u8]>),
-    /// A new voter set, sorted (Raft thesis §4.1). It takes effect when appended.
+    /// A new configuration (Raft thesis §4.1, §4.3). It takes effect when appended.
     /// Hosts skip it when applying, or record it for their own bookkeeping.
     MembershipChange {
-        /// The voters from this entry on.
-        voters: Vec<NodeId>,
+        /// The members from this entry on.
+        configuration: Configuration,
         /// Opaque bytes the host attached to the change (etcd's `ConfChange.Context`):
         /// what the members must learn together with it, such as a new node's address.
         /// It reaches the state machine when the entry commits, and only if it does.
@@ -55,8 +56,8 @@ impl Entry {
         match &self.payload {
             EntryPayload::Noop => HEADER_BYTES,
             EntryPayload::Command(bytes) => HEADER_BYTES + bytes.len() as u64,
-            EntryPayload::MembershipChange { voters, context } => {
-                HEADER_BYTES + 8 * voters.len() as u64 + context.len() as u64
+            EntryPayload::MembershipChange { configuration, context } => {
+                HEADER_BYTES + 8 * configuration.members().len() as u64 + context.len() as u64
             }
         }
     }
@@ -85,8 +86,8 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     /// Where the snapshot ends in the log.
     pub meta: SnapshotMeta,
-    /// The voters in force at that point (sorted), since the entries that set them are gone.
-    pub voters: Vec<NodeId>,
+    /// The configuration in force at that point, since the entries that set it are gone.
+    pub configuration: Configuration,
     /// The host's serialized state machine; opaque to the core.
     pub data: Vec<u8>,
 }

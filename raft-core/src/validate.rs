@@ -4,7 +4,6 @@
 //! log, say) live with the handlers; these need only the message.
 
 use crate::config::MAX_ENTRIES_PER_MESSAGE_LIMIT;
-use crate::membership::is_valid_voter_set;
 use crate::message::{Message, MessageBody};
 use crate::types::EntryPayload;
 
@@ -77,8 +76,8 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
                 if entry.term < previous_term || entry.term > term || entry.term == 0 {
                     return Some("entry terms not within the leader's history");
                 }
-                if let EntryPayload::MembershipChange { voters, .. } = &entry.payload {
-                    if !is_valid_voter_set(voters) {
+                if let EntryPayload::MembershipChange { configuration, .. } = &entry.payload {
+                    if !configuration.is_valid() {
                         return Some("membership entry with an invalid voter set");
                     }
                 }
@@ -98,7 +97,7 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
             if meta.last_included_term > term {
                 return Some("snapshot term above the leader's term");
             }
-            if !is_valid_voter_set(&snapshot.voters) {
+            if !snapshot.configuration.is_valid() {
                 return Some("snapshot with an invalid voter set");
             }
         }

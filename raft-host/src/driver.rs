@@ -8,8 +8,8 @@ use crate::io::{ActionKinds, Answer, CommitDecision, Event, Output, Request, Wri
 use crate::state_machine::StateMachine;
 use crate::waiters::{Kind, Waiters};
 use raft_core::{
-    decode_message, Action, DecodeError, DurableState, Input, LogIndex, Message, MessageBody, NodeId,
-    RaftNode, RejectReason, RequestId, RestoreError, Role, Term,
+    decode_message, Action, Configuration, DecodeError, DurableState, Input, LogIndex, Message, MessageBody,
+    NodeId, RaftNode, RejectReason, RequestId, RestoreError, Role, Term,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ pub struct Driver<M: StateMachine> {
     /// Ticks this driver has seen: the clock of request timeouts.
     now_tick: u64,
     /// The voter set shared by commit decisions, refreshed when it changes (observed only).
-    voters: Arc<[NodeId]>,
+    configuration: Arc<Configuration>,
     /// What the first step of the latest input asked for, and how many steps it took
     /// (the input's own, then follow-ups: a persistence report, a compaction).
     first_step_did: ActionKinds,
@@ -118,7 +118,7 @@ impl<M: StateMachine> Driver<M> {
             actions: Vec::new(),
             ready: Vec::new(),
             now_tick: 0,
-            voters: Arc::from(Vec::new()),
+            configuration: Arc::new(Configuration::default()),
             first_step_did: ActionKinds::default(),
             steps_this_call: 0,
             refused_transfer: None,
@@ -338,7 +338,7 @@ impl<M: StateMachine> Driver<M> {
                 self.outputs.push(Output::Event(Event::Committed {
                     index: commit,
                     term: entry_term,
-                    voters: decision.voters,
+                    configuration: decision.configuration,
                     leader_term: term,
                 }));
             }
@@ -440,14 +440,14 @@ impl<M: StateMachine> Driver<M> {
         }
     }
 
-    /// What the node knows now about committing: its voters (shared, refreshed only
-    /// when they change, which is rare) and its term if it leads.
+    /// What the node knows now about committing: its configuration (shared, refreshed
+    /// only when it changes, which is rare) and its term if it leads.
     fn commit_decision(&mut self) -> CommitDecision {
-        if *self.voters != *self.node.voters() {
-            self.voters = Arc::from(self.node.voters());
+        if *self.configuration != *self.node.configuration() {
+            self.configuration = Arc::new(self.node.configuration().clone());
         }
         let leader_term = (self.node.role() == Role::Leader).then(|| self.node.term());
-        CommitDecision { voters: Arc::clone(&self.voters), leader_term }
+        CommitDecision { configuration: Arc::clone(&self.configuration), leader_term }
     }
 
     // ---- Effects ----

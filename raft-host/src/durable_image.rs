@@ -124,7 +124,7 @@ mod tests {
     fn snapshot(index: u64, term: u64) -> Snapshot {
         Snapshot {
             meta: SnapshotMeta { last_included_index: index, last_included_term: term },
-            voters: vec![1],
+            configuration: raft_core::Configuration::voters([1]).unwrap(),
             data: Vec::new(),
         }
     }

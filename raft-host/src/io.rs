@@ -2,8 +2,8 @@
 //! the IO layer, requests from clients, and observations for those who watch.
 
 use raft_core::{
-    Entry, HardState, LogIndex, MembershipChange, Message, NodeId, RejectReason, RequestId, Role, Snapshot,
-    Term,
+    Configuration, Entry, HardState, LogIndex, MembershipChange, Message, NodeId, RejectReason, RequestId,
+    Role, Snapshot, Term,
 };
 use std::sync::Arc;
 
@@ -139,14 +139,14 @@ pub enum Event {
         term: Term,
     },
     /// This node, as leader, advanced its commit index to `index` (of `term`), counting
-    /// a quorum of `voters` in `leader_term`: the moment an entry becomes committed.
+    /// a quorum of `configuration` in `leader_term`: the moment an entry becomes committed.
     Committed {
         /// The new commit index.
         index: LogIndex,
         /// The term of the entry there.
         term: Term,
-        /// The voters whose quorum decided it.
-        voters: Arc<[NodeId]>,
+        /// The configuration whose quorum decided it.
+        configuration: Arc<Configuration>,
         /// The leader's term.
         leader_term: Term,
     },
@@ -177,8 +177,8 @@ pub enum Event {
 /// What a node knew when it emitted an apply: the checkers judge the commit by it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitDecision {
-    /// The voters whose quorum decided the commit (the node's configuration then).
-    pub voters: Arc<[NodeId]>,
+    /// The configuration whose quorum decided the commit (the node's then).
+    pub configuration: Arc<Configuration>,
     /// The node's term if it was leader then: the term the entries were committed in.
     pub leader_term: Option<Term>,
 }

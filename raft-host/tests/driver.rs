@@ -440,7 +440,7 @@ fn a_snapshot_the_state_machine_cannot_read_fails_the_start() {
     image.hard_state.term = 1;
     image.snapshot = Some(raft_core::Snapshot {
         meta: raft_core::SnapshotMeta { last_included_index: 3, last_included_term: 1 },
-        voters: vec![1],
+        configuration: raft_core::Configuration::voters([1]).unwrap(),
         data: vec![9],
     });
     let started = Driver::start(config(1, 1, &|_| {}), image, 1, Journal::default());

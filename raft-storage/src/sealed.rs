@@ -21,6 +21,13 @@ pub(crate) fn seal<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
 
 /// The value sealed in `bytes` under `magic`, or what is wrong with them.
 pub(crate) fn unseal<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, String> {
+    if bytes.len() >= 12 && bytes[..6] == magic[..6] && bytes[6..8] != magic[6..8] {
+        return Err(format!(
+            "written in format {} and this build reads {}: start from an empty data directory, or run the build that wrote it",
+            String::from_utf8_lossy(&bytes[..8]),
+            String::from_utf8_lossy(magic)
+        ));
+    }
     if bytes.len() < 12 || &bytes[..8] != magic {
         return Err(format!("not a {} file", String::from_utf8_lossy(magic).trim_end_matches('\0')));
     }

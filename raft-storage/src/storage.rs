@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub(crate) const HARD_STATE_MAGIC: &[u8; 8] = b"KVHARD01";
-pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"KVSNAP01";
+// The last two bytes are the format version: 02 since configurations carry learners
+// and joint changes (a membership entry or snapshot of 01 does not decode as 02). The
+// hard state is read first, so a data directory of another version is refused before
+// any of its log is read.
+pub(crate) const HARD_STATE_MAGIC: &[u8; 8] = b"KVHARD02";
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"KVSNAP02";
 
 /// Buffered appends are written to the file (not yet synced) past this size, so a long
 /// batch does not sit in memory.

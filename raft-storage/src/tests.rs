@@ -85,7 +85,7 @@ fn a_directory_belongs_to_one_node_and_one_process() {
 fn snapshot(index: u64, term: u64, data: &[u8]) -> Snapshot {
     Snapshot {
         meta: SnapshotMeta { last_included_index: index, last_included_term: term },
-        voters: vec![1, 2, 3],
+        configuration: raft_core::Configuration::voters([1, 2, 3]).unwrap(),
         data: data.to_vec(),
     }
 }
@@ -226,9 +226,12 @@ fn a_damaged_hard_state_or_snapshot_is_refused() {
     assert!(open(&dir.0).err().unwrap().0.contains("cannot be read"));
 
     let hard_path = dir.0.join(HARD_STATE_FILE);
-    fs::write(&hard_path, b"KVHARD01garbage").unwrap();
+    fs::write(&hard_path, b"KVHARD02garbage").unwrap();
     let error = open(&dir.0).err().unwrap();
     assert!(error.0.contains("hardstate") && error.0.contains("checksum"), "{error}");
+    fs::write(&hard_path, b"KVHARD01garbage").unwrap();
+    let error = open(&dir.0).err().unwrap();
+    assert!(error.0.contains("format KVHARD01 and this build reads KVHARD02"), "{error}");
     fs::remove_file(&hard_path).unwrap();
     assert!(open(&dir.0).err().unwrap().0.contains("hard state file is missing"));
 }

@@ -136,23 +136,25 @@ impl Availability {
             return;
         };
         let term = core.term();
-        let voters = core.voters();
-        let reachable = voters
+        let configuration = core.configuration();
+        let is_reachable = |voter: NodeId| {
+            let Some(other) = cluster.position_of(voter) else { return false };
+            other == position
+                || (cluster.hosts[other].is_responsive()
+                    && !cluster.network.is_hard_cut(position, other)
+                    && !cluster.network.is_hard_cut(other, position))
+        };
+        let reachable = configuration
+            .members()
             .iter()
-            .filter(|&&voter| {
-                let Some(other) = cluster.position_of(voter) else { return false };
-                other == position
-                    || (cluster.hosts[other].is_responsive()
-                        && !cluster.network.is_hard_cut(position, other)
-                        && !cluster.network.is_hard_cut(other, position))
-            })
+            .filter(|&&voter| configuration.is_voter(voter) && is_reachable(voter))
             .count();
-        let needed = voters.len() / 2 + 1;
+        let has_quorum = configuration.has_quorum(is_reachable);
         if self.cut_off_since.len() < cluster.hosts.len() {
             self.cut_off_since.resize(cluster.hosts.len(), None);
         }
         let slot = &mut self.cut_off_since[position];
-        if reachable >= needed {
+        if has_quorum {
             *slot = None;
             return;
         }
@@ -167,10 +169,9 @@ impl Availability {
         let bound = 2 * timeout_ticks * host.tick_micros + cluster.network.max_delay_micros();
         if now - since > bound {
             let detail = format!(
-                "node {} still leads term {term} after {:.3} s cut off from a quorum of its voters {voters:?} ({reachable} of {} reachable; bound {:.3} s: twice its election timeout plus the longest message delay)",
+                "node {} still leads term {term} after {:.3} s cut off from a quorum of its {configuration} ({reachable} voters reachable; bound {:.3} s: twice its election timeout plus the longest message delay)",
                 position + 1,
                 (now - since) as f64 / 1e6,
-                voters.len(),
                 bound as f64 / 1e6
             );
             let node = position as NodeId + 1;
@@ -217,9 +218,10 @@ impl Availability {
             let clique = group.iter().all(|&a| group.iter().all(|&b| a == b || connected(a, b)));
             let ids: Vec<NodeId> = group.iter().map(|&at| at as NodeId + 1).collect();
             let majority_of_every_config = group.iter().all(|&at| {
-                let voters = cluster.hosts[at].core().map_or(&[][..], |core| core.voters());
-                !voters.is_empty()
-                    && voters.iter().filter(|voter| ids.contains(voter)).count() > voters.len() / 2
+                cluster.hosts[at].core().is_some_and(|core| {
+                    core.configuration().is_valid()
+                        && core.configuration().has_quorum(|node| ids.contains(&node))
+                })
             });
             if clique && majority_of_every_config {
                 return Some(group);
@@ -310,8 +312,13 @@ impl Availability {
         let now = world.queue.now();
         world.cluster.network.calm(QUIET_DELAY_MAX_MICROS);
         let terms = world.cluster.hosts.iter().map(|host| host.core().map(|core| core.term())).collect();
-        let voters = world.cluster.hosts[leader].core().map_or(&[][..], |core| core.voters());
-        let watched = world.cluster.hosts.iter().map(|host| voters.contains(&host.id)).collect();
+        let leader_core = world.cluster.hosts[leader].core();
+        let watched = world
+            .cluster
+            .hosts
+            .iter()
+            .map(|host| leader_core.is_some_and(|core| core.configuration().is_voter(host.id)))
+            .collect();
         self.quiet = Some(Quiet { terms, leader, watched, began: now, transfer_arrived: false });
         world.queue.schedule_in(QUIET_MICROS, Event::QuietEnd { began: now });
     }

@@ -108,13 +108,14 @@ impl Operator {
         let change = if add {
             MembershipChange::AddVoter(outsiders[world.random.index(outsiders.len())])
         } else if voters.len() > fewest_voters {
-            MembershipChange::RemoveVoter(voters[world.random.index(voters.len())])
+            MembershipChange::RemoveNode(voters[world.random.index(voters.len())])
         } else {
             return;
         };
         let (added, subject) = match change {
             MembershipChange::AddVoter(id) => (1, id),
-            MembershipChange::RemoveVoter(id) => (0, id),
+            MembershipChange::AddLearner(id) => (2, id),
+            MembershipChange::RemoveNode(id) => (0, id),
         };
         let id = self.next_request_id();
         world.trace.record(TraceRecord {

@@ -115,7 +115,7 @@ impl Link<'_> {
             }
             SessionRequest::Transfer(node) => Request::TransferLeadership(node),
             SessionRequest::RemoveNode(node) => {
-                Request::ChangeMembership { change: MembershipChange::RemoveVoter(node), context: Vec::new() }
+                Request::ChangeMembership { change: MembershipChange::RemoveNode(node), context: Vec::new() }
             }
             // The address travels in the change's own entry: recorded by every member
             // when the change commits, and never if the change is refused.

@@ -145,7 +145,7 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
                     let change = if !voters.contains(&id) {
                         Some(MembershipChange::AddVoter(id))
                     } else if voters.len() > 2 {
-                        Some(MembershipChange::RemoveVoter(id))
+                        Some(MembershipChange::RemoveNode(id))
                     } else {
                         None
                     };

@@ -4,20 +4,32 @@ use crate::{decode_message, encode_message, Config, DecodeError, Entry, EntryPay
 use proptest::prelude::*;
 
 pub(super) fn arbitrary_body() -> impl Strategy<Value = MessageBody> {
-    let voters = || proptest::collection::vec(0u64..6, 0..5);
+    // Configurations of nodes 0..6 with learners, or the empty one a hostile peer's
+    // in-memory message may carry (decoding refuses it and any malformed list).
+    let voters = || {
+        prop_oneof![
+            Just(crate::Configuration::default()),
+            (proptest::collection::btree_set(0u64..6, 1..5), proptest::collection::btree_set(0u64..6, 0..3))
+                .prop_map(|(voters, learners)| {
+                    let learners: Vec<u64> =
+                        learners.into_iter().filter(|learner| !voters.contains(learner)).collect();
+                    crate::Configuration::new(voters, learners).expect("voters and distinct learners")
+                }),
+        ]
+    };
     let payload = prop_oneof![
         Just(EntryPayload::Noop),
         proptest::collection::vec(any::<u8>(), 0..16).prop_map(|bytes| EntryPayload::Command(bytes.into())),
-        // Possibly invalid (empty, unsorted, duplicated) voter sets, as a hostile peer sends.
-        (voters(), proptest::collection::vec(any::<u8>(), 0..8))
-            .prop_map(|(voters, context)| EntryPayload::MembershipChange { voters, context: context.into() }),
+        (voters(), proptest::collection::vec(any::<u8>(), 0..8)).prop_map(|(configuration, context)| {
+            EntryPayload::MembershipChange { configuration, context: context.into() }
+        }),
     ];
     let entry =
         (1u64..5, any::<u64>(), payload).prop_map(|(term, index, payload)| Entry { term, index, payload });
     let snapshot = (0u64..8, 0u64..5, voters(), proptest::collection::vec(any::<u8>(), 0..8)).prop_map(
-        |(index, term, voters, data)| crate::Snapshot {
+        |(index, term, configuration, data)| crate::Snapshot {
             meta: crate::SnapshotMeta { last_included_index: index, last_included_term: term },
-            voters,
+            configuration,
             data,
         },
     );
@@ -179,7 +191,7 @@ fn a_message_over_the_limit_encodes_but_is_refused_by_the_receiver() {
     // installed (chunked transfer is future work). Encoding must not panic on it.
     let snapshot = crate::Snapshot {
         meta: crate::SnapshotMeta { last_included_index: 5, last_included_term: 1 },
-        voters: vec![1, 2, 3],
+        configuration: crate::Configuration::voters([1, 2, 3]).unwrap(),
         data: vec![7; crate::MAX_ENCODED_MESSAGE_BYTES + 1],
     };
     let bytes =

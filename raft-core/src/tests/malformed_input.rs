@@ -245,7 +245,7 @@ fn malformed_snapshots_and_vote_requests_are_ignored() {
         body: MessageBody::InstallSnapshot {
             snapshot: crate::Snapshot {
                 meta: crate::SnapshotMeta { last_included_index: index, last_included_term: snapshot_term },
-                voters: vec![1, 2, 3],
+                configuration: crate::Configuration::voters([1, 2, 3]).unwrap(),
                 data: vec![],
             },
         },

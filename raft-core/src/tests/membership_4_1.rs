@@ -53,7 +53,7 @@ fn a_removed_follower_no_longer_counts_and_cannot_disrupt() {
     // no voter grants a non-member a vote, even with CheckQuorum off.
     let mut cluster = Cluster::with_config(3, |config| config.check_quorum = false);
     cluster.campaign(1);
-    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveVoter(3))));
+    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveNode(3))));
     assert_eq!(cluster.node(1).voters(), &[1, 2]);
     assert_eq!(cluster.node(3).voters(), &[1, 2, 3], "it never received the change");
     cluster.propose(1, b"two of two");
@@ -79,7 +79,7 @@ fn a_node_that_knows_its_removal_committed_stops_campaigning() {
         term: 1,
         index: 2,
         payload: crate::EntryPayload::MembershipChange {
-            voters: vec![1, 2],
+            configuration: crate::Configuration::voters([1, 2]).unwrap(),
             context: std::sync::Arc::from(&[][..]),
         },
     };
@@ -107,7 +107,7 @@ fn a_leader_that_removes_itself_steps_down_once_the_change_commits() {
     // Thesis §4.2.2: it manages the cluster until then without counting itself.
     let mut cluster = Cluster::new(3);
     cluster.campaign(1);
-    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveVoter(1))));
+    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveNode(1))));
     assert_eq!(cluster.node(1).role(), Role::Follower);
     assert_eq!(cluster.node(1).commit_index(), 2);
     cluster.tick_all(600);
@@ -127,7 +127,7 @@ fn a_self_removing_leader_does_not_count_its_own_acknowledgement() {
     cluster.cut_links.insert((1, 2));
     // The entry reaches nobody: the leader alone must not commit it, even though it
     // holds it and, among the old voters, is one of... nobody else.
-    change(&mut cluster, 1, MembershipChange::RemoveVoter(1));
+    change(&mut cluster, 1, MembershipChange::RemoveNode(1));
     assert_eq!(cluster.node(1).role(), Role::Leader);
     assert_eq!(cluster.node(1).commit_index(), 1);
 }
@@ -137,12 +137,12 @@ fn changes_go_one_at_a_time() {
     let mut cluster = Cluster::new(5);
     cluster.campaign(1);
     cluster.isolate(1);
-    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveVoter(5))));
-    let second = change(&mut cluster, 1, MembershipChange::RemoveVoter(4));
+    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveNode(5))));
+    let second = change(&mut cluster, 1, MembershipChange::RemoveNode(4));
     assert_eq!(refused_because(&second), Some(RejectReason::MembershipChangeInProgress));
     cluster.heal();
     cluster.tick_all(20);
-    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveVoter(4))), "after the first commits");
+    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveNode(4))), "after the first commits");
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn a_new_leader_changes_nothing_before_it_commits_in_its_term() {
     // Node 1 leads while its no-op is still undelivered.
     cluster.elect_isolated(1, &[2, 3]);
     assert_eq!(cluster.node(1).role(), Role::Leader);
-    let refused = change(&mut cluster, 1, MembershipChange::RemoveVoter(3));
+    let refused = change(&mut cluster, 1, MembershipChange::RemoveNode(3));
     assert_eq!(refused_because(&refused), Some(RejectReason::MembershipChangeInProgress));
 }
 
@@ -161,7 +161,7 @@ fn changes_that_change_nothing_are_refused() {
     cluster.campaign(1);
     let add_existing = change(&mut cluster, 1, MembershipChange::AddVoter(2));
     assert_eq!(refused_because(&add_existing), Some(RejectReason::InvalidMembershipChange));
-    let remove_stranger = change(&mut cluster, 1, MembershipChange::RemoveVoter(9));
+    let remove_stranger = change(&mut cluster, 1, MembershipChange::RemoveNode(9));
     assert_eq!(refused_because(&remove_stranger), Some(RejectReason::InvalidMembershipChange));
     let at_follower = change(&mut cluster, 2, MembershipChange::AddVoter(4));
     assert_eq!(refused_because(&at_follower), Some(RejectReason::NotLeader));
@@ -174,7 +174,7 @@ fn a_truncated_membership_entry_is_undone() {
     cluster.campaign(1);
     cluster.tick_all(12);
     cluster.partition(&[1, 2]);
-    change(&mut cluster, 1, MembershipChange::RemoveVoter(5));
+    change(&mut cluster, 1, MembershipChange::RemoveNode(5));
     assert_eq!(cluster.node(2).voters(), &[1, 2, 3, 4]);
     cluster.crash(1);
     cluster.heal();
@@ -220,7 +220,7 @@ fn a_node_whose_own_removal_is_uncommitted_may_still_campaign() {
     cluster.campaign(1);
     cluster.tick_all(12);
     cluster.isolate(1);
-    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveVoter(1))));
+    assert!(accepted(&change(&mut cluster, 1, MembershipChange::RemoveNode(1))));
     cluster.crash(1);
     cluster.restart(1);
     assert_eq!(cluster.node(1).voters(), &[2, 3]);
@@ -252,11 +252,52 @@ fn the_context_travels_in_the_changes_entry_and_a_refused_change_appends_nothing
     for id in 1..=4 {
         let entry = cluster.node(id).entry(last + 1).expect("the membership entry");
         match &entry.payload {
-            crate::EntryPayload::MembershipChange { voters, context } => {
-                assert_eq!(voters, &[1, 2, 3, 4], "node {id}");
+            crate::EntryPayload::MembershipChange { configuration, context } => {
+                assert_eq!(configuration.incoming_voters(), &[1, 2, 3, 4], "node {id}");
                 assert_eq!(&context[..], b"where it listens", "node {id}");
             }
             other => panic!("node {id}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn a_learner_gets_the_log_never_counts_never_campaigns_and_is_promoted() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.propose(1, b"before");
+    cluster.add_learner_node(4, vec![1, 2, 3]);
+    assert!(accepted(&change(&mut cluster, 1, MembershipChange::AddLearner(4))));
+    cluster.tick_all(20);
+    for id in 1..=4 {
+        let configuration = cluster.node(id).configuration();
+        assert_eq!(
+            (configuration.incoming_voters(), configuration.learners()),
+            (&[1, 2, 3][..], &[4][..]),
+            "node {id}"
+        );
+        assert_eq!(cluster.node(id).commit_index(), 3, "node {id}: no-op, command, membership entry");
+    }
+    cluster.assert_state_machines_agree();
+    // The leader and the learner are two of four members but one of three voters.
+    cluster.partition(&[1, 4]);
+    cluster.propose(1, b"needs a voter");
+    cluster.tick_all(20);
+    assert_eq!(cluster.node(4).last_index(), 4, "the learner has the entry");
+    assert_eq!(cluster.node(1).commit_index(), 3, "but does not count toward committing it");
+    // Cut off from every voter, the learner never campaigns.
+    cluster.tick_all(2_000);
+    assert_eq!(cluster.node(4).role(), Role::Follower);
+    assert!(cluster.node(4).term() <= cluster.node(1).term(), "it never started an election");
+    cluster.heal();
+    cluster.tick_all(400);
+    let leader =
+        (1..=3).find(|&id| cluster.node(id).role() == Role::Leader).expect("a leader among the voters");
+    assert!(accepted(&change(&mut cluster, leader, MembershipChange::AddVoter(4))), "promoted");
+    cluster.tick_all(20);
+    for id in 1..=4 {
+        assert_eq!(cluster.node(id).voters(), &[1, 2, 3, 4], "node {id}");
+        assert!(cluster.node(id).configuration().learners().is_empty(), "node {id}");
+    }
+    cluster.assert_state_machines_agree();
 }

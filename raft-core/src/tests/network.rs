@@ -117,6 +117,16 @@ impl Cluster {
         self.start(id);
     }
 
+    /// Starts a new, empty node that joins as a learner of `voters`.
+    pub(crate) fn add_learner_node(&mut self, id: NodeId, voters: Vec<NodeId>) {
+        assert!(!self.nodes.contains_key(&id));
+        let template = self.configs.values().next().expect("a node exists").clone();
+        let config = Config { id, voters, learners: vec![id], ..template };
+        self.configs.insert(id, config);
+        self.storage.insert(id, DurableState::default());
+        self.start(id);
+    }
+
     pub(crate) fn node(&self, id: NodeId) -> &RaftNode {
         &self.nodes[&id]
     }

@@ -142,7 +142,7 @@ fn restoring_an_inconsistent_durable_state_is_an_error() {
     let mut bad_config = config;
     bad_config.voters = vec![2, 3];
     let error = RaftNode::new(bad_config, DurableState::default(), 0).unwrap_err();
-    assert_eq!(error.to_string(), "invalid config: `id` must be one of the voters");
+    assert_eq!(error.to_string(), "invalid config: `id` must be one of the voters or learners");
 }
 
 #[test]

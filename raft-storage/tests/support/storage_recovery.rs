@@ -26,7 +26,11 @@ pub(crate) fn base() -> (MemFs, Vec<String>) {
     let mut writes = vec![Write::HardState(HardState { term: 2, voted_for: Some(1) })];
     writes.push(Write::Entries((1..=20).map(|index| entry(index, 1)).collect()));
     let meta = SnapshotMeta { last_included_index: 10, last_included_term: 1 };
-    writes.push(Write::Compact(Snapshot { meta, voters: vec![1, 2, 3], data: b"state at 10".to_vec() }));
+    writes.push(Write::Compact(Snapshot {
+        meta,
+        configuration: raft_core::Configuration::voters([1, 2, 3]).unwrap(),
+        data: b"state at 10".to_vec(),
+    }));
     for first in (21..=100).step_by(20) {
         writes.push(Write::Entries((first..first + 20).map(|index| entry(index, 2)).collect()));
     }

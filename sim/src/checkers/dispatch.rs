@@ -59,12 +59,12 @@ impl Checkers {
                 let sender = host(hosts, message.from).expect("a node of the cluster sent it");
                 self.durable_promises.on_send(message, sender.disk.durable())
             }
-            Observed::Committed { node, index, term, voters, leader_term } => {
+            Observed::Committed { node, index, term, configuration, leader_term } => {
                 self.commit_rule.on_committed(node, index, term, leader_term)?;
                 // The moment of the decision: the leader counted itself only as far as
                 // its log was reported durable, and each follower only for what it had
                 // acknowledged, durably. From now on a majority must hold it.
-                self.committed_durable.on_committed(CommittedEntry { index, term }, voters);
+                self.committed_durable.on_committed(CommittedEntry { index, term }, configuration);
                 if self.commit_terms.back().is_none_or(|&(newest, _)| index > newest) {
                     self.commit_terms.push_back((index, leader_term));
                 }
@@ -163,7 +163,7 @@ impl Checkers {
         // A follower may apply before the leader does (the leader's heartbeats carry the
         // commit ahead of its own apply); the leader's decision registered the voters.
         if decision.leader_term.is_some() {
-            self.committed_durable.on_committed(committed, &decision.voters);
+            self.committed_durable.on_committed(committed, &decision.configuration);
         }
         self.check_committed_durable(hosts)
     }

@@ -134,7 +134,7 @@ mod tests {
         let mut log = log_with_terms(&[]);
         log.snapshot = Some(raft_core::Snapshot {
             meta: raft_core::SnapshotMeta { last_included_index: 5, last_included_term: 2 },
-            voters: vec![1],
+            configuration: raft_core::Configuration::voters([1]).unwrap(),
             data: Vec::new(),
         });
         checker.on_leader(1, 4, &log).unwrap();

@@ -260,9 +260,14 @@ pub fn payload_digest(entry: &Entry) -> u64 {
             hasher.number(1);
             hasher.bytes(bytes);
         }
-        EntryPayload::MembershipChange { voters, .. } => {
+        EntryPayload::MembershipChange { configuration, .. } => {
             hasher.number(2);
-            voters.iter().for_each(|voter| hasher.number(*voter));
+            for list in
+                [configuration.incoming_voters(), configuration.outgoing_voters(), configuration.learners()]
+            {
+                hasher.number(list.len() as u64);
+                list.iter().for_each(|node| hasher.number(*node));
+            }
         }
     }
     hasher.finish()

@@ -88,8 +88,8 @@ pub enum Observed<'a> {
         index: LogIndex,
         /// The term of the entry there.
         term: Term,
-        /// The voters whose quorum decided it.
-        voters: &'a [NodeId],
+        /// The configuration whose quorum decided it.
+        configuration: &'a std::sync::Arc<raft_core::Configuration>,
         /// The leader's term.
         leader_term: Term,
     },

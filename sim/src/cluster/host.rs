@@ -179,14 +179,21 @@ impl Host {
             return core.voters().len() == voters;
         }
         let durable = self.disk.durable();
-        let snapshot_ok = durable.snapshot.as_ref().is_none_or(|snapshot| snapshot.voters.len() == voters);
+        let snapshot_ok = durable
+            .snapshot
+            .as_ref()
+            .is_none_or(|snapshot| snapshot.configuration.incoming_voters().len() == voters);
         let entry_ok = |entry: &raft_core::Entry| match &entry.payload {
-            raft_core::EntryPayload::MembershipChange { voters: set, .. } => set.len() == voters,
+            raft_core::EntryPayload::MembershipChange { configuration, .. } => {
+                configuration.incoming_voters().len() == voters
+            }
             _ => true,
         };
         let lost_ok = self.disk.lost_writes().iter().all(|write| match write {
             Write::Entries(entries) => entries.iter().all(entry_ok),
-            Write::Install(snapshot) | Write::Compact(snapshot) => snapshot.voters.len() == voters,
+            Write::Install(snapshot) | Write::Compact(snapshot) => {
+                snapshot.configuration.incoming_voters().len() == voters
+            }
             Write::HardState(_) | Write::Truncate { .. } => true,
         });
         snapshot_ok && durable.entries.iter().all(entry_ok) && lost_ok

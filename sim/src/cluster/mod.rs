@@ -556,8 +556,9 @@ impl Cluster {
                 }
                 self.observe(Observed::RoleChanged { node, role, term }, now);
             }
-            raft_host::Event::Committed { index, term, voters, leader_term } => {
-                self.observe(Observed::Committed { node, index, term, voters: &voters, leader_term }, now);
+            raft_host::Event::Committed { index, term, configuration, leader_term } => {
+                let configuration = &configuration;
+                self.observe(Observed::Committed { node, index, term, configuration, leader_term }, now);
             }
             raft_host::Event::Applied { entry, decision } => {
                 self.observe(Observed::Applied { node, entry: &entry, decision: &decision }, now);

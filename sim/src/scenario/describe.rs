@@ -32,8 +32,8 @@ fn entry_list(list: &[Entry]) -> String {
     let kinds: String = list
         .iter()
         .filter_map(|entry| match &entry.payload {
-            EntryPayload::MembershipChange { voters, .. } => {
-                Some(format!(" voters{voters:?}@{}", entry.index))
+            EntryPayload::MembershipChange { configuration, .. } => {
+                Some(format!(" {}@{}", described(configuration, ""), entry.index))
             }
             _ => None,
         })
@@ -76,8 +76,10 @@ pub fn message(message: &Message) -> String {
             format!("HeartbeatResponse t{term} round={read_round}")
         }
         MessageBody::InstallSnapshot { snapshot } => format!(
-            "InstallSnapshot t{term} through={}@{} voters={:?}",
-            snapshot.meta.last_included_index, snapshot.meta.last_included_term, snapshot.voters
+            "InstallSnapshot t{term} through={}@{} {}",
+            snapshot.meta.last_included_index,
+            snapshot.meta.last_included_term,
+            described(&snapshot.configuration, "=")
         ),
         MessageBody::TimeoutNow => format!("TimeoutNow t{term}"),
     };
@@ -131,6 +133,19 @@ pub fn node(core: &RaftNode, applied: u64) -> String {
         core.commit_index(),
         voters.join(",")
     )
+}
+
+/// A configuration as transcripts show it: `voters[1, 2, 3]` (with `equals` "=":
+/// `voters=[1, 2, 3]`), then learners and the voters being left when it has any.
+fn described(configuration: &raft_core::Configuration, equals: &str) -> String {
+    let mut text = format!("voters{equals}{:?}", configuration.incoming_voters());
+    if !configuration.learners().is_empty() {
+        text += &format!(" learners{equals}{:?}", configuration.learners());
+    }
+    if configuration.is_joint() {
+        text += &format!(" leaving{equals}{:?}", configuration.outgoing_voters());
+    }
+    text
 }
 
 #[cfg(test)]

@@ -416,7 +416,7 @@ impl World {
                 let change = if name == "add-voter" {
                     MembershipChange::AddVoter(target)
                 } else {
-                    MembershipChange::RemoveVoter(target)
+                    MembershipChange::RemoveNode(target)
                 };
                 self.submit(
                     position,
