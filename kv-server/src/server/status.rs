@@ -19,6 +19,8 @@ pub(crate) struct PeerStatus {
     pub(crate) match_index: Option<LogIndex>,
     /// Whether it is a voter.
     pub(crate) voter: bool,
+    /// Whether it is a learner (gets the log, never votes).
+    pub(crate) learner: bool,
 }
 
 /// The node's state at one instant.
@@ -56,8 +58,9 @@ impl NodeStatus {
     /// The status of `driver`'s node.
     pub(crate) fn of(driver: &Driver<ServerMachine>, addresses: BTreeMap<NodeId, String>) -> NodeStatus {
         let node = driver.node();
-        let voters = node.voters();
-        let mut ids: Vec<NodeId> = addresses.keys().copied().chain(voters.iter().copied()).collect();
+        let configuration = node.configuration();
+        let mut ids: Vec<NodeId> =
+            addresses.keys().copied().chain(configuration.members().iter().copied()).collect();
         ids.sort_unstable();
         ids.dedup();
         NodeStatus {
@@ -75,7 +78,8 @@ impl NodeStatus {
                     id,
                     address: addresses.get(&id).cloned(),
                     match_index: node.match_index(id),
-                    voter: voters.contains(&id),
+                    voter: configuration.is_voter(id),
+                    learner: configuration.is_learner(id),
                 })
                 .collect(),
             keys: driver.machine().store().len(),
@@ -116,12 +120,19 @@ pub(crate) fn raft_info_text(status: &NodeStatus) -> String {
     let voters: Vec<String> =
         status.peers.iter().filter(|peer| peer.voter).map(|peer| peer.id.to_string()).collect();
     line("voters", &voters.join(","));
+    let learners: Vec<String> =
+        status.peers.iter().filter(|peer| peer.learner).map(|peer| peer.id.to_string()).collect();
+    line("learners", &learners.join(","));
     for peer in &status.peers {
         let match_index = peer.match_index.map_or("unknown".to_string(), |index| index.to_string());
         let address = peer.address.clone().unwrap_or_else(|| "unknown".into());
         line(
             &format!("node{}", peer.id),
-            &format!("address={address},voter={},match_index={match_index}", u8::from(peer.voter)),
+            &format!(
+                "address={address},voter={},learner={},match_index={match_index}",
+                u8::from(peer.voter),
+                u8::from(peer.learner)
+            ),
         );
     }
     line("pending_requests", &status.pending_requests);
