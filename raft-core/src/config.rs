@@ -89,22 +89,18 @@ impl Config {
     /// Checks that the configuration can work; the error names the offending field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |field: &'static str, reason: &'static str| Err(ConfigError { field, reason });
-        if self.voters.is_empty() {
-            return fail("voters", "must list at least one voter");
+        // The lists are sorted by `Configuration::new`, so "not sorted" means a duplicate.
+        match self.bootstrap_configuration() {
+            Err(ConfigurationError::NoVoters) => return fail("voters", "must list at least one voter"),
+            Err(ConfigurationError::NotSorted("voters")) => {
+                return fail("voters", "must not list a node twice")
+            }
+            Err(ConfigurationError::NotSorted(_)) => return fail("learners", "must not list a node twice"),
+            Err(ConfigurationError::VoterAndLearner(_)) => return fail("learners", "must not list a voter"),
+            Ok(_) => {}
         }
         if !self.voters.contains(&self.id) && !self.learners.contains(&self.id) {
             return fail("id", "must be one of the voters or learners");
-        }
-        let mut sorted = self.voters.clone();
-        sorted.sort_unstable();
-        if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
-            return fail("voters", "must not list a node twice");
-        }
-        if let Err(error) = self.bootstrap_configuration() {
-            return match error {
-                ConfigurationError::VoterAndLearner(_) => fail("learners", "must not list a voter"),
-                _ => fail("learners", "must not list a node twice"),
-            };
         }
         if self.heartbeat_interval_ticks == 0 {
             return fail("heartbeat_interval_ticks", "must be at least 1");

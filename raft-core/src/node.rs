@@ -114,7 +114,7 @@ impl RaftNode {
             Some(_) => return Err(RestoreError::InvalidVoterSet { index: meta.last_included_index }),
             None => config.bootstrap_configuration().expect("validated above"),
         };
-        let voter_count = config.voters.len() + config.learners.len();
+        let member_count = config.voters.len() + config.learners.len();
         let mut node = RaftNode {
             rng: ChaCha8Rng::seed_from_u64(seed),
             term: hard_state.term,
@@ -136,7 +136,7 @@ impl RaftNode {
             pending_reads: VecDeque::new(),
             reads_awaiting_commit: Vec::new(),
             transfer: None,
-            quorum_scratch: Vec::with_capacity(voter_count),
+            quorum_scratch: Vec::with_capacity(member_count),
             counters: Counters::default(),
             config,
         };

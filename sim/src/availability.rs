@@ -144,11 +144,6 @@ impl Availability {
                     && !cluster.network.is_hard_cut(position, other)
                     && !cluster.network.is_hard_cut(other, position))
         };
-        let reachable = configuration
-            .members()
-            .iter()
-            .filter(|&&voter| configuration.is_voter(voter) && is_reachable(voter))
-            .count();
         let has_quorum = configuration.has_quorum(is_reachable);
         if self.cut_off_since.len() < cluster.hosts.len() {
             self.cut_off_since.resize(cluster.hosts.len(), None);
@@ -168,8 +163,14 @@ impl Availability {
         let timeout_ticks = host.config_election_timeout_max_ticks();
         let bound = 2 * timeout_ticks * host.tick_micros + cluster.network.max_delay_micros();
         if now - since > bound {
+            let reachable: Vec<NodeId> = configuration
+                .members()
+                .iter()
+                .copied()
+                .filter(|&voter| configuration.is_voter(voter) && is_reachable(voter))
+                .collect();
             let detail = format!(
-                "node {} still leads term {term} after {:.3} s cut off from a quorum of its {configuration} ({reachable} voters reachable; bound {:.3} s: twice its election timeout plus the longest message delay)",
+                "node {} still leads term {term} after {:.3} s cut off from a quorum of its {configuration} (voters reachable: {reachable:?}; bound {:.3} s: twice its election timeout plus the longest message delay)",
                 position + 1,
                 (now - since) as f64 / 1e6,
                 bound as f64 / 1e6

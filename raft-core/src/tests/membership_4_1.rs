@@ -266,38 +266,41 @@ fn a_learner_gets_the_log_never_counts_never_campaigns_and_is_promoted() {
     let mut cluster = Cluster::new(3);
     cluster.campaign(1);
     cluster.propose(1, b"before");
-    cluster.add_learner_node(4, vec![1, 2, 3]);
-    assert!(accepted(&change(&mut cluster, 1, MembershipChange::AddLearner(4))));
-    cluster.tick_all(20);
-    for id in 1..=4 {
+    for learner in [4, 5] {
+        cluster.add_learner_node(learner, vec![1, 2, 3]);
+        assert!(accepted(&change(&mut cluster, 1, MembershipChange::AddLearner(learner))));
+        cluster.tick_all(20);
+    }
+    for id in 1..=5 {
         let configuration = cluster.node(id).configuration();
-        assert_eq!(
-            (configuration.incoming_voters(), configuration.learners()),
-            (&[1, 2, 3][..], &[4][..]),
-            "node {id}"
-        );
-        assert_eq!(cluster.node(id).commit_index(), 3, "node {id}: no-op, command, membership entry");
+        let lists = (configuration.incoming_voters(), configuration.learners());
+        assert_eq!(lists, (&[1, 2, 3][..], &[4, 5][..]), "node {id}");
+        assert_eq!(cluster.node(id).commit_index(), 4, "node {id}: no-op, command, two membership entries");
     }
     cluster.assert_state_machines_agree();
-    // The leader and the learner are two of four members but one of three voters.
-    cluster.partition(&[1, 4]);
+    // The leader and the learners are three of five members, a majority if learners
+    // counted, but one of three voters.
+    cluster.partition(&[1, 4, 5]);
     cluster.propose(1, b"needs a voter");
     cluster.tick_all(20);
-    assert_eq!(cluster.node(4).last_index(), 4, "the learner has the entry");
-    assert_eq!(cluster.node(1).commit_index(), 3, "but does not count toward committing it");
-    // Cut off from every voter, the learner never campaigns.
+    assert_eq!(cluster.node(4).last_index(), 5, "the learner has the entry");
+    assert_eq!(cluster.node(1).commit_index(), 4, "but does not count toward committing it");
+    // Cut off from every voter but a deposed leader, the learners never campaign.
+    let term_before = cluster.node(4).term();
     cluster.tick_all(2_000);
-    assert_eq!(cluster.node(4).role(), Role::Follower);
-    assert!(cluster.node(4).term() <= cluster.node(1).term(), "it never started an election");
+    for learner in [4, 5] {
+        assert_eq!(cluster.node(learner).role(), Role::Follower, "node {learner}");
+        assert_eq!(cluster.node(learner).term(), term_before, "node {learner} never started an election");
+    }
     cluster.heal();
     cluster.tick_all(400);
     let leader =
         (1..=3).find(|&id| cluster.node(id).role() == Role::Leader).expect("a leader among the voters");
     assert!(accepted(&change(&mut cluster, leader, MembershipChange::AddVoter(4))), "promoted");
     cluster.tick_all(20);
-    for id in 1..=4 {
+    for id in 1..=5 {
         assert_eq!(cluster.node(id).voters(), &[1, 2, 3, 4], "node {id}");
-        assert!(cluster.node(id).configuration().learners().is_empty(), "node {id}");
+        assert_eq!(cluster.node(id).configuration().learners(), &[5], "node {id}");
     }
     cluster.assert_state_machines_agree();
 }
