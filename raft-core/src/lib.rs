@@ -77,24 +77,29 @@
 //! flow control (message size limits, a bounded in-flight window, probe and pipelined
 //! states), the commit rule for the current term (§5.4.2, Figure 8), ReadIndex and
 //! optional lease-based reads (thesis §6.4), leadership transfer (thesis §3.10),
-//! log compaction with snapshot transfer (§7), and single-server membership changes
-//! (thesis §4.1) through [`Input::ChangeMembership`].
+//! log compaction with snapshot transfer (§7), and membership changes with learners
+//! and joint consensus (thesis §4.1–§4.3) through [`Input::ChangeMembership`].
 //!
 //! ## Membership
 //! A [`Configuration`] names the voters and the learners (members that receive the
 //! log and snapshots but never vote or count toward a quorum). `Config::voters` and
 //! `Config::learners` are the bootstrap configuration. A membership entry in the log
-//! replaces it from the moment it is appended; snapshots carry the configuration in
-//! force at their end. To add a server, start it with a `Config` that lists the voters
-//! and itself among the learners, ask the leader for [`MembershipChange::AddLearner`],
-//! and once it has caught up for [`MembershipChange::AddVoter`] (or add it as a voter
-//! at once, listing it among the voters of its own `Config`). A removed server
-//! ([`MembershipChange::RemoveNode`]) is no longer replicated to and never learns of
-//! its removal: the host should stop it once the change commits. Until then it may
-//! campaign; it cannot win once its removal is on a majority, and with CheckQuorum
-//! (the default) the members ignore it while they hear from their leader (thesis
-//! §4.2.3).
+//! replaces it from the moment it is appended, and is undone if truncated; snapshots
+//! carry the configuration in force at their end. To add a server, start it with a
+//! `Config` that lists the voters and itself among the learners, ask the leader for
+//! [`MembershipChange::AddLearner`], and once it has caught up for
+//! [`MembershipChange::AddVoter`] (or add it as a voter at once, listing it among the
+//! voters of its own `Config`). [`MembershipChange::SetMembers`] makes any change in
+//! one request: a change of more than one voter goes through a joint configuration
+//! (the old and the new voters each need a majority) that the leader leaves by itself
+//! once it commits. One change is in flight at a time, and a leader makes none before
+//! it has committed an entry of its term.
 //!
+//! A removed server ([`MembershipChange::RemoveNode`], or left out by `SetMembers`) is
+//! no longer replicated to; when the change commits, and whenever it asks for votes
+//! later, the leader tells it (`MessageBody::Removed`), and it stops campaigning until
+//! its log holds a later change that adds it back. The host may stop it then.
+
 //! Internal invariants are checked with `assert!`, which stays on in every build.
 //!
 //! ## Example: a host loop for a single-node cluster

@@ -2,17 +2,22 @@
 //!
 //! A change is a log entry carrying the complete new [`Configuration`]. It takes
 //! effect on a node as soon as the node appends it, committed or not, and is undone if
-//! the entry is truncated away. The leader allows one uncommitted change at a time, and
-//! none before it has committed an entry of its own term, so any two successive voter
-//! sets differ by one server and every majority of one overlaps every majority of the
-//! next. Learners may come and go freely: they never count toward a quorum.
+//! the entry is truncated away. The leader allows one change in flight (uncommitted, or
+//! a joint configuration not yet left), and none before it has committed an entry of its
+//! own term.
+//!
+//! A change of at most one voter goes straight to its target: two voter sets that differ
+//! by one server have overlapping majorities (§4.1). Anything bigger goes through a
+//! **joint** configuration (§4.3): the old and new voters both need a majority until the
+//! leader, once the joint entry commits, appends the target configuration by itself.
+//! Learners may come and go freely: they never count toward a quorum.
 
 use crate::configuration::Configuration;
 use crate::types::{Entry, EntryPayload, LogIndex, NodeId};
 use serde::{Deserialize, Serialize};
 
-/// A request to change the configuration by one server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A request to change the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MembershipChange {
     /// Make a node a voter: a new node, or a learner promoted. Start a new node with a
     /// `Config` that lists the voters after this change, so it accepts the leader's
@@ -25,36 +30,65 @@ pub enum MembershipChange {
     /// Remove a voter or a learner. A leader that removes itself steps down once the
     /// change commits.
     RemoveNode(NodeId),
+    /// Make the voters and the learners exactly these lists, in one request: a change of
+    /// at most one voter is made directly, a bigger one (adding two voters, replacing
+    /// one, moving the cluster to other machines) through a joint configuration the
+    /// leader leaves on its own once it commits. A node in neither list is removed.
+    SetMembers {
+        /// The voters after the change; at least one.
+        voters: Vec<NodeId>,
+        /// The learners after the change; none of them a voter.
+        learners: Vec<NodeId>,
+    },
 }
 
 impl MembershipChange {
-    /// The configuration after applying this change to `current`, or `None` if the
-    /// change is not a change (adding a voter twice, removing a non-member), removes or
-    /// demotes the last voter, or `current` is joint.
-    pub(crate) fn apply_to(self, current: &Configuration) -> Option<Configuration> {
+    /// The configuration the leader appends for this change to `current`: the target
+    /// itself when at most one voter differs, else the joint configuration leading to
+    /// it. `None` if the change is not a change (adding a voter twice, removing a
+    /// non-member, naming the current members), removes or demotes the last voter,
+    /// names a node as both voter and learner, or `current` is joint.
+    pub(crate) fn apply_to(&self, current: &Configuration) -> Option<Configuration> {
         if current.is_joint() {
             return None;
         }
+        let target = self.target(current)?;
+        if target == *current {
+            return None;
+        }
+        let changed_voters = symmetric_difference(current.incoming_voters(), target.incoming_voters());
+        if changed_voters <= 1 {
+            Some(target)
+        } else {
+            current.joint_to(&target)
+        }
+    }
+
+    /// The configuration this change asks for, ignoring how it is reached.
+    fn target(&self, current: &Configuration) -> Option<Configuration> {
         let mut voters = current.incoming_voters().to_vec();
         let mut learners = current.learners().to_vec();
-        let is_voter = voters.contains(&self.node());
-        match self {
+        let last_voter = |node: NodeId| voters == [node];
+        match *self {
+            MembershipChange::SetMembers { voters: ref wanted, learners: ref wanted_learners } => {
+                return Configuration::new(wanted.iter().copied(), wanted_learners.iter().copied()).ok();
+            }
             MembershipChange::AddVoter(node) => {
-                if is_voter {
+                if current.is_voter(node) {
                     return None;
                 }
                 learners.retain(|&learner| learner != node);
                 voters.push(node);
             }
             MembershipChange::AddLearner(node) => {
-                if current.learners().contains(&node) || (is_voter && voters.len() == 1) {
+                if current.learners().contains(&node) || last_voter(node) {
                     return None;
                 }
                 voters.retain(|&voter| voter != node);
                 learners.push(node);
             }
             MembershipChange::RemoveNode(node) => {
-                if !current.contains(node) || (is_voter && voters.len() == 1) {
+                if !current.contains(node) || last_voter(node) {
                     return None;
                 }
                 voters.retain(|&voter| voter != node);
@@ -63,15 +97,12 @@ impl MembershipChange {
         }
         Configuration::new(voters, learners).ok()
     }
+}
 
-    /// The node the change is about.
-    pub fn node(self) -> NodeId {
-        match self {
-            MembershipChange::AddVoter(node)
-            | MembershipChange::AddLearner(node)
-            | MembershipChange::RemoveNode(node) => node,
-        }
-    }
+/// How many nodes are in exactly one of two sorted lists.
+fn symmetric_difference(a: &[NodeId], b: &[NodeId]) -> usize {
+    a.iter().filter(|node| b.binary_search(node).is_err()).count()
+        + b.iter().filter(|node| a.binary_search(node).is_err()).count()
 }
 
 /// The configurations a log defines: the one in force at its start (from the

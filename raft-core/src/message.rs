@@ -93,6 +93,18 @@ pub enum MessageBody {
     },
     /// Tells the transfer target to campaign at once (Raft thesis §3.10).
     TimeoutNow,
+    /// Tells a node that the configuration committed through `committed_through` does
+    /// not include it, so it stops campaigning (thesis §4.2.3). Sent by a leader when a
+    /// removal commits and whenever a non-member asks for votes. Committed facts hold in
+    /// every later term, so it is believed whatever the term it carries. A membership
+    /// entry the receiver holds at or below that index is either committed, and so
+    /// older than the configuration that left it out, or doomed to be truncated; only a
+    /// later one (adding the node back) outranks the notice.
+    Removed {
+        /// The sender's commit index; its newest configuration is committed and at or
+        /// below it.
+        committed_through: LogIndex,
+    },
 }
 
 /// The largest encoded message `decode_message` accepts. Bounds what a hostile

@@ -65,6 +65,9 @@ pub struct RaftNode {
 
     /// Pre-vote or vote answers in the current campaign.
     pub(crate) votes: BTreeMap<NodeId, bool>,
+    /// A leader told us the configuration committed at this index leaves us out
+    /// (`MessageBody::Removed`): we stop campaigning until our log holds a later change.
+    pub(crate) removed_by: Option<LogIndex>,
 
     // Leader state, reset on every election.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
@@ -131,6 +134,7 @@ impl RaftNode {
             last_leader_contact_tick: None,
             restarted_with_history: hard_state.term > 0,
             votes: BTreeMap::new(),
+            removed_by: None,
             progress: BTreeMap::new(),
             read_round: 0,
             pending_reads: VecDeque::new(),
@@ -232,6 +236,11 @@ impl RaftNode {
     pub fn configuration(&self) -> &Configuration {
         self.log.configuration()
     }
+    /// The configuration in force at `index` (the entry there included), for an index
+    /// the log or its snapshot covers: what a snapshot ending there must carry.
+    pub fn configuration_at(&self, index: LogIndex) -> &Configuration {
+        self.log.configuration_at(index)
+    }
     /// The voters in force on this node (the incoming ones during a joint change); see
     /// [`RaftNode::configuration`].
     pub fn voters(&self) -> &[NodeId] {
@@ -273,6 +282,10 @@ impl RaftNode {
                 if self.may_campaign() {
                     self.start_election(actions);
                 } else {
+                    if self.role != Role::Follower {
+                        // A campaign that may not go on (told we were removed) ends.
+                        self.become_follower(self.term, None, actions);
+                    }
                     self.reset_election_timer();
                 }
             }
@@ -325,10 +338,17 @@ impl RaftNode {
     /// leads until the change commits, thesis §4.2.2). A node whose removal committed, one
     /// never added, and a learner that never voted stay quiet.
     pub(crate) fn may_campaign(&self) -> bool {
+        let latest_change = self.log.latest_membership_change();
+        // Where our newest knowledge of the configuration comes from: a change in the
+        // log, or else the snapshot the log starts from.
+        let known_from = latest_change.unwrap_or(self.log.snapshot_meta().last_included_index);
+        if self.removed_by.is_some_and(|removed| known_from <= removed) {
+            return false;
+        }
         if self.is_voter() {
             return true;
         }
-        match self.log.latest_membership_change() {
+        match latest_change {
             Some(index) if index > self.log.commit_index => {
                 self.log.configuration_at(index - 1).is_voter(self.config.id)
             }
@@ -358,10 +378,9 @@ impl RaftNode {
     }
 
     /// Keeps the leader's progress map in step with the members (voters and learners
-    /// alike receive the log): a new member starts probing from the end of the log, a
-    /// removed one is forgotten.
-    pub(crate) fn sync_progress_with_members(&mut self) {
-        let next_index = self.log.last_index() + 1;
+    /// alike receive the log): a new member starts probing from `next_index` (the entry
+    /// that made it a member, so that entry goes out at once), a removed one is forgotten.
+    pub(crate) fn sync_progress_with_members(&mut self, next_index: LogIndex) {
         let now_tick = self.now_tick;
         let me = self.config.id;
         let configuration = self.log.configuration();
@@ -446,7 +465,7 @@ impl RaftNode {
         self.heartbeat_elapsed_ticks = 0;
         self.read_round = 0;
         self.progress.clear();
-        self.sync_progress_with_members();
+        self.sync_progress_with_members(self.log.last_index() + 1);
         self.announce_role(actions);
         // Raft paper §8: a no-op entry lets the new leader commit, and so learn, what
         // earlier terms committed; reads wait for it (thesis §6.4).

@@ -21,6 +21,15 @@ impl RaftNode {
             self.counters.ignored_malformed += 1;
             return;
         }
+        match message.body {
+            // A committed fact, true in any term: handled before the term rules.
+            MessageBody::Removed { committed_through } => {
+                self.handle_removed(committed_through);
+                return;
+            }
+            MessageBody::RequestVote { .. } => self.tell_if_removed(message.from, actions),
+            _ => {}
+        }
         if message.term > self.term {
             if !self.adopt_higher_term(&message, actions) {
                 return;
@@ -98,6 +107,7 @@ impl RaftNode {
         let from = message.from;
         let term = message.term;
         match message.body {
+            MessageBody::Removed { .. } => unreachable!("handled before the term rules"),
             MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, .. } => {
                 self.handle_vote_request(from, term, pre_vote, last_log_index, last_log_term, actions)
             }
@@ -146,6 +156,34 @@ impl RaftNode {
                 }
             }
         }
+    }
+
+    /// A leader told us the configuration committed through `committed_through` leaves
+    /// us out. Believed unless our log holds a change beyond that index (one that may
+    /// add us back).
+    fn handle_removed(&mut self, committed_through: crate::types::LogIndex) {
+        let known_from =
+            self.log.latest_membership_change().unwrap_or(self.log.snapshot_meta().last_included_index);
+        if known_from > committed_through || self.removed_by >= Some(committed_through) {
+            return;
+        }
+        // Nothing else changes now (the notice may carry an old term, and old terms
+        // change no role): a campaign under way is given up at its next timeout.
+        self.removed_by = Some(committed_through);
+    }
+
+    /// A leader asked for votes by a node outside its committed configuration tells it
+    /// it was removed, so a server taken out while it was unreachable stops campaigning
+    /// once it can hear us (thesis §4.2.3).
+    fn tell_if_removed(&mut self, candidate: crate::types::NodeId, actions: &mut Vec<Action>) {
+        if self.role != Role::Leader || self.log.configuration().contains(candidate) {
+            return;
+        }
+        if self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index) {
+            return;
+        }
+        let committed_through = self.log.commit_index;
+        self.send_ahead(candidate, MessageBody::Removed { committed_through }, actions);
     }
 
     /// A leader's message in our term: candidates concede (Raft paper §5.2), followers

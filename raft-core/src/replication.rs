@@ -8,6 +8,7 @@ use crate::message::MessageBody;
 use crate::node::RaftNode;
 use crate::progress::ReplicationState;
 use crate::types::{Entry, EntryPayload, LogIndex, NodeId, Snapshot, Term};
+use std::sync::Arc;
 
 impl RaftNode {
     // ---- Leader side ----
@@ -217,14 +218,52 @@ impl RaftNode {
             return;
         }
         let first_commit_of_term = self.log.term_at(self.log.commit_index) != Some(self.term);
+        let previous_commit = self.log.commit_index;
         self.commit_to(quorum_index, actions);
+        self.tell_removed_members(previous_commit, actions);
         if !self.is_voter() {
             // Our own removal committed (thesis §4.2.2): hand over to the remaining voters.
             self.become_follower(self.term, None, actions);
             return;
         }
+        self.leave_joint_once_committed(actions);
         if first_commit_of_term {
             self.serve_reads_awaiting_commit(actions);
+        }
+    }
+
+    /// Once a joint configuration commits, the leader appends the configuration it leads
+    /// to (Raft thesis §4.3): the new voters alone decide from then on. A new leader that
+    /// finds a committed joint configuration does the same at its first commit.
+    pub(crate) fn leave_joint_once_committed(&mut self, actions: &mut Vec<Action>) {
+        let configuration = self.log.configuration();
+        let committed =
+            self.log.latest_membership_change().is_none_or(|index| index <= self.log.commit_index);
+        if !configuration.is_joint() || !committed {
+            return;
+        }
+        let configuration = configuration.leave_joint();
+        let payload = EntryPayload::MembershipChange { configuration, context: Arc::from(&[][..]) };
+        let index = self.append_to_own_log(payload, actions);
+        self.sync_progress_with_members(index);
+        self.broadcast_append(false, actions);
+    }
+
+    /// Tells the members a change that just committed left out that they are no longer
+    /// members, so they stop campaigning (the leader stopped replicating to them when it
+    /// appended the change, so most never see it).
+    fn tell_removed_members(&mut self, previous_commit: LogIndex, actions: &mut Vec<Action>) {
+        let Some(index) = self.log.latest_membership_change() else { return };
+        if index <= previous_commit || index > self.log.commit_index {
+            return;
+        }
+        let (before, after) =
+            (self.log.configuration_at(index - 1).clone(), self.log.configuration().clone());
+        let committed_through = self.log.commit_index;
+        for &member in before.members().iter().filter(|&&member| !after.contains(member)) {
+            if member != self.config.id {
+                self.send_ahead(member, MessageBody::Removed { committed_through }, actions);
+            }
         }
     }
 

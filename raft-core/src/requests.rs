@@ -44,9 +44,11 @@ impl RaftNode {
         self.maybe_commit(actions);
     }
 
-    /// Appends a membership entry for a single-server change (Raft thesis §4.1). It takes
-    /// effect here at once: the leader replicates to a new voter and stops counting a
-    /// removed one from now on, before the entry commits.
+    /// Appends a membership entry (Raft thesis §4.1, §4.3): the target configuration
+    /// for a change of at most one voter, else the joint configuration leading to it
+    /// (left by [`RaftNode::leave_joint_once_committed`]). It takes effect here at once:
+    /// the leader replicates to a new member and counts the new voters from now on,
+    /// before the entry commits.
     pub(crate) fn change_membership(
         &mut self,
         id: RequestId,
@@ -56,8 +58,8 @@ impl RaftNode {
     ) {
         let request = Request::ChangeMembership(id);
         let committed_in_term = self.log.term_at(self.log.commit_index) == Some(self.term);
-        let change_pending =
-            self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index);
+        let change_pending = self.log.configuration().is_joint()
+            || self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index);
         let next = change.apply_to(self.log.configuration());
         let refusal = if self.role != Role::Leader {
             Some(RejectReason::NotLeader)
@@ -67,6 +69,7 @@ impl RaftNode {
             // One change at a time, and only once this leader has committed in its term:
             // otherwise a change from an earlier term may still be uncommitted somewhere
             // and two changes could overlap (the single-server change bug, raft-dev 2015).
+            // A joint configuration counts as in flight until it is left.
             Some(RejectReason::MembershipChangeInProgress)
         } else if next.is_none() {
             Some(RejectReason::InvalidMembershipChange)
@@ -82,7 +85,7 @@ impl RaftNode {
         };
         let index =
             self.append_to_own_log(EntryPayload::MembershipChange { configuration, context }, actions);
-        self.sync_progress_with_members();
+        self.sync_progress_with_members(index);
         actions.push(Action::ProposalAccepted { id, index, term: self.term });
         self.broadcast_append(false, actions);
         self.maybe_commit(actions);

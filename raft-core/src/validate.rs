@@ -34,6 +34,7 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
         MessageBody::InstallSnapshot { snapshot } => {
             out_of_range(&[term, snapshot.meta.last_included_index, snapshot.meta.last_included_term])
         }
+        MessageBody::Removed { committed_through } => out_of_range(&[term, *committed_through]),
         MessageBody::RequestVoteResponse { .. }
         | MessageBody::HeartbeatResponse { .. }
         | MessageBody::TimeoutNow => out_of_range(&[term]),
@@ -87,6 +88,11 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
         MessageBody::Heartbeat { .. } | MessageBody::TimeoutNow => {
             if term == 0 {
                 return Some("leader message in term 0");
+            }
+        }
+        MessageBody::Removed { committed_through } => {
+            if term == 0 || *committed_through == 0 {
+                return Some("removal notice in term 0 or at index 0");
             }
         }
         MessageBody::InstallSnapshot { snapshot } => {

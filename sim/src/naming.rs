@@ -15,7 +15,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// How many kinds of message there are (see [`message_kind`]).
-pub(crate) const MESSAGE_KINDS: usize = 10;
+pub(crate) const MESSAGE_KINDS: usize = 11;
 
 /// The names of the message kinds, by [`message_kind`].
 pub(crate) const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
@@ -29,6 +29,7 @@ pub(crate) const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
     "HeartbeatResponse",
     "InstallSnapshot",
     "TimeoutNow",
+    "Removed",
 ];
 
 /// A message's kind as an index into [`MESSAGE_KIND_NAMES`].
@@ -44,6 +45,7 @@ pub(crate) fn message_kind(body: &MessageBody) -> usize {
         MessageBody::HeartbeatResponse { .. } => 7,
         MessageBody::InstallSnapshot { .. } => 8,
         MessageBody::TimeoutNow => 9,
+        MessageBody::Removed { .. } => 10,
     }
 }
 

@@ -6,7 +6,7 @@ use crate::event::Event;
 use crate::event_queue::Micros;
 use crate::trace::{TraceEvent, TraceRecord};
 use crate::world::World;
-use raft_core::{MembershipChange, NodeId, RequestId};
+use raft_core::{Configuration, MembershipChange, NodeId, RequestId};
 use raft_host::{Answer, Request};
 
 /// The operator's own request ids count up from 1 (clients, connections and the
@@ -98,24 +98,21 @@ impl Operator {
             self.leader_guess = None;
             return;
         };
-        // Remove a voter, or add a removed node back; never below a majority of the
-        // cluster, so the churn stresses the protocol rather than starving it, and never
-        // so far that nodes with damaged storage (down for good) could be half the voters.
-        let voters = node.voters().to_vec();
-        let outsiders: Vec<NodeId> = (1..=nodes as NodeId).filter(|id| !voters.contains(id)).collect();
+        let configuration = node.configuration().clone();
+        // Never below a majority of the cluster, so the churn stresses the protocol
+        // rather than starving it, and never so few voters that nodes with damaged
+        // storage (down for good) could be half of them.
         let fewest_voters = (nodes / 2 + 1).max(2 * world.cluster.damaged_nodes() + 1);
-        let add = !outsiders.is_empty() && (voters.len() <= fewest_voters || world.random.chance(500_000));
-        let change = if add {
-            MembershipChange::AddVoter(outsiders[world.random.index(outsiders.len())])
-        } else if voters.len() > fewest_voters {
-            MembershipChange::RemoveNode(voters[world.random.index(voters.len())])
-        } else {
+        let Some(change) = pick_change(&configuration, nodes, fewest_voters, &mut world.random) else {
             return;
         };
-        let (added, subject) = match change {
-            MembershipChange::AddVoter(id) => (1, id),
-            MembershipChange::AddLearner(id) => (2, id),
-            MembershipChange::RemoveNode(id) => (0, id),
+        // The trace names the change: `count` its kind, `peer` the node (or, for a
+        // change of several members, the new voters as a bit set).
+        let (kind, subject) = match &change {
+            MembershipChange::RemoveNode(id) => (0, *id),
+            MembershipChange::AddVoter(id) => (1, *id),
+            MembershipChange::AddLearner(id) => (2, *id),
+            MembershipChange::SetMembers { voters, .. } => (3, voters.iter().map(|voter| 1 << voter).sum()),
         };
         let id = self.next_request_id();
         world.trace.record(TraceRecord {
@@ -123,7 +120,7 @@ impl Operator {
             event: TraceEvent::ChangeMembership,
             node: position as u64 + 1,
             peer: subject,
-            count: added,
+            count: kind,
             index: id,
             ..TraceRecord::default()
         });
@@ -136,4 +133,58 @@ impl Operator {
             );
         }
     }
+}
+
+/// A change the operator asks for, given the configuration the node it asks holds: a
+/// learner added or promoted, a voter added, demoted or removed one at a time, or, one
+/// time in three, any new split of the nodes into voters and learners at once (a joint
+/// change). `None` when nothing fits (a joint change under way, or no room to shrink).
+fn pick_change(
+    configuration: &Configuration,
+    nodes: usize,
+    fewest_voters: usize,
+    random: &mut crate::random::Random,
+) -> Option<MembershipChange> {
+    if configuration.is_joint() {
+        return None;
+    }
+    let everyone: Vec<NodeId> = (1..=nodes as NodeId).collect();
+    let voters = configuration.incoming_voters();
+    let learners = configuration.learners();
+    let outsiders: Vec<NodeId> = everyone.iter().copied().filter(|id| !configuration.contains(*id)).collect();
+    let pick = |list: &[NodeId], random: &mut crate::random::Random| list[random.index(list.len())];
+    if random.chance(333_333) {
+        let mut shuffled = everyone.clone();
+        for at in (1..shuffled.len()).rev() {
+            shuffled.swap(at, random.index(at + 1));
+        }
+        let fewest_voters = fewest_voters.min(nodes);
+        let count = fewest_voters + random.index(nodes - fewest_voters + 1);
+        let (new_voters, rest) = shuffled.split_at(count);
+        let new_learners = rest.iter().copied().filter(|_| random.chance(500_000)).collect();
+        return Some(MembershipChange::SetMembers { voters: new_voters.to_vec(), learners: new_learners });
+    }
+    if !learners.is_empty() && random.chance(500_000) {
+        return Some(MembershipChange::AddVoter(pick(learners, random)));
+    }
+    if !outsiders.is_empty() && (voters.len() <= fewest_voters || random.chance(500_000)) {
+        let outsider = pick(&outsiders, random);
+        return Some(if random.chance(500_000) {
+            MembershipChange::AddLearner(outsider)
+        } else {
+            MembershipChange::AddVoter(outsider)
+        });
+    }
+    if voters.len() > fewest_voters {
+        let voter = pick(voters, random);
+        return Some(if random.chance(300_000) {
+            MembershipChange::AddLearner(voter)
+        } else {
+            MembershipChange::RemoveNode(voter)
+        });
+    }
+    if !learners.is_empty() {
+        return Some(MembershipChange::RemoveNode(pick(learners, random)));
+    }
+    None
 }

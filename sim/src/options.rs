@@ -317,6 +317,9 @@ pub struct RunReport {
     /// What the clients did.
     #[serde(default)]
     pub operations: OperationStats,
+    /// What the committed membership changes did.
+    #[serde(default)]
+    pub membership: crate::checkers::MembershipStats,
     /// The linearizability verdict: "linearizable", "violated", "unknown", or "not
     /// checked" (the run failed before its end, or had no clients).
     #[serde(default)]

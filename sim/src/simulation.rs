@@ -153,6 +153,7 @@ impl<'t> Simulation<'t> {
             clients: options.clients,
             reads: options.reads,
             operations: OperationStats::of(&world.history),
+            membership: checkers.membership.stats,
             linearizability: linearizability.to_string(),
             trace_hash: String::new(),
             wall_time_ms: 0.0,
@@ -468,5 +469,6 @@ fn describe_message(body: &MessageBody) -> (TraceKind, u64, u64) {
             (TraceKind::InstallSnapshot, snapshot.meta.last_included_index, 0)
         }
         MessageBody::TimeoutNow => (TraceKind::TimeoutNow, 0, 0),
+        MessageBody::Removed { committed_through } => (TraceKind::Removed, *committed_through, 0),
     }
 }

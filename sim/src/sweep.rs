@@ -141,6 +141,8 @@ pub struct SweepSummary {
     pub passed: u64,
     /// Events simulated over all reported seeds.
     pub events: u64,
+    /// Committed membership changes over all reported seeds.
+    pub membership: crate::checkers::MembershipStats,
     /// Failing seeds, lowest first.
     pub failures: Vec<SeedResult>,
     /// Wall-clock time of the sweep.
@@ -263,6 +265,7 @@ pub fn sweep_until(
 fn report(summary: &mut SweepSummary, on_result: &mut impl FnMut(&SeedResult), result: SeedResult) {
     summary.seeds += 1;
     summary.events += result.report.events;
+    summary.membership.add(&result.report.membership);
     on_result(&result);
     if result.report.verdict == Verdict::Pass {
         summary.passed += 1;

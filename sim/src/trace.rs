@@ -37,7 +37,8 @@ pub enum TraceEvent {
     Reply,
     /// An operator asked for a leadership transfer.
     Transfer,
-    /// An operator asked to remove a voter (`peer`, with `count` 0) or add one (`count` 1).
+    /// An operator asked for a membership change: `count` 0 removes `peer`, 1 makes it a
+    /// voter, 2 a learner; 3 sets the members at once, `peer` the new voters as a bit set.
     ChangeMembership,
     /// The liveness phase started: everything healed.
     HealAll,
@@ -92,6 +93,8 @@ pub enum TraceKind {
     /// A flapping link.
     #[serde(rename = "flap")]
     Flap,
+    /// A notice that a committed configuration left the receiver out.
+    Removed,
 }
 
 /// One simulated event, as the trace records it. Fields that do not apply are 0 or "".

@@ -48,6 +48,12 @@ fn sweep_slice(faults: FaultProfile, nodes: usize) {
         })
         .collect();
     assert_eq!(summary.seeds, per_size);
+    // A sweep that never made a joint change or promoted a learner has not tested them.
+    let membership = summary.membership;
+    assert!(
+        membership.joint_changes > 0 && membership.promotions > 0 && membership.removals > 0,
+        "{faults} seeds on {nodes} nodes exercised too little membership: {membership:?}"
+    );
     assert!(
         failures.is_empty(),
         "{} of {per_size} {faults} seeds on {nodes} nodes failed:\n{}",

@@ -142,7 +142,20 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
                     (cluster.leader(), ids.get((rng.next_u64() % size) as usize))
                 {
                     let voters = cluster.node(leader).voters().to_vec();
-                    let change = if !voters.contains(&id) {
+                    let change = if rng.next_u64() % 2 == 0 {
+                        // Any change at once (joint consensus): a random split of the
+                        // nodes into voters (two at least), learners and non-members.
+                        let (mut wanted, mut learners) = (Vec::new(), Vec::new());
+                        for &node in &ids {
+                            match rng.next_u64() % 3 {
+                                0 | 1 => wanted.push(node),
+                                _ if rng.next_u64() % 2 == 0 => learners.push(node),
+                                _ => {}
+                            }
+                        }
+                        (wanted.len() >= 2)
+                            .then_some(MembershipChange::SetMembers { voters: wanted, learners })
+                    } else if !voters.contains(&id) {
                         Some(MembershipChange::AddVoter(id))
                     } else if voters.len() > 2 {
                         Some(MembershipChange::RemoveNode(id))

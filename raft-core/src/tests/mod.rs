@@ -6,6 +6,7 @@ mod network;
 mod chaos;
 mod codec_and_config;
 mod election_5_2;
+mod joint_consensus_4_3;
 mod log_compaction_7;
 mod malformed_input;
 mod membership_4_1;

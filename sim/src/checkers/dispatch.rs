@@ -40,6 +40,7 @@ impl Checkers {
                 tracing::debug!(node, term, "leader elected");
                 self.election_safety.on_leader(node, term)?;
                 let log = host(hosts, node).and_then(Host::core).expect("a running node changed role");
+                self.election_quorum.on_leader(node, term, log.configuration())?;
                 self.leader_completeness.on_leader(node, term, log as &dyn LogView)
             }
             Observed::HardStateWritten { node, hard_state } => self.monotonic.on_term(node, hard_state.term),
@@ -56,6 +57,7 @@ impl Checkers {
             Observed::Sent { message } => {
                 self.durable_vote.on_sent(message)?;
                 self.vote_rule.on_sent(message)?;
+                self.election_quorum.on_sent(message);
                 let sender = host(hosts, message.from).expect("a node of the cluster sent it");
                 self.durable_promises.on_send(message, sender.disk.durable())
             }
@@ -142,6 +144,9 @@ impl Checkers {
         let Some(committed) = self.state_machine_safety.on_applied(node, entry)? else {
             return Ok(());
         };
+        if let raft_core::EntryPayload::MembershipChange { configuration, .. } = &entry.payload {
+            self.membership.on_committed(configuration);
+        }
         // The first leader decision that covered this entry says in which term it was
         // committed (entries are first applied in index order, so older decisions are
         // done with). Without one (a leader that stepped down in the step it committed),

@@ -1,20 +1,36 @@
-//! Single-server membership changes (Raft thesis §4.1, with the fix of the 2015 bug):
-//! a leader appends a configuration entry only once it has committed an entry of its
-//! own term, and only while no earlier configuration entry in its log is uncommitted.
+//! Membership changes (Raft thesis §4.1–§4.3, with the fix of the 2015 bug), checked
+//! where they are made, at the moment a leader writes its own configuration entry:
 //!
-//! Breaking either lets two configurations that share no majority both decide: a
-//! leader elected under the old configuration changes it while a change of the
-//! previous term is still uncommitted on a minority, and a later election under that
-//! other change overwrites what the first decided. That takes a leader change, two
-//! changes and an election in a narrow window; this checks the rule where it is
-//! applied, at the moment a leader writes its own configuration entry.
+//! - only once the leader has committed an entry of its own term, and only while no
+//!   earlier configuration entry in its log is uncommitted (one change in flight);
+//! - each step is safe: at most one voter differs from the configuration before, or the
+//!   step enters a joint configuration whose outgoing half is exactly the voters before;
+//! - a joint configuration is left only to its own incoming half.
+//!
+//! Breaking any of these lets two configurations that share no majority both decide.
+//! The damage shows downstream only when an election happens in the narrow window
+//! where both can act; this sees the rule broken on the spot.
 
 use super::{Check, Invariant, Violation};
-use raft_core::{Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role};
+use raft_core::{Configuration, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role, Term};
 
 /// Checks each configuration entry a leader appends.
 #[derive(Debug, Default)]
 pub struct MembershipRule;
+
+/// What the leader's log says around a configuration entry it appended.
+struct Appended<'a> {
+    node: NodeId,
+    term: Term,
+    index: LogIndex,
+    commit: LogIndex,
+    /// The term of the entry at the commit index.
+    committed_term: Option<Term>,
+    /// An uncommitted configuration entry before this one, if any.
+    pending: Option<LogIndex>,
+    before: &'a Configuration,
+    after: &'a Configuration,
+}
 
 impl MembershipRule {
     /// `node` wrote `entries` with its core now as `core`.
@@ -23,83 +39,147 @@ impl MembershipRule {
             return Ok(());
         }
         let term = core.term();
+        let commit = core.commit_index();
         for entry in entries {
-            if entry.term != term || !matches!(entry.payload, EntryPayload::MembershipChange { .. }) {
+            let EntryPayload::MembershipChange { configuration, .. } = &entry.payload else { continue };
+            if entry.term != term {
                 continue;
             }
-            self.on_change_appended(node, term, entry.index, core.commit_index(), |index| {
-                core.term_at(index).map(|entry_term| (entry_term, is_change(core, index)))
+            let index = entry.index;
+            let pending = (commit + 1..index).find(|&at| {
+                core.entry(at)
+                    .is_some_and(|entry| matches!(entry.payload, EntryPayload::MembershipChange { .. }))
+            });
+            check(Appended {
+                node,
+                term,
+                index,
+                commit,
+                committed_term: core.term_at(commit),
+                pending,
+                before: core.configuration_at(index - 1),
+                after: configuration,
             })?;
-        }
-        Ok(())
-    }
-
-    /// Leader `node` of `term` appended a configuration entry at `index` with its commit
-    /// index at `commit`; `log(i)` gives the term at `i` and whether it is a change.
-    fn on_change_appended(
-        &self,
-        node: NodeId,
-        term: u64,
-        index: LogIndex,
-        commit: LogIndex,
-        log: impl Fn(LogIndex) -> Option<(u64, bool)>,
-    ) -> Check {
-        let committed_term = log(commit).map(|(entry_term, _)| entry_term);
-        if committed_term != Some(term) {
-            return Err(Violation::new(
-                Invariant::MembershipRule,
-                vec![node],
-                format!(
-                    "leader {node} of term {term} appended a configuration change at {index} with its commit index at {commit}, an entry of term {}: a leader may change the configuration only after it has committed an entry of its own term",
-                    committed_term.map_or("?".to_string(), |entry_term| entry_term.to_string())
-                ),
-            ));
-        }
-        if let Some(pending) = (commit + 1..index).find(|&at| log(at).is_some_and(|(_, change)| change)) {
-            return Err(Violation::new(
-                Invariant::MembershipRule,
-                vec![node],
-                format!(
-                    "leader {node} of term {term} appended a configuration change at {index} while the change at {pending} was uncommitted (commit index {commit}): one change at a time"
-                ),
-            ));
         }
         Ok(())
     }
 }
 
-fn is_change(core: &RaftNode, index: LogIndex) -> bool {
-    core.entry(index).is_some_and(|entry| matches!(entry.payload, EntryPayload::MembershipChange { .. }))
+fn check(appended: Appended<'_>) -> Check {
+    let Appended { node, term, index, commit, committed_term, pending, before, after } = appended;
+    let fail = |detail: String| Err(Violation::new(Invariant::MembershipRule, vec![node], detail));
+    let what = format!("leader {node} of term {term} appended the configuration {after} at {index}");
+    if committed_term != Some(term) {
+        let committed = committed_term.map_or("?".to_string(), |entry_term| entry_term.to_string());
+        return fail(format!(
+            "{what} with its commit index at {commit}, an entry of term {committed}: a leader may change the configuration only after it has committed an entry of its own term"
+        ));
+    }
+    if let Some(pending) = pending {
+        return fail(format!(
+            "{what} while the change at {pending} was uncommitted (commit index {commit}): one change at a time"
+        ));
+    }
+    if before.is_joint() {
+        if *after != before.leave_joint() {
+            return fail(format!(
+                "{what} after the joint {before}: a joint configuration is left only to its incoming half"
+            ));
+        }
+        return Ok(());
+    }
+    if after.is_joint() {
+        if after.outgoing_voters() != before.incoming_voters() {
+            return fail(format!(
+                "{what} after {before}: a joint configuration's outgoing half must be the voters it leaves"
+            ));
+        }
+        return Ok(());
+    }
+    let differing = before.incoming_voters().iter().filter(|voter| !after.is_voter(**voter)).count()
+        + after.incoming_voters().iter().filter(|voter| !before.is_voter(**voter)).count();
+    if differing > 1 {
+        return fail(format!(
+            "{what} after {before}: {differing} voters differ, and without a joint configuration two majorities need not overlap"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A log of (term, is a change) by index, 1-based.
-    fn log(entries: &[(u64, bool)]) -> impl Fn(LogIndex) -> Option<(u64, bool)> + '_ {
-        move |index| if index == 0 { Some((0, false)) } else { entries.get(index as usize - 1).copied() }
+    fn voters(ids: &[NodeId]) -> Configuration {
+        Configuration::voters(ids.iter().copied()).unwrap()
+    }
+
+    fn appended<'a>(before: &'a Configuration, after: &'a Configuration) -> Appended<'a> {
+        Appended {
+            node: 1,
+            term: 2,
+            index: 3,
+            commit: 2,
+            committed_term: Some(2),
+            pending: None,
+            before,
+            after,
+        }
+    }
+
+    fn fires(appended: Appended<'_>, words: &str) {
+        let violation = check(appended).unwrap_err();
+        assert_eq!(violation.invariant, "membership change rule");
+        assert!(violation.to_string().contains(words), "{violation}");
     }
 
     #[test]
-    fn a_change_after_a_commit_of_the_leaders_term_passes() {
-        let entries = [(1, false), (2, false), (2, true)];
-        MembershipRule.on_change_appended(1, 2, 3, 2, log(&entries)).unwrap();
+    fn safe_steps_pass() {
+        let (three, four) = (voters(&[1, 2, 3]), voters(&[1, 2, 3, 4]));
+        check(appended(&three, &four)).unwrap();
+        let with_learners = Configuration::new([1, 2], [3, 4, 5]).unwrap();
+        check(appended(&three, &with_learners)).unwrap();
+        let joint = three.joint_to(&voters(&[1, 4, 5])).unwrap();
+        check(appended(&three, &joint)).unwrap();
+        check(appended(&joint, &voters(&[1, 4, 5]))).unwrap();
     }
 
     #[test]
     fn a_change_before_the_leaders_first_commit_fires() {
-        // Leader of term 2 has committed only through entry 1, of term 1.
-        let entries = [(1, false), (2, false), (2, true)];
-        let violation = MembershipRule.on_change_appended(1, 2, 3, 1, log(&entries)).unwrap_err();
-        assert_eq!(violation.invariant, "membership change rule");
-        assert!(violation.to_string().contains("only after it has committed an entry of its own term"));
+        let (three, four) = (voters(&[1, 2, 3]), voters(&[1, 2, 3, 4]));
+        let early = Appended { commit: 1, committed_term: Some(1), ..appended(&three, &four) };
+        fires(early, "only after it has committed an entry of its own term");
     }
 
     #[test]
     fn a_second_change_while_one_is_uncommitted_fires() {
-        let entries = [(1, false), (2, false), (2, true), (2, false), (2, true)];
-        let violation = MembershipRule.on_change_appended(1, 2, 5, 2, log(&entries)).unwrap_err();
-        assert!(violation.to_string().contains("while the change at 3 was uncommitted"), "{violation}");
+        let (three, four) = (voters(&[1, 2, 3]), voters(&[1, 2, 3, 4]));
+        fires(
+            Appended { pending: Some(3), index: 5, ..appended(&three, &four) },
+            "while the change at 3 was uncommitted",
+        );
+    }
+
+    #[test]
+    fn two_voters_at_once_without_a_joint_configuration_fires() {
+        let (three, other) = (voters(&[1, 2, 3]), voters(&[1, 4, 5]));
+        fires(appended(&three, &other), "4 voters differ");
+        // A voter demoted to learner and another added: two voters differ too.
+        fires(appended(&three, &Configuration::new([1, 2, 4], [3]).unwrap()), "2 voters differ");
+    }
+
+    #[test]
+    fn a_joint_configuration_that_does_not_start_from_the_voters_fires() {
+        let three = voters(&[1, 2, 3]);
+        let joint = voters(&[1, 2]).joint_to(&voters(&[4, 5, 6])).unwrap();
+        fires(appended(&three, &joint), "outgoing half must be the voters it leaves");
+    }
+
+    #[test]
+    fn leaving_a_joint_configuration_anywhere_but_its_target_fires() {
+        let joint = voters(&[1, 2, 3]).joint_to(&voters(&[1, 4, 5])).unwrap();
+        fires(appended(&joint, &voters(&[1, 2, 3])), "left only to its incoming half");
+        let nested = voters(&[1, 4, 5]).joint_to(&voters(&[6, 7, 8])).unwrap();
+        fires(appended(&joint, &nested), "left only to its incoming half");
     }
 }

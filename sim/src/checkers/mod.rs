@@ -13,12 +13,14 @@ pub mod connection_order;
 mod dispatch;
 mod durable_promises;
 mod durable_vote;
+mod election_quorum;
 mod election_safety;
 mod leader_completeness;
 pub mod linearizability;
 mod log_image;
 mod log_matching;
 mod membership_rule;
+mod membership_stats;
 mod monotonic;
 mod observed;
 mod read_freshness;
@@ -30,10 +32,12 @@ pub use commit_rule::CommitRule;
 pub use committed_durable::CommittedDurable;
 pub use durable_promises::DurablePromises;
 pub use durable_vote::DurableVote;
+pub use election_quorum::ElectionQuorum;
 pub use election_safety::ElectionSafety;
 pub use leader_completeness::LeaderCompleteness;
 pub use log_matching::LogMatching;
 pub use membership_rule::MembershipRule;
+pub use membership_stats::{MembershipStats, MembershipTally};
 pub use monotonic::Monotonic;
 pub use observed::Observed;
 pub use read_freshness::{PendingRead, ReadFreshness};
@@ -91,9 +95,14 @@ pub enum Invariant {
     #[serde(rename = "vote rule")]
     VoteRule,
     /// A leader appends a configuration change only after committing an entry of its own
-    /// term, and only while no other change is uncommitted (thesis §4.1).
+    /// term, only while no other change is in flight, and only by a safe step: one
+    /// voter, or into and out of a joint configuration (thesis §4.1–§4.3).
     #[serde(rename = "membership change rule")]
     MembershipRule,
+    /// A leader is elected by a quorum of its configuration (both halves when joint;
+    /// learners never counted).
+    #[serde(rename = "leader elected by a quorum")]
+    ElectionQuorum,
     /// A leader advances its commit index only to an entry of its own term (Figure 8).
     #[serde(rename = "leader commits its own term")]
     CommitRule,
@@ -159,6 +168,7 @@ impl Invariant {
             Invariant::LogImage => "log image",
             Invariant::CommitRule => "leader commits its own term",
             Invariant::MembershipRule => "membership change rule",
+            Invariant::ElectionQuorum => "leader elected by a quorum",
             Invariant::VoteRule => "vote rule",
             Invariant::ReadFreshness => "read freshness",
             Invariant::StaleTerm => "stale term",
@@ -298,6 +308,10 @@ pub struct Checkers {
     pub membership_rule: MembershipRule,
     /// Votes and pre-votes go only to logs at least as up to date.
     pub vote_rule: VoteRule,
+    /// Leaders win with a quorum of their configuration's votes.
+    pub election_quorum: ElectionQuorum,
+    /// What the committed configuration changes did, for the run summary.
+    pub membership: MembershipTally,
     /// Reads observe everything committed before them.
     pub read_freshness: ReadFreshness,
     /// Messages from older terms change nothing.

@@ -82,6 +82,9 @@ pub fn message(message: &Message) -> String {
             described(&snapshot.configuration, "=")
         ),
         MessageBody::TimeoutNow => format!("TimeoutNow t{term}"),
+        MessageBody::Removed { committed_through } => {
+            format!("Removed t{term} committed={committed_through}")
+        }
     };
     format!("{head} {body}")
 }
@@ -99,6 +102,7 @@ pub fn kind(message: &Message) -> &'static str {
         MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
         MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
         MessageBody::TimeoutNow => "TimeoutNow",
+        MessageBody::Removed { .. } => "Removed",
     }
 }
 
@@ -112,7 +116,8 @@ pub fn role(role: Role) -> &'static str {
     }
 }
 
-/// A node's state: `leader t2 commit=3 applied=3 log=1-3@1 4@2 voters=1,2,3`.
+/// A node's state: `leader t2 commit=3 applied=3 log=1-3@1 4@2 voters=1,2,3`, with
+/// `learners=..` and `leaving=..` (the outgoing voters of a joint change) when any.
 pub fn node(core: &RaftNode, applied: u64) -> String {
     let snapshot = core.snapshot_meta();
     let first = snapshot.last_included_index + 1;
@@ -125,13 +130,20 @@ pub fn node(core: &RaftNode, applied: u64) -> String {
         String::new()
     };
     let leader = core.leader().map_or("none".to_string(), |leader| leader.to_string());
-    let voters: Vec<String> = core.voters().iter().map(u64::to_string).collect();
+    let list = |nodes: &[u64]| nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let configuration = core.configuration();
+    let mut members = format!("voters={}", list(configuration.incoming_voters()));
+    if !configuration.learners().is_empty() {
+        members += &format!(" learners={}", list(configuration.learners()));
+    }
+    if configuration.is_joint() {
+        members += &format!(" leaving={}", list(configuration.outgoing_voters()));
+    }
     format!(
-        "{} t{} leader={leader} commit={} applied={applied}{snapshot} log={log} voters={}",
+        "{} t{} leader={leader} commit={} applied={applied}{snapshot} log={log} {members}",
         role(core.role()),
         core.term(),
         core.commit_index(),
-        voters.join(",")
     )
 }
 

@@ -410,19 +410,28 @@ impl World {
                 let key = arguments.word(1, "the key")?;
                 self.submit(position, Request::Read(Query::Get { key: key.into() }), format!("read {key}"))?;
             }
-            "add-voter" | "remove-voter" => {
+            "add-voter" | "remove-voter" | "add-learner" => {
                 let position = self.position(arguments.word(0, "the node asked")?)?;
-                let target = self.position(arguments.word(1, "the voter")?)? as NodeId + 1;
-                let change = if name == "add-voter" {
-                    MembershipChange::AddVoter(target)
-                } else {
-                    MembershipChange::RemoveNode(target)
+                let target = self.position(arguments.word(1, "the member")?)? as NodeId + 1;
+                let change = match name {
+                    "add-voter" => MembershipChange::AddVoter(target),
+                    "add-learner" => MembershipChange::AddLearner(target),
+                    _ => MembershipChange::RemoveNode(target),
                 };
                 self.submit(
                     position,
                     Request::ChangeMembership { change, context: Vec::new() },
                     format!("{name} {target}"),
                 )?;
+            }
+            "set-members" => {
+                // `set-members 1 voters=1,4,5 learners=2`: any change at once.
+                let position = self.position(arguments.word(0, "the node asked")?)?;
+                let voters = self.node_list(&arguments, "voters")?;
+                let learners = self.node_list(&arguments, "learners")?;
+                let what = format!("set-members voters={voters:?} learners={learners:?}");
+                let change = MembershipChange::SetMembers { voters, learners };
+                self.submit(position, Request::ChangeMembership { change, context: Vec::new() }, what)?;
             }
             "transfer" => {
                 let position = self.position(arguments.word(0, "the node asked")?)?;
@@ -451,6 +460,15 @@ impl World {
     /// arrives 1 to T ticks late (default 20: twice the heartbeat interval, so replies
     /// overtake one another), like MIT 6.5840's unreliable network. Messages still late
     /// at the end stay pending.
+    /// The nodes a `key=1,2,3` option names (none if absent).
+    fn node_list(&self, arguments: &Arguments<'_>, key: &str) -> Result<Vec<NodeId>, String> {
+        let Some(text) = arguments.options.get(key) else { return Ok(Vec::new()) };
+        text.split(',')
+            .filter(|name| !name.is_empty())
+            .map(|name| self.position(name).map(|position| position as NodeId + 1))
+            .collect()
+    }
+
     fn run_unattended(&mut self, arguments: &Arguments<'_>, output: &mut Vec<String>) -> Result<(), String> {
         let ticks = arguments.number("ticks", 1)?;
         let percent = |key: &str| -> Result<u32, String> {

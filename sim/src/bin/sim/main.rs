@@ -489,6 +489,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             "wall_time_ms": summary.wall_time.as_secs_f64() * 1e3,
             "seeds_per_second": summary.seeds_per_second(),
             "events_per_second": summary.events_per_second(),
+            "membership": summary.membership,
             "exit_code": summary.exit_code(),
         }});
         outln!("{object}");
@@ -507,6 +508,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             summary.seeds_per_second(),
             summary.events_per_second() / 1e6
         );
+        outln!("  membership: {}", report::membership_line(&summary.membership));
         for (failure, (_, repro)) in summary.failures.iter().zip(&repro_files).take(FAILURES_LISTED) {
             let invariant =
                 failure.report.violation.as_ref().map_or("", |failure| failure.violation.invariant.name());

@@ -37,6 +37,7 @@ pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Opti
     let Some(failure) = &report.violation else {
         outln!("result: pass: {summary}");
         outln!("clients: {clients}");
+        outln!("membership: {}", membership_line(&report.membership));
         outln!(
             "checks held: safety (every Raft rule, after every step), availability (healthy majorities commit, CheckQuorum, no unprovoked elections), recovery once healed, and the client history: {}",
             report.linearizability
@@ -86,4 +87,12 @@ pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Opti
 /// not the file, decides the exit code.
 pub(crate) fn save_repro(file: &sim::repro::ReproFile, directory: &Path) -> ReproOutcome {
     file.save(directory).inspect_err(|error| eprintln!("warning: the repro file was not written: {error}"))
+}
+
+/// The committed membership changes of a run or a sweep, in one line.
+pub(crate) fn membership_line(stats: &sim::checkers::MembershipStats) -> String {
+    format!(
+        "{} changes committed ({} joint, {} learners promoted, {} members removed)",
+        stats.changes, stats.joint_changes, stats.promotions, stats.removals
+    )
 }
