@@ -97,6 +97,7 @@ impl Config {
             }
             Err(ConfigurationError::NotSorted(_)) => return fail("learners", "must not list a node twice"),
             Err(ConfigurationError::VoterAndLearner(_)) => return fail("learners", "must not list a voter"),
+            Err(ConfigurationError::PromotionOfNonLearner(_)) => unreachable!("a Config promotes nobody"),
             Ok(_) => {}
         }
         if !self.voters.contains(&self.id) && !self.learners.contains(&self.id) {

@@ -38,6 +38,8 @@ struct Lists {
     voters: Vec<NodeId>,
     outgoing: Vec<NodeId>,
     learners: Vec<NodeId>,
+    /// Learners the leader promotes to voters once they have caught up.
+    catching_up: Vec<NodeId>,
 }
 
 /// Why a list of members is not a configuration.
@@ -49,6 +51,8 @@ pub enum ConfigurationError {
     NotSorted(&'static str),
     /// A node is both a voter and a learner of the incoming configuration.
     VoterAndLearner(NodeId),
+    /// A node marked for promotion once caught up is not a learner.
+    PromotionOfNonLearner(NodeId),
 }
 
 impl std::fmt::Display for ConfigurationError {
@@ -58,6 +62,9 @@ impl std::fmt::Display for ConfigurationError {
             ConfigurationError::NotSorted(list) => write!(f, "the {list} are not sorted and distinct"),
             ConfigurationError::VoterAndLearner(node) => {
                 write!(f, "node {node} is both a voter and a learner")
+            }
+            ConfigurationError::PromotionOfNonLearner(node) => {
+                write!(f, "node {node} is to be promoted once caught up but is not a learner")
             }
         }
     }
@@ -78,9 +85,12 @@ impl TryFrom<Lists> for Configuration {
         if lists.voters.is_empty() {
             return Err(ConfigurationError::NoVoters);
         }
-        for (name, list) in
-            [("voters", &lists.voters), ("outgoing voters", &lists.outgoing), ("learners", &lists.learners)]
-        {
+        for (name, list) in [
+            ("voters", &lists.voters),
+            ("outgoing voters", &lists.outgoing),
+            ("learners", &lists.learners),
+            ("learners catching up", &lists.catching_up),
+        ] {
             if !sorted(list) {
                 return Err(ConfigurationError::NotSorted(name));
             }
@@ -89,6 +99,11 @@ impl TryFrom<Lists> for Configuration {
         if let Some(&both) = lists.learners.iter().find(|learner| lists.voters.binary_search(learner).is_ok())
         {
             return Err(ConfigurationError::VoterAndLearner(both));
+        }
+        if let Some(&stray) =
+            lists.catching_up.iter().find(|node| lists.learners.binary_search(node).is_err())
+        {
+            return Err(ConfigurationError::PromotionOfNonLearner(stray));
         }
         let mut members: Vec<NodeId> =
             lists.voters.iter().chain(&lists.outgoing).chain(&lists.learners).copied().collect();
@@ -127,6 +142,17 @@ impl Configuration {
         voters: impl IntoIterator<Item = NodeId>,
         learners: impl IntoIterator<Item = NodeId>,
     ) -> Result<Configuration, ConfigurationError> {
+        Configuration::with_catching_up(voters, learners, [])
+    }
+
+    /// A configuration of these voters and learners, of which the learners in
+    /// `catching_up` are to be promoted to voters by the leader once they have caught up
+    /// (each list sorted here).
+    pub fn with_catching_up(
+        voters: impl IntoIterator<Item = NodeId>,
+        learners: impl IntoIterator<Item = NodeId>,
+        catching_up: impl IntoIterator<Item = NodeId>,
+    ) -> Result<Configuration, ConfigurationError> {
         let sorted = |ids: Vec<NodeId>| {
             let mut ids = ids;
             ids.sort_unstable();
@@ -140,6 +166,7 @@ impl Configuration {
             voters,
             outgoing: Vec::new(),
             learners: sorted(learners.into_iter().collect()),
+            catching_up: sorted(catching_up.into_iter().collect()),
         })
     }
 
@@ -153,6 +180,7 @@ impl Configuration {
             voters: next.0.lists.voters.clone(),
             outgoing: self.0.lists.voters.clone(),
             learners: next.0.lists.learners.clone(),
+            catching_up: next.0.lists.catching_up.clone(),
         })
         .ok()
     }
@@ -163,6 +191,7 @@ impl Configuration {
             voters: self.0.lists.voters.clone(),
             outgoing: Vec::new(),
             learners: self.0.lists.learners.clone(),
+            catching_up: self.0.lists.catching_up.clone(),
         })
         .expect("the incoming half of a valid configuration is valid")
     }
@@ -180,6 +209,11 @@ impl Configuration {
     /// The learners.
     pub fn learners(&self) -> &[NodeId] {
         &self.0.lists.learners
+    }
+
+    /// The learners the leader promotes to voters once they have caught up.
+    pub fn catching_up(&self) -> &[NodeId] {
+        &self.0.lists.catching_up
     }
 
     /// Every member once, sorted: voters of either half and learners.
@@ -279,6 +313,9 @@ impl std::fmt::Display for Configuration {
         if !self.0.lists.learners.is_empty() {
             write!(f, ", learners {:?}", self.0.lists.learners)?;
         }
+        if !self.0.lists.catching_up.is_empty() {
+            write!(f, " (to promote once caught up: {:?})", self.0.lists.catching_up)?;
+        }
         if self.is_joint() {
             write!(f, ", leaving voters {:?}", self.0.lists.outgoing)?;
         }
@@ -297,6 +334,7 @@ mod tests {
             voters: voters.to_vec(),
             outgoing: outgoing.to_vec(),
             learners: learners.to_vec(),
+            catching_up: Vec::new(),
         })
         .unwrap()
     }
@@ -369,7 +407,7 @@ mod tests {
                 let outgoing: Vec<NodeId> = if joint { outgoing.into_iter().collect() } else { Vec::new() };
                 let learners: Vec<NodeId> =
                     learners.into_iter().filter(|node| !voters.contains(node)).collect();
-                Configuration::try_from(Lists { voters, outgoing, learners })
+                Configuration::try_from(Lists { voters, outgoing, learners, catching_up: Vec::new() })
                     .ok()
                     .filter(Configuration::is_valid)
             },
@@ -447,6 +485,7 @@ mod tests {
                 voters: voters.to_vec(),
                 outgoing: outgoing.to_vec(),
                 learners: learners.to_vec(),
+                catching_up: Vec::new(),
             })
             .unwrap_err()
         };
@@ -460,9 +499,15 @@ mod tests {
         assert!(Configuration::try_from(Lists {
             voters: vec![1, 2],
             outgoing: vec![1, 2, 3],
-            learners: vec![3]
+            learners: vec![3],
+            catching_up: vec![3],
         })
         .is_ok());
+        assert_eq!(
+            Configuration::with_catching_up([1, 2], [3], [4]),
+            Err(ConfigurationError::PromotionOfNonLearner(4)),
+            "only a learner is promoted"
+        );
         assert!(Configuration::voters([3, 1, 2]).is_ok_and(|c| c.incoming_voters() == [1, 2, 3]));
         assert!(Configuration::voters([1, 1]).is_err());
     }

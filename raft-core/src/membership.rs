@@ -25,8 +25,14 @@ pub enum MembershipChange {
     /// the quorum from waiting on an empty log.
     AddVoter(NodeId),
     /// Make a node a learner: it receives the log and snapshots, never votes and never
-    /// counts toward a quorum. A voter named here is demoted.
+    /// counts toward a quorum. A voter named here is demoted; a learner the leader was
+    /// to promote stays a learner.
     AddLearner(NodeId),
+    /// Add a node as a learner that the leader promotes to voter by itself once the
+    /// node holds every committed entry (hashicorp/raft's staging servers): the quorum
+    /// never waits on an empty log, and the promotion survives leader changes because
+    /// it is part of the configuration. A learner named here is marked for promotion.
+    AddVoterWhenCaughtUp(NodeId),
     /// Remove a voter or a learner. A leader that removes itself steps down once the
     /// change commits.
     RemoveNode(NodeId),
@@ -68,6 +74,7 @@ impl MembershipChange {
     fn target(&self, current: &Configuration) -> Option<Configuration> {
         let mut voters = current.incoming_voters().to_vec();
         let mut learners = current.learners().to_vec();
+        let mut catching_up = current.catching_up().to_vec();
         let last_voter = |node: NodeId| voters == [node];
         match *self {
             MembershipChange::SetMembers { voters: ref wanted, learners: ref wanted_learners } => {
@@ -78,14 +85,27 @@ impl MembershipChange {
                     return None;
                 }
                 learners.retain(|&learner| learner != node);
+                catching_up.retain(|&learner| learner != node);
                 voters.push(node);
             }
             MembershipChange::AddLearner(node) => {
-                if current.learners().contains(&node) || last_voter(node) {
+                if catching_up.contains(&node) {
+                    catching_up.retain(|&learner| learner != node);
+                } else if current.learners().contains(&node) || last_voter(node) {
+                    return None;
+                } else {
+                    voters.retain(|&voter| voter != node);
+                    learners.push(node);
+                }
+            }
+            MembershipChange::AddVoterWhenCaughtUp(node) => {
+                if current.is_voter(node) || catching_up.contains(&node) {
                     return None;
                 }
-                voters.retain(|&voter| voter != node);
-                learners.push(node);
+                if !learners.contains(&node) {
+                    learners.push(node);
+                }
+                catching_up.push(node);
             }
             MembershipChange::RemoveNode(node) => {
                 if !current.contains(node) || last_voter(node) {
@@ -93,9 +113,10 @@ impl MembershipChange {
                 }
                 voters.retain(|&voter| voter != node);
                 learners.retain(|&learner| learner != node);
+                catching_up.retain(|&learner| learner != node);
             }
         }
-        Configuration::new(voters, learners).ok()
+        Configuration::with_catching_up(voters, learners, catching_up).ok()
     }
 }
 

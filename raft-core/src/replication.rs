@@ -190,6 +190,7 @@ impl RaftNode {
                 _ => {}
             }
             self.maybe_commit(actions);
+            self.promote_caught_up_learner(actions);
             self.continue_transfer(from, actions);
             self.send_appends(from, false, actions);
         } else {
@@ -227,6 +228,7 @@ impl RaftNode {
             return;
         }
         self.leave_joint_once_committed(actions);
+        self.promote_caught_up_learner(actions);
         if first_commit_of_term {
             self.serve_reads_awaiting_commit(actions);
         }

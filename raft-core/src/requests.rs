@@ -57,20 +57,9 @@ impl RaftNode {
         actions: &mut Vec<Action>,
     ) {
         let request = Request::ChangeMembership(id);
-        let committed_in_term = self.log.term_at(self.log.commit_index) == Some(self.term);
-        let change_pending = self.log.configuration().is_joint()
-            || self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index);
         let next = change.apply_to(self.log.configuration());
-        let refusal = if self.role != Role::Leader {
-            Some(RejectReason::NotLeader)
-        } else if self.transfer.is_some() {
-            Some(RejectReason::TransferInProgress)
-        } else if !committed_in_term || change_pending {
-            // One change at a time, and only once this leader has committed in its term:
-            // otherwise a change from an earlier term may still be uncommitted somewhere
-            // and two changes could overlap (the single-server change bug, raft-dev 2015).
-            // A joint configuration counts as in flight until it is left.
-            Some(RejectReason::MembershipChangeInProgress)
+        let refusal = if let Some(reason) = self.membership_change_blocked() {
+            Some(reason)
         } else if next.is_none() {
             Some(RejectReason::InvalidMembershipChange)
         } else if context.len() as u64 > self.config.max_command_bytes {
@@ -89,6 +78,52 @@ impl RaftNode {
         actions.push(Action::ProposalAccepted { id, index, term: self.term });
         self.broadcast_append(false, actions);
         self.maybe_commit(actions);
+    }
+
+    /// Why no membership change may start now, if one may not. One change at a time,
+    /// and only once this leader has committed in its term: otherwise a change from an
+    /// earlier term may still be uncommitted somewhere and two changes could overlap
+    /// (the single-server change bug, raft-dev 2015). A joint configuration counts as in
+    /// flight until it is left.
+    fn membership_change_blocked(&self) -> Option<RejectReason> {
+        let committed_in_term = self.log.term_at(self.log.commit_index) == Some(self.term);
+        let change_pending = self.log.configuration().is_joint()
+            || self.log.latest_membership_change().is_some_and(|index| index > self.log.commit_index);
+        if self.role != Role::Leader {
+            Some(RejectReason::NotLeader)
+        } else if self.transfer.is_some() {
+            Some(RejectReason::TransferInProgress)
+        } else if !committed_in_term || change_pending {
+            Some(RejectReason::MembershipChangeInProgress)
+        } else {
+            None
+        }
+    }
+
+    /// Promotes a learner marked for promotion (`MembershipChange::AddVoterWhenCaughtUp`)
+    /// once it holds every committed entry, when a change may start: a single-voter
+    /// change the leader asks of itself, like any other.
+    pub(crate) fn promote_caught_up_learner(&mut self, actions: &mut Vec<Action>) {
+        let configuration = self.log.configuration();
+        if configuration.catching_up().is_empty() || self.membership_change_blocked().is_some() {
+            return;
+        }
+        let commit = self.log.commit_index;
+        let progress = &self.progress;
+        let caught_up = configuration
+            .catching_up()
+            .iter()
+            .copied()
+            .find(|node| progress.get(node).is_some_and(|progress| progress.match_index >= commit));
+        let Some(configuration) =
+            caught_up.and_then(|node| MembershipChange::AddVoter(node).apply_to(configuration))
+        else {
+            return;
+        };
+        let payload = EntryPayload::MembershipChange { configuration, context: Arc::from(&[][..]) };
+        let index = self.append_to_own_log(payload, actions);
+        self.sync_progress_with_members(index);
+        self.broadcast_append(false, actions);
     }
 
     pub(crate) fn transfer_leadership(&mut self, target: NodeId, actions: &mut Vec<Action>) {

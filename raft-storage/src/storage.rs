@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 // and joint changes (a membership entry or snapshot of 01 does not decode as 02). The
 // hard state is read first, so a data directory of another version is refused before
 // any of its log is read.
-pub(crate) const HARD_STATE_MAGIC: &[u8; 8] = b"KVHARD02";
-pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"KVSNAP02";
+pub(crate) const HARD_STATE_MAGIC: &[u8; 8] = b"KVHARD03";
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"KVSNAP03";
 
 /// Buffered appends are written to the file (not yet synced) past this size, so a long
 /// batch does not sit in memory.

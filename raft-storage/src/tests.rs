@@ -226,12 +226,12 @@ fn a_damaged_hard_state_or_snapshot_is_refused() {
     assert!(open(&dir.0).err().unwrap().0.contains("cannot be read"));
 
     let hard_path = dir.0.join(HARD_STATE_FILE);
-    fs::write(&hard_path, b"KVHARD02garbage").unwrap();
+    fs::write(&hard_path, b"KVHARD03garbage").unwrap();
     let error = open(&dir.0).err().unwrap();
     assert!(error.0.contains("hardstate") && error.0.contains("checksum"), "{error}");
     fs::write(&hard_path, b"KVHARD01garbage").unwrap();
     let error = open(&dir.0).err().unwrap();
-    assert!(error.0.contains("format KVHARD01 and this build reads KVHARD02"), "{error}");
+    assert!(error.0.contains("format KVHARD01 and this build reads KVHARD03"), "{error}");
     fs::remove_file(&hard_path).unwrap();
     assert!(open(&dir.0).err().unwrap().0.contains("hard state file is missing"));
 }

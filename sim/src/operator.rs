@@ -112,6 +112,7 @@ impl Operator {
             MembershipChange::RemoveNode(id) => (0, *id),
             MembershipChange::AddVoter(id) => (1, *id),
             MembershipChange::AddLearner(id) => (2, *id),
+            MembershipChange::AddVoterWhenCaughtUp(id) => (4, *id),
             MembershipChange::SetMembers { voters, .. } => (3, voters.iter().map(|voter| 1 << voter).sum()),
         };
         let id = self.next_request_id();
@@ -136,7 +137,7 @@ impl Operator {
 }
 
 /// A change the operator asks for, given the configuration the node it asks holds: a
-/// learner added or promoted, a voter added, demoted or removed one at a time, or, one
+/// learner added, added to be promoted once caught up, or promoted, a voter added, demoted or removed one at a time, or, one
 /// time in three, any new split of the nodes into voters and learners at once (a joint
 /// change). `None` when nothing fits (a joint change under way, or no room to shrink).
 fn pick_change(
@@ -169,10 +170,10 @@ fn pick_change(
     }
     if !outsiders.is_empty() && (voters.len() <= fewest_voters || random.chance(500_000)) {
         let outsider = pick(&outsiders, random);
-        return Some(if random.chance(500_000) {
-            MembershipChange::AddLearner(outsider)
-        } else {
-            MembershipChange::AddVoter(outsider)
+        return Some(match random.index(3) {
+            0 => MembershipChange::AddLearner(outsider),
+            1 => MembershipChange::AddVoterWhenCaughtUp(outsider),
+            _ => MembershipChange::AddVoter(outsider),
         });
     }
     if voters.len() > fewest_voters {

@@ -38,7 +38,8 @@ pub enum TraceEvent {
     /// An operator asked for a leadership transfer.
     Transfer,
     /// An operator asked for a membership change: `count` 0 removes `peer`, 1 makes it a
-    /// voter, 2 a learner; 3 sets the members at once, `peer` the new voters as a bit set.
+    /// voter, 2 a learner, 4 a learner promoted once caught up; 3 sets the members at
+    /// once, `peer` the new voters as a bit set.
     ChangeMembership,
     /// The liveness phase started: everything healed.
     HealAll,

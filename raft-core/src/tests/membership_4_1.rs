@@ -304,3 +304,39 @@ fn a_learner_gets_the_log_never_counts_never_campaigns_and_is_promoted() {
     }
     cluster.assert_state_machines_agree();
 }
+
+#[test]
+fn a_learner_marked_for_promotion_is_promoted_once_caught_up_even_by_a_new_leader() {
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    for round in 0..20 {
+        cluster.propose(1, format!("before {round}").as_bytes());
+    }
+    cluster.add_learner_node(4, vec![1, 2, 3]);
+    // The new node cannot hear anyone yet: it stays a learner, the quorum unchanged.
+    cluster.isolate(4);
+    assert!(accepted(&change(&mut cluster, 1, MembershipChange::AddVoterWhenCaughtUp(4))));
+    cluster.tick_all(40);
+    let configuration = cluster.node(1).configuration().clone();
+    assert_eq!(configuration.learners(), &[4]);
+    assert_eq!(configuration.catching_up(), &[4]);
+    assert_eq!(cluster.node(1).voters(), &[1, 2, 3], "not promoted while it lags");
+    // A new leader inherits the mark with the configuration.
+    cluster.crash(1);
+    cluster.tick_all(600);
+    let leader = cluster.leader().expect("nodes 2 and 3 elect a leader");
+    cluster.restart(1);
+    cluster.heal();
+    cluster.tick_all(100);
+    for id in 1..=4 {
+        let configuration = cluster.node(id).configuration();
+        assert_eq!(configuration.incoming_voters(), &[1, 2, 3, 4], "node {id}: promoted");
+        assert!(configuration.learners().is_empty() && configuration.catching_up().is_empty(), "node {id}");
+    }
+    assert!(cluster.node(leader).match_index(4) >= Some(cluster.node(leader).commit_index() - 1));
+    cluster.assert_state_machines_agree();
+    // Marking a learner for promotion twice, or a voter, is refused; `AddLearner` on a
+    // marked learner withdraws the mark.
+    let again = change(&mut cluster, leader, MembershipChange::AddVoterWhenCaughtUp(4));
+    assert_eq!(refused_because(&again), Some(RejectReason::InvalidMembershipChange));
+}
