@@ -4,8 +4,9 @@
 //!
 //! An entry's command is one tag byte, then the body: [`TAG_KV`] and a `kv::Command`.
 //! A new node's address travels as the context of the membership change that adds it
-//! ([`address_context`]), so it is recorded when that change commits and never when the
-//! change is refused: an address cannot be rewritten by a `RAFT.ADD` that fails.
+//! ([`address_context`], a list: `RAFT.MEMBERS` may add several nodes in one change),
+//! so it is recorded when that change commits and never when the change is refused: an
+//! address cannot be rewritten by a `RAFT.ADD` or `RAFT.MEMBERS` that fails.
 //! [`TAG_ADDRESS`] entries (an address on its own, a bincode `(NodeId, String)`) are
 //! what earlier versions wrote before the change; they are still applied, so those
 //! logs replay as they did, but nothing writes them any more. Anything else answers an
@@ -34,9 +35,22 @@ pub fn kv_entry(command: &kv::Command) -> Vec<u8> {
     bytes
 }
 
-/// "Node `id` listens at `address`", the context of the membership change adding `id`.
-pub fn address_context(id: NodeId, address: &str) -> Vec<u8> {
-    bincode::serde::encode_to_vec((id, address), codec()).expect("encodes")
+/// "Each node listens at its address", the context of the membership change adding
+/// them (empty for none).
+pub fn address_context(addresses: &[(NodeId, String)]) -> Vec<u8> {
+    if addresses.is_empty() {
+        return Vec::new();
+    }
+    bincode::serde::encode_to_vec(addresses, codec()).expect("encodes")
+}
+
+/// The addresses a membership change's context names: none if it does not decode (on
+/// every replica alike).
+pub fn addresses_in_context(context: &[u8]) -> Vec<(NodeId, String)> {
+    match bincode::serde::decode_from_slice::<Vec<(NodeId, String)>, _>(context, codec()) {
+        Ok((addresses, read)) if read == context.len() => addresses,
+        _ => Vec::new(),
+    }
 }
 
 /// "Node `id` listens at `address`" as an entry of its own: the format of earlier
@@ -107,14 +121,12 @@ impl raft_host::StateMachine for ServerMachine {
         match &entry.payload {
             EntryPayload::Command(command) => Some(self.apply(entry.index, command)),
             EntryPayload::MembershipChange { configuration, context } if !context.is_empty() => {
-                // Recorded for the node named if the change's members include it: the
-                // server attaches an address only to the change adding that node, and
+                // Recorded for each node named that the change's members include: the
+                // server attaches addresses only to the change adding those nodes, and
                 // the core appends only valid changes. A context that does not decode
                 // is ignored on every replica alike.
-                if let Ok(((id, address), read)) =
-                    bincode::serde::decode_from_slice::<(NodeId, String), _>(context, codec())
-                {
-                    if read == context.len() && configuration.contains(id) {
+                for (id, address) in addresses_in_context(context) {
+                    if configuration.contains(id) && self.addresses.get(&id) != Some(&address) {
                         self.addresses.insert(id, address);
                         self.addresses_version += 1;
                     }
@@ -226,15 +238,20 @@ mod tests {
     fn an_address_is_recorded_with_the_change_that_adds_its_node_and_only_then() {
         let mut machine = ServerMachine::default();
         // A change that adds node 4 with its address: recorded when it commits.
-        machine.apply_entry(&membership(1, &[1, 2, 3, 4], address_context(4, "127.0.0.1:9004")));
+        machine.apply_entry(&membership(1, &[1, 2, 3, 4], address_context(&[(4, "127.0.0.1:9004".into())])));
         assert_eq!(machine.addresses().get(&4).map(String::as_str), Some("127.0.0.1:9004"));
         // A context naming a node the change does not make a voter, or that does not
         // decode, changes nothing.
         let version = machine.addresses_version();
-        machine.apply_entry(&membership(2, &[1, 2, 3], address_context(5, "127.0.0.9:1")));
+        machine.apply_entry(&membership(2, &[1, 2, 3], address_context(&[(5, "127.0.0.9:1".into())])));
         machine.apply_entry(&membership(3, &[1, 2, 3], vec![0xff; 3]));
         machine.apply_entry(&membership(4, &[1, 2], Vec::new()));
         assert_eq!(machine.addresses_version(), version);
         assert_eq!(machine.addresses().get(&5), None);
+        // Several nodes added in one change.
+        let both = address_context(&[(5, "127.0.0.1:9005".into()), (6, "127.0.0.1:9006".into())]);
+        machine.apply_entry(&membership(5, &[1, 2, 5, 6], both));
+        assert_eq!(machine.addresses().get(&6).map(String::as_str), Some("127.0.0.1:9006"));
+        assert_eq!(machine.addresses().get(&5).map(String::as_str), Some("127.0.0.1:9005"));
     }
 }

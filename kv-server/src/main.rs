@@ -65,6 +65,11 @@ struct ServerArgs {
     /// Milliseconds per Raft tick: heartbeats every 10 ticks, elections after 100 to 200.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
     tick_ms: u64,
+    /// Join a running cluster: start as a learner of the other members and wait for the
+    /// leader (then `RAFT.ADD id host:port` at any member adds this node). Without it, a
+    /// node with an empty data directory starts a new cluster of the members listed.
+    #[arg(long)]
+    join: bool,
     /// Snapshot and compact the log after this many applied entries.
     #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     compact_every: u64,
@@ -133,7 +138,8 @@ struct ClientArgs {
     #[arg(long, default_value_t = 30)]
     timeout: u64,
     /// The command: set k v, get k, del k, cas k old new, list [from] [to], info,
-    /// transfer id, add id host:port, remove id, or any Redis command. Without one, a prompt.
+    /// transfer id, add id host:port [voter], promote id, remove id, members ..., or any
+    /// Redis command. Without one, a prompt.
     command: Vec<String>,
 }
 
@@ -202,6 +208,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         storage: StorageOptions { segment_bytes: args.segment_mib << 20 },
         misbehaviour,
         slow_sync,
+        joining: args.join,
     };
     let threads = args.threads as usize;
     // One thread: the current-thread scheduler, where a task waking another is a queue
@@ -233,8 +240,11 @@ cas k old new        set k to new if it holds old
 list [from] [to]     keys and values in order
 info                 this node's Raft state: role, term, leader, members
 transfer id          hand leadership to node id
-add id host:port     add a node as a voter
-remove id            remove a node
+add id host:port     add a node (started with --join) as a learner, promoted once caught up
+add id host:port voter   ... as a voter at once
+promote id           make a learner a voter now
+remove id            remove a voter or a learner
+members 1 2 4=h:p [learners 3]   make the members exactly these, in one change
 help                 this list
 quit                 leave (or Ctrl-D)
 Any other line is sent as a Redis command (PING, MGET a b, KV.LIST, COMMAND DOCS, ...).";
@@ -267,9 +277,22 @@ fn run_words(client: &mut Client, words: &[Vec<u8>]) -> Result<Value, String> {
         (b"info", []) => client.command(&[b"RAFT.INFO"]).map_err(gave_up),
         (b"transfer", [id]) => client.command(&[b"RAFT.TRANSFER", id]).map_err(gave_up),
         (b"add", [id, address]) => client.command(&[b"RAFT.ADD", id, address]).map_err(gave_up),
+        (b"add", [id, address, voter]) if voter.eq_ignore_ascii_case(b"voter") => {
+            client.command(&[b"RAFT.ADD", id, address, b"VOTER"]).map_err(gave_up)
+        }
+        (b"promote", [id]) => client.command(&[b"RAFT.PROMOTE", id]).map_err(gave_up),
         (b"remove", [id]) => client.command(&[b"RAFT.REMOVE", id]).map_err(gave_up),
-        (b"set" | b"del" | b"cas" | b"get" | b"list" | b"transfer" | b"add" | b"remove", _) => Err(format!(
-            "usage: set k v | get k | del k | cas k old new | list [from] [to] | info | transfer id | add id host:port | remove id (got {})",
+        (b"members", members) if !members.is_empty() => {
+            let mut command: Vec<&[u8]> = vec![b"RAFT.MEMBERS"];
+            command.extend_from_slice(members);
+            client.command(&command).map_err(gave_up)
+        }
+        (
+            b"set" | b"del" | b"cas" | b"get" | b"list" | b"transfer" | b"add" | b"promote" | b"remove"
+            | b"members",
+            _,
+        ) => Err(format!(
+            "usage: set k v | get k | del k | cas k old new | list [from] [to] | info | transfer id | add id host:port [voter] | promote id | remove id | members id[=host:port]... [learners id[=host:port]...] (got {})",
             String::from_utf8_lossy(&words.join(&b' '))
         )),
         _ => {

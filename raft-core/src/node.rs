@@ -236,6 +236,11 @@ impl RaftNode {
     pub fn configuration(&self) -> &Configuration {
         self.log.configuration()
     }
+    /// The index of the entry that set the configuration in force (committed or not),
+    /// or where the log starts if no membership entry is left in it.
+    pub fn configuration_index(&self) -> LogIndex {
+        self.log.latest_membership_change().unwrap_or(self.log.snapshot_meta().last_included_index)
+    }
     /// The configuration in force at `index` (the entry there included), for an index
     /// the log or its snapshot covers: what a snapshot ending there must carry.
     pub fn configuration_at(&self, index: LogIndex) -> &Configuration {

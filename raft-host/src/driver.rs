@@ -59,6 +59,12 @@ pub struct Driver<M: StateMachine> {
     applied_index: LogIndex,
     gate: Gate,
     waiters: Waiters<M::Query>,
+    /// Membership changes whose joint entry applied, with that entry's index and the
+    /// tick: answered once the configuration it leads to applies (the leader appends it
+    /// by itself), so a change of several members is answered when it is complete. A
+    /// node that never sees the final entry (removed by it) answers at the request
+    /// timeout: the joint entry committed, so the change completes without it.
+    joint_waiters: Vec<(RequestId, LogIndex, u64)>,
     outputs: Vec<Output<M::Response>>,
     /// Answers decided while handling a step, emitted after it.
     answers: Vec<(RequestId, Answer<M::Response>)>,
@@ -112,6 +118,7 @@ impl<M: StateMachine> Driver<M> {
             applied_index,
             gate: Gate::default(),
             waiters: Waiters::default(),
+            joint_waiters: Vec::new(),
             outputs: Vec::new(),
             queued: Vec::new(),
             answers: Vec::new(),
@@ -139,6 +146,15 @@ impl<M: StateMachine> Driver<M> {
         self.now_tick += 1;
         let leader = self.node.leader();
         self.waiters.expire(self.now_tick, self.config.request_timeout_ticks, leader, &mut self.answers);
+        let (now, timeout) = (self.now_tick, self.config.request_timeout_ticks);
+        let answers = &mut self.answers;
+        self.joint_waiters.retain(|&(request, index, since)| {
+            let waiting = now - since < timeout;
+            if !waiting {
+                answers.push((request, Answer::Done { index }));
+            }
+            waiting
+        });
         self.step(Input::Tick);
         self.finish();
     }
@@ -482,6 +498,14 @@ impl<M: StateMachine> Driver<M> {
                     self.applied_index = self.applied_index.max(snapshot.meta.last_included_index);
                     self.applied_since_compaction_check = true;
                     self.waiters.covered_by_snapshot(snapshot.meta.last_included_index, &mut self.answers);
+                    if !snapshot.configuration.is_joint() {
+                        let index = snapshot.meta.last_included_index;
+                        let done = self
+                            .joint_waiters
+                            .drain(..)
+                            .map(|(request, ..)| (request, Answer::Done { index }));
+                        self.answers.extend(done);
+                    }
                     if self.config.observe {
                         self.outputs.push(Output::Event(Event::SnapshotInstalled { snapshot }));
                     }
@@ -502,15 +526,32 @@ impl<M: StateMachine> Driver<M> {
         let response = self.machine.apply_entry(&entry);
         self.applied_index = entry.index;
         self.applied_since_compaction_check = true;
+        let joint = match &entry.payload {
+            raft_core::EntryPayload::MembershipChange { configuration, .. } => Some(configuration.is_joint()),
+            _ => None,
+        };
+        if joint == Some(false) {
+            let index = entry.index;
+            self.answers
+                .extend(self.joint_waiters.drain(..).map(|(request, ..)| (request, Answer::Done { index })));
+        }
         if let Some((request, kind, same_entry)) = self.waiters.applied(entry.index, entry.term) {
             let answer = match (kind, same_entry, response) {
                 (Kind::Write, true, Some(response)) => Answer::Applied { index: entry.index, response },
+                (Kind::Membership, true, _) if joint == Some(true) => {
+                    self.joint_waiters.push((request, entry.index, self.now_tick));
+                    return self.observe_applied(entry, decision);
+                }
                 (Kind::Membership, true, _) => Answer::Done { index: entry.index },
                 // Another entry took its place: a newer leader overwrote it.
                 _ => Answer::Unknown { leader_hint: self.node.leader() },
             };
             self.answers.push((request, answer));
         }
+        self.observe_applied(entry, decision);
+    }
+
+    fn observe_applied(&mut self, entry: raft_core::Entry, decision: Option<&CommitDecision>) {
         if let Some(decision) = decision {
             self.outputs.push(Output::Event(Event::Applied { entry, decision: decision.clone() }));
         }

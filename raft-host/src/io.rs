@@ -74,7 +74,8 @@ pub enum Request<Q> {
     Read(Q),
     /// A read of this node's state as it is now: at once, from any node, possibly stale.
     LocalRead(Q),
-    /// Add or remove one voter; answered once the change is applied here. `context`
+    /// Change the membership; answered once the change is applied here (a change of
+    /// several voters once the configuration its joint entry leads to is). `context`
     /// travels in the change's entry and reaches [`crate::StateMachine::apply_entry`]
     /// when it commits, and only if the change is made (a new node's address, say).
     ChangeMembership {
@@ -100,7 +101,8 @@ pub enum Answer<R> {
     },
     /// A read's answer.
     Read(R),
-    /// A membership change was committed at `index` and is in force.
+    /// A membership change was committed at `index` and is in force (for a change of
+    /// several voters, `index` is that of the final configuration).
     Done {
         /// Where it was committed.
         index: LogIndex,

@@ -41,6 +41,10 @@ pub struct NodeConfig {
     pub misbehaviour: Option<Misbehaviour>,
     /// Extra time every sync takes, as on a slow disk (tests only).
     pub slow_sync: Duration,
+    /// This node joins a running cluster: until the leader's log says otherwise it is a
+    /// learner of the other members, so it never campaigns while its log is empty (add
+    /// it with a membership change that names it, e.g. `AddVoterWhenCaughtUp`).
+    pub joining: bool,
 }
 
 impl NodeConfig {
@@ -57,6 +61,7 @@ impl NodeConfig {
             storage: StorageOptions::default(),
             misbehaviour: None,
             slow_sync: Duration::ZERO,
+            joining: false,
         }
     }
 }

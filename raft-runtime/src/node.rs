@@ -20,10 +20,34 @@ use tokio::task::JoinHandle;
 /// Requests waiting for the loop before submitters wait.
 const INBOX_CAPACITY: usize = 8192;
 
-/// Where the state machine says members listen, for a machine that records addresses
-/// (as `kv-server`'s does from its membership changes): a version that changes whenever
-/// the book does, and the book. Its entries override the configured members.
-pub type AddressBook<M> = fn(&M) -> (u64, &BTreeMap<NodeId, String>);
+/// Where members listen, for a state machine that records addresses from the contexts
+/// of its membership changes (as `kv-server`'s does). Its entries override the
+/// configured members.
+pub struct AddressBook<M> {
+    /// What the machine recorded from committed changes: a version that changes
+    /// whenever the book does, and the book.
+    pub recorded: fn(&M) -> (u64, &BTreeMap<NodeId, String>),
+    /// The addresses a membership change's context names. Used for the change in the
+    /// log not yet committed: a change that makes new nodes voters can commit only once
+    /// they answer, so they are dialed from the moment it is appended (and forgotten if
+    /// it is truncated away).
+    pub in_context: fn(&[u8]) -> Vec<(NodeId, String)>,
+}
+
+// By hand: derived, they would ask `M: Copy`, and two function pointers always are.
+impl<M> Clone for AddressBook<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for AddressBook<M> {}
+
+impl<M> std::fmt::Debug for AddressBook<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AddressBook")
+    }
+}
 
 /// What the node found in its data directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,6 +223,10 @@ impl<M: StateMachine> Drop for Node<M> {
 
 fn driver_config(config: &NodeConfig) -> Result<DriverConfig, String> {
     let mut raft = Config::new(config.id, config.members.keys().copied().collect());
+    if config.joining {
+        raft.voters.retain(|&member| member != config.id);
+        raft.learners = vec![config.id];
+    }
     raft.election_timeout_min_ticks = 100;
     raft.election_timeout_max_ticks = 200;
     raft.validate().map_err(|error| error.to_string())?;

@@ -8,7 +8,7 @@ use crate::disk::{DiskCommand, DiskEvent};
 use crate::handle::{Reply, Shared, Status, Work};
 use crate::leadership::Leadership;
 use crate::node::AddressBook;
-use raft_core::{Message, RequestId};
+use raft_core::{LogIndex, Message, RequestId};
 use raft_host::{Driver, Output, StateMachine};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -33,7 +33,9 @@ pub(crate) struct NodeLoop<M: StateMachine> {
     next_request: RequestId,
     /// The disk commands of this round, sent together at its end.
     disk_batch: Vec<DiskCommand>,
-    book_version: Option<u64>,
+    /// What the book was built from: the machine's book version and the index of the
+    /// configuration in force.
+    book_version: Option<(u64, LogIndex)>,
     leadership: Leadership,
 }
 
@@ -165,17 +167,28 @@ impl<M: StateMachine> NodeLoop<M> {
     }
 
     /// The address book: the configured members, then what the state machine recorded,
-    /// whenever the machine's book changed.
+    /// then the addresses of a membership change appended but not yet committed;
+    /// rebuilt whenever the machine's book or the configuration in force changed.
     fn refresh_addresses(&mut self) {
-        let book = self.address_book.map(|book| book(self.driver.machine()));
-        let version = book.map_or(0, |(version, _)| version);
+        let node = self.driver.node();
+        let book = self.address_book.map(|book| (book, (book.recorded)(self.driver.machine())));
+        let version = (book.map_or(0, |(_, (version, _))| version), node.configuration_index());
         if self.book_version == Some(version) {
             return;
         }
         self.book_version = Some(version);
         let mut addresses = self.configured.clone();
-        if let Some((_, recorded)) = book {
+        if let Some((book, (_, recorded))) = book {
             addresses.extend(recorded.iter().map(|(id, address)| (*id, address.clone())));
+            let pending = (node.configuration_index() > node.commit_index())
+                .then(|| node.entry(node.configuration_index()))
+                .flatten();
+            if let Some(raft_core::EntryPayload::MembershipChange { configuration, context }) =
+                pending.map(|entry| &entry.payload)
+            {
+                let named = (book.in_context)(context);
+                addresses.extend(named.into_iter().filter(|(id, _)| configuration.contains(*id)));
+            }
         }
         self.shared.transport.set_peers(&addresses);
         *self.shared.addresses.lock().expect("addresses lock") = addresses;

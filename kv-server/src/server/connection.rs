@@ -10,7 +10,8 @@ use super::status::{self, NodeStatus};
 use super::{NodeReply, ReplyTo, Shared};
 use crate::machine::{self, ServerMachine, ServerQuery, ServerResponse};
 use kv::resp::{
-    Answer as SessionAnswer, Request as SessionRequest, RespSession, SessionRequestId, StatusKind,
+    Answer as SessionAnswer, MembershipCommand, Request as SessionRequest, RespSession, SessionRequestId,
+    StatusKind,
 };
 use raft_core::{MembershipChange, NodeId};
 use raft_host::{Answer, Driver, Request};
@@ -114,15 +115,13 @@ impl Link<'_> {
                 return;
             }
             SessionRequest::Transfer(node) => Request::TransferLeadership(node),
-            SessionRequest::RemoveNode(node) => {
-                Request::ChangeMembership { change: MembershipChange::RemoveNode(node), context: Vec::new() }
+            SessionRequest::Membership(command) => {
+                if let Some(refusal) = missing_address(&command, &self.shared.node.addresses()) {
+                    session.answer(id, refusal);
+                    return;
+                }
+                membership_request(command)
             }
-            // The address travels in the change's own entry: recorded by every member
-            // when the change commits, and never if the change is refused.
-            SessionRequest::AddNode(node, address) => Request::ChangeMembership {
-                change: MembershipChange::AddVoter(node),
-                context: machine::address_context(node, &address),
-            },
         };
         self.send(id, request, session).await;
     }
@@ -168,4 +167,36 @@ fn status_answer(kind: StatusKind, status: &NodeStatus, shared: &Shared) -> Sess
         StatusKind::RaftInfo => SessionAnswer::Text(status::raft_info_text(status)),
         StatusKind::DbSize => SessionAnswer::Count(status.keys as u64),
     }
+}
+
+/// The change a membership command asks for. Addresses travel in the change's own entry:
+/// recorded by every member when the change commits, and never if it is refused.
+fn membership_request(command: MembershipCommand) -> Request<ServerQuery> {
+    let (change, addresses) = match command {
+        MembershipCommand::Add { node, address, voter } => {
+            let change = if voter {
+                MembershipChange::AddVoter(node)
+            } else {
+                MembershipChange::AddVoterWhenCaughtUp(node)
+            };
+            (change, vec![(node, address)])
+        }
+        MembershipCommand::Promote(node) => (MembershipChange::AddVoter(node), Vec::new()),
+        MembershipCommand::Remove(node) => (MembershipChange::RemoveNode(node), Vec::new()),
+        MembershipCommand::Set { voters, learners, addresses } => {
+            (MembershipChange::SetMembers { voters, learners }, addresses)
+        }
+    };
+    Request::ChangeMembership { change, context: machine::address_context(&addresses) }
+}
+
+/// A `RAFT.MEMBERS` that names a node nobody knows the address of is refused before it
+/// reaches the log: the cluster could not reach that node.
+fn missing_address(command: &MembershipCommand, known: &BTreeMap<NodeId, String>) -> Option<SessionAnswer> {
+    let MembershipCommand::Set { voters, learners, addresses } = command else { return None };
+    let given = |node: &NodeId| known.contains_key(node) || addresses.iter().any(|(id, _)| id == node);
+    let unknown = voters.iter().chain(learners).find(|node| !given(node))?;
+    Some(SessionAnswer::Unavailable(format!(
+        "node {unknown} has no known address: name it as {unknown}=host:port"
+    )))
 }

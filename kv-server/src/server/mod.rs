@@ -16,11 +16,11 @@ mod status;
 
 pub use raft_runtime::transport;
 
-use crate::machine::{ServerMachine, ServerResponse};
+use crate::machine::{self, ServerMachine, ServerResponse};
 use kv::resp::SessionRequestId;
 use raft_core::NodeId;
 use raft_host::Answer;
-use raft_runtime::{Handle, Node, NodeConfig, PeerListener};
+use raft_runtime::{AddressBook, Handle, Node, NodeConfig, PeerListener};
 use raft_storage::StorageOptions;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,6 +51,8 @@ pub struct ServerOptions {
     pub misbehaviour: Option<raft_host::Misbehaviour>,
     /// Extra time every sync takes, as on a slow disk (tests only).
     pub slow_sync: Duration,
+    /// Join a running cluster as a learner (`--join`).
+    pub joining: bool,
 }
 
 /// Where the node loop sends what a connection asked for: the connection's channel, and
@@ -95,7 +97,7 @@ pub(crate) struct Shared {
 }
 
 /// The addresses the log recorded, for the runtime to dial.
-fn address_book(machine: &ServerMachine) -> (u64, &BTreeMap<NodeId, String>) {
+fn recorded_addresses(machine: &ServerMachine) -> (u64, &BTreeMap<NodeId, String>) {
     (machine.addresses_version(), machine.addresses())
 }
 
@@ -139,9 +141,14 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     config.storage = options.storage;
     config.misbehaviour = options.misbehaviour;
     config.slow_sync = options.slow_sync;
-    let mut node = Node::start_with_address_book(config, ServerMachine::default(), Some(address_book))
-        .await
-        .map_err(refused)?;
+    config.joining = options.joining;
+    let mut node = Node::start_with_address_book(
+        config,
+        ServerMachine::default(),
+        Some(AddressBook { recorded: recorded_addresses, in_context: machine::addresses_in_context }),
+    )
+    .await
+    .map_err(refused)?;
     let recovered = node.recovered();
     eprintln!(
         "kv server: node {} listening on {listen} for peers and clients; data in {} ({}, {} log entries, term {})",

@@ -21,6 +21,8 @@ pub(crate) struct PeerStatus {
     pub(crate) voter: bool,
     /// Whether it is a learner (gets the log, never votes).
     pub(crate) learner: bool,
+    /// Whether it is a learner the leader promotes once it has caught up.
+    pub(crate) catching_up: bool,
 }
 
 /// The node's state at one instant.
@@ -44,6 +46,10 @@ pub(crate) struct NodeStatus {
     pub(crate) last_index: LogIndex,
     /// Every node it knows of, voters and addresses.
     pub(crate) peers: Vec<PeerStatus>,
+    /// The voters (the incoming ones during a joint change).
+    pub(crate) voters: Vec<NodeId>,
+    /// During a joint change, the voters being left (empty otherwise).
+    pub(crate) leaving: Vec<NodeId>,
     /// Keys in the store.
     pub(crate) keys: usize,
     /// Client requests waiting.
@@ -80,8 +86,11 @@ impl NodeStatus {
                     match_index: node.match_index(id),
                     voter: configuration.is_voter(id),
                     learner: configuration.is_learner(id),
+                    catching_up: configuration.catching_up().contains(&id),
                 })
                 .collect(),
+            voters: configuration.incoming_voters().to_vec(),
+            leaving: configuration.outgoing_voters().to_vec(),
             keys: driver.machine().store().len(),
             pending_requests: driver.pending_requests(),
             writes_issued: driver.issued(),
@@ -117,21 +126,34 @@ pub(crate) fn raft_info_text(status: &NodeStatus) -> String {
     line("snapshot_index", &status.snapshot_index);
     line("last_index", &status.last_index);
     line("log_entries", &(status.last_index - status.snapshot_index));
-    let voters: Vec<String> =
-        status.peers.iter().filter(|peer| peer.voter).map(|peer| peer.id.to_string()).collect();
+    // The voters of the configuration in force (the incoming ones during a joint change).
+    let voters: Vec<String> = status.voters.iter().map(NodeId::to_string).collect();
     line("voters", &voters.join(","));
     let learners: Vec<String> =
         status.peers.iter().filter(|peer| peer.learner).map(|peer| peer.id.to_string()).collect();
     line("learners", &learners.join(","));
+    let catching_up: Vec<String> =
+        status.peers.iter().filter(|peer| peer.catching_up).map(|peer| peer.id.to_string()).collect();
+    line("catching_up", &catching_up.join(","));
+    // `joint:1` while a change of several voters is under way: decisions then need a
+    // majority of `voters` and of `leaving_voters` both.
+    line("joint", &u8::from(!status.leaving.is_empty()));
+    let leaving: Vec<String> = status.leaving.iter().map(NodeId::to_string).collect();
+    line("leaving_voters", &leaving.join(","));
     for peer in &status.peers {
         let match_index = peer.match_index.map_or("unknown".to_string(), |index| index.to_string());
+        // On the leader, how many entries the member's log is known to lack.
+        let lag = peer
+            .match_index
+            .map_or("unknown".to_string(), |index| status.last_index.saturating_sub(index).to_string());
         let address = peer.address.clone().unwrap_or_else(|| "unknown".into());
         line(
             &format!("node{}", peer.id),
             &format!(
-                "address={address},voter={},learner={},match_index={match_index}",
+                "address={address},voter={},learner={},catching_up={},match_index={match_index},lag={lag}",
                 u8::from(peer.voter),
-                u8::from(peer.learner)
+                u8::from(peer.learner),
+                u8::from(peer.catching_up)
             ),
         );
     }

@@ -190,6 +190,35 @@ impl Cluster {
         Cluster { nodes, proxies, dir }
     }
 
+    /// Starts node `nodes.len() + 1` with `--join`, listing every node so far and
+    /// itself, on an empty data directory: a learner that waits for the leader. Returns
+    /// its id and address.
+    pub fn join(&mut self, tick_ms: u64) -> (u64, String) {
+        let id = self.nodes.len() as u64 + 1;
+        let port = free_ports(1)[0];
+        let data_dir = self.dir.0.join(format!("node-{id}"));
+        let mut arguments = vec![
+            "server".to_string(),
+            "--id".into(),
+            id.to_string(),
+            "--join".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--tick-ms".into(),
+            tick_ms.to_string(),
+        ];
+        for node in &self.nodes {
+            arguments.extend(["--node".into(), format!("{}:{}", node.address(), node.id)]);
+        }
+        arguments.extend(["--node".into(), format!("127.0.0.1:{port}:{id}")]);
+        let log = self.dir.0.join(format!("node-{id}.log"));
+        let mut node = Node { id, port, data_dir, log, arguments, child: None, paused: false };
+        node.spawn();
+        let address = node.address();
+        self.nodes.push(node);
+        (id, address)
+    }
+
     pub fn node(&mut self, id: u64) -> &mut Node {
         &mut self.nodes[id as usize - 1]
     }

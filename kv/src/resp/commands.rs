@@ -13,8 +13,10 @@
 //! | `KV.EXEC client sequence SET/DEL/KV.CAS/KV.CAD ...` | a write with an exactly-once session: a retry with the same sequence applies once | as the write |
 //! | `RAFT.INFO` | this node's Raft state | bulk text |
 //! | `RAFT.TRANSFER id` | hand leadership to node `id` | `+OK` once started |
-//! | `RAFT.ADD id host:port` | add a voter (its address goes through the log first) | `+OK` once in force |
-//! | `RAFT.REMOVE id` | remove a voter | `+OK` once in force |
+//! | `RAFT.ADD id host:port [VOTER]` | add a learner the leader promotes once it has caught up (`VOTER`: a voter at once); the address goes through the log in the same entry | `+OK` once in force |
+//! | `RAFT.PROMOTE id` | make a learner a voter now | `+OK` once in force |
+//! | `RAFT.REMOVE id` | remove a voter or a learner | `+OK` once in force |
+//! | `RAFT.MEMBERS id[=host:port]... [LEARNERS id[=host:port]...]` | make the members exactly these, in one change (joint consensus when several voters change); new nodes name their address | `+OK` once the final configuration is in force |
 //! | `READONLY` / `READWRITE` | this connection's reads may be stale and served anywhere / are linearizable | `+OK` |
 //! | `PING [text]`, `ECHO text`, `QUIT`, `SELECT 0`, `INFO`, `DBSIZE` | as in Redis | |
 //! | `COMMAND [COUNT \| LIST \| INFO name... \| DOCS name...]` | the command table (`command_table.rs`) | as in Redis |
@@ -109,10 +111,80 @@ pub enum ClientCommand {
     RaftInfo,
     /// `RAFT.TRANSFER id`.
     Transfer(NodeId),
-    /// `RAFT.ADD id host:port`.
-    AddNode(NodeId, String),
-    /// `RAFT.REMOVE id`.
-    RemoveNode(NodeId),
+    /// `RAFT.ADD`, `RAFT.PROMOTE`, `RAFT.REMOVE`, `RAFT.MEMBERS`.
+    Membership(MembershipCommand),
+}
+
+/// A membership change a client asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipCommand {
+    /// `RAFT.ADD id host:port [VOTER]`: a learner the leader promotes once it has caught
+    /// up, or with `VOTER` a voter at once.
+    Add {
+        /// The new node.
+        node: NodeId,
+        /// Where it listens for its peers.
+        address: String,
+        /// A voter at once, not a learner first.
+        voter: bool,
+    },
+    /// `RAFT.PROMOTE id`: a learner made a voter now.
+    Promote(NodeId),
+    /// `RAFT.REMOVE id`: a voter or a learner removed.
+    Remove(NodeId),
+    /// `RAFT.MEMBERS ...`: the voters and learners exactly these.
+    Set {
+        /// The voters after the change.
+        voters: Vec<NodeId>,
+        /// The learners after the change.
+        learners: Vec<NodeId>,
+        /// Addresses given for nodes (`id=host:port`), new ones at least.
+        addresses: Vec<(NodeId, String)>,
+    },
+}
+
+/// `id` or `id=host:port`, as `RAFT.MEMBERS` names a member.
+fn member(argument: &[u8]) -> Result<(NodeId, Option<String>), String> {
+    let text = std::str::from_utf8(argument).map_err(|_| "ERR a member is not text".to_string())?;
+    let (id, address) = match text.split_once('=') {
+        Some((id, address)) => {
+            super::check_address(address).map_err(|why| format!("ERR {why}"))?;
+            (id, Some(address.to_string()))
+        }
+        None => (text, None),
+    };
+    let id = id.parse().map_err(|_| format!("ERR member {text:?} is not a node id or id=host:port"))?;
+    Ok((id, address))
+}
+
+fn parse_members(rest: &[&[u8]]) -> Result<MembershipCommand, String> {
+    let (mut voters, mut learners, mut addresses) = (Vec::new(), Vec::new(), Vec::new());
+    let mut in_learners = false;
+    for argument in rest {
+        if argument.eq_ignore_ascii_case(b"LEARNERS") {
+            if in_learners {
+                return Err("ERR syntax error: LEARNERS given twice".into());
+            }
+            in_learners = true;
+            continue;
+        }
+        let (node, address) = member(argument)?;
+        if voters.contains(&node) || learners.contains(&node) {
+            return Err(format!("ERR node {node} is named twice"));
+        }
+        if let Some(address) = address {
+            addresses.push((node, address));
+        }
+        if in_learners {
+            learners.push(node);
+        } else {
+            voters.push(node);
+        }
+    }
+    if voters.is_empty() {
+        return Err("ERR RAFT.MEMBERS needs at least one voter".into());
+    }
+    Ok(MembershipCommand::Set { voters, learners, addresses })
 }
 
 fn wrong_arity(name: &str) -> String {
@@ -250,15 +322,29 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
             ClientCommand::Transfer(integer(rest[0], "node id")?)
         }
         "RAFT.ADD" => {
-            arity(2..=2)?;
+            arity(2..=3)?;
             let address =
                 String::from_utf8(rest[1].to_vec()).map_err(|_| "ERR the address is not text".to_string())?;
             super::check_address(&address).map_err(|why| format!("ERR {why}"))?;
-            ClientCommand::AddNode(integer(rest[0], "node id")?, address)
+            let voter = match rest.get(2) {
+                None => false,
+                Some(word) if word.eq_ignore_ascii_case(b"VOTER") => true,
+                Some(_) => return Err("ERR syntax error: RAFT.ADD id host:port [VOTER]".into()),
+            };
+            let node = integer(rest[0], "node id")?;
+            ClientCommand::Membership(MembershipCommand::Add { node, address, voter })
+        }
+        "RAFT.PROMOTE" => {
+            arity(1..=1)?;
+            ClientCommand::Membership(MembershipCommand::Promote(integer(rest[0], "node id")?))
         }
         "RAFT.REMOVE" => {
             arity(1..=1)?;
-            ClientCommand::RemoveNode(integer(rest[0], "node id")?)
+            ClientCommand::Membership(MembershipCommand::Remove(integer(rest[0], "node id")?))
+        }
+        "RAFT.MEMBERS" => {
+            arity(1..=usize::MAX)?;
+            ClientCommand::Membership(parse_members(rest)?)
         }
         _ => {
             let preview: Vec<String> = rest
@@ -392,7 +478,27 @@ mod tests {
         );
         assert_eq!(
             parse(&args("RAFT.ADD 4 127.0.0.1:9004")),
-            Ok(ClientCommand::AddNode(4, "127.0.0.1:9004".into()))
+            Ok(ClientCommand::Membership(MembershipCommand::Add {
+                node: 4,
+                address: "127.0.0.1:9004".into(),
+                voter: false
+            }))
+        );
+        assert_eq!(
+            parse(&args("RAFT.ADD 4 127.0.0.1:9004 voter")),
+            Ok(ClientCommand::Membership(MembershipCommand::Add {
+                node: 4,
+                address: "127.0.0.1:9004".into(),
+                voter: true
+            }))
+        );
+        assert_eq!(
+            parse(&args("RAFT.MEMBERS 1 2 4=127.0.0.1:9004 LEARNERS 3")),
+            Ok(ClientCommand::Membership(MembershipCommand::Set {
+                voters: vec![1, 2, 4],
+                learners: vec![3],
+                addresses: vec![(4, "127.0.0.1:9004".into())]
+            }))
         );
     }
 
@@ -407,6 +513,11 @@ mod tests {
         assert!(parse(&args("KV.EXEC 1 0 SET k v")).unwrap_err().contains("start at 1"));
         assert!(parse(&args("KV.EXEC 1 1 GET k")).unwrap_err().contains("not 'GET'"));
         assert!(parse(&args("RAFT.ADD 4 nowhere")).is_err());
+        assert!(parse(&args("RAFT.ADD 4 127.0.0.1:9004 LEARNER")).unwrap_err().contains("syntax error"));
+        assert!(parse(&args("RAFT.MEMBERS LEARNERS 3")).unwrap_err().contains("at least one voter"));
+        assert!(parse(&args("RAFT.MEMBERS 1 2 LEARNERS 2")).unwrap_err().contains("named twice"));
+        assert!(parse(&args("RAFT.MEMBERS 1 x=127.0.0.1:1")).unwrap_err().contains("not a node id"));
+        assert!(parse(&args("RAFT.MEMBERS 1 4=nowhere")).unwrap_err().contains("host:port"));
         assert!(parse(&args("SELECT 3")).unwrap_err().contains("out of range"));
         assert_eq!(parse(&[]), Err("ERR empty command".into()));
     }

@@ -15,7 +15,7 @@ mod reply;
 mod session;
 mod table;
 
-pub use commands::{parse as parse_command, ClientCommand, WriteCommand};
+pub use commands::{parse as parse_command, ClientCommand, MembershipCommand, WriteCommand};
 pub use parser::{parse, Parsed, MAX_ARGUMENTS, MAX_BULK_BYTES, MAX_COMMAND_BYTES, MAX_INLINE_BYTES};
 pub use reply::Reply;
 pub use session::{Answer, Request, RespSession, SessionRequestId, StatusKind, MAX_PIPELINED_COMMANDS};

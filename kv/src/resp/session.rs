@@ -27,7 +27,7 @@
 //! that the session parses no further ([`RespSession::wants_input`] is false) until
 //! replies drain. The parser bounds each command (`parser`).
 
-use super::commands::{self, ClientCommand, WriteCommand};
+use super::commands::{self, ClientCommand, MembershipCommand, WriteCommand};
 use super::parser::{self, Parsed};
 use super::Reply;
 use crate::{Bytes, Command, Query, Response};
@@ -64,10 +64,8 @@ pub enum Request {
     Status(StatusKind),
     /// `RAFT.TRANSFER id`.
     Transfer(NodeId),
-    /// `RAFT.ADD id host:port`.
-    AddNode(NodeId, String),
-    /// `RAFT.REMOVE id`.
-    RemoveNode(NodeId),
+    /// `RAFT.ADD`, `RAFT.PROMOTE`, `RAFT.REMOVE`, `RAFT.MEMBERS`.
+    Membership(MembershipCommand),
 }
 
 /// Which status a [`Request::Status`] asks for.
@@ -335,9 +333,7 @@ impl RespSession {
         for request in requests {
             let class = match request {
                 Request::Read { .. } | Request::ReadMany { .. } | Request::Status(_) => Class::Read,
-                Request::Write(_) | Request::Transfer(_) | Request::AddNode(..) | Request::RemoveNode(_) => {
-                    Class::Write
-                }
+                Request::Write(_) | Request::Transfer(_) | Request::Membership(_) => Class::Write,
             };
             self.held.push_back((self.next_request, request, class));
             self.next_request += 1;
@@ -392,10 +388,7 @@ impl RespSession {
                 self.writes(vec![write], client, sequence)
             }
             ClientCommand::Transfer(id) => self.submit(Shape::Done, vec![Request::Transfer(id)]),
-            ClientCommand::AddNode(id, address) => {
-                self.submit(Shape::Done, vec![Request::AddNode(id, address)])
-            }
-            ClientCommand::RemoveNode(id) => self.submit(Shape::Done, vec![Request::RemoveNode(id)]),
+            ClientCommand::Membership(change) => self.submit(Shape::Done, vec![Request::Membership(change)]),
         }
     }
 

@@ -123,7 +123,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("MGET", -2, READ, ALL_KEYS, "string", "Read several keys at one instant"),
     spec("PING", -1, LOCAL, NO_KEYS, "connection", "PONG, or the given string"),
     spec("QUIT", -1, LOCAL, NO_KEYS, "connection", "Close the connection"),
-    spec("RAFT.ADD", 3, ADMIN, NO_KEYS, "cluster", "RAFT.ADD id host:port: add a voter"),
+    spec(
+        "RAFT.ADD",
+        -3,
+        ADMIN,
+        NO_KEYS,
+        "cluster",
+        "RAFT.ADD id host:port [VOTER]: add a learner promoted once caught up (or a voter now)",
+    ),
     spec(
         "RAFT.INFO",
         1,
@@ -132,7 +139,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         "cluster",
         "This node's Raft state: role, term, leader, log, members",
     ),
-    spec("RAFT.REMOVE", 2, ADMIN, NO_KEYS, "cluster", "RAFT.REMOVE id: remove a voter"),
+    spec(
+        "RAFT.MEMBERS",
+        -2,
+        ADMIN,
+        NO_KEYS,
+        "cluster",
+        "RAFT.MEMBERS id[=host:port]... [LEARNERS id[=host:port]...]: set the members in one change",
+    ),
+    spec("RAFT.PROMOTE", 2, ADMIN, NO_KEYS, "cluster", "RAFT.PROMOTE id: make a learner a voter"),
+    spec("RAFT.REMOVE", 2, ADMIN, NO_KEYS, "cluster", "RAFT.REMOVE id: remove a voter or a learner"),
     spec("RAFT.TRANSFER", 2, ADMIN, NO_KEYS, "cluster", "RAFT.TRANSFER id: hand leadership to a node"),
     spec(
         "READONLY",
