@@ -53,7 +53,13 @@ pub struct Config {
     pub max_uncommitted_entries: u64,
     /// The largest command a proposal may carry, in bytes.
     pub max_command_bytes: u64,
+    /// The most snapshot bytes one `InstallSnapshot` message carries: a snapshot of any
+    /// size travels in chunks of this size, one acknowledged before the next leaves.
+    pub max_snapshot_chunk_bytes: u64,
 }
+
+/// The largest snapshot chunk a config may ask for: well inside the message limit.
+pub const MAX_SNAPSHOT_CHUNK_LIMIT: u64 = 16 << 20;
 
 /// The hard ceiling on entries in one decoded message, whatever the config says.
 /// Anything above it is treated as hostile input.
@@ -78,6 +84,7 @@ impl Config {
             max_inflight_appends: 16,
             max_uncommitted_entries: 4096,
             max_command_bytes: 1 << 20,
+            max_snapshot_chunk_bytes: 1 << 20,
         }
     }
 
@@ -111,6 +118,9 @@ impl Config {
         }
         if self.election_timeout_max_ticks <= self.election_timeout_min_ticks {
             return fail("election_timeout_max_ticks", "must be greater than election_timeout_min_ticks");
+        }
+        if self.max_snapshot_chunk_bytes == 0 || self.max_snapshot_chunk_bytes > MAX_SNAPSHOT_CHUNK_LIMIT {
+            return fail("max_snapshot_chunk_bytes", "must be between 1 and 16 MiB");
         }
         if self.max_entries_per_message == 0 {
             return fail("max_entries_per_message", "must be at least 1");

@@ -77,7 +77,8 @@
 //! flow control (message size limits, a bounded in-flight window, probe and pipelined
 //! states), the commit rule for the current term (§5.4.2, Figure 8), ReadIndex and
 //! optional lease-based reads (thesis §6.4), leadership transfer (thesis §3.10),
-//! log compaction with snapshot transfer (§7), and membership changes with learners
+//! log compaction with snapshot transfer in chunks that resume after a loss (§7,
+//! Figure 13; `Config::max_snapshot_chunk_bytes`), and membership changes with learners
 //! and joint consensus (thesis §4.1–§4.3) through [`Input::ChangeMembership`].
 //!
 //! ## Membership
@@ -155,13 +156,14 @@ mod reads;
 mod receive;
 mod replication;
 mod requests;
+mod snapshot_transfer;
 mod types;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, ConfigError, ReadMode, MAX_ENTRIES_PER_MESSAGE_LIMIT};
+pub use config::{Config, ConfigError, ReadMode, MAX_ENTRIES_PER_MESSAGE_LIMIT, MAX_SNAPSHOT_CHUNK_LIMIT};
 pub use configuration::{Configuration, ConfigurationError, VoteResult};
 pub use io::{Action, Counters, DurableState, Input, RejectReason, Request, RestoreError, Role};
 pub use membership::MembershipChange;

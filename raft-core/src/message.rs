@@ -4,7 +4,8 @@
 //! Raft paper §5.1 before it looks at the body.
 
 use crate::config::MAX_ENTRIES_PER_MESSAGE_LIMIT;
-use crate::types::{Entry, LogIndex, NodeId, Snapshot, Term};
+use crate::configuration::Configuration;
+use crate::types::{Entry, LogIndex, NodeId, SnapshotMeta, Term};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -86,10 +87,32 @@ pub enum MessageBody {
         /// The `leader_tick` of the heartbeat being acknowledged.
         leader_tick: u64,
     },
-    /// Replaces a lagging follower's log prefix with a snapshot (Raft paper §7).
+    /// One chunk of a snapshot that replaces a lagging follower's log prefix (Raft paper
+    /// §7, Figure 13): the snapshot travels in chunks of at most
+    /// `Config::max_snapshot_chunk_bytes`, each acknowledged (`SnapshotChunkResponse`)
+    /// before the next leaves, so no message is bigger than a chunk. The follower
+    /// installs once it holds every byte; after a loss it says how much it holds and the
+    /// leader resumes there.
     InstallSnapshot {
-        /// The snapshot to install.
-        snapshot: Snapshot,
+        /// Where the snapshot ends in the log.
+        meta: SnapshotMeta,
+        /// The configuration in force at that point.
+        configuration: Configuration,
+        /// The length of the snapshot's data.
+        total_bytes: u64,
+        /// Where this chunk starts in the data.
+        offset: u64,
+        /// The bytes from `offset` on.
+        chunk: Vec<u8>,
+    },
+    /// A follower holds the first `received_bytes` of the snapshot ending at
+    /// `last_included_index`, and wants the rest (once it holds all of it, it installs
+    /// and answers with `AppendEntriesResponse` instead).
+    SnapshotChunkResponse {
+        /// The snapshot the follower is receiving.
+        last_included_index: LogIndex,
+        /// How many bytes of its data the follower holds, from the start.
+        received_bytes: u64,
     },
     /// Tells the transfer target to campaign at once (Raft thesis §3.10).
     TimeoutNow,
@@ -118,8 +141,9 @@ fn codec_config() -> impl bincode::config::Config {
 /// Encodes a message for the wire.
 pub fn encode_message(message: &Message) -> Vec<u8> {
     // Encoding into a vector cannot fail: bincode applies the size limit only when
-    // decoding. A message above the limit (a snapshot bigger than it) encodes but is
-    // refused by `decode_message`; snapshot chunking is future work.
+    // decoding. No correct node builds a message above the limit (entries are bounded
+    // by `max_bytes_per_message`, snapshots travel in chunks), but one would encode and
+    // be refused by `decode_message`.
     bincode::serde::encode_to_vec(message, codec_config()).expect("message encodes")
 }
 

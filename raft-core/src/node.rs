@@ -68,6 +68,8 @@ pub struct RaftNode {
     /// A leader told us the configuration committed at this index leaves us out
     /// (`MessageBody::Removed`): we stop campaigning until our log holds a later change.
     pub(crate) removed_by: Option<LogIndex>,
+    /// The snapshot this follower is receiving in chunks, if any.
+    pub(crate) incoming_snapshot: Option<crate::snapshot_transfer::IncomingSnapshot>,
 
     // Leader state, reset on every election.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
@@ -135,6 +137,7 @@ impl RaftNode {
             restarted_with_history: hard_state.term > 0,
             votes: BTreeMap::new(),
             removed_by: None,
+            incoming_snapshot: None,
             progress: BTreeMap::new(),
             read_round: 0,
             pending_reads: VecDeque::new(),

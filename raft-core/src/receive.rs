@@ -124,9 +124,18 @@ impl RaftNode {
                     self.handle_heartbeat(from, commit, read_round, leader_tick, actions);
                 }
             }
-            MessageBody::InstallSnapshot { snapshot } => {
+            MessageBody::InstallSnapshot { meta, configuration, total_bytes, offset, chunk } => {
                 if self.accept_leader(from, actions) {
-                    self.handle_install_snapshot(from, snapshot, actions);
+                    let chunk =
+                        crate::snapshot_transfer::Chunk { meta, configuration, total_bytes, offset, chunk };
+                    self.handle_snapshot_chunk(from, chunk, actions);
+                }
+            }
+            MessageBody::SnapshotChunkResponse { last_included_index, received_bytes } => {
+                if self.role == Role::Leader {
+                    self.handle_snapshot_chunk_response(from, last_included_index, received_bytes, actions);
+                } else {
+                    self.counters.ignored_stale_response += 1;
                 }
             }
             MessageBody::TimeoutNow => {

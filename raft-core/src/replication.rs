@@ -89,13 +89,16 @@ impl RaftNode {
         carried_entries
     }
 
-    fn send_snapshot(&mut self, peer: NodeId, actions: &mut Vec<Action>) {
+    pub(crate) fn send_snapshot(&mut self, peer: NodeId, actions: &mut Vec<Action>) {
         // A leader only lacks the term of an entry it compacted, so it has a snapshot.
-        let snapshot = self.snapshot.clone().expect("compacted log implies a snapshot");
+        let index =
+            self.snapshot.as_ref().expect("compacted log implies a snapshot").meta.last_included_index;
         let now_tick = self.now_tick;
         let progress = self.progress.get_mut(&peer).expect("peer has progress");
-        progress.become_snapshot(snapshot.meta.last_included_index, now_tick);
-        self.send_ahead(peer, MessageBody::InstallSnapshot { snapshot }, actions);
+        progress.become_snapshot(index, now_tick);
+        // From the start: a follower that holds part of it already says so, and the
+        // transfer resumes there.
+        self.send_snapshot_chunk(peer, 0, actions);
     }
 
     /// Called when a follower answers a heartbeat: it is reachable, so if it still lacks
@@ -337,7 +340,7 @@ impl RaftNode {
         self.respond_append(leader, true, last_verified, 0, 0, actions);
     }
 
-    fn respond_append(
+    pub(crate) fn respond_append(
         &mut self,
         leader: NodeId,
         success: bool,
@@ -364,12 +367,7 @@ impl RaftNode {
         self.send(leader, MessageBody::HeartbeatResponse { read_round, leader_tick }, actions);
     }
 
-    pub(crate) fn handle_install_snapshot(
-        &mut self,
-        leader: NodeId,
-        snapshot: Snapshot,
-        actions: &mut Vec<Action>,
-    ) {
+    pub(crate) fn install_snapshot(&mut self, leader: NodeId, snapshot: Snapshot, actions: &mut Vec<Action>) {
         let meta = snapshot.meta;
         if meta.last_included_index <= self.log.commit_index {
             // Already have everything it covers; say how far we are.

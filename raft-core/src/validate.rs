@@ -31,8 +31,11 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
             out_of_range(&[term, *index, *reject_hint_index, *reject_hint_term])
         }
         MessageBody::Heartbeat { commit, .. } => out_of_range(&[term, *commit]),
-        MessageBody::InstallSnapshot { snapshot } => {
-            out_of_range(&[term, snapshot.meta.last_included_index, snapshot.meta.last_included_term])
+        MessageBody::InstallSnapshot { meta, total_bytes, offset, .. } => {
+            out_of_range(&[term, meta.last_included_index, meta.last_included_term, *total_bytes, *offset])
+        }
+        MessageBody::SnapshotChunkResponse { last_included_index, received_bytes } => {
+            out_of_range(&[term, *last_included_index, *received_bytes])
         }
         MessageBody::Removed { committed_through } => out_of_range(&[term, *committed_through]),
         MessageBody::RequestVoteResponse { .. }
@@ -95,19 +98,25 @@ pub(crate) fn malformed_reason(message: &Message) -> Option<&'static str> {
                 return Some("removal notice in term 0 or at index 0");
             }
         }
-        MessageBody::InstallSnapshot { snapshot } => {
-            let meta = snapshot.meta;
+        MessageBody::InstallSnapshot { meta, configuration, total_bytes, offset, chunk } => {
             if term == 0 || meta.last_included_index == 0 || meta.last_included_term == 0 {
                 return Some("snapshot at index or term 0");
             }
             if meta.last_included_term > term {
                 return Some("snapshot term above the leader's term");
             }
-            if !snapshot.configuration.is_valid() {
+            if !configuration.is_valid() {
                 return Some("snapshot with an invalid voter set");
+            }
+            if offset.checked_add(chunk.len() as u64).is_none_or(|end| end > *total_bytes) {
+                return Some("snapshot chunk beyond the snapshot's length");
+            }
+            if chunk.is_empty() && *offset < *total_bytes {
+                return Some("empty snapshot chunk before the end");
             }
         }
         MessageBody::RequestVoteResponse { .. }
+        | MessageBody::SnapshotChunkResponse { .. }
         | MessageBody::AppendEntriesResponse { .. }
         | MessageBody::HeartbeatResponse { .. } => {}
     }

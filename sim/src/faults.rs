@@ -138,6 +138,11 @@ pub struct WorkloadParams {
     /// 0: each at once.
     #[serde(default)]
     pub request_round_micros: Micros,
+    /// The most snapshot bytes one InstallSnapshot carries; 0 for the core's default
+    /// (1 MiB, more than any simulated snapshot). Small values send every snapshot in
+    /// several chunks, some lost and resumed.
+    #[serde(default)]
+    pub snapshot_chunk_bytes: u64,
 }
 
 /// Picks a node when the fault fires.
@@ -303,6 +308,13 @@ impl FaultPlan {
             FaultProfile::Heavy => rounds.between(0, 2 * MILLISECOND),
             FaultProfile::Swarm if rounds.chance(500_000) => 0,
             FaultProfile::Swarm => rounds.between(0, 5 * MILLISECOND),
+        };
+        // Snapshot chunks, from a stream of their own.
+        let mut chunks = Random::new(seed, Purpose::SnapshotChunks);
+        workload.snapshot_chunk_bytes = match profile {
+            FaultProfile::None | FaultProfile::Light => 0,
+            FaultProfile::Heavy | FaultProfile::Swarm if chunks.chance(500_000) => 0,
+            FaultProfile::Heavy | FaultProfile::Swarm => chunks.between(16, 512),
         };
         FaultPlan { network, storage, tick_micros, workload, schedule }
     }
@@ -490,6 +502,7 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         // Drawn in `FaultPlan::draw`, from streams of their own.
         pipelined_connections: 0,
         request_round_micros: 0,
+        snapshot_chunk_bytes: 0,
     };
     (network, storage, workload, rates)
 }
@@ -506,6 +519,7 @@ fn standard_workload() -> WorkloadParams {
         max_entries_per_append: 0,
         pipelined_connections: 0,
         request_round_micros: 0,
+        snapshot_chunk_bytes: 0,
     }
 }
 
@@ -686,7 +700,7 @@ impl FaultPlan {
         };
         writeln!(
             f,
-            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}{}",
+            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}{}{}",
             millis(workload.think_micros),
             percent(workload.read_ppm),
             workload.keys,
@@ -705,6 +719,10 @@ impl FaultPlan {
             match workload.request_round_micros {
                 0 => String::new(),
                 round => format!("; nodes take requests in rounds of {}", millis(round)),
+            },
+            match workload.snapshot_chunk_bytes {
+                0 => String::new(),
+                bytes => format!("; snapshots in chunks of {bytes} bytes"),
             },
         )
     }

@@ -15,7 +15,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// How many kinds of message there are (see [`message_kind`]).
-pub(crate) const MESSAGE_KINDS: usize = 11;
+pub(crate) const MESSAGE_KINDS: usize = 12;
 
 /// The names of the message kinds, by [`message_kind`].
 pub(crate) const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
@@ -30,6 +30,7 @@ pub(crate) const MESSAGE_KIND_NAMES: [&str; MESSAGE_KINDS] = [
     "InstallSnapshot",
     "TimeoutNow",
     "Removed",
+    "SnapshotChunkResponse",
 ];
 
 /// A message's kind as an index into [`MESSAGE_KIND_NAMES`].
@@ -46,6 +47,7 @@ pub(crate) fn message_kind(body: &MessageBody) -> usize {
         MessageBody::InstallSnapshot { .. } => 8,
         MessageBody::TimeoutNow => 9,
         MessageBody::Removed { .. } => 10,
+        MessageBody::SnapshotChunkResponse { .. } => 11,
     }
 }
 

@@ -320,6 +320,9 @@ pub struct RunReport {
     /// What the committed membership changes did.
     #[serde(default)]
     pub membership: crate::checkers::MembershipStats,
+    /// Snapshots installed that arrived in more than one chunk.
+    #[serde(default)]
+    pub chunked_installs: u64,
     /// The linearizability verdict: "linearizable", "violated", "unknown", or "not
     /// checked" (the run failed before its end, or had no clients).
     #[serde(default)]

@@ -31,6 +31,8 @@ pub enum Purpose {
     Connections = 9,
     /// How long a node gathers client requests into one round.
     Rounds = 10,
+    /// How big a snapshot chunk is.
+    SnapshotChunks = 11,
 }
 
 /// A seeded random source with the few draws the simulator needs.

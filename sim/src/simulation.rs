@@ -154,6 +154,7 @@ impl<'t> Simulation<'t> {
             reads: options.reads,
             operations: OperationStats::of(&world.history),
             membership: checkers.membership.stats,
+            chunked_installs: world.cluster.chunked_installs,
             linearizability: linearizability.to_string(),
             trace_hash: String::new(),
             wall_time_ms: 0.0,
@@ -465,8 +466,11 @@ fn describe_message(body: &MessageBody) -> (TraceKind, u64, u64) {
         }
         MessageBody::Heartbeat { commit, .. } => (TraceKind::Heartbeat, *commit, 0),
         MessageBody::HeartbeatResponse { read_round, .. } => (TraceKind::HeartbeatResponse, *read_round, 0),
-        MessageBody::InstallSnapshot { snapshot } => {
-            (TraceKind::InstallSnapshot, snapshot.meta.last_included_index, 0)
+        MessageBody::InstallSnapshot { meta, offset, .. } => {
+            (TraceKind::InstallSnapshot, meta.last_included_index, *offset)
+        }
+        MessageBody::SnapshotChunkResponse { last_included_index, received_bytes } => {
+            (TraceKind::SnapshotChunkResponse, *last_included_index, *received_bytes)
         }
         MessageBody::TimeoutNow => (TraceKind::TimeoutNow, 0, 0),
         MessageBody::Removed { committed_through } => (TraceKind::Removed, *committed_through, 0),

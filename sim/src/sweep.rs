@@ -143,6 +143,8 @@ pub struct SweepSummary {
     pub events: u64,
     /// Committed membership changes over all reported seeds.
     pub membership: crate::checkers::MembershipStats,
+    /// Snapshots installed in more than one chunk, over all reported seeds.
+    pub chunked_installs: u64,
     /// Failing seeds, lowest first.
     pub failures: Vec<SeedResult>,
     /// Wall-clock time of the sweep.
@@ -266,6 +268,7 @@ fn report(summary: &mut SweepSummary, on_result: &mut impl FnMut(&SeedResult), r
     summary.seeds += 1;
     summary.events += result.report.events;
     summary.membership.add(&result.report.membership);
+    summary.chunked_installs += result.report.chunked_installs;
     on_result(&result);
     if result.report.verdict == Verdict::Pass {
         summary.passed += 1;

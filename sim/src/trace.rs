@@ -96,6 +96,8 @@ pub enum TraceKind {
     Flap,
     /// A notice that a committed configuration left the receiver out.
     Removed,
+    /// A follower's answer to a snapshot chunk: how many bytes it holds.
+    SnapshotChunkResponse,
 }
 
 /// One simulated event, as the trace records it. Fields that do not apply are 0 or "".

@@ -54,6 +54,7 @@ fn sweep_slice(faults: FaultProfile, nodes: usize) {
         membership.joint_changes > 0 && membership.promotions > 0 && membership.removals > 0,
         "{faults} seeds on {nodes} nodes exercised too little membership: {membership:?}"
     );
+    assert!(summary.chunked_installs > 0, "{faults} seeds on {nodes} nodes sent no snapshot in chunks");
     assert!(
         failures.is_empty(),
         "{} of {per_size} {faults} seeds on {nodes} nodes failed:\n{}",

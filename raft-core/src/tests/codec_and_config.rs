@@ -34,7 +34,18 @@ pub(super) fn arbitrary_body() -> impl Strategy<Value = MessageBody> {
         },
     );
     prop_oneof![
-        snapshot.prop_map(|snapshot| MessageBody::InstallSnapshot { snapshot }),
+        (snapshot, any::<u64>(), any::<u64>()).prop_map(|(snapshot, total_bytes, offset)| {
+            MessageBody::InstallSnapshot {
+                meta: snapshot.meta,
+                configuration: snapshot.configuration,
+                total_bytes,
+                offset,
+                chunk: snapshot.data,
+            }
+        }),
+        (any::<u64>(), any::<u64>()).prop_map(|(last_included_index, received_bytes)| {
+            MessageBody::SnapshotChunkResponse { last_included_index, received_bytes }
+        }),
         (any::<bool>(), any::<bool>(), any::<u64>(), any::<u64>()).prop_map(
             |(pre, transfer, index, term)| {
                 MessageBody::RequestVote {
@@ -187,14 +198,15 @@ fn unworkable_configs_are_refused_naming_the_field() {
 
 #[test]
 fn a_message_over_the_limit_encodes_but_is_refused_by_the_receiver() {
-    // Snapshots travel in one message: one bigger than the decode limit cannot be
-    // installed (chunked transfer is future work). Encoding must not panic on it.
-    let snapshot = crate::Snapshot {
+    // No correct node sends one (snapshots travel in chunks of at most 16 MiB), but a
+    // hostile one may: encoding must not panic, decoding refuses it.
+    let body = MessageBody::InstallSnapshot {
         meta: crate::SnapshotMeta { last_included_index: 5, last_included_term: 1 },
         configuration: crate::Configuration::voters([1, 2, 3]).unwrap(),
-        data: vec![7; crate::MAX_ENCODED_MESSAGE_BYTES + 1],
+        total_bytes: crate::MAX_ENCODED_MESSAGE_BYTES as u64 + 1,
+        offset: 0,
+        chunk: vec![7; crate::MAX_ENCODED_MESSAGE_BYTES + 1],
     };
-    let bytes =
-        encode_message(&Message { from: 1, to: 2, term: 1, body: MessageBody::InstallSnapshot { snapshot } });
+    let bytes = encode_message(&Message { from: 1, to: 2, term: 1, body });
     assert!(matches!(decode_message(&bytes), Err(DecodeError::TooLarge { .. })));
 }

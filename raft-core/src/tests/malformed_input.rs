@@ -243,11 +243,11 @@ fn malformed_snapshots_and_vote_requests_are_ignored() {
         to: 1,
         term: 3,
         body: MessageBody::InstallSnapshot {
-            snapshot: crate::Snapshot {
-                meta: crate::SnapshotMeta { last_included_index: index, last_included_term: snapshot_term },
-                configuration: crate::Configuration::voters([1, 2, 3]).unwrap(),
-                data: vec![],
-            },
+            meta: crate::SnapshotMeta { last_included_index: index, last_included_term: snapshot_term },
+            configuration: crate::Configuration::voters([1, 2, 3]).unwrap(),
+            total_bytes: 0,
+            offset: 0,
+            chunk: vec![],
         },
     };
     for (index, snapshot_term) in [(0, 1), (5, 0), (5, 4)] {
@@ -258,7 +258,13 @@ fn malformed_snapshots_and_vote_requests_are_ignored() {
         from: 2,
         to: 1,
         term: 3,
-        body: MessageBody::InstallSnapshot { snapshot: crate::Snapshot::default() },
+        body: MessageBody::InstallSnapshot {
+            meta: crate::SnapshotMeta::default(),
+            configuration: crate::Configuration::default(),
+            total_bytes: 0,
+            offset: 0,
+            chunk: vec![],
+        },
     };
     let vote_with_future_log = Message {
         from: 2,

@@ -90,6 +90,11 @@ impl Host {
         }
     }
 
+    /// The driver configuration the node runs with.
+    pub fn config(&self) -> &DriverConfig {
+        &self.config
+    }
+
     /// The configuration the node starts with; a scripted scenario may change it
     /// before the first start (smaller messages, to split a replication step).
     pub fn config_mut(&mut self) -> &mut DriverConfig {

@@ -86,6 +86,8 @@ pub struct Cluster {
     storage: StorageParams,
     /// AppendEntries sent that carried entries, and the entries they carried.
     pub appends_with_entries: (u64, u64),
+    /// Snapshots installed that arrived in more than one chunk.
+    pub chunked_installs: u64,
     /// How long a node gathers client requests before its driver gets them (0: at once).
     request_round_micros: Micros,
     storage_random: Random,
@@ -115,6 +117,9 @@ impl Cluster {
                 if plan.workload.max_entries_per_append > 0 {
                     config.raft.max_entries_per_message = plan.workload.max_entries_per_append;
                 }
+                if plan.workload.snapshot_chunk_bytes > 0 {
+                    config.raft.max_snapshot_chunk_bytes = plan.workload.snapshot_chunk_bytes;
+                }
                 config.observe = true;
                 config.misbehaviour = misbehaviour(options.host_bug);
                 if options.host_bug == Some(HostBug::Unprotected) {
@@ -136,6 +141,7 @@ impl Cluster {
             storage: plan.storage.clone(),
             request_round_micros: plan.workload.request_round_micros,
             appends_with_entries: (0, 0),
+            chunked_installs: 0,
             storage_random: Random::new(options.seed, Purpose::Storage),
             damage_random: Random::new(options.seed, Purpose::DiskDamage),
             host_bug: options.host_bug,
@@ -564,6 +570,10 @@ impl Cluster {
                 self.observe(Observed::Applied { node, entry: &entry, decision: &decision }, now);
             }
             raft_host::Event::SnapshotInstalled { snapshot } => {
+                let chunk = self.hosts[position].config().raft.max_snapshot_chunk_bytes;
+                if snapshot.data.len() as u64 > chunk {
+                    self.chunked_installs += 1;
+                }
                 self.observe(Observed::SnapshotInstalled { node, snapshot: &snapshot }, now);
             }
             raft_host::Event::ReadServed { request, read_index, applied_index } => {

@@ -75,12 +75,23 @@ pub fn message(message: &Message) -> String {
         MessageBody::HeartbeatResponse { read_round, .. } => {
             format!("HeartbeatResponse t{term} round={read_round}")
         }
-        MessageBody::InstallSnapshot { snapshot } => format!(
-            "InstallSnapshot t{term} through={}@{} {}",
-            snapshot.meta.last_included_index,
-            snapshot.meta.last_included_term,
-            described(&snapshot.configuration, "=")
-        ),
+        MessageBody::InstallSnapshot { meta, configuration, total_bytes, offset, chunk } => {
+            // A snapshot in one chunk prints as it always did; chunks say which bytes.
+            let bytes = if chunk.len() as u64 == *total_bytes {
+                String::new()
+            } else {
+                format!(" bytes={offset}..{}/{total_bytes}", offset + chunk.len() as u64)
+            };
+            format!(
+                "InstallSnapshot t{term} through={}@{} {}{bytes}",
+                meta.last_included_index,
+                meta.last_included_term,
+                described(configuration, "=")
+            )
+        }
+        MessageBody::SnapshotChunkResponse { last_included_index, received_bytes } => {
+            format!("SnapshotChunkResponse t{term} through={last_included_index} received={received_bytes}")
+        }
         MessageBody::TimeoutNow => format!("TimeoutNow t{term}"),
         MessageBody::Removed { committed_through } => {
             format!("Removed t{term} committed={committed_through}")
@@ -103,6 +114,7 @@ pub fn kind(message: &Message) -> &'static str {
         MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
         MessageBody::TimeoutNow => "TimeoutNow",
         MessageBody::Removed { .. } => "Removed",
+        MessageBody::SnapshotChunkResponse { .. } => "SnapshotChunkResponse",
     }
 }
 

@@ -155,9 +155,13 @@ impl World {
         let mut cluster = Cluster::new(&options, &plan);
         cluster.held = Some(Default::default());
         let max_entries = arguments.number("max-entries", 0)?;
+        let chunk_bytes = arguments.number("snapshot-chunk", 0)?;
         for position in 0..nodes {
             if max_entries > 0 {
                 cluster.hosts[position].config_mut().raft.max_entries_per_message = max_entries;
+            }
+            if chunk_bytes > 0 {
+                cluster.hosts[position].config_mut().raft.max_snapshot_chunk_bytes = chunk_bytes;
             }
             cluster.start(position, 0);
         }

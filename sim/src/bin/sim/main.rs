@@ -490,6 +490,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             "seeds_per_second": summary.seeds_per_second(),
             "events_per_second": summary.events_per_second(),
             "membership": summary.membership,
+            "chunked_installs": summary.chunked_installs,
             "exit_code": summary.exit_code(),
         }});
         outln!("{object}");
@@ -508,7 +509,11 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             summary.seeds_per_second(),
             summary.events_per_second() / 1e6
         );
-        outln!("  membership: {}", report::membership_line(&summary.membership));
+        outln!(
+            "  membership: {}; {} snapshots installed in several chunks",
+            report::membership_line(&summary.membership),
+            summary.chunked_installs
+        );
         for (failure, (_, repro)) in summary.failures.iter().zip(&repro_files).take(FAILURES_LISTED) {
             let invariant =
                 failure.report.violation.as_ref().map_or("", |failure| failure.violation.invariant.name());

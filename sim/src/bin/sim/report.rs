@@ -37,7 +37,11 @@ pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Opti
     let Some(failure) = &report.violation else {
         outln!("result: pass: {summary}");
         outln!("clients: {clients}");
-        outln!("membership: {}", membership_line(&report.membership));
+        outln!(
+            "membership: {}; {} snapshots installed in several chunks",
+            membership_line(&report.membership),
+            report.chunked_installs
+        );
         outln!(
             "checks held: safety (every Raft rule, after every step), availability (healthy majorities commit, CheckQuorum, no unprovoked elections), recovery once healed, and the client history: {}",
             report.linearizability
