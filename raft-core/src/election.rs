@@ -60,7 +60,12 @@ impl RaftNode {
         match self.log.configuration().vote_result(|voter| votes.get(&voter).copied()) {
             VoteResult::Pending => false,
             VoteResult::Won if self.role == Role::PreCandidate => {
-                self.campaign(false, false, actions);
+                if self.may_campaign() {
+                    self.campaign(false, false, actions);
+                } else {
+                    // Told meanwhile that we were removed: the campaign ends here.
+                    self.become_follower(self.term, None, actions);
+                }
                 true
             }
             VoteResult::Won => {

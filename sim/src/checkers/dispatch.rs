@@ -32,8 +32,16 @@ impl Checkers {
                     None => Ok(()),
                 }
             }
+            Observed::RemovalNoticeReceived { node, committed_through } => {
+                self.removed_quiet.on_notice(node, committed_through);
+                Ok(())
+            }
             Observed::RoleChanged { node, role, term } => {
                 self.monotonic.on_term(node, term)?;
+                if role == Role::PreCandidate || role == Role::Candidate {
+                    let core = host(hosts, node).and_then(Host::core).expect("a running node changed role");
+                    self.removed_quiet.on_campaign(node, term, core.configuration_index())?;
+                }
                 if role != Role::Leader {
                     return Ok(());
                 }
@@ -113,6 +121,7 @@ impl Checkers {
             }
             Observed::Crashed { node } => {
                 self.read_freshness.on_crash(node);
+                self.removed_quiet.on_crash(node);
                 let durable_term =
                     host(hosts, node).expect("a node of the cluster").disk.durable().hard_state.term;
                 self.monotonic.on_durable_term(node, durable_term)?;

@@ -24,6 +24,7 @@ mod membership_stats;
 mod monotonic;
 mod observed;
 mod read_freshness;
+mod removed_quiet;
 mod stale_term;
 mod state_machine_safety;
 mod vote_rule;
@@ -41,6 +42,7 @@ pub use membership_stats::{MembershipStats, MembershipTally};
 pub use monotonic::Monotonic;
 pub use observed::Observed;
 pub use read_freshness::{PendingRead, ReadFreshness};
+pub use removed_quiet::RemovedQuiet;
 pub use stale_term::StaleTerm;
 pub use state_machine_safety::{
     extend_prefix_digest, CommittedEntry, StateMachineSafety, EMPTY_PREFIX_DIGEST,
@@ -103,6 +105,9 @@ pub enum Invariant {
     /// learners never counted).
     #[serde(rename = "leader elected by a quorum")]
     ElectionQuorum,
+    /// A node told that a committed configuration leaves it out stops campaigning.
+    #[serde(rename = "removed nodes stay quiet")]
+    RemovedQuiet,
     /// A leader advances its commit index only to an entry of its own term (Figure 8).
     #[serde(rename = "leader commits its own term")]
     CommitRule,
@@ -169,6 +174,7 @@ impl Invariant {
             Invariant::CommitRule => "leader commits its own term",
             Invariant::MembershipRule => "membership change rule",
             Invariant::ElectionQuorum => "leader elected by a quorum",
+            Invariant::RemovedQuiet => "removed nodes stay quiet",
             Invariant::VoteRule => "vote rule",
             Invariant::ReadFreshness => "read freshness",
             Invariant::StaleTerm => "stale term",
@@ -312,6 +318,8 @@ pub struct Checkers {
     pub election_quorum: ElectionQuorum,
     /// What the committed configuration changes did, for the run summary.
     pub membership: MembershipTally,
+    /// Removed nodes, once told, stop campaigning.
+    pub removed_quiet: RemovedQuiet,
     /// Reads observe everything committed before them.
     pub read_freshness: ReadFreshness,
     /// Messages from older terms change nothing.

@@ -144,6 +144,14 @@ pub enum Observed<'a> {
         /// Whether entries left the durable log.
         removed_entries: bool,
     },
+    /// A node received a notice that the configuration committed through
+    /// `committed_through` leaves it out.
+    RemovalNoticeReceived {
+        /// The node.
+        node: NodeId,
+        /// The sender's commit index.
+        committed_through: LogIndex,
+    },
     /// A node crashed (its disk kept what was durable).
     Crashed {
         /// The node.

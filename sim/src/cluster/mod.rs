@@ -168,7 +168,12 @@ impl Cluster {
     /// Hands `event` to the checkers; a violation fails the run.
     pub fn observe(&mut self, event: Observed<'_>, now: Micros) {
         if let Err(violation) = self.checkers.observe(event, &self.hosts) {
-            self.fail(Verdict::Safety, violation, now);
+            // Campaigns by removed nodes hurt availability, never safety.
+            let verdict = match violation.invariant {
+                Invariant::RemovedQuiet => Verdict::Liveness,
+                _ => Verdict::Safety,
+            };
+            self.fail(verdict, violation, now);
         }
     }
 
@@ -422,6 +427,10 @@ impl Cluster {
                 last_index,
             };
             self.observe(event, queue.now());
+        }
+        if let raft_core::MessageBody::Removed { committed_through } = message.body {
+            let node = self.hosts[position].id;
+            self.observe(Observed::RemovalNoticeReceived { node, committed_through }, queue.now());
         }
         let stale = StaleTerm::is_stale(&message, term_before).then(|| message.clone());
         self.drive(position, queue, |driver| driver.receive(message));
