@@ -133,8 +133,9 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
                 }
             }
             99 if check_quorum => {
-                // Membership churn at the leader: add a node back or remove one, never
-                // going below two voters. Refusals (one change at a time) are expected.
+                // Membership churn at the leader: any new split of the nodes, or add a
+                // node back (at once or once caught up) or remove one, never going below
+                // two voters. Refusals (one change at a time) are expected.
                 // Only with CheckQuorum: removed nodes keep running here, and without the
                 // vote lease that comes with it they disrupt elections forever (thesis
                 // §4.2.3), as they would for any host that does not stop them.
@@ -155,6 +156,8 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
                         }
                         (wanted.len() >= 2)
                             .then_some(MembershipChange::SetMembers { voters: wanted, learners })
+                    } else if !voters.contains(&id) && rng.next_u64() % 2 == 0 {
+                        Some(MembershipChange::AddVoterWhenCaughtUp(id))
                     } else if !voters.contains(&id) {
                         Some(MembershipChange::AddVoter(id))
                     } else if voters.len() > 2 {
