@@ -347,10 +347,7 @@ impl RaftNode {
     /// never added, and a learner that never voted stay quiet.
     pub(crate) fn may_campaign(&self) -> bool {
         let latest_change = self.log.latest_membership_change();
-        // Where our newest knowledge of the configuration comes from: a change in the
-        // log, or else the snapshot the log starts from.
-        let known_from = latest_change.unwrap_or(self.log.snapshot_meta().last_included_index);
-        if self.removed_by.is_some_and(|removed| known_from <= removed) {
+        if self.removed_by.is_some_and(|removed| self.configuration_index() <= removed) {
             return false;
         }
         if self.is_voter() {

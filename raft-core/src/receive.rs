@@ -171,9 +171,7 @@ impl RaftNode {
     /// us out. Believed unless our log holds a change beyond that index (one that may
     /// add us back).
     fn handle_removed(&mut self, committed_through: crate::types::LogIndex) {
-        let known_from =
-            self.log.latest_membership_change().unwrap_or(self.log.snapshot_meta().last_included_index);
-        if known_from > committed_through || self.removed_by >= Some(committed_through) {
+        if self.configuration_index() > committed_through || self.removed_by >= Some(committed_through) {
             return;
         }
         // Nothing else changes now (the notice may carry an old term, and old terms
