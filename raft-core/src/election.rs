@@ -145,6 +145,13 @@ impl RaftNode {
     /// The leader asked us to take over (Raft thesis §3.10): campaign now, skipping
     /// PreVote, and tell voters to ignore their leader lease.
     pub(crate) fn handle_timeout_now(&mut self, actions: &mut Vec<Action>) {
+        // The leader's transfer may predate this node's removal (the TimeoutNow was
+        // delayed, or the transfer was asked for just before the change): a removed
+        // node must not disrupt the cluster that removed it.
+        if !self.may_campaign() {
+            self.counters.ignored_timeout_now += 1;
+            return;
+        }
         self.campaign(false, true, actions);
     }
 }

@@ -205,6 +205,8 @@ pub enum RejectReason {
     CommandTooLarge,
     /// The named node is not a member of the cluster.
     UnknownPeer,
+    /// Leadership can only go to a voter, and the named node is a learner.
+    NotAVoter,
     /// Compaction must stop at or before the applied index, after the current snapshot.
     CompactionOutOfRange,
     /// A membership change is not committed yet, or this leader has not yet committed
@@ -224,6 +226,7 @@ impl fmt::Display for RejectReason {
             RejectReason::TooManyPendingReads => "too many pending reads",
             RejectReason::CommandTooLarge => "command too large",
             RejectReason::UnknownPeer => "unknown peer",
+            RejectReason::NotAVoter => "the node is not a voter",
             RejectReason::CompactionOutOfRange => "compaction index out of range",
             RejectReason::MembershipChangeInProgress => "a membership change is in progress",
             RejectReason::InvalidMembershipChange => "the membership change is not valid",
@@ -317,4 +320,8 @@ pub struct Counters {
     /// `Input::LogPersisted` reports for an entry the log no longer holds (stale) or
     /// beyond its end (a host reporting what it never wrote).
     pub ignored_persistence_reports: u64,
+    /// TimeoutNow from a leader to a node that may not campaign: one its configuration
+    /// no longer counts as a voter, or one told it was removed (thesis §4.2.3). A leader
+    /// that sent it started the transfer before the target's removal.
+    pub ignored_timeout_now: u64,
 }

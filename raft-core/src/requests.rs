@@ -143,6 +143,11 @@ impl RaftNode {
             actions.push(Action::Rejected { request, reason: RejectReason::UnknownPeer, leader_hint });
             return;
         }
+        if !self.log.configuration().is_voter(target) {
+            let leader_hint = self.leader;
+            actions.push(Action::Rejected { request, reason: RejectReason::NotAVoter, leader_hint });
+            return;
+        }
         self.transfer = Some(Transfer { target, started_tick: self.now_tick });
         self.continue_transfer(target, actions);
         self.send_appends(target, true, actions);
@@ -152,6 +157,12 @@ impl RaftNode {
     pub(crate) fn continue_transfer(&mut self, peer: NodeId, actions: &mut Vec<Action>) {
         let Some(transfer) = self.transfer else { return };
         if transfer.target != peer || self.progress[&peer].match_index != self.log.last_index() {
+            return;
+        }
+        if !self.log.configuration().is_voter(peer) {
+            // A change appended since the transfer began left the target out (or made
+            // it a learner): it could never win, so the transfer ends here.
+            self.transfer = None;
             return;
         }
         self.send_ahead(peer, crate::message::MessageBody::TimeoutNow, actions);

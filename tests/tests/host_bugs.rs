@@ -96,12 +96,13 @@ fn a_healthy_majority_that_never_commits_breaks_the_availability_rule() {
 /// Without CheckQuorum a leader cut off from a quorum stays in office (check quorum);
 /// without PreVote and the leader lease a rejoining node deposes a healthy leader in
 /// the quiet tail (unprovoked election). Neither breaks a safety rule. (Removed nodes,
-/// which once did most of the deposing, are now told and stay quiet, so the second
-/// takes more seeds: the first is seed 211 on 5 nodes.)
+/// which once did most of the deposing, are now told and stay quiet, and a transfer
+/// no longer reaches a learner, so the second takes more seeds: most runs stop at the
+/// check quorum finding first. The first is heavy seed 176 on 7 nodes.)
 #[test]
 fn a_core_without_prevote_and_check_quorum_breaks_the_availability_rules() {
     let mut found = invariants_found(HostBug::Unprotected, 3, FaultProfile::Heavy, 10);
-    found.extend(invariants_found(HostBug::Unprotected, 5, FaultProfile::Swarm, 220));
+    found.extend(invariants_found(HostBug::Unprotected, 7, FaultProfile::Heavy, 177));
     for rule in ["check quorum", "unprovoked election"] {
         assert!(found.contains(&rule.to_string()), "{rule} never fired: found {found:?}");
     }

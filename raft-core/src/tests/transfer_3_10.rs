@@ -72,3 +72,42 @@ fn an_unfinished_transfer_expires_and_proposals_resume() {
     let actions = cluster.propose(1, b"y");
     assert!(actions.iter().any(|action| matches!(action, Action::ProposalAccepted { .. })), "{actions:?}");
 }
+
+#[test]
+fn leadership_goes_only_to_a_voter_and_a_non_voter_ignores_timeout_now() {
+    // Found by the simulator (swarm seeds 3758 on 5 nodes, 368 on 7): a transfer to a
+    // learner, or to a node removed while its TimeoutNow was on the way, made that node
+    // campaign and depose a healthy leader.
+    let mut cluster = Cluster::new(3);
+    cluster.campaign(1);
+    cluster.add_learner_node(4, vec![1, 2, 3]);
+    let add = Input::ChangeMembership {
+        id: 7,
+        change: crate::MembershipChange::AddLearner(4),
+        context: std::sync::Arc::from(&[][..]),
+    };
+    cluster.step(1, add);
+    cluster.deliver_all();
+    cluster.tick_all(20);
+    let actions = cluster.step(1, Input::TransferLeadership { to: 4 });
+    assert_eq!(
+        actions,
+        vec![Action::Rejected {
+            request: Request::TransferLeadership,
+            reason: RejectReason::NotAVoter,
+            leader_hint: Some(1)
+        }]
+    );
+    // A TimeoutNow reaching the learner anyway (sent by a leader that still counted it a
+    // voter) is ignored and counted.
+    let term = cluster.node(1).term();
+    let timeout_now = crate::Message { from: 1, to: 4, term, body: crate::MessageBody::TimeoutNow };
+    let actions = cluster.step(4, Input::Message(timeout_now));
+    assert!(actions.iter().all(|action| !matches!(action, Action::RoleChanged { .. })), "{actions:?}");
+    assert_eq!(cluster.node(4).role(), Role::Follower);
+    assert_eq!(cluster.node(4).term(), term);
+    assert_eq!(cluster.node(4).counters().ignored_timeout_now, 1);
+    cluster.tick_all(50);
+    assert_eq!(cluster.leader(), Some(1));
+    assert_eq!(cluster.node(1).term(), term);
+}
