@@ -1,7 +1,10 @@
 //! A client for the cluster, over RESP: it finds the leader, follows `MOVED` redirects,
 //! waits out `TRYAGAIN`, fails over when a node stops answering, and sends writes in
-//! an exactly-once session (`KV.EXEC client sequence ...`), so a write retried after a
-//! lost answer applies once. `kv client` is this, with a prompt.
+//! an exactly-once session (opened with `KV.SESSION` before the first write, then
+//! `KV.EXEC client sequence ...`), so a write retried after a lost answer applies once.
+//! A session unused for the cluster's idle timeout expires: the write that finds it
+//! gone is answered `SESSIONEXPIRED` (not applied by that attempt) and the next write
+//! opens a new one. `kv client` is this, with a prompt.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -116,7 +119,8 @@ pub struct Client {
     nodes: Vec<String>,
     next_node: usize,
     connection: Option<Connection>,
-    session: u64,
+    /// The exactly-once session's id, once opened.
+    session: Option<u64>,
     sequence: u64,
     patience: Duration,
     waiting: Option<WaitingObserver>,
@@ -161,14 +165,14 @@ enum Attempt {
 }
 
 impl Client {
-    /// A client of the nodes at `nodes` (`host:port`), with session id `session`
-    /// (unique per client: two clients sharing one would refuse each other's writes).
-    pub fn new(nodes: Vec<String>, session: u64) -> Client {
+    /// A client of the nodes at `nodes` (`host:port`). Its session opens with its first
+    /// write.
+    pub fn new(nodes: Vec<String>) -> Client {
         Client {
             nodes,
             next_node: 0,
             connection: None,
-            session,
+            session: None,
             sequence: 0,
             patience: DEFAULT_PATIENCE,
             waiting: None,
@@ -186,12 +190,9 @@ impl Client {
         self.waiting = Some(Box::new(observer));
     }
 
-    /// A session id from the OS's randomness.
-    pub fn random_session() -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        (hasher.finish() >> 2).max(1)
+    /// The session's id, once the first write opened it.
+    pub fn session(&self) -> Option<u64> {
+        self.session
     }
 
     /// The node the client talks to now, if connected.
@@ -311,12 +312,31 @@ impl Client {
 
     /// Sends a write (`SET k v`, `DEL k`, `KV.CAS k old new`, ...) in the client's
     /// session: every retry carries the same sequence number, so it applies once.
+    /// Opens the session first if there is none (a retried `KV.SESSION` at worst leaves
+    /// an unused session behind, which expires). A `SESSIONEXPIRED` answer is returned
+    /// as it is, and the next write opens a new session: resending this one in it could
+    /// apply it twice if an earlier attempt applied before the expiry.
     pub fn write(&mut self, arguments: &[&[u8]]) -> Result<Value, GaveUp> {
+        let session = match self.session {
+            Some(session) => session,
+            None => match self.command(&[b"KV.SESSION"])? {
+                Value::Integer(session) if session > 0 => {
+                    self.session = Some(session as u64);
+                    self.sequence = 0;
+                    session as u64
+                }
+                other => return Ok(other),
+            },
+        };
         self.sequence += 1;
-        let (session, sequence) = (self.session.to_string(), self.sequence.to_string());
-        let mut full: Vec<&[u8]> = vec![b"KV.EXEC", session.as_bytes(), sequence.as_bytes()];
+        let (session_text, sequence) = (session.to_string(), self.sequence.to_string());
+        let mut full: Vec<&[u8]> = vec![b"KV.EXEC", session_text.as_bytes(), sequence.as_bytes()];
         full.extend_from_slice(arguments);
-        self.command(&full)
+        let answer = self.command(&full)?;
+        if matches!(&answer, Value::Error(error) if error.starts_with("SESSIONEXPIRED")) {
+            self.session = None;
+        }
+        Ok(answer)
     }
 }
 

@@ -12,6 +12,7 @@
 //! logs replay as they did, but nothing writes them any more. Anything else answers an
 //! error and changes nothing, on every replica alike.
 
+use kv::session::SessionPolicy;
 use kv::{Bytes, KvError, KvStore};
 use raft_core::{Entry, EntryPayload, LogIndex, NodeId};
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,9 @@ pub fn address_entry(id: NodeId, address: &str) -> Vec<u8> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerMachine {
     store: KvStore,
+    /// The session policy this node's clock entries carry while it leads (not
+    /// replicated state: the entries are).
+    session_policy: SessionPolicy,
     addresses: BTreeMap<NodeId, String>,
     /// Bumped whenever `addresses` changes, so the transport knows to look.
     addresses_version: u64,
@@ -97,6 +101,11 @@ struct SnapshotBody {
 }
 
 impl ServerMachine {
+    /// An empty machine whose clock entries, while its node leads, carry `policy`.
+    pub fn with_session_policy(policy: SessionPolicy) -> ServerMachine {
+        ServerMachine { session_policy: policy, ..ServerMachine::default() }
+    }
+
     /// The addresses the log has recorded (`RAFT.ADD`); the command line's come first.
     pub fn addresses(&self) -> &BTreeMap<NodeId, String> {
         &self.addresses
@@ -137,9 +146,9 @@ impl raft_host::StateMachine for ServerMachine {
         }
     }
 
-    fn apply(&mut self, _index: LogIndex, command: &[u8]) -> ServerResponse {
+    fn apply(&mut self, index: LogIndex, command: &[u8]) -> ServerResponse {
         match command.split_first() {
-            Some((&TAG_KV, body)) => ServerResponse::Kv(self.store.apply_bytes(body)),
+            Some((&TAG_KV, body)) => ServerResponse::Kv(self.store.apply_bytes_at(index, body)),
             Some((&TAG_ADDRESS, body)) => {
                 match bincode::serde::decode_from_slice::<(NodeId, String), _>(body, codec()) {
                     Ok(((id, address), read)) if read == body.len() => {
@@ -153,6 +162,18 @@ impl raft_host::StateMachine for ServerMachine {
             Some((tag, _)) => malformed(&format!("unknown entry tag {tag}")),
             None => malformed("an empty command"),
         }
+    }
+
+    fn log_time_ms(&self) -> u64 {
+        self.store.sessions().log_time_ms()
+    }
+
+    /// Clock entries expire client sessions by the log's time (`kv::session`).
+    fn housekeeping(&self, now_ms: u64) -> Option<Vec<u8>> {
+        if self.session_policy == SessionPolicy::default() {
+            return None;
+        }
+        self.store.clock_command(now_ms, self.session_policy).map(|command| kv_entry(&command))
     }
 
     fn query(&self, query: &ServerQuery) -> ServerResponse {

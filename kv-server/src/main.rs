@@ -5,6 +5,7 @@
 //! 2 bad usage or a data directory it refuses to start from, with a message.
 
 use clap::{Args, Parser, Subcommand};
+use kv::session::SessionPolicy;
 use kv_server::client::{Client, Value};
 use kv_server::cluster::{self, ClusterOptions};
 use kv_server::config::{self, NodeAddress};
@@ -73,6 +74,13 @@ struct ServerArgs {
     /// Snapshot and compact the log after this many applied entries.
     #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     compact_every: u64,
+    /// Client sessions (`KV.SESSION`, what `kv client` writes in) unused for this many
+    /// seconds of log time expire, on every node at once; 0 never.
+    #[arg(long, default_value_t = 3_600)]
+    session_idle_secs: u64,
+    /// The most client sessions kept; past it the least recently used expire. 0: no bound.
+    #[arg(long, default_value_t = 100_000)]
+    max_sessions: u64,
     /// Start a new WAL segment after this many MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     segment_mib: u64,
@@ -205,6 +213,10 @@ fn run_server(args: ServerArgs) -> ExitCode {
         listen: args.listen,
         tick: Duration::from_millis(args.tick_ms),
         compaction_entries: args.compact_every,
+        sessions: SessionPolicy {
+            idle_timeout_ms: args.session_idle_secs.saturating_mul(1_000),
+            max_sessions: args.max_sessions,
+        },
         storage: StorageOptions { segment_bytes: args.segment_mib << 20 },
         misbehaviour,
         slow_sync,
@@ -342,7 +354,7 @@ fn report_waiting(client: &mut Client) {
 }
 
 fn run_client(args: ClientArgs) -> ExitCode {
-    let mut client = Client::new(args.nodes.clone(), Client::random_session());
+    let mut client = Client::new(args.nodes.clone());
     client.set_patience(Duration::from_secs(args.timeout));
     report_waiting(&mut client);
     if !args.command.is_empty() {

@@ -78,7 +78,7 @@ fn response_of(operation: &Operation, value: &Value) -> Response {
 }
 
 fn run_client(index: u64, addresses: Vec<String>, stop: Arc<AtomicBool>, recorder: Arc<Recorder>) {
-    let mut client = Client::new(addresses, 1000 + index);
+    let mut client = Client::new(addresses);
     client.set_patience(Duration::from_secs(6));
     let mut random = Random(0x9e37_79b9_7f4a_7c15 ^ ((index + 1) * 0x1000_0001));
     let mut known: BTreeMap<Bytes, Option<Bytes>> = BTreeMap::new();
@@ -343,7 +343,7 @@ fn crash_test(label: &str, seconds: u64, whole_cluster_every: u64, extra_argumen
     }
 
     // Final linearizable reads of every key, recorded like the rest.
-    let mut reader = Client::new(cluster.addresses(), 999);
+    let mut reader = Client::new(cluster.addresses());
     let mut read_final = |key: &Bytes| -> Option<Bytes> {
         let invoke_us = recorder.now_us();
         let value = reader

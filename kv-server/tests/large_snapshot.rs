@@ -28,7 +28,7 @@ fn a_follower_catches_up_from_a_snapshot_larger_than_a_message() {
     cluster.node(behind).kill();
     let up: Vec<String> =
         cluster.nodes.iter().filter(|node| node.id != behind).map(|node| node.address()).collect();
-    let mut client = Client::new(up, 12);
+    let mut client = Client::new(up);
     for index in 0..VALUES {
         let key = format!("k{index}");
         let reply = client.write(&[b"SET", key.as_bytes(), &value(index)]).unwrap();
@@ -54,7 +54,7 @@ fn a_follower_catches_up_from_a_snapshot_larger_than_a_message() {
     }
     let installed: u64 = info_field(&raft_info(port).unwrap(), "snapshot_index").unwrap().parse().unwrap();
     assert!(installed >= snapshot_index.min(commit_index), "node {behind} caught up from the snapshot");
-    let mut local = Client::new(vec![format!("127.0.0.1:{port}")], 13);
+    let mut local = Client::new(vec![format!("127.0.0.1:{port}")]);
     assert_eq!(local.command(&[b"READONLY"]).unwrap(), Value::Simple("OK".into()));
     for index in [0, 1, VALUES / 2, VALUES - 1] {
         let key = format!("k{index}");

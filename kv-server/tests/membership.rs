@@ -19,7 +19,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn leadership_moves_a_node_joins_and_another_leaves() {
     let mut cluster = Cluster::start("membership", ClusterOptions::default());
     let leader = cluster.wait_for_leader(Duration::from_secs(20));
-    let mut client = Client::new(cluster.addresses(), 7);
+    let mut client = Client::new(cluster.addresses());
     assert_eq!(client.write(&[b"SET", b"before", b"join"]).unwrap(), Value::Simple("OK".into()));
 
     // A refused RAFT.ADD (node 1 is a voter already) changes no address: before, the
@@ -50,7 +50,7 @@ fn leadership_moves_a_node_joins_and_another_leaves() {
     let reply = client.command(&[b"RAFT.ADD", b"4", address.as_bytes()]).unwrap();
     assert_eq!(reply, Value::Simple("OK".into()));
     wait_until("node 4 has the data", || {
-        let mut local = Client::new(vec![address.clone()], 8);
+        let mut local = Client::new(vec![address.clone()]);
         local.set_patience(Duration::from_secs(1));
         let _ = local.command(&[b"READONLY"]);
         matches!(local.command(&[b"GET", b"before"]), Ok(Value::Bulk(Some(value))) if value == b"join")
@@ -87,7 +87,7 @@ fn leadership_moves_a_node_joins_and_another_leaves() {
 fn a_joint_change_replaces_two_voters_and_a_refused_one_changes_nothing() {
     let mut cluster = Cluster::start("joint-change", ClusterOptions::default());
     cluster.wait_for_leader(Duration::from_secs(20));
-    let mut client = Client::new(cluster.addresses(), 9);
+    let mut client = Client::new(cluster.addresses());
     assert_eq!(client.write(&[b"SET", b"k", b"before"]).unwrap(), Value::Simple("OK".into()));
 
     // Refused: the same members as now (an address attached), a member without a known
@@ -132,9 +132,9 @@ fn a_joint_change_replaces_two_voters_and_a_refused_one_changes_nothing() {
     cluster.node(2).kill();
     cluster.node(3).kill();
     let mut client =
-        Client::new(survivors.iter().map(|&id| cluster.nodes[id as usize - 1].address()).collect(), 10);
+        Client::new(survivors.iter().map(|&id| cluster.nodes[id as usize - 1].address()).collect());
     assert_eq!(client.write(&[b"SET", b"k", b"after"]).unwrap(), Value::Simple("OK".into()));
-    let mut on_five = Client::new(vec![five.clone()], 11);
+    let mut on_five = Client::new(vec![five.clone()]);
     let _ = on_five.command(&[b"READONLY"]);
     wait_until(
         "node 5 reads the new value",

@@ -61,6 +61,18 @@ pub enum Operation {
     },
     /// A read ordered through the log (the slow, always-linearizable way to read).
     Read(Query),
+    /// Opens a client session, named by the index of the entry that carries this (an id
+    /// never handed out again). Answers [`Response::SessionOpened`].
+    OpenSession,
+    /// The leader's log time and session policy: expires idle sessions on every replica
+    /// at once (see [`crate::session`]). Put in the log by the leader, never by a
+    /// client. Answers [`Response::Done`].
+    Clock {
+        /// The leader's log time, in milliseconds.
+        now_ms: u64,
+        /// The session policy from now on.
+        policy: crate::session::SessionPolicy,
+    },
 }
 
 /// A read of the store.
@@ -104,6 +116,11 @@ pub enum Response {
     Value(Option<Bytes>),
     /// A `List`'s entries, in key order.
     Entries(Vec<(Bytes, Bytes)>),
+    /// An `OpenSession` was applied: the new session's client id.
+    SessionOpened {
+        /// The id to send the session's writes with.
+        client: ClientId,
+    },
     /// The command was not applied.
     Error(KvError),
 }
@@ -118,6 +135,14 @@ pub enum KvError {
         /// The client's last applied sequence number.
         last: Sequence,
     },
+    /// The client has no session: it expired (unused for the idle timeout), was evicted
+    /// (the table was full), or was never opened (`KV.SESSION` gives a client its id).
+    SessionExpired {
+        /// The client.
+        client: ClientId,
+    },
+    /// An [`Operation::OpenSession`] applied without a log index to name the session by.
+    OutsideTheLog,
 }
 
 impl std::fmt::Display for KvError {
@@ -127,6 +152,11 @@ impl std::fmt::Display for KvError {
             KvError::StaleSequence { last } => {
                 write!(f, "a later command of this client (sequence {last}) was already applied")
             }
+            KvError::SessionExpired { client } => write!(
+                f,
+                "client {client} has no session (it expired, was evicted, or was never opened); open a new one with KV.SESSION"
+            ),
+            KvError::OutsideTheLog => write!(f, "a session opens only through the log"),
         }
     }
 }

@@ -10,15 +10,20 @@
 //! - **Operations** ([`Operation`]): `Set`, `Delete`, `CompareAndSet` change state and go
 //!   through the log as a [`Command`]; `Get` and `List` ([`Query`]) read it, either
 //!   through the log or, linearizably, from a replica after a ReadIndex round.
-//! - **Exactly once** ([`session`]): a command carries its client's id and a sequence
-//!   number. A client has at most one write outstanding and numbers its writes 1, 2, 3…;
-//!   a retry reuses the number. The store remembers each client's last sequence number
-//!   and its result, so a retried command (duplicated in the log by a retry or a
-//!   network duplicate) is answered with the first result and applied once. A command
-//!   older than the last one applied for its client is refused with
-//!   [`KvError::StaleSequence`]: its client has already moved on.
-//! - **Determinism**: only ordered collections (`BTreeMap`); no clock, no randomness.
-//!   Equal command sequences give equal states and equal [`KvStore::snapshot`] bytes.
+//! - **Exactly once** ([`session`]): a client opens a session through the log
+//!   ([`Operation::OpenSession`]; its id is that entry's index), then each command
+//!   carries the id and a sequence number. A client has at most one write outstanding
+//!   and numbers its writes 1, 2, 3…; a retry reuses the number. The store remembers
+//!   each client's last sequence number and its result, so a retried command
+//!   (duplicated in the log by a retry or a network duplicate) is answered with the
+//!   first result and applied once. A command older than the last one applied for its
+//!   client is refused with [`KvError::StaleSequence`]: its client has already moved
+//!   on. Sessions expire through the log: the leader's [`Operation::Clock`] entries
+//!   carry log time and the [`session::SessionPolicy`] (idle timeout, bound), so every
+//!   replica drops the same sessions at the same entry; a client whose session is gone
+//!   gets [`KvError::SessionExpired`].
+//! - **Determinism**: only ordered collections (`BTreeMap`); no clock (time comes from
+//!   clock entries in the log), no randomness. Equal command sequences give equal states and equal [`KvStore::snapshot`] bytes.
 //! - **Untrusted bytes**: [`KvStore::apply_bytes`] decodes a log entry; bytes that are
 //!   not a command give [`Response::Error`] with [`KvError::Malformed`] (applied as a
 //!   no-op on every replica alike), never a panic. Decoding is bounded by
@@ -35,11 +40,14 @@
 //! use kv::{Command, KvStore, Operation, Query, Response};
 //!
 //! let mut store = KvStore::default();
+//! // The log's entry 7 opens a session: its id is 7.
+//! let open = Command { client: 0, sequence: 0, operation: Operation::OpenSession };
+//! assert_eq!(store.apply_bytes_at(7, &open.encode()), Response::SessionOpened { client: 7 });
 //! let set = Command { client: 7, sequence: 1, operation: Operation::Set { key: "a".into(), value: "1".into() } };
 //! let bytes = set.encode();
-//! assert_eq!(store.apply_bytes(&bytes), Response::Done);
+//! assert_eq!(store.apply_bytes_at(8, &bytes), Response::Done);
 //! // A retry of the same command is answered from the session, not applied again.
-//! assert_eq!(store.apply_bytes(&bytes), Response::Done);
+//! assert_eq!(store.apply_bytes_at(9, &bytes), Response::Done);
 //! assert_eq!(store.query(&Query::Get { key: "a".into() }), Response::Value(Some("1".into())));
 //!
 //! let restored = KvStore::restore(&store.snapshot()).unwrap();

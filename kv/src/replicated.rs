@@ -7,8 +7,12 @@ impl raft_host::StateMachine for KvStore {
     type Query = Query;
     type Response = Response;
 
-    fn apply(&mut self, _index: raft_core::LogIndex, command: &[u8]) -> Response {
-        self.apply_bytes(command)
+    fn apply(&mut self, index: raft_core::LogIndex, command: &[u8]) -> Response {
+        self.apply_bytes_at(index, command)
+    }
+
+    fn log_time_ms(&self) -> u64 {
+        self.sessions().log_time_ms()
     }
 
     fn query(&self, query: &Query) -> Response {
@@ -33,13 +37,15 @@ mod tests {
     #[test]
     fn the_store_replicates_through_the_trait() {
         let mut store = KvStore::default();
+        let open = Command { client: 0, sequence: 0, operation: Operation::OpenSession };
+        assert_eq!(StateMachine::apply(&mut store, 1, &open.encode()), Response::SessionOpened { client: 1 });
         let set = Command {
             client: 1,
             sequence: 1,
             operation: Operation::Set { key: "k".into(), value: "v".into() },
         };
-        assert_eq!(StateMachine::apply(&mut store, 1, &set.encode()), Response::Done);
-        assert!(matches!(StateMachine::apply(&mut store, 2, b"junk"), Response::Error(_)));
+        assert_eq!(StateMachine::apply(&mut store, 2, &set.encode()), Response::Done);
+        assert!(matches!(StateMachine::apply(&mut store, 3, b"junk"), Response::Error(_)));
         let get = Query::Get { key: "k".into() };
         assert_eq!(StateMachine::query(&store, &get), Response::Value(Some("v".into())));
         let mut restored = KvStore::default();

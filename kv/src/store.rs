@@ -3,7 +3,7 @@
 use crate::bytes::Bytes;
 use crate::codec::{self, DecodeError};
 use crate::command::{Command, KvError, Operation, Query, Response};
-use crate::session::{Admission, Sessions};
+use crate::session::{Admission, SessionPolicy, Sessions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -15,34 +15,53 @@ pub struct KvStore {
     sessions: Sessions,
 }
 
-/// The snapshot format's first byte, so a future layout can be told apart.
-const SNAPSHOT_FORMAT: u8 = 1;
+/// The snapshot format's first byte, so a future layout can be told apart. Format 2
+/// added session expiry (log time, the policy, each session's last use); format 1
+/// snapshots still restore.
+const SNAPSHOT_FORMAT: u8 = 2;
+const SNAPSHOT_FORMAT_1: u8 = 1;
 
 impl KvStore {
-    /// Applies a log entry's bytes. Bytes that are not a command answer
-    /// [`KvError::Malformed`] and change nothing.
-    pub fn apply_bytes(&mut self, bytes: &[u8]) -> Response {
+    /// Applies the bytes of the log entry at `index`. Bytes that are not a command
+    /// answer [`KvError::Malformed`] and change nothing.
+    pub fn apply_bytes_at(&mut self, index: u64, bytes: &[u8]) -> Response {
         match Command::decode(bytes) {
-            Ok(command) => self.apply(&command),
+            Ok(command) => self.apply_at(index, &command),
             Err(error) => Response::Error(KvError::Malformed(error.to_string())),
         }
     }
 
-    /// Applies a committed command exactly once per (client, sequence).
-    pub fn apply(&mut self, command: &Command) -> Response {
+    /// [`KvStore::apply_bytes_at`] outside a log (tests, tools): a session cannot open.
+    pub fn apply_bytes(&mut self, bytes: &[u8]) -> Response {
+        self.apply_bytes_at(0, bytes)
+    }
+
+    /// Applies the committed command of the entry at `index`, exactly once per (client,
+    /// sequence). An [`Operation::OpenSession`] opens session `index`.
+    pub fn apply_at(&mut self, index: u64, command: &Command) -> Response {
         match self.sessions.admit(command.client, command.sequence) {
             Admission::Duplicate(response) => response,
             Admission::Stale(error) => Response::Error(error),
             Admission::Apply => {
-                let response = self.execute(&command.operation);
+                let response = self.execute(index, &command.operation);
                 self.sessions.record(command.client, command.sequence, &response);
                 response
             }
         }
     }
 
-    fn execute(&mut self, operation: &Operation) -> Response {
+    /// [`KvStore::apply_at`] outside a log (tests, tools): a session cannot open.
+    pub fn apply(&mut self, command: &Command) -> Response {
+        self.apply_at(0, command)
+    }
+
+    fn execute(&mut self, index: u64, operation: &Operation) -> Response {
         match operation {
+            Operation::OpenSession if index == 0 => Response::Error(KvError::OutsideTheLog),
+            Operation::OpenSession => {
+                self.sessions.open(index);
+                Response::SessionOpened { client: index }
+            }
             Operation::Set { key, value } => {
                 self.put(key, value);
                 Response::Done
@@ -62,6 +81,10 @@ impl KvStore {
                 Response::Swapped { swapped, previous }
             }
             Operation::Read(query) => self.query(query),
+            Operation::Clock { now_ms, policy } => {
+                self.sessions.advance_clock(*now_ms, *policy);
+                Response::Done
+            }
         }
     }
 
@@ -120,6 +143,16 @@ impl KvStore {
         &self.sessions
     }
 
+    /// The clock entry a leader whose log time is `now_ms` should propose under `policy`,
+    /// if one would change anything (see [`Sessions::clock_due`]).
+    pub fn clock_command(&self, now_ms: u64, policy: SessionPolicy) -> Option<Command> {
+        self.sessions.clock_due(now_ms, policy).then_some(Command {
+            client: 0,
+            sequence: 0,
+            operation: Operation::Clock { now_ms, policy },
+        })
+    }
+
     /// The whole state (data and sessions) as bytes; equal states give equal bytes.
     pub fn snapshot(&self) -> Vec<u8> {
         let mut bytes = vec![SNAPSHOT_FORMAT];
@@ -131,6 +164,11 @@ impl KvStore {
     pub fn restore(bytes: &[u8]) -> Result<KvStore, DecodeError> {
         match bytes.split_first() {
             Some((&SNAPSHOT_FORMAT, rest)) => codec::decode(rest),
+            Some((&SNAPSHOT_FORMAT_1, rest)) => {
+                let (data, sessions): (BTreeMap<Bytes, Bytes>, Sessions) =
+                    crate::session::decode_format_1(rest)?;
+                Ok(KvStore { data, sessions })
+            }
             Some((format, _)) => Err(DecodeError::Malformed(format!("unknown snapshot format {format}"))),
             None => Err(DecodeError::Malformed("an empty snapshot".to_string())),
         }

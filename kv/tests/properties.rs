@@ -1,7 +1,8 @@
 //! Properties over random command sequences: exactly-once under retries, snapshot
 //! round trips, agreement with a plain map, and decoding that never panics.
 
-use kv::{Bytes, Command, KvStore, Operation, Query, Response};
+use kv::session::SessionPolicy;
+use kv::{Bytes, Command, KvError, KvStore, Operation, Query, Response};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -62,14 +63,105 @@ fn reference(model: &mut BTreeMap<Bytes, Bytes>, operation: &Operation) -> Respo
             Response::Swapped { swapped, previous }
         }
         Operation::Read(Query::Get { key }) => Response::Value(model.get(key).cloned()),
-        Operation::Read(_) => unreachable!("the strategy reads single keys"),
+        Operation::Read(_) | Operation::OpenSession | Operation::Clock { .. } => {
+            unreachable!("the strategy reads single keys and opens no session")
+        }
     }
 }
 
+/// A store where clients 1, 2 and 3 have opened their sessions (entries 1 to 3).
+fn store_with_clients() -> KvStore {
+    let mut store = KvStore::default();
+    for index in 1..=3 {
+        let open = Command { client: 0, sequence: 0, operation: Operation::OpenSession };
+        assert_eq!(store.apply_at(index, &open), Response::SessionOpened { client: index });
+    }
+    store
+}
+
+/// A log of numbered `SET a <unique value>` commands from clients that reopen their
+/// session when told it expired, clock entries between them (log time jumps, a small
+/// idle timeout, a small bound), and late copies of earlier commands.
+#[derive(Clone, Debug)]
+enum Step {
+    Write { client: usize },
+    Clock { advance_ms: u64 },
+    Copy { back: usize },
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        4 => (0usize..3).prop_map(|client| Step::Write { client }),
+        2 => (0u64..300).prop_map(|advance_ms| Step::Clock { advance_ms }),
+        2 => (0usize..10).prop_map(|back| Step::Copy { back }),
+    ];
+    prop::collection::vec(step, 0..80)
+}
+
 proptest! {
+    /// Whatever expires when, a command never applies twice: a late copy repeats the
+    /// first answer or is refused as expired, and never changes the key again.
+    #[test]
+    fn expiry_never_lets_a_command_apply_twice(steps in steps(), idle_ms in 1u64..400, bound in 0u64..3) {
+        let policy = SessionPolicy { idle_timeout_ms: idle_ms, max_sessions: bound };
+        let mut store = KvStore::default();
+        let mut index = 0u64;
+        let mut now_ms = 0u64;
+        // Each client's session id (None: not open) and next sequence number.
+        let mut clients: Vec<(Option<u64>, u64)> = vec![(None, 1); 3];
+        // Every write applied so far, with its first answer.
+        let mut sent: Vec<(Command, Response)> = Vec::new();
+        let mut current: Option<Bytes> = None;
+        for step in steps {
+            index += 1;
+            match step {
+                Step::Write { client } => {
+                    let session = match clients[client].0 {
+                        Some(session) => session,
+                        None => {
+                            let open = Command { client: 0, sequence: 0, operation: Operation::OpenSession };
+                            prop_assert_eq!(store.apply_at(index, &open), Response::SessionOpened { client: index });
+                            clients[client] = (Some(index), 1);
+                            index += 1;
+                            clients[client].0.unwrap()
+                        }
+                    };
+                    let sequence = clients[client].1;
+                    clients[client].1 += 1;
+                    let value = Bytes::from(format!("{client}.{index}").as_bytes());
+                    let operation = Operation::Set { key: "a".into(), value: value.clone() };
+                    let command = Command { client: session, sequence, operation };
+                    let response = store.apply_at(index, &command);
+                    match &response {
+                        Response::Done => current = Some(value),
+                        Response::Error(KvError::SessionExpired { .. }) => clients[client].0 = None,
+                        other => prop_assert!(false, "a write answered {:?}", other),
+                    }
+                    sent.push((command, response));
+                }
+                Step::Clock { advance_ms } => {
+                    now_ms += advance_ms;
+                    let clock = Command { client: 0, sequence: 0, operation: Operation::Clock { now_ms, policy } };
+                    prop_assert_eq!(store.apply_at(index, &clock), Response::Done);
+                    prop_assert!(bound == 0 || store.sessions().len() as u64 <= bound);
+                }
+                Step::Copy { back } => {
+                    let Some((command, first)) = sent.iter().rev().nth(back).cloned() else { continue };
+                    let again = store.apply_at(index, &command);
+                    let refused = matches!(
+                        again,
+                        Response::Error(KvError::SessionExpired { .. } | KvError::StaleSequence { .. })
+                    );
+                    prop_assert!(again == first || refused, "a copy answered {:?}, first {:?}", again, first);
+                }
+            }
+            prop_assert_eq!(store.get(b"a"), current.as_ref().map(Bytes::as_slice));
+        }
+    }
+
     #[test]
     fn retries_apply_once_and_repeat_the_first_answer(workload in workload()) {
-        let mut store = KvStore::default();
+        let mut store = store_with_clients();
         let mut model = BTreeMap::new();
         for (command, copies) in numbered(&workload) {
             let expected = reference(&mut model, &command.operation);
@@ -89,7 +181,7 @@ proptest! {
     fn a_restored_snapshot_continues_like_the_original(workload in workload(), cut in 0usize..40) {
         let commands = numbered(&workload);
         let cut = cut.min(commands.len());
-        let mut original = KvStore::default();
+        let mut original = store_with_clients();
         for (command, _) in &commands[..cut] {
             original.apply(command);
         }
@@ -102,7 +194,7 @@ proptest! {
 
     #[test]
     fn list_agrees_with_a_filtered_map(workload in workload(), from in key(), to in prop::option::of(key()), limit in 0u32..4) {
-        let mut store = KvStore::default();
+        let mut store = store_with_clients();
         let mut model = BTreeMap::new();
         for (command, _) in numbered(&workload) {
             store.apply(&command);

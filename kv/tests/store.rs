@@ -14,9 +14,41 @@ fn get(store: &KvStore, key: &str) -> Response {
     store.query(&Query::Get { key: key.into() })
 }
 
+/// A store where clients 1 and 2 opened their sessions (the log's first two entries).
+fn with_sessions() -> KvStore {
+    let mut store = KvStore::default();
+    for index in 1..=2 {
+        assert_eq!(
+            store.apply_at(index, &command(0, 0, Operation::OpenSession)),
+            Response::SessionOpened { client: index }
+        );
+    }
+    store
+}
+
+#[test]
+fn a_session_opens_through_the_log_and_an_unknown_one_is_refused() {
+    let mut store = KvStore::default();
+    let open = command(0, 0, Operation::OpenSession);
+    assert_eq!(store.apply(&open), Response::Error(KvError::OutsideTheLog), "no index to name it by");
+    assert_eq!(
+        store.apply(&command(7, 1, set("a", "x"))),
+        Response::Error(KvError::SessionExpired { client: 7 })
+    );
+    assert!(store.is_empty());
+    assert_eq!(store.apply_at(7, &open), Response::SessionOpened { client: 7 });
+    assert_eq!(store.apply_at(8, &command(7, 1, set("a", "x"))), Response::Done);
+    // A retried open leaves a second, unused session: harmless.
+    assert_eq!(store.apply_at(9, &open), Response::SessionOpened { client: 9 });
+    assert_eq!(store.sessions().len(), 2);
+    // Without a session, a write applies each time (sequence 0), as Redis does.
+    assert_eq!(store.apply(&command(0, 0, set("b", "1"))), Response::Done);
+    assert_eq!(store.sessions().len(), 2);
+}
+
 #[test]
 fn set_get_delete() {
-    let mut store = KvStore::default();
+    let mut store = with_sessions();
     assert_eq!(get(&store, "a"), Response::Value(None));
     assert_eq!(store.apply(&command(1, 1, set("a", "x"))), Response::Done);
     assert_eq!(get(&store, "a"), Response::Value(Some("x".into())));
@@ -31,7 +63,7 @@ fn set_get_delete() {
 
 #[test]
 fn compare_and_set_swaps_only_on_the_expected_value() {
-    let mut store = KvStore::default();
+    let mut store = with_sessions();
     let cas = |expected: Option<&str>, new: Option<&str>| Operation::CompareAndSet {
         key: "k".into(),
         expected: expected.map(Into::into),
@@ -61,7 +93,7 @@ fn compare_and_set_swaps_only_on_the_expected_value() {
 
 #[test]
 fn list_returns_a_range_in_key_order_up_to_a_limit() {
-    let mut store = KvStore::default();
+    let mut store = with_sessions();
     for (sequence, key) in ["d", "b", "a", "c", "e"].iter().enumerate() {
         store.apply(&command(1, sequence as u64 + 1, set(key, &key.to_uppercase())));
     }
@@ -87,7 +119,7 @@ fn list_returns_a_range_in_key_order_up_to_a_limit() {
 
 #[test]
 fn a_retried_command_applies_once_and_gets_the_first_answer() {
-    let mut store = KvStore::default();
+    let mut store = with_sessions();
     let delete = command(1, 1, Operation::Delete { key: "a".into() });
     store.apply(&command(2, 1, set("a", "x")));
     assert_eq!(store.apply(&delete), Response::Deleted { existed: true });
@@ -103,7 +135,7 @@ fn a_retried_command_applies_once_and_gets_the_first_answer() {
 
 #[test]
 fn malformed_entries_answer_an_error_and_change_nothing() {
-    let mut store = KvStore::default();
+    let mut store = with_sessions();
     store.apply(&command(1, 1, set("a", "x")));
     let before = store.clone();
     for bytes in [&b""[..], b"liveness probe", &[0xff; 64], &[0u8, 1, 2]] {
@@ -133,7 +165,7 @@ fn a_length_prefix_past_the_decode_limit_is_refused() {
 
 #[test]
 fn snapshots_hold_data_and_sessions() {
-    let mut store = KvStore::default();
+    let mut store = with_sessions();
     store.apply(&command(1, 1, set("a", "x")));
     store.apply(&command(2, 7, Operation::Delete { key: "zz".into() }));
     let snapshot = store.snapshot();
@@ -150,7 +182,7 @@ fn snapshots_hold_data_and_sessions() {
 
 #[test]
 fn corrupt_snapshots_are_errors() {
-    let mut store = KvStore::default();
+    let mut store = with_sessions();
     store.apply(&command(1, 1, set("a", "x")));
     let snapshot = store.snapshot();
     assert!(KvStore::restore(&[]).is_err());

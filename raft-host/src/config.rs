@@ -14,6 +14,12 @@ pub struct DriverConfig {
     /// [`crate::Answer::Unknown`], so no client waits forever (a leader cut off without
     /// CheckQuorum may keep leading and never commit); 0 waits as long as it takes.
     pub request_timeout_ticks: u64,
+    /// How much time one tick stands for, in milliseconds: the leader's log time
+    /// advances by this much per tick (see [`crate::StateMachine::housekeeping`]).
+    pub tick_millis: u64,
+    /// Ask the state machine for a housekeeping command this often, on the leader;
+    /// 0 never.
+    pub housekeeping_interval_ticks: u64,
     /// Emit [`crate::Output::Event`]s for an observer (the simulator's checkers).
     pub observe: bool,
     /// Deliberately break one of the driver's rules, to see the checkers catch it.
@@ -23,13 +29,16 @@ pub struct DriverConfig {
 
 impl DriverConfig {
     /// The defaults around `raft`: compaction every 1,000 entries, requests answered
-    /// within 20 maximum election timeouts, no observation, no misbehaviour.
+    /// within 20 maximum election timeouts, ticks of 10 ms, housekeeping every 100
+    /// ticks, no observation, no misbehaviour.
     pub fn new(raft: Config) -> DriverConfig {
         let request_timeout_ticks = 20 * raft.election_timeout_max_ticks;
         DriverConfig {
             raft,
             compaction_threshold_entries: 1_000,
             request_timeout_ticks,
+            tick_millis: 10,
+            housekeeping_interval_ticks: 100,
             observe: false,
             misbehaviour: None,
         }

@@ -41,7 +41,13 @@ impl std::error::Error for StartError {}
 pub struct DriverCounters {
     /// Peer frames that did not decode into a message (dropped).
     pub bad_frames: u64,
+    /// Housekeeping commands proposed (see [`crate::StateMachine::housekeeping`]).
+    pub housekeeping_proposals: u64,
 }
+
+/// The request id of the driver's own housekeeping proposals: reserved, never answered.
+/// A caller's requests use any other id.
+pub const HOUSEKEEPING_REQUEST: RequestId = u64::MAX;
 
 /// One node, driven. See the crate docs for the order of calls and the IO layer's duties.
 ///
@@ -78,6 +84,9 @@ pub struct Driver<M: StateMachine> {
     ready: Vec<Effect>,
     /// Ticks this driver has seen: the clock of request timeouts.
     now_tick: u64,
+    /// While leading: the log time it started from (the machine's when it was elected)
+    /// and the tick it was elected at. Its log time is that plus the ticks since.
+    leader_clock: Option<(u64, u64)>,
     /// The voter set shared by commit decisions, refreshed when it changes (observed only).
     configuration: Arc<Configuration>,
     /// What the first step of the latest input asked for, and how many steps it took
@@ -125,6 +134,7 @@ impl<M: StateMachine> Driver<M> {
             actions: Vec::new(),
             ready: Vec::new(),
             now_tick: 0,
+            leader_clock: None,
             configuration: Arc::new(Configuration::default()),
             first_step_did: ActionKinds::default(),
             steps_this_call: 0,
@@ -156,7 +166,24 @@ impl<M: StateMachine> Driver<M> {
             waiting
         });
         self.step(Input::Tick);
+        self.housekeep_if_due();
         self.finish();
+    }
+
+    /// On the leader, every housekeeping interval: proposes the state machine's
+    /// housekeeping command, if it has one, with no client waiting for it.
+    fn housekeep_if_due(&mut self) {
+        let interval = self.config.housekeeping_interval_ticks;
+        let Some((base_ms, since_tick)) = self.leader_clock else { return };
+        if interval == 0 || self.failed || (self.now_tick - since_tick) % interval != 0 {
+            return;
+        }
+        let elapsed_ms = (self.now_tick - since_tick).saturating_mul(self.config.tick_millis);
+        let now_ms = base_ms.saturating_add(elapsed_ms).max(self.machine.log_time_ms());
+        if let Some(command) = self.machine.housekeeping(now_ms) {
+            self.counters.housekeeping_proposals += 1;
+            self.step(Input::Propose { id: HOUSEKEEPING_REQUEST, command });
+        }
     }
 
     /// A message from a peer.
@@ -185,7 +212,8 @@ impl<M: StateMachine> Driver<M> {
     }
 
     /// A client's request, with an id the caller chose, unique among its requests in
-    /// flight. Every request is answered exactly once ([`Output::Answer`]).
+    /// flight and other than [`HOUSEKEEPING_REQUEST`]. Every request is answered exactly
+    /// once ([`Output::Answer`]).
     pub fn submit(&mut self, request: RequestId, what: Request<M::Query>) {
         // Writes and reads are queued, not stepped: those submitted together are
         // stepped together.
@@ -419,6 +447,9 @@ impl<M: StateMachine> Driver<M> {
                 }
                 if role != Role::Leader {
                     self.waiters.leadership_lost(leader, &mut self.answers);
+                    self.leader_clock = None;
+                } else if self.leader_clock.is_none() {
+                    self.leader_clock = Some((self.machine.log_time_ms(), self.now_tick));
                 }
             }
         }

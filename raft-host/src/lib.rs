@@ -107,6 +107,6 @@ mod state_machine;
 mod waiters;
 
 pub use config::{DriverConfig, Misbehaviour};
-pub use driver::{Driver, DriverCounters, StartError};
+pub use driver::{Driver, DriverCounters, StartError, HOUSEKEEPING_REQUEST};
 pub use io::{ActionKinds, Answer, CommitDecision, Event, Output, Request, Write, WriteId};
 pub use state_machine::StateMachine;

@@ -31,6 +31,24 @@ pub trait StateMachine {
     /// stays: the driver starts from an empty machine the host supplies.
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String>;
 
+    /// The log time (milliseconds) the latest applied entry that carries one set: the
+    /// time a leader's [`StateMachine::housekeeping`] command stamped. A new leader's
+    /// clock starts from it, so log time never goes backwards across leaders. 0 (the
+    /// default): the machine keeps no log time.
+    fn log_time_ms(&self) -> u64 {
+        0
+    }
+
+    /// Asked on the leader every `DriverConfig::housekeeping_interval_ticks`, with the
+    /// leader's log time: a command to put through the log, if the machine wants one
+    /// (to expire sessions or keys on every replica at once, by the log's time rather
+    /// than any replica's clock). The driver proposes it with no client waiting; it may
+    /// fail to commit (leadership lost), and the next interval asks again. The
+    /// default: none.
+    fn housekeeping(&self, _now_ms: u64) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Every committed entry passes here, in order, no-ops and membership changes
     /// included. The default applies commands and skips the rest; a state machine
     /// that fingerprints the whole log (the simulator's) overrides it.

@@ -25,6 +25,13 @@ impl StateMachine for Journal {
     fn snapshot(&self) -> Vec<u8> {
         self.0.iter().flat_map(|command| [&[command.len() as u8][..], command].concat()).collect()
     }
+    /// The time of the latest clock command applied.
+    fn log_time_ms(&self) -> u64 {
+        self.0.iter().rev().find_map(|command| clock_time(command)).unwrap_or(0)
+    }
+    fn housekeeping(&self, now_ms: u64) -> Option<Vec<u8>> {
+        Some(format!("clock:{now_ms}").into_bytes())
+    }
     fn restore(&mut self, mut bytes: &[u8]) -> Result<(), String> {
         let mut commands = Vec::new();
         while let Some((&length, rest)) = bytes.split_first() {
@@ -37,6 +44,10 @@ impl StateMachine for Journal {
         self.0 = commands;
         Ok(())
     }
+}
+
+fn clock_time(command: &[u8]) -> Option<u64> {
+    std::str::from_utf8(command.strip_prefix(b"clock:")?).ok()?.parse().ok()
 }
 
 type JournalOutput = Output<usize>;
@@ -65,6 +76,8 @@ fn config(id: NodeId, nodes: u64, configure: &impl Fn(&mut DriverConfig)) -> Dri
     raft.election_timeout_max_ticks = 10;
     raft.heartbeat_interval_ticks = 1;
     let mut config = DriverConfig::new(raft);
+    // No housekeeping unless a test asks: it would add entries to every count.
+    config.housekeeping_interval_ticks = 0;
     configure(&mut config);
     config
 }
@@ -392,6 +405,45 @@ fn a_transfer_is_started_or_refused_at_once() {
     assert_eq!(cluster.driver(2).node().role(), Role::Leader);
     cluster.submit(1, 2, Request::TransferLeadership(3));
     assert!(matches!(cluster.answers_to(2)[..], [Answer::Refused { reason: RejectReason::NotLeader, .. }]));
+}
+
+#[test]
+fn the_leader_alone_proposes_housekeeping_stamped_with_log_time_that_never_goes_back() {
+    let mut cluster = Cluster::new(3, |config| {
+        config.housekeeping_interval_ticks = 4;
+        config.tick_millis = 10;
+    });
+    cluster.elect_first();
+    let clocks = |cluster: &Cluster, id: NodeId| -> Vec<u64> {
+        cluster.driver(id).machine().0.iter().filter_map(|command| clock_time(command)).collect()
+    };
+    // 13 ticks: the 13th's heartbeat tells the followers the last commit.
+    for _ in 0..13 {
+        for id in 1..=3 {
+            cluster.tick(id);
+        }
+        cluster.deliver_all();
+    }
+    // Every 4 ticks of 10 ms on the leader: 40, 80, 120 ms of log time, applied everywhere.
+    assert_eq!(clocks(&cluster, 1), [40, 80, 120]);
+    assert_eq!(clocks(&cluster, 2), clocks(&cluster, 1));
+    assert_eq!(cluster.driver(2).counters().housekeeping_proposals, 0, "followers propose none");
+    assert!(cluster.answers.is_empty(), "nobody waits for housekeeping: {:?}", cluster.answers);
+    // A new leader starts its clock from the log's time, so it never goes back.
+    cluster.submit(1, 1, Request::TransferLeadership(2));
+    cluster.deliver_all();
+    assert_eq!(cluster.driver(2).node().role(), Role::Leader);
+    for _ in 0..9 {
+        for id in 1..=3 {
+            cluster.tick(id);
+        }
+        cluster.deliver_all();
+    }
+    // Node 2's clock starts at the 120 ms it had applied: 160, 200.
+    let after = clocks(&cluster, 3);
+    assert_eq!(after, [40, 80, 120, 160, 200]);
+    assert!(after.windows(2).all(|pair| pair[0] < pair[1]), "log time moves forward only: {after:?}");
+    assert_eq!(cluster.driver(3).machine().log_time_ms(), *after.last().unwrap());
 }
 
 #[test]

@@ -232,6 +232,9 @@ fn driver_config(config: &NodeConfig) -> Result<DriverConfig, String> {
     raft.validate().map_err(|error| error.to_string())?;
     let mut driver = DriverConfig::new(raft);
     driver.compaction_threshold_entries = config.compaction_entries;
+    // Log time advances with the ticks; housekeeping (clock entries) once a second.
+    driver.tick_millis = (config.tick.as_millis() as u64).max(1);
+    driver.housekeeping_interval_ticks = (1_000 / driver.tick_millis).max(1);
     driver.misbehaviour = config.misbehaviour;
     // Answer a stuck request within 5 election timeouts: clients retry sooner anyway.
     driver.request_timeout_ticks = 5 * driver.raft.election_timeout_max_ticks;

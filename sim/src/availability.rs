@@ -16,7 +16,7 @@
 //!   phase has a leader every voter follows, a voter of its own configuration, and its
 //!   probe is applied everywhere, the
 //!   network is calmed (every delay under [`QUIET_DELAY_MAX_MICROS`], far inside an
-//!   election timeout) and the run goes on for [`QUIET_MICROS`]. Nobody asks for a
+//!   election timeout), syncs stop failing, and the run goes on for [`QUIET_MICROS`]. Nobody asks for a
 //!   transfer or a membership change then, so no voter's term may change and the leader
 //!   must stay in office: a term change now is a disruptive server (a removed node
 //!   campaigning, a pre-vote granted to a stale log, a timer that ignores heartbeats).
@@ -312,6 +312,7 @@ impl Availability {
     pub(crate) fn begin_quiet(&mut self, world: &mut World<'_>, leader: usize) {
         let now = world.queue.now();
         world.cluster.network.calm(QUIET_DELAY_MAX_MICROS);
+        world.cluster.calm_disks();
         let terms = world.cluster.hosts.iter().map(|host| host.core().map(|core| core.term())).collect();
         let leader_core = world.cluster.hosts[leader].core();
         let watched = world

@@ -13,7 +13,11 @@
 //! client-protocol finding. It follows the node a `MOVED` names; on `TRYAGAIN` (no
 //! leader known, or an outcome unknown because the node lost leadership with the
 //! write in flight) and after a timeout it retries elsewhere; a retried write keeps
-//! its sequence number, so the store's session applies it once. After
+//! its sequence number, so the store's session applies it once. A client opens its
+//! session (`KV.SESSION`, answered with the id) as part of its first write, and again
+//! after `SESSIONEXPIRED` (seeds with short session timeouts or a bound below the
+//! number of clients): the write that met it ends, failed, or indeterminate if an
+//! earlier attempt may have applied. After
 //! [`GIVE_UP_AFTER_TIMEOUTS`] timeouts in the safety phase it gives up: the operation is
 //! indeterminate if any attempt may have reached a log, failed if every attempt was
 //! refused. In the liveness phase clients start nothing new but never give up: every
@@ -54,7 +58,13 @@ const REFUSAL_BACKOFF_MICROS: Micros = 5_000;
 /// One client's state.
 #[derive(Debug)]
 pub(crate) struct Client {
+    /// The client's number in the history.
     id: ClientId,
+    /// Its exactly-once session's id (from `KV.SESSION`), once open; `None` before its
+    /// first write and after its session expired.
+    session: Option<ClientId>,
+    /// Writes so far: numbers each written value, so every value is unique.
+    writes: u64,
     next_sequence: Sequence,
     leader_guess: Option<usize>,
     attempts: u64,
@@ -86,6 +96,9 @@ struct Pending {
     /// The current attempt's link: the node's protocol session, and the session's
     /// number for the command.
     link: Option<(RespSession, u64)>,
+    /// A write waiting for its client's session: the attempts send `KV.SESSION` until
+    /// one is open, then the write (numbered in the new session) in `resp`.
+    opening_session: bool,
 }
 
 #[derive(Debug)]
@@ -99,6 +112,8 @@ impl Client {
     pub(crate) fn new(id: ClientId) -> Client {
         Client {
             id,
+            session: None,
+            writes: 0,
             next_sequence: 1,
             leader_guess: None,
             attempts: 0,
@@ -171,8 +186,17 @@ impl Clients {
             return_us: None,
             outcome: Outcome::Indeterminate,
         });
-        let resp = resp_command(&request, self.list[client].id, world.options.reads);
+        let opening_session =
+            matches!(request, PendingRequest::Write(_)) && self.list[client].session.is_none();
+        let resp = if opening_session {
+            let mut bytes = Vec::new();
+            encode(&[b"KV.SESSION"], &mut bytes);
+            bytes
+        } else {
+            resp_command(&request, world.options.reads)
+        };
         self.list[client].pending = Some(Pending {
+            opening_session,
             history_index,
             request,
             resp,
@@ -203,12 +227,11 @@ impl Clients {
             });
         }
         let state = &mut self.list[client];
-        let sequence = state.next_sequence;
-        state.next_sequence += 1;
+        state.writes += 1;
         let mut value = Vec::with_capacity(12);
         push_decimal(&mut value, state.id);
         value.push(b'.');
-        push_decimal(&mut value, sequence);
+        push_decimal(&mut value, state.writes);
         let value = Bytes(value);
         let operation = match random.below(10) {
             0..=4 => Operation::Set { key, value },
@@ -221,7 +244,15 @@ impl Clients {
             }
             _ => Operation::Delete { key },
         };
-        PendingRequest::Write(Command { client: state.id, sequence, operation })
+        // Numbered in the client's session now, or once one is open.
+        let (session, sequence) = match state.session {
+            Some(session) => {
+                state.next_sequence += 1;
+                (session, state.next_sequence - 1)
+            }
+            None => (0, 0),
+        };
+        PendingRequest::Write(Command { client: session, sequence, operation })
     }
 
     /// Sends the pending operation of `client` once more, to the node it believes leads.
@@ -304,7 +335,8 @@ impl Clients {
         pending.timeouts += 1;
         state.leader_guess = None;
         if in_safety_phase && pending.timeouts >= GIVE_UP_AFTER_TIMEOUTS {
-            let maybe_applied = pending.earlier_attempt_unrefused || pending.current_attempt_unrefused;
+            let maybe_applied = !pending.opening_session
+                && (pending.earlier_attempt_unrefused || pending.current_attempt_unrefused);
             let outcome = match pending.request {
                 PendingRequest::Write(..) if !maybe_applied => Outcome::Fail,
                 _ => Outcome::Indeterminate,
@@ -364,12 +396,23 @@ impl Clients {
                 return resp_link::protocol_broken(world, format!("client {id}: no whole reply to an answer"))
             }
         };
-        let asked = &self.list[client].pending.as_ref().expect("checked").request;
+        let pending = self.list[client].pending.as_ref().expect("checked");
+        if pending.opening_session && !matches!(reply, Reply::Error(_)) {
+            return match reply {
+                Reply::Integer(session) if session > 0 => self.session_opened(world, client, session as u64),
+                reply => resp_link::protocol_broken(
+                    world,
+                    format!("client {id}: a reply KV.SESSION never gets: {reply:?}"),
+                ),
+            };
+        }
+        let asked = &pending.request;
         let response = match reply {
             Reply::Error(error) => {
                 return match Refusal::of(&error) {
                     Refusal::NotPerformed(leader) => self.retries(world, client, request, leader, false),
                     Refusal::OutcomeUnknown => self.retries(world, client, request, None, true),
+                    Refusal::SessionExpired => self.session_expired(world, client),
                 };
             }
             reply => response_of(asked, reply),
@@ -409,6 +452,43 @@ impl Clients {
         state.leader_guess = leader_hint.filter(|id| (1..=nodes).contains(id)).map(|id| (id - 1) as usize);
         let backoff = world.random.between(1, REFUSAL_BACKOFF_MICROS);
         world.queue.schedule_in(backoff, Event::ClientRetry { client, attempt: request });
+    }
+
+    /// The client's session is gone (idle past the timeout, or evicted): the current
+    /// attempt did nothing, an earlier one may have. The operation ends (failed, or
+    /// indeterminate if an earlier attempt may have applied) and the client opens a new
+    /// session, numbered from 1 again.
+    fn session_expired(&mut self, world: &mut World<'_>, client: usize) {
+        let state = &mut self.list[client];
+        state.session = None;
+        world.sessions_renewed += 1;
+        let pending = state.pending.as_ref().expect("a pending operation");
+        let outcome = match pending.request {
+            PendingRequest::Write(..) if !pending.earlier_attempt_unrefused => Outcome::Fail,
+            _ => Outcome::Indeterminate,
+        };
+        self.done(world, client, outcome, None);
+    }
+
+    /// `KV.SESSION` answered: the pending write goes out in the new session, numbered 1.
+    /// Only the write's own attempts count toward whether it may have applied.
+    fn session_opened(&mut self, world: &mut World<'_>, client: usize, session: ClientId) {
+        let reads = world.options.reads;
+        let state = &mut self.list[client];
+        state.session = Some(session);
+        state.next_sequence = 2;
+        let pending = state.pending.as_mut().expect("a pending operation");
+        if let PendingRequest::Write(command) = &mut pending.request {
+            command.client = session;
+            command.sequence = 1;
+        }
+        pending.opening_session = false;
+        pending.resp = resp_command(&pending.request, reads);
+        pending.earlier_attempt_unrefused = false;
+        pending.current_attempt_unrefused = false;
+        pending.timeouts = 0;
+        state.leader_guess = Some(pending.target);
+        self.attempt(world, client);
     }
 
     /// The client got its answer; `from_leader`: the node that answered leads (as far
@@ -485,7 +565,7 @@ impl Clients {
 /// The RESP bytes a client sends for `request`: reads as `GET` or `KV.LIST` (after
 /// `READONLY` when reads are local), writes in the client's exactly-once session as
 /// `KV.EXEC client sequence ...`.
-fn resp_command(request: &PendingRequest, client: ClientId, reads: ReadMode) -> Vec<u8> {
+fn resp_command(request: &PendingRequest, reads: ReadMode) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(64);
     match request {
         PendingRequest::Read(query) => {
@@ -504,7 +584,7 @@ fn resp_command(request: &PendingRequest, client: ClientId, reads: ReadMode) -> 
         }
         PendingRequest::Write(command) => {
             let (mut client_text, mut sequence_text) = (Vec::with_capacity(8), Vec::with_capacity(8));
-            push_decimal(&mut client_text, client);
+            push_decimal(&mut client_text, command.client);
             push_decimal(&mut sequence_text, command.sequence);
             let mut arguments: Vec<&[u8]> = vec![b"KV.EXEC", &client_text, &sequence_text];
             match &command.operation {
@@ -596,7 +676,7 @@ mod tests {
     /// with `response`, and reads the reply back as the client does.
     fn round_trip(request: &PendingRequest, reads: ReadMode, response: Response) -> Result<Response, Reply> {
         let mut session = RespSession::new();
-        session.receive(&resp_command(request, 4, reads));
+        session.receive(&resp_command(request, reads));
         let (id, released) = session.next_request().expect("the command is released");
         if let (PendingRequest::Read(_), SessionRequest::Read { local, .. }) = (request, &released) {
             assert_eq!(*local, reads == ReadMode::Local, "READONLY makes reads local");

@@ -1,8 +1,9 @@
 //! Pipelining clients: connections that speak RESP to a node through the very protocol
 //! session the server runs (`kv::resp::RespSession`), several commands at a time.
 //!
-//! Each connection sends a batch in one write: a `KV.EXEC` session write of a key and
-//! reads of the same key around it (`GET k`, `KV.EXEC c s SET k v`, `GET k`, ...). The
+//! Each connection sends a batch in one write: a write of a key and reads of the same
+//! key around it (`GET k`, `SET k v`, `GET k`, ...). Every command is tried once, so a
+//! write needs no exactly-once session (plain `SET`/`DEL`, as Redis clients send). The
 //! node's side of the connection is a `RespSession`: it releases requests to the node's
 //! driver in the order it allows, the driver's answers go back into it, and the reply
 //! bytes it writes are what the connection parses, in order. Every command is tried
@@ -29,8 +30,8 @@ use raft_core::{NodeId, RequestId};
 use raft_host::Answer;
 use std::collections::VecDeque;
 
-/// The client ids of pipelining connections start here (the kv store's exactly-once
-/// sessions key on them, so they must not meet an ordinary client's).
+/// The client ids of pipelining connections in the history start here (the
+/// connection-order checker tells them from ordinary clients by it).
 pub(crate) const CONNECTION_CLIENTS: ClientId = 1_000_000;
 
 /// Request ids of connections have this bit set; the connection's index, its link's
@@ -54,7 +55,8 @@ struct Sent {
 #[derive(Debug)]
 pub(crate) struct Connection {
     client: ClientId,
-    next_sequence: u64,
+    /// Writes sent so far: numbers each written value, so every value is unique.
+    writes: u64,
     /// The node the connection talks to (position); `None`: pick one.
     target: Option<usize>,
     /// The node's side of the link: the protocol session.
@@ -86,7 +88,7 @@ impl Connections {
         let list = (0..count as u64)
             .map(|index| Connection {
                 client: CONNECTION_CLIENTS + index,
-                next_sequence: 1,
+                writes: 0,
                 target: None,
                 session: RespSession::new(),
                 generation: 0,
@@ -156,9 +158,8 @@ impl Connections {
         if random.chance(300_000) {
             operations.push(Operation::Read(Query::Get { key: key.clone() }));
         }
-        let sequence = connection.next_sequence;
-        connection.next_sequence += 1;
-        let value = Bytes(format!("{}.{sequence}", connection.client).into_bytes());
+        connection.writes += 1;
+        let value = Bytes(format!("{}.{}", connection.client, connection.writes).into_bytes());
         operations.push(if random.chance(150_000) {
             Operation::Delete { key: key.clone() }
         } else {
@@ -169,17 +170,10 @@ impl Connections {
         }
         let now = world.queue.now();
         let mut bytes = Vec::new();
-        let (client, sequence_text) = (connection.client.to_string(), sequence.to_string());
         for operation in operations {
             match &operation {
-                Operation::Set { key, value } => encode(
-                    &[b"KV.EXEC", client.as_bytes(), sequence_text.as_bytes(), b"SET", key, value],
-                    &mut bytes,
-                ),
-                Operation::Delete { key } => encode(
-                    &[b"KV.EXEC", client.as_bytes(), sequence_text.as_bytes(), b"DEL", key],
-                    &mut bytes,
-                ),
+                Operation::Set { key, value } => encode(&[b"SET", key, value], &mut bytes),
+                Operation::Delete { key } => encode(&[b"DEL", key], &mut bytes),
                 Operation::Read(Query::Get { key }) => encode(&[b"GET", key], &mut bytes),
                 other => unreachable!("a batch holds no {other:?}"),
             }

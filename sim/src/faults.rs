@@ -143,6 +143,15 @@ pub struct WorkloadParams {
     /// several chunks, some lost and resumed.
     #[serde(default)]
     pub snapshot_chunk_bytes: u64,
+    /// Client sessions unused for this much log time expire (the leaders' clock entries
+    /// drop them); 0 never. Short enough that a client waiting out a partition loses its
+    /// session and must open a new one.
+    #[serde(default)]
+    pub session_idle_micros: Micros,
+    /// The most client sessions the store keeps (the least recently used go); 0 no bound.
+    /// Below the number of clients, active sessions are evicted too.
+    #[serde(default)]
+    pub max_sessions: u64,
 }
 
 /// Picks a node when the fault fires.
@@ -315,6 +324,17 @@ impl FaultPlan {
             FaultProfile::None | FaultProfile::Light => 0,
             FaultProfile::Heavy | FaultProfile::Swarm if chunks.chance(500_000) => 0,
             FaultProfile::Heavy | FaultProfile::Swarm => chunks.between(16, 512),
+        };
+        // Session expiry and bounds, from a stream of their own.
+        let mut sessions = Random::new(seed, Purpose::Sessions);
+        let expiring = matches!(profile, FaultProfile::Heavy | FaultProfile::Swarm);
+        workload.session_idle_micros = match expiring && sessions.chance(500_000) {
+            true => sessions.between(50 * MILLISECOND, 2_000 * MILLISECOND),
+            false => 0,
+        };
+        workload.max_sessions = match expiring && sessions.chance(300_000) {
+            true => sessions.between(1, 4),
+            false => 0,
         };
         FaultPlan { network, storage, tick_micros, workload, schedule }
     }
@@ -503,6 +523,8 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         pipelined_connections: 0,
         request_round_micros: 0,
         snapshot_chunk_bytes: 0,
+        session_idle_micros: 0,
+        max_sessions: 0,
     };
     (network, storage, workload, rates)
 }
@@ -520,6 +542,8 @@ fn standard_workload() -> WorkloadParams {
         pipelined_connections: 0,
         request_round_micros: 0,
         snapshot_chunk_bytes: 0,
+        session_idle_micros: 0,
+        max_sessions: 0,
     }
 }
 
@@ -700,7 +724,7 @@ impl FaultPlan {
         };
         writeln!(
             f,
-            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}{}{}",
+            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}{}{}{}{}",
             millis(workload.think_micros),
             percent(workload.read_ppm),
             workload.keys,
@@ -723,6 +747,14 @@ impl FaultPlan {
             match workload.snapshot_chunk_bytes {
                 0 => String::new(),
                 bytes => format!("; snapshots in chunks of {bytes} bytes"),
+            },
+            match workload.session_idle_micros {
+                0 => String::new(),
+                idle => format!("; sessions expire after {} idle", millis(idle)),
+            },
+            match workload.max_sessions {
+                0 => String::new(),
+                bound => format!("; at most {bound} sessions"),
             },
         )
     }

@@ -86,6 +86,13 @@ impl ClientOp {
                 put("end", optional_bytes_json(to.as_ref()));
                 put("limit", json!(limit));
             }
+            // Not in a client's history (the leader's, or a client's before its writes);
+            // written for completeness only.
+            Operation::Clock { now_ms, .. } => {
+                put("op", json!("clock"));
+                put("now_ms", json!(now_ms));
+            }
+            Operation::OpenSession => put("op", json!("open_session")),
         }
         if let Outcome::Ok(response) = &self.outcome {
             match response {
@@ -96,6 +103,7 @@ impl ClientOp {
                     put("previous", optional_bytes_json(previous.as_ref()));
                 }
                 Response::Value(value) => put("value", optional_bytes_json(value.as_ref())),
+                Response::SessionOpened { client } => put("session", json!(client)),
                 Response::Entries(entries) => put(
                     "value",
                     Value::Array(
@@ -217,7 +225,7 @@ fn from_json(line: &str) -> Result<ClientOp, String> {
             Outcome::Ok(Response::Error(kv::KvError::Malformed(text("error")?)))
         }
         "ok" => Outcome::Ok(match &operation {
-            Operation::Set { .. } => Response::Done,
+            Operation::Set { .. } | Operation::Clock { .. } | Operation::OpenSession => Response::Done,
             Operation::Delete { .. } => Response::Deleted { existed: flag("existed")? },
             Operation::CompareAndSet { .. } => {
                 Response::Swapped { swapped: flag("swapped")?, previous: optional_bytes("previous")? }

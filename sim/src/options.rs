@@ -323,6 +323,10 @@ pub struct RunReport {
     /// Snapshots installed that arrived in more than one chunk.
     #[serde(default)]
     pub chunked_installs: u64,
+    /// Clients told their session had expired (idle past the timeout, or evicted by
+    /// the bound), who opened a new one.
+    #[serde(default)]
+    pub sessions_expired: u64,
     /// The linearizability verdict: "linearizable", "violated", "unknown", or "not
     /// checked" (the run failed before its end, or had no clients).
     #[serde(default)]

@@ -33,6 +33,8 @@ pub enum Purpose {
     Rounds = 10,
     /// How big a snapshot chunk is.
     SnapshotChunks = 11,
+    /// How long client sessions live and how many there may be.
+    Sessions = 12,
 }
 
 /// A seeded random source with the few draws the simulator needs.

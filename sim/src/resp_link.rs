@@ -101,6 +101,9 @@ pub(crate) enum Refusal {
     NotPerformed(Option<NodeId>),
     /// May or may not have taken effect (`TRYAGAIN outcome unknown`).
     OutcomeUnknown,
+    /// Refused because the client's session is gone (`SESSIONEXPIRED`): this attempt
+    /// did nothing, an earlier one may have; the client opens a new session.
+    SessionExpired,
 }
 
 impl Refusal {
@@ -108,6 +111,9 @@ impl Refusal {
     pub(crate) fn of(error: &str) -> Refusal {
         if error.starts_with("TRYAGAIN outcome unknown") {
             return Refusal::OutcomeUnknown;
+        }
+        if error.starts_with("SESSIONEXPIRED ") {
+            return Refusal::SessionExpired;
         }
         Refusal::NotPerformed(error.strip_prefix("MOVED 0 ").and_then(node_of_address))
     }

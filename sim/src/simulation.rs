@@ -155,6 +155,7 @@ impl<'t> Simulation<'t> {
             operations: OperationStats::of(&world.history),
             membership: checkers.membership.stats,
             chunked_installs: world.cluster.chunked_installs,
+            sessions_expired: world.sessions_renewed,
             linearizability: linearizability.to_string(),
             trace_hash: String::new(),
             wall_time_ms: 0.0,

@@ -5,6 +5,7 @@
 //! it, as the server's driver does with a plain `kv::KvStore`.
 
 use crate::checkers::{extend_prefix_digest, EMPTY_PREFIX_DIGEST};
+use kv::session::SessionPolicy;
 use kv::{Command, KvError, KvStore, Query, Response};
 use raft_core::{Entry, EntryPayload, LogIndex, Term};
 use raft_host::StateMachine;
@@ -59,6 +60,8 @@ pub struct Replica {
     /// The store.
     pub kv: KvStore,
     commands: Rc<RefCell<CommandCache>>,
+    /// The session policy this node's clock entries carry when it leads (the run's).
+    session_policy: SessionPolicy,
 }
 
 impl PartialEq for Replica {
@@ -71,8 +74,8 @@ impl Eq for Replica {}
 
 impl Replica {
     /// An empty replica that decodes commands through `commands`.
-    pub fn new(commands: Rc<RefCell<CommandCache>>) -> Replica {
-        Replica { digest: DigestStateMachine::default(), kv: KvStore::default(), commands }
+    pub fn new(commands: Rc<RefCell<CommandCache>>, session_policy: SessionPolicy) -> Replica {
+        Replica { digest: DigestStateMachine::default(), kv: KvStore::default(), commands, session_policy }
     }
 
     /// The index of the last applied entry.
@@ -102,8 +105,8 @@ impl StateMachine for Replica {
     type Query = Query;
     type Response = Response;
 
-    fn apply(&mut self, _index: LogIndex, command: &[u8]) -> Response {
-        self.kv.apply_bytes(command)
+    fn apply(&mut self, index: LogIndex, command: &[u8]) -> Response {
+        self.kv.apply_bytes_at(index, command)
     }
 
     fn query(&self, query: &Query) -> Response {
@@ -112,6 +115,18 @@ impl StateMachine for Replica {
 
     fn snapshot(&self) -> Vec<u8> {
         self.to_snapshot()
+    }
+
+    fn log_time_ms(&self) -> u64 {
+        self.kv.sessions().log_time_ms()
+    }
+
+    /// With a session policy, the leader's clock entries expire sessions (`kv::session`).
+    fn housekeeping(&self, now_ms: u64) -> Option<Vec<u8>> {
+        if self.session_policy == SessionPolicy::default() {
+            return None;
+        }
+        self.kv.clock_command(now_ms, self.session_policy).map(|command| command.encode())
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
@@ -130,7 +145,7 @@ impl StateMachine for Replica {
         };
         let command = self.commands.borrow_mut().decode(entry, bytes);
         Some(match command {
-            Some(command) => self.kv.apply(&command),
+            Some(command) => self.kv.apply_at(entry.index, &command),
             None => Response::Error(KvError::Malformed("the entry is not a command".to_string())),
         })
     }
@@ -196,15 +211,22 @@ mod tests {
     #[test]
     fn replicas_apply_commands_and_snapshot_store_and_fingerprint() {
         let mut replica = Replica::default();
-        let command =
-            Command { client: 3, sequence: 1, operation: kv::Operation::Delete { key: "k".into() } };
         let entry =
             |index, bytes: Vec<u8>| Entry { term: 1, index, payload: EntryPayload::Command(bytes.into()) };
-        let response = replica.apply_entry(&entry(1, command.encode()));
+        let open = Command { client: 0, sequence: 0, operation: kv::Operation::OpenSession };
+        let response = replica.apply_entry(&entry(1, open.encode()));
+        assert_eq!(
+            response,
+            Some(Response::SessionOpened { client: 1 }),
+            "the session is named by its entry"
+        );
+        let command =
+            Command { client: 1, sequence: 1, operation: kv::Operation::Delete { key: "k".into() } };
+        let response = replica.apply_entry(&entry(2, command.encode()));
         assert_eq!(response, Some(Response::Deleted { existed: false }));
-        let junk = replica.apply_entry(&entry(2, b"not a command".to_vec()));
+        let junk = replica.apply_entry(&entry(3, b"not a command".to_vec()));
         assert!(matches!(junk, Some(Response::Error(KvError::Malformed(_)))));
-        assert_eq!(replica.applied_index(), 2);
+        assert_eq!(replica.applied_index(), 3);
         let mut restored = Replica::default();
         restored.restore(&replica.to_snapshot()).unwrap();
         assert_eq!(restored, replica);

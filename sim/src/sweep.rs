@@ -145,6 +145,8 @@ pub struct SweepSummary {
     pub membership: crate::checkers::MembershipStats,
     /// Snapshots installed in more than one chunk, over all reported seeds.
     pub chunked_installs: u64,
+    /// Client sessions that expired under their clients, over all reported seeds.
+    pub sessions_expired: u64,
     /// Failing seeds, lowest first.
     pub failures: Vec<SeedResult>,
     /// Wall-clock time of the sweep.
@@ -269,6 +271,7 @@ fn report(summary: &mut SweepSummary, on_result: &mut impl FnMut(&SeedResult), r
     summary.events += result.report.events;
     summary.membership.add(&result.report.membership);
     summary.chunked_installs += result.report.chunked_installs;
+    summary.sessions_expired += result.report.sessions_expired;
     on_result(&result);
     if result.report.verdict == Verdict::Pass {
         summary.passed += 1;

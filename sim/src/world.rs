@@ -26,6 +26,8 @@ pub(crate) struct World<'t> {
     pub(crate) cluster: Cluster,
     /// Every client operation so far, in invocation order.
     pub(crate) history: Vec<ClientOp>,
+    /// Client sessions that expired under a client (it got `SESSIONEXPIRED` and opened a new one).
+    pub(crate) sessions_renewed: u64,
     pub(crate) trace: Trace<'t>,
     /// The workload's random stream: clients and the operator draw from it in turn.
     pub(crate) random: Random,
@@ -44,6 +46,7 @@ impl<'t> World<'t> {
             queue: EventQueue::default(),
             cluster: Cluster::new(options, plan),
             history: Vec::new(),
+            sessions_renewed: 0,
             trace,
             random: Random::new(options.seed, Purpose::Workload),
             ticks: Ticks::new(options.nodes),

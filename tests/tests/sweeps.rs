@@ -55,6 +55,7 @@ fn sweep_slice(faults: FaultProfile, nodes: usize) {
         "{faults} seeds on {nodes} nodes exercised too little membership: {membership:?}"
     );
     assert!(summary.chunked_installs > 0, "{faults} seeds on {nodes} nodes sent no snapshot in chunks");
+    assert!(summary.sessions_expired > 0, "{faults} seeds on {nodes} nodes expired no client session");
     assert!(
         failures.is_empty(),
         "{} of {per_size} {faults} seeds on {nodes} nodes failed:\n{}",

@@ -44,6 +44,9 @@ pub struct ServerOptions {
     pub tick: Duration,
     /// Snapshot and compact the log after this many applied entries.
     pub compaction_entries: u64,
+    /// How long client sessions live and how many there may be; this node's clock
+    /// entries carry it while it leads.
+    pub sessions: kv::session::SessionPolicy,
     /// Storage settings.
     pub storage: StorageOptions,
     /// A rule of the driver broken on purpose, to see the crash test catch it. Never
@@ -144,7 +147,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     config.joining = options.joining;
     let mut node = Node::start_with_address_book(
         config,
-        ServerMachine::default(),
+        ServerMachine::with_session_policy(options.sessions),
         Some(AddressBook { recorded: recorded_addresses, in_context: machine::addresses_in_context }),
     )
     .await

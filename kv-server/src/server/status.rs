@@ -52,6 +52,12 @@ pub(crate) struct NodeStatus {
     pub(crate) leaving: Vec<NodeId>,
     /// Keys in the store.
     pub(crate) keys: usize,
+    /// Client sessions in the store, and how many have expired in all.
+    pub(crate) sessions: usize,
+    pub(crate) sessions_expired: u64,
+    /// The session policy of the latest clock entry applied, and its log time.
+    pub(crate) session_policy: kv::session::SessionPolicy,
+    pub(crate) log_time_ms: u64,
     /// Client requests waiting.
     pub(crate) pending_requests: usize,
     /// Writes issued to the disk and made durable.
@@ -92,6 +98,10 @@ impl NodeStatus {
             voters: configuration.incoming_voters().to_vec(),
             leaving: configuration.outgoing_voters().to_vec(),
             keys: driver.machine().store().len(),
+            sessions: driver.machine().store().sessions().len(),
+            sessions_expired: driver.machine().store().sessions().expired_total(),
+            session_policy: driver.machine().store().sessions().policy(),
+            log_time_ms: driver.machine().store().sessions().log_time_ms(),
             pending_requests: driver.pending_requests(),
             writes_issued: driver.issued(),
             writes_durable: driver.durable_through(),
@@ -184,6 +194,14 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared) -> String {
         links.frames_rejected.load(Ordering::Relaxed),
         links.connections_refused.load(Ordering::Relaxed),
         links.sends_dropped.load(Ordering::Relaxed),
+    );
+    // Exactly-once sessions: how many the store holds, the policy the log last set
+    // (0: no expiry / no bound), and the log's time.
+    let policy = status.session_policy;
+    let _ = write!(
+        text,
+        "# Sessions\r\nsessions:{}\r\nsessions_expired:{}\r\nsession_idle_timeout_ms:{}\r\nmax_sessions:{}\r\nlog_time_ms:{}\r\n\r\n",
+        status.sessions, status.sessions_expired, policy.idle_timeout_ms, policy.max_sessions, status.log_time_ms
     );
     let _ =
         write!(text, "# Keyspace\r\ndb0:keys={}\r\n\r\n# Raft\r\n{}", status.keys, raft_info_text(status));

@@ -10,7 +10,8 @@
 //! | `KV.CAS key expected new` | set `new` if the key holds `expected` | `[1 or 0, previous value]` |
 //! | `KV.CAD key expected` | delete if the key holds `expected` | `[1 or 0, previous value]` |
 //! | `KV.LIST [from [to [limit]]]` | keys in `[from, to)` in order (`""` = unbounded end) | flat array key, value, ... |
-//! | `KV.EXEC client sequence SET/DEL/KV.CAS/KV.CAD ...` | a write with an exactly-once session: a retry with the same sequence applies once | as the write |
+//! | `KV.SESSION` | open an exactly-once session (through the log) | integer: the client id for `KV.EXEC` |
+//! | `KV.EXEC client sequence SET/DEL/KV.CAS/KV.CAD ...` | a write in the session `client` (from `KV.SESSION`), numbered 1, 2, 3…: a retry with the same sequence applies once | as the write; `-SESSIONEXPIRED` once the session is gone |
 //! | `RAFT.INFO` | this node's Raft state | bulk text |
 //! | `RAFT.TRANSFER id` | hand leadership to node `id` | `+OK` once started |
 //! | `RAFT.ADD id host:port [VOTER]` | add a learner the leader promotes once it has caught up (`VOTER`: a voter at once); the address goes through the log in the same entry | `+OK` once in force |
@@ -98,6 +99,8 @@ pub enum ClientCommand {
     },
     /// A write without a session (each key of a `DEL` on its own).
     Write(Vec<WriteCommand>),
+    /// `KV.SESSION`: open a session.
+    OpenSession,
     /// `KV.EXEC client sequence <write>`.
     SessionWrite {
         /// The session's client id.
@@ -297,6 +300,10 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
                 ));
             }
             ClientCommand::Write(vec![write(name, rest)?])
+        }
+        "KV.SESSION" => {
+            arity(0..=0)?;
+            ClientCommand::OpenSession
         }
         "KV.EXEC" => {
             let [client, sequence, inner, tail @ ..] = rest else {

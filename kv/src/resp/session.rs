@@ -30,7 +30,7 @@
 use super::commands::{self, ClientCommand, MembershipCommand, WriteCommand};
 use super::parser::{self, Parsed};
 use super::Reply;
-use crate::{Bytes, Command, Query, Response};
+use crate::{Bytes, Command, Operation, Query, Response};
 use raft_core::{NodeId, RejectReason};
 use std::collections::VecDeque;
 
@@ -135,6 +135,8 @@ enum Shape {
     Done,
     /// `INFO`, `RAFT.INFO`: bulk text; `DBSIZE`: an integer.
     Status,
+    /// `KV.SESSION`: the new session's client id.
+    Session,
 }
 
 /// One command waiting for its reply.
@@ -384,6 +386,10 @@ impl RespSession {
                 .submit(Shape::List, vec![Request::Read { query: Query::List { from, to, limit }, local }]),
             // Without a session (client 0): applied each time it reaches the log, as Redis does.
             ClientCommand::Write(writes) => self.writes(writes, 0, 0),
+            ClientCommand::OpenSession => {
+                let open = Command { client: 0, sequence: 0, operation: Operation::OpenSession };
+                self.submit(Shape::Session, vec![Request::Write(open)])
+            }
             ClientCommand::SessionWrite { client, sequence, write } => {
                 self.writes(vec![write], client, sequence)
             }
@@ -485,6 +491,9 @@ fn render(shape: Shape, answers: &[Option<Answer>], reply: &mut Reply) {
             }
         }
         (Shape::Done, [Answer::Done]) => reply.simple("OK"),
+        (Shape::Session, [Answer::Response(Response::SessionOpened { client })]) => {
+            reply.integer(*client as i64)
+        }
         (Shape::Status, [Answer::Text(text)]) => reply.bulk(Some(text.as_bytes())),
         (Shape::Status, [Answer::Count(count)]) => reply.integer(*count as i64),
         (_, [answer, ..]) => unexpected(answer, reply),
@@ -514,6 +523,10 @@ fn refusal(answer: &Answer, reply: &mut Reply) {
         None => reply.error(fallback),
     };
     match answer {
+        // A code of its own, so a client can tell it must open a new session.
+        Answer::Response(Response::Error(error @ crate::KvError::SessionExpired { .. })) => {
+            reply.error(&format!("SESSIONEXPIRED {error}"))
+        }
         Answer::Response(Response::Error(error)) => reply.error(&format!("ERR {error}")),
         Answer::Refused { reason: RejectReason::NotLeader, leader_address } => {
             redirect(leader_address, reply, "TRYAGAIN no leader is known yet; retry shortly")

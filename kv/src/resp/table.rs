@@ -113,6 +113,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "KV.EXEC client sequence <SET|DEL|KV.CAS|KV.CAD ...>: a write applied exactly once",
     ),
     spec(
+        "KV.SESSION",
+        1,
+        WRITE,
+        NO_KEYS,
+        "connection",
+        "Open an exactly-once session: the client id for KV.EXEC",
+    ),
+    spec(
         "KV.LIST",
         -1,
         &["readonly"],

@@ -25,7 +25,7 @@ fn written(operation: &Operation) -> Option<(&Bytes, Option<&Bytes>)> {
         Operation::Set { key, value } => Some((key, Some(value))),
         Operation::Delete { key } => Some((key, None)),
         Operation::CompareAndSet { key, new, .. } => Some((key, new.as_ref())),
-        Operation::Read(_) => None,
+        Operation::Read(_) | Operation::Clock { .. } | Operation::OpenSession => None,
     }
 }
 

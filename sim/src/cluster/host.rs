@@ -37,6 +37,8 @@ pub struct Host {
     pub id: NodeId,
     config: DriverConfig,
     seed: u64,
+    /// The session policy its state machine's clock entries carry when it leads.
+    pub session_policy: kv::session::SessionPolicy,
     /// The running process; `None` while crashed.
     pub driver: Option<Driver<Replica>>,
     /// The model of the disk, which outlives crashes: what must be durable.
@@ -74,6 +76,7 @@ impl Host {
             id: config.raft.id,
             config,
             seed,
+            session_policy: kv::session::SessionPolicy::default(),
             driver: None,
             disk: Disk::default(),
             fs: MemFs::new(),
@@ -160,7 +163,7 @@ impl Host {
         let seed = self.seed ^ self.incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let config = self.config.clone();
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Driver::start(config, image, seed, Replica::new(commands))
+            Driver::start(config, image, seed, Replica::new(commands, self.session_policy))
         }))
         .map_err(|payload| {
             StartError::Broken(format!(

@@ -491,6 +491,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             "events_per_second": summary.events_per_second(),
             "membership": summary.membership,
             "chunked_installs": summary.chunked_installs,
+            "sessions_expired": summary.sessions_expired,
             "exit_code": summary.exit_code(),
         }});
         outln!("{object}");
@@ -510,9 +511,10 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             summary.events_per_second() / 1e6
         );
         outln!(
-            "  membership: {}; {} snapshots installed in several chunks",
+            "  membership: {}; {} snapshots installed in several chunks; {} client sessions expired",
             report::membership_line(&summary.membership),
-            summary.chunked_installs
+            summary.chunked_installs,
+            summary.sessions_expired
         );
         for (failure, (_, repro)) in summary.failures.iter().zip(&repro_files).take(FAILURES_LISTED) {
             let invariant =

@@ -207,6 +207,8 @@ pub fn describe(op: &ClientOp) -> String {
         Operation::CompareAndSet { key, expected, new } => format!("cas {key} {expected:?} -> {new:?}"),
         Operation::Read(Query::Get { key }) => format!("get {key}"),
         Operation::Read(Query::List { from, to, .. }) => format!("list [{from:?}, {to:?})"),
+        Operation::Clock { now_ms, .. } => format!("clock {now_ms} ms"),
+        Operation::OpenSession => "open a session".to_string(),
     };
     let answered = match &op.outcome {
         Outcome::Ok(Response::Done) => "ok".to_string(),
@@ -216,6 +218,7 @@ pub fn describe(op: &ClientOp) -> String {
         }
         Outcome::Ok(Response::Value(value)) => format!("ok, read {value:?}"),
         Outcome::Ok(Response::Entries(entries)) => format!("ok, read {entries:?}"),
+        Outcome::Ok(Response::SessionOpened { client }) => format!("ok, session {client}"),
         Outcome::Ok(Response::Error(error)) => format!("error: {error}"),
         Outcome::Fail => "failed".to_string(),
         Outcome::Indeterminate => "indeterminate".to_string(),

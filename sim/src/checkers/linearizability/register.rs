@@ -173,7 +173,7 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     key_history(&mut keys, key);
                 });
             }
-            (Operation::Read(Query::List { .. }), _) => {}
+            (Operation::Read(Query::List { .. }) | Operation::Clock { .. } | Operation::OpenSession, _) => {}
             (Operation::Set { key, .. } | Operation::Delete { key }, _)
             | (Operation::CompareAndSet { key, .. } | Operation::Read(Query::Get { key }), _) => {
                 key_history(&mut keys, key);
@@ -251,6 +251,8 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     }
                 }
             }
+            // Neither touches a key.
+            Operation::Clock { .. } | Operation::OpenSession => {}
         }
     }
     keys.into_values().collect()
