@@ -555,6 +555,10 @@ impl<M: StateMachine> Driver<M> {
 
     fn apply(&mut self, entry: raft_core::Entry, decision: Option<&CommitDecision>) {
         let response = self.machine.apply_entry(&entry);
+        let answer = match (&response, decision) {
+            (Some(response), Some(_)) => self.machine.answer_fingerprint(response),
+            _ => 0,
+        };
         self.applied_index = entry.index;
         self.applied_since_compaction_check = true;
         let joint = match &entry.payload {
@@ -571,7 +575,7 @@ impl<M: StateMachine> Driver<M> {
                 (Kind::Write, true, Some(response)) => Answer::Applied { index: entry.index, response },
                 (Kind::Membership, true, _) if joint == Some(true) => {
                     self.joint_waiters.push((request, entry.index, self.now_tick));
-                    return self.observe_applied(entry, decision);
+                    return self.observe_applied(entry, decision, answer);
                 }
                 (Kind::Membership, true, _) => Answer::Done { index: entry.index },
                 // Another entry took its place: a newer leader overwrote it.
@@ -579,12 +583,12 @@ impl<M: StateMachine> Driver<M> {
             };
             self.answers.push((request, answer));
         }
-        self.observe_applied(entry, decision);
+        self.observe_applied(entry, decision, answer);
     }
 
-    fn observe_applied(&mut self, entry: raft_core::Entry, decision: Option<&CommitDecision>) {
+    fn observe_applied(&mut self, entry: raft_core::Entry, decision: Option<&CommitDecision>, answer: u64) {
         if let Some(decision) = decision {
-            self.outputs.push(Output::Event(Event::Applied { entry, decision: decision.clone() }));
+            self.outputs.push(Output::Event(Event::Applied { entry, decision: decision.clone(), answer }));
         }
     }
 

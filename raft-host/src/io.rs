@@ -158,6 +158,10 @@ pub enum Event {
         entry: Entry,
         /// How the node decided the commit.
         decision: CommitDecision,
+        /// The state machine's fingerprint of its answer
+        /// ([`crate::StateMachine::answer_fingerprint`]; 0 for entries without one).
+        /// Deterministic replicas give equal fingerprints for the entry at an index.
+        answer: u64,
     },
     /// The state machine was replaced by a snapshot from the leader.
     SnapshotInstalled {

@@ -49,6 +49,14 @@ pub trait StateMachine {
         None
     }
 
+    /// A fingerprint of `response`, for observers that check replicas agree: a
+    /// deterministic machine answers the entry at an index alike on every replica, so
+    /// a difference means their states diverged (a clock read, an unordered map, a
+    /// field a snapshot forgot). 0 (the default): not fingerprinted.
+    fn answer_fingerprint(&self, _response: &Self::Response) -> u64 {
+        0
+    }
+
     /// Every committed entry passes here, in order, no-ops and membership changes
     /// included. The default applies commands and skips the rest; a state machine
     /// that fingerprints the whole log (the simulator's) overrides it.

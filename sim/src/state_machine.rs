@@ -117,6 +117,13 @@ impl StateMachine for Replica {
         self.to_snapshot()
     }
 
+    /// The answer's words, fingerprinted: replicas that agree answer alike.
+    fn answer_fingerprint(&self, response: &Response) -> u64 {
+        let mut fingerprint = crate::random::Fingerprint::default();
+        fingerprint.bytes(format!("{response:?}").as_bytes());
+        fingerprint.finish()
+    }
+
     fn log_time_ms(&self) -> u64 {
         self.kv.sessions().log_time_ms()
     }

@@ -80,7 +80,9 @@ impl Checkers {
                 }
                 self.check_committed_durable(hosts)
             }
-            Observed::Applied { node, entry, decision } => self.on_applied(node, entry, decision, hosts),
+            Observed::Applied { node, entry, decision, answer } => {
+                self.on_applied(node, entry, decision, answer, hosts)
+            }
             Observed::SnapshotInstalled { node, snapshot } => {
                 let index = snapshot.meta.last_included_index;
                 let Some((digest, _)) = Replica::parse_snapshot(&snapshot.data) else {
@@ -147,10 +149,11 @@ impl Checkers {
         node: NodeId,
         entry: &raft_core::Entry,
         decision: &CommitDecision,
+        answer: u64,
         hosts: &[Host],
     ) -> Check {
         self.monotonic.on_applied(node, entry.index)?;
-        let Some(committed) = self.state_machine_safety.on_applied(node, entry)? else {
+        let Some(committed) = self.state_machine_safety.on_applied(node, entry, answer)? else {
             return Ok(());
         };
         if let raft_core::EntryPayload::MembershipChange { configuration, .. } = &entry.payload {

@@ -69,6 +69,10 @@ pub enum Invariant {
     /// Every node applies the same sequence (snapshots included).
     #[serde(rename = "state machine safety")]
     StateMachineSafety,
+    /// Every replica answers the entry at an index as the first did: state machines
+    /// that applied the same log are in the same state (determinism).
+    #[serde(rename = "replicas agree")]
+    ReplicaAgreement,
     /// A node's term never goes back.
     #[serde(rename = "monotonic term")]
     MonotonicTerm,
@@ -163,6 +167,7 @@ impl Invariant {
             Invariant::LogMatching => "log matching",
             Invariant::LeaderCompleteness => "leader completeness",
             Invariant::StateMachineSafety => "state machine safety",
+            Invariant::ReplicaAgreement => "replicas agree",
             Invariant::MonotonicTerm => "monotonic term",
             Invariant::MonotonicCommitIndex => "monotonic commit index",
             Invariant::MonotonicAppliedIndex => "monotonic applied index",

@@ -101,6 +101,8 @@ pub enum Observed<'a> {
         entry: &'a Entry,
         /// How the node decided the commit.
         decision: &'a CommitDecision,
+        /// The fingerprint of the node's state machine's answer to it.
+        answer: u64,
     },
     /// A node's state machine was replaced by a snapshot from the leader.
     SnapshotInstalled {

@@ -2,6 +2,15 @@
 //! given index, so the applied sequences of all nodes are prefixes of one another.
 //! Snapshots are held to the same rule: a state machine restored from a snapshot at
 //! index `i` must equal the applied prefix up to `i`.
+//!
+//! The same entries must also get the same answers ([`Invariant::ReplicaAgreement`]):
+//! each node's state machine fingerprints its answer to every entry, and a node that
+//! answers an index differently from the first node to apply it has a state that
+//! diverged, though it applied the same log. That is a state machine (or a host around
+//! it) that is not deterministic: one that reads a clock, iterates a hash map, or
+//! restores a snapshot that forgot a field. A divergence shows when an answer depends
+//! on it (a compare-and-set's previous value, a delete's "existed", a session's
+//! refusal), so it is caught at the first entry that reveals it.
 
 use super::{payload_digest, Check, Invariant, Violation};
 use raft_core::{Entry, LogIndex, NodeId, Term};
@@ -35,6 +44,7 @@ struct AppliedEntry {
     payload_digest: u64,
     prefix_digest: u64,
     first_node: NodeId,
+    answer: u64,
 }
 
 /// The one applied sequence every node must follow.
@@ -45,9 +55,15 @@ pub struct StateMachineSafety {
 }
 
 impl StateMachineSafety {
-    /// `node` applied `entry`. Returns the entry if it extends the applied sequence
-    /// (no node had applied that index before).
-    pub fn on_applied(&mut self, node: NodeId, entry: &Entry) -> Result<Option<CommittedEntry>, Violation> {
+    /// `node` applied `entry` and its state machine answered with fingerprint `answer`.
+    /// Returns the entry if it extends the applied sequence (no node had applied that
+    /// index before).
+    pub fn on_applied(
+        &mut self,
+        node: NodeId,
+        entry: &Entry,
+        answer: u64,
+    ) -> Result<Option<CommittedEntry>, Violation> {
         let Some(position) = entry.index.checked_sub(1).map(|position| position as usize) else {
             return Err(Violation::new(
                 Invariant::StateMachineSafety,
@@ -71,6 +87,16 @@ impl StateMachineSafety {
                     ),
                 ));
             }
+            if first.answer != answer {
+                return Err(Violation::new(
+                    Invariant::ReplicaAgreement,
+                    vec![first.first_node, node],
+                    format!(
+                        "node {node} answered entry {} (term {}) differently from node {}, which applied it first: their state machines diverged on the same log",
+                        entry.index, entry.term, first.first_node
+                    ),
+                ));
+            }
             return Ok(None);
         }
         if position != self.applied.len() {
@@ -90,6 +116,7 @@ impl StateMachineSafety {
             payload_digest,
             prefix_digest: extend_prefix_digest(previous, entry),
             first_node: node,
+            answer,
         });
         Ok(Some(CommittedEntry { index: entry.index, term: entry.term }))
     }
@@ -144,35 +171,46 @@ mod tests {
     #[test]
     fn nodes_applying_the_same_sequence_at_different_paces_is_fine() {
         let mut checker = StateMachineSafety::default();
-        assert!(checker.on_applied(1, &command(1, 1, b"a")).unwrap().is_some());
-        assert!(checker.on_applied(1, &command(2, 1, b"b")).unwrap().is_some());
-        assert!(checker.on_applied(2, &command(1, 1, b"a")).unwrap().is_none());
+        assert!(checker.on_applied(1, &command(1, 1, b"a"), 0).unwrap().is_some());
+        assert!(checker.on_applied(1, &command(2, 1, b"b"), 0).unwrap().is_some());
+        assert!(checker.on_applied(2, &command(1, 1, b"a"), 0).unwrap().is_none());
         assert_eq!(checker.applied_len(), 2);
     }
 
     #[test]
     fn two_nodes_applying_different_entries_at_one_index_fires() {
         let mut checker = StateMachineSafety::default();
-        checker.on_applied(1, &command(1, 1, b"a")).unwrap();
-        let violation = checker.on_applied(2, &command(1, 2, b"a")).unwrap_err();
+        checker.on_applied(1, &command(1, 1, b"a"), 0).unwrap();
+        let violation = checker.on_applied(2, &command(1, 2, b"a"), 0).unwrap_err();
         assert_eq!(violation.invariant, "state machine safety");
         assert_eq!(violation.nodes, vec![1, 2]);
-        let violation = checker.on_applied(3, &command(1, 1, b"z")).unwrap_err();
+        let violation = checker.on_applied(3, &command(1, 1, b"z"), 0).unwrap_err();
         assert!(violation.detail.contains("another payload"));
+    }
+
+    #[test]
+    fn a_replica_answering_the_same_entry_differently_fires() {
+        let mut checker = StateMachineSafety::default();
+        checker.on_applied(1, &command(1, 1, b"a"), 7).unwrap();
+        checker.on_applied(2, &command(1, 1, b"a"), 7).unwrap();
+        let violation = checker.on_applied(3, &command(1, 1, b"a"), 8).unwrap_err();
+        assert_eq!(violation.invariant, "replicas agree");
+        assert_eq!(violation.nodes, vec![1, 3]);
+        assert!(violation.detail.contains("diverged"), "{}", violation.detail);
     }
 
     #[test]
     fn applying_past_a_gap_fires() {
         let mut checker = StateMachineSafety::default();
-        checker.on_applied(1, &command(1, 1, b"a")).unwrap();
-        assert!(checker.on_applied(1, &command(3, 1, b"c")).is_err());
+        checker.on_applied(1, &command(1, 1, b"a"), 0).unwrap();
+        assert!(checker.on_applied(1, &command(3, 1, b"c"), 0).is_err());
     }
 
     #[test]
     fn a_snapshot_must_match_the_applied_prefix() {
         let mut checker = StateMachineSafety::default();
         let first = command(1, 1, b"a");
-        checker.on_applied(1, &first).unwrap();
+        checker.on_applied(1, &first, 0).unwrap();
         let good = extend_prefix_digest(EMPTY_PREFIX_DIGEST, &first);
         checker.on_restored(2, 1, good).unwrap();
         assert!(checker.on_restored(2, 1, good ^ 1).is_err(), "a diverging snapshot");

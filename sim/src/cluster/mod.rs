@@ -592,8 +592,8 @@ impl Cluster {
                 let configuration = &configuration;
                 self.observe(Observed::Committed { node, index, term, configuration, leader_term }, now);
             }
-            raft_host::Event::Applied { entry, decision } => {
-                self.observe(Observed::Applied { node, entry: &entry, decision: &decision }, now);
+            raft_host::Event::Applied { entry, decision, answer } => {
+                self.observe(Observed::Applied { node, entry: &entry, decision: &decision, answer }, now);
             }
             raft_host::Event::SnapshotInstalled { snapshot } => {
                 let chunk = self.hosts[position].config().raft.max_snapshot_chunk_bytes;
