@@ -23,7 +23,8 @@ pub const TAG_KV: u8 = 0;
 /// The tag of an address-book entry.
 pub const TAG_ADDRESS: u8 = 1;
 
-const SNAPSHOT_FORMAT: u8 = 1;
+const SNAPSHOT_FORMAT: u8 = 2;
+const SNAPSHOT_FORMAT_1: u8 = 1;
 
 fn codec() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<{ 1 << 20 }>()
@@ -94,6 +95,7 @@ pub enum ServerResponse {
     AddressRecorded,
 }
 
+/// Format 1 of the machine's snapshot: the store's bytes nested in one value.
 #[derive(Serialize, Deserialize)]
 struct SnapshotBody {
     store: Vec<u8>,
@@ -185,27 +187,37 @@ impl raft_host::StateMachine for ServerMachine {
         }
     }
 
+    /// Format 2: the addresses, then the store's snapshot streamed after them (no copy
+    /// of the store's bytes inside another buffer). Format 1 (the store's bytes nested
+    /// in one value) still restores.
     fn snapshot(&self) -> Vec<u8> {
-        let body = SnapshotBody { store: self.store.snapshot(), addresses: self.addresses.clone() };
         let mut bytes = vec![SNAPSHOT_FORMAT];
-        bytes.extend_from_slice(
-            &bincode::serde::encode_to_vec(&body, bincode::config::standard()).expect("encodes"),
-        );
+        bincode::serde::encode_into_std_write(&self.addresses, &mut bytes, codec()).expect("encodes");
+        self.store.snapshot_to(&mut bytes).expect("writing to a vector cannot fail");
         bytes
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
-        let Some((&SNAPSHOT_FORMAT, body)) = snapshot.split_first() else {
-            return Err("not a kv-server snapshot (unknown format byte)".to_string());
+        let (store, addresses) = match snapshot.split_first() {
+            Some((&SNAPSHOT_FORMAT, mut body)) => {
+                let addresses: BTreeMap<NodeId, String> =
+                    bincode::serde::decode_from_std_read(&mut body, codec())
+                        .map_err(|error| error.to_string())?;
+                (KvStore::restore_from(&mut body).map_err(|error| error.to_string())?, addresses)
+            }
+            Some((&SNAPSHOT_FORMAT_1, body)) => {
+                let (body, read): (SnapshotBody, usize) =
+                    bincode::serde::decode_from_slice(body, bincode::config::standard())
+                        .map_err(|error| error.to_string())?;
+                if read != snapshot.len() - 1 {
+                    return Err("trailing bytes after the snapshot".to_string());
+                }
+                (KvStore::restore(&body.store).map_err(|error| error.to_string())?, body.addresses)
+            }
+            _ => return Err("not a kv-server snapshot (unknown format byte)".to_string()),
         };
-        let (body, read): (SnapshotBody, usize) =
-            bincode::serde::decode_from_slice(body, bincode::config::standard())
-                .map_err(|error| error.to_string())?;
-        if read != snapshot.len() - 1 {
-            return Err("trailing bytes after the snapshot".to_string());
-        }
-        self.store = KvStore::restore(&body.store).map_err(|error| error.to_string())?;
-        self.addresses = body.addresses;
+        self.store = store;
+        self.addresses = addresses;
         self.addresses_version += 1;
         Ok(())
     }
@@ -242,6 +254,18 @@ mod tests {
         restored.restore(&machine.snapshot()).unwrap();
         assert_eq!((restored.store(), restored.addresses()), (machine.store(), machine.addresses()));
         assert!(restored.restore(b"\x02").is_err());
+        assert!(restored.restore(b"\x09").is_err());
+        let mut longer = machine.snapshot();
+        longer.push(0);
+        assert!(restored.restore(&longer).is_err(), "trailing bytes");
+        // Format 1, the store's bytes nested in one value, still restores.
+        let body = SnapshotBody { store: machine.store().snapshot(), addresses: machine.addresses().clone() };
+        let mut format_1 = vec![SNAPSHOT_FORMAT_1];
+        format_1
+            .extend_from_slice(&bincode::serde::encode_to_vec(&body, bincode::config::standard()).unwrap());
+        let mut old = ServerMachine::default();
+        old.restore(&format_1).unwrap();
+        assert_eq!((old.store(), old.addresses()), (machine.store(), machine.addresses()));
     }
 
     fn membership(index: LogIndex, voters: &[NodeId], context: Vec<u8>) -> Entry {

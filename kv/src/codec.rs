@@ -4,8 +4,9 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The largest command or snapshot the decoder accepts. Bounds what a hostile length
-/// prefix can make it allocate.
+/// The largest command, or item of a snapshot (the sessions, one key and its value),
+/// the decoder accepts. Bounds what a hostile length prefix can make it allocate. A
+/// snapshot itself has no bound: it is read an item at a time.
 pub const MAX_ENCODED_BYTES: usize = 256 << 20;
 
 fn config() -> impl bincode::config::Config {
@@ -28,6 +29,26 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError
         return Err(DecodeError::TrailingBytes { extra: bytes.len() - read });
     }
     Ok(value)
+}
+
+/// Writes one value's bytes to `out`.
+pub(crate) fn encode_to<T: Serialize>(value: &T, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    bincode::serde::encode_into_std_write(value, out, config()).map(|_| ()).map_err(|error| match error {
+        bincode::error::EncodeError::Io { inner, .. } => inner,
+        other => std::io::Error::other(other.to_string()),
+    })
+}
+
+/// Reads one value from `input`, at most [`MAX_ENCODED_BYTES`] of it.
+pub(crate) fn decode_from<T: DeserializeOwned>(input: &mut impl std::io::Read) -> Result<T, DecodeError> {
+    bincode::serde::decode_from_std_read(input, config()).map_err(|error| match error {
+        bincode::error::DecodeError::Io { inner, .. }
+            if inner.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            DecodeError::Malformed("truncated".to_string())
+        }
+        other => DecodeError::Malformed(other.to_string()),
+    })
 }
 
 /// Why bytes are not a command or a snapshot.

@@ -15,10 +15,13 @@ pub struct KvStore {
     sessions: Sessions,
 }
 
-/// The snapshot format's first byte, so a future layout can be told apart. Format 2
-/// added session expiry (log time, the policy, each session's last use); format 1
-/// snapshots still restore.
-const SNAPSHOT_FORMAT: u8 = 2;
+/// The snapshot format's first byte, so a future layout can be told apart. Format 3 is
+/// written and read an item at a time (the sessions, the number of keys, then each key
+/// and value in key order), so neither side holds the whole store's bytes and a store
+/// of any size restores. Format 2 (one value, session expiry) and 1 (before expiry)
+/// still restore.
+const SNAPSHOT_FORMAT: u8 = 3;
+const SNAPSHOT_FORMAT_2: u8 = 2;
 const SNAPSHOT_FORMAT_1: u8 = 1;
 
 impl KvStore {
@@ -155,22 +158,109 @@ impl KvStore {
 
     /// The whole state (data and sessions) as bytes; equal states give equal bytes.
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut bytes = vec![SNAPSHOT_FORMAT];
-        bytes.extend_from_slice(&codec::encode(self));
+        let mut bytes = Vec::new();
+        self.snapshot_to(&mut bytes).expect("writing to a vector cannot fail");
         bytes
+    }
+
+    /// Writes the snapshot to `out` an item at a time (the bytes of [`KvStore::snapshot`]).
+    pub fn snapshot_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(&[SNAPSHOT_FORMAT])?;
+        codec::encode_to(&self.sessions, out)?;
+        codec::encode_to(&(self.data.len() as u64), out)?;
+        for pair in &self.data {
+            codec::encode_to(&pair, out)?;
+        }
+        Ok(())
     }
 
     /// The state a snapshot holds. Corrupt, truncated or foreign bytes are an error.
     pub fn restore(bytes: &[u8]) -> Result<KvStore, DecodeError> {
-        match bytes.split_first() {
-            Some((&SNAPSHOT_FORMAT, rest)) => codec::decode(rest),
-            Some((&SNAPSHOT_FORMAT_1, rest)) => {
-                let (data, sessions): (BTreeMap<Bytes, Bytes>, Sessions) =
-                    crate::session::decode_format_1(rest)?;
-                Ok(KvStore { data, sessions })
+        KvStore::restore_from(&mut &bytes[..])
+    }
+
+    /// The state the snapshot `input` holds, read an item at a time: memory beyond the
+    /// store itself stays within one item. Keys must come in strictly increasing order
+    /// (the order they are written in), so a snapshot has one form for one state.
+    pub fn restore_from(input: &mut impl std::io::Read) -> Result<KvStore, DecodeError> {
+        let mut format = [0u8];
+        if input.read(&mut format).map_err(|error| DecodeError::Malformed(error.to_string()))? == 0 {
+            return Err(DecodeError::Malformed("an empty snapshot".to_string()));
+        }
+        let store = match format[0] {
+            SNAPSHOT_FORMAT => {
+                let sessions: Sessions = codec::decode_from(input)?;
+                let count: u64 = codec::decode_from(input)?;
+                let mut data = BTreeMap::new();
+                let mut last: Option<Bytes> = None;
+                for _ in 0..count {
+                    let (key, value): (Bytes, Bytes) = codec::decode_from(input)?;
+                    if last.as_ref().is_some_and(|last| *last >= key) {
+                        return Err(DecodeError::Malformed("keys out of order".to_string()));
+                    }
+                    // A copy of one key, not of the store.
+                    last = Some(key.clone());
+                    data.insert(key, value);
+                }
+                KvStore { data, sessions }
             }
-            Some((format, _)) => Err(DecodeError::Malformed(format!("unknown snapshot format {format}"))),
-            None => Err(DecodeError::Malformed("an empty snapshot".to_string())),
+            SNAPSHOT_FORMAT_2 | SNAPSHOT_FORMAT_1 => {
+                let mut rest = Vec::new();
+                input.read_to_end(&mut rest).map_err(|error| DecodeError::Malformed(error.to_string()))?;
+                return match format[0] {
+                    SNAPSHOT_FORMAT_2 => codec::decode(&rest),
+                    _ => crate::session::decode_format_1(&rest)
+                        .map(|(data, sessions)| KvStore { data, sessions }),
+                };
+            }
+            format => return Err(DecodeError::Malformed(format!("unknown snapshot format {format}"))),
+        };
+        let extra = std::io::copy(input, &mut std::io::sink())
+            .map_err(|error| DecodeError::Malformed(error.to_string()))?;
+        if extra > 0 {
+            return Err(DecodeError::TrailingBytes { extra: extra as usize });
+        }
+        Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_of(pairs: &[(&str, &str)]) -> KvStore {
+        let mut store = KvStore::default();
+        for (key, value) in pairs {
+            store.data.insert((*key).into(), (*value).into());
+        }
+        store
+    }
+
+    #[test]
+    fn a_streamed_snapshot_restores_from_a_reader_and_older_formats_still_restore() {
+        let store = store_of(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let mut streamed = Vec::new();
+        store.snapshot_to(&mut streamed).unwrap();
+        assert_eq!(streamed, store.snapshot());
+        assert_eq!(KvStore::restore_from(&mut &streamed[..]).unwrap(), store);
+        // Format 2: the whole store as one value.
+        let mut format_2 = vec![SNAPSHOT_FORMAT_2];
+        format_2.extend_from_slice(&codec::encode(&store));
+        assert_eq!(KvStore::restore(&format_2).unwrap(), store);
+    }
+
+    #[test]
+    fn keys_out_of_order_or_repeated_are_refused() {
+        let mut bytes = vec![SNAPSHOT_FORMAT];
+        codec::encode_to(&Sessions::default(), &mut bytes).unwrap();
+        codec::encode_to(&2u64, &mut bytes).unwrap();
+        let pair = (Bytes::from("b"), Bytes::from("1"));
+        codec::encode_to(&pair, &mut bytes).unwrap();
+        let mut repeated = bytes.clone();
+        codec::encode_to(&pair, &mut repeated).unwrap();
+        codec::encode_to(&(Bytes::from("a"), Bytes::from("1")), &mut bytes).unwrap();
+        for bad in [bytes, repeated] {
+            assert_eq!(KvStore::restore(&bad), Err(DecodeError::Malformed("keys out of order".into())));
         }
     }
 }
