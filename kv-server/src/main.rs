@@ -81,6 +81,12 @@ struct ServerArgs {
     /// The most client sessions kept; past it the least recently used expire. 0: no bound.
     #[arg(long, default_value_t = 100_000)]
     max_sessions: u64,
+    /// The largest value (any bulk string) a client may send, in bytes: Redis's
+    /// proto-max-bulk-len, sized for a log that writes, sends and snapshots every value.
+    /// A larger one is refused with a reply naming this limit; the connection goes on.
+    /// At most 30 MiB for now: two values and a mebibyte must fit in one 64 MiB message.
+    #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1024..=(30 << 20)))]
+    max_value_bytes: u64,
     /// Start a new WAL segment after this many MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     segment_mib: u64,
@@ -221,6 +227,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         misbehaviour,
         slow_sync,
         joining: args.join,
+        max_value_bytes: args.max_value_bytes as usize,
     };
     let threads = args.threads as usize;
     // One thread: the current-thread scheduler, where a task waking another is a queue

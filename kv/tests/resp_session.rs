@@ -35,6 +35,30 @@ fn a_read_pipelined_after_a_write_waits_for_it_and_replies_keep_their_order() {
 }
 
 #[test]
+fn a_value_past_the_limit_is_refused_by_name_skipped_as_it_arrives_and_the_connection_goes_on() {
+    let mut session = RespSession::with_limits(kv::resp::Limits::for_values(8));
+    // The refused SET's value arrives in pieces, with a PING pipelined behind it.
+    session.receive(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20\r\n0123456");
+    assert!(released(&mut session).is_empty());
+    assert_eq!(
+        output(&mut session),
+        "-ERR a value of 20 bytes is over the limit of 8 bytes (max-value-bytes)\r\n"
+    );
+    session.receive(b"789012345678");
+    session.receive(b"9\r\n*1\r\n$4\r\nPING\r\n");
+    assert_eq!(output(&mut session), "+PONG\r\n");
+    // A value past the limit in the middle of a command: the arguments after it are
+    // skipped too, header by header.
+    session.receive(b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$9\r\n123456789\r\n$2\r\nNX\r\nSET k v\r\n");
+    assert!(output(&mut session).starts_with("-ERR a value of 9 bytes"));
+    let write = released(&mut session);
+    assert!(matches!(&write[..], [(_, Request::Write(_))]), "the next command runs: {write:?}");
+    session.answer(write[0].0, Answer::Response(Response::Done));
+    assert_eq!(output(&mut session), "+OK\r\n");
+    assert!(!session.broke_protocol());
+}
+
+#[test]
 fn a_write_pipelined_after_a_read_waits_for_it_and_runs_of_one_kind_go_together() {
     let mut session = RespSession::new();
     session.receive(b"GET a\r\nGET b\r\nSET a 1\r\nSET b 2\r\nGET a\r\n");

@@ -45,6 +45,8 @@ pub struct NodeConfig {
     /// learner of the other members, so it never campaigns while its log is empty (add
     /// it with a membership change that names it, e.g. `AddVoterWhenCaughtUp`).
     pub joining: bool,
+    /// The largest command a client may propose (`raft_core::Config::max_command_bytes`).
+    pub max_command_bytes: u64,
 }
 
 impl NodeConfig {
@@ -62,6 +64,7 @@ impl NodeConfig {
             misbehaviour: None,
             slow_sync: Duration::ZERO,
             joining: false,
+            max_command_bytes: raft_core::Config::new(1, vec![1]).max_command_bytes,
         }
     }
 }

@@ -229,6 +229,7 @@ fn driver_config(config: &NodeConfig) -> Result<DriverConfig, String> {
     }
     raft.election_timeout_min_ticks = 100;
     raft.election_timeout_max_ticks = 200;
+    raft.max_command_bytes = config.max_command_bytes;
     raft.validate().map_err(|error| error.to_string())?;
     let mut driver = DriverConfig::new(raft);
     driver.compaction_threshold_entries = config.compaction_entries;

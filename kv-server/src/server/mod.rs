@@ -56,6 +56,8 @@ pub struct ServerOptions {
     pub slow_sync: Duration,
     /// Join a running cluster as a learner (`--join`).
     pub joining: bool,
+    /// The largest value (any bulk string) a client may send (`--max-value-bytes`).
+    pub max_value_bytes: usize,
 }
 
 /// Where the node loop sends what a connection asked for: the connection's channel, and
@@ -97,6 +99,8 @@ pub(crate) struct Shared {
     pub(crate) node: Handle<ServerMachine>,
     /// Counters.
     pub(crate) stats: Stats,
+    /// What a client's commands must keep.
+    pub(crate) limits: kv::resp::Limits,
 }
 
 /// The addresses the log recorded, for the runtime to dial.
@@ -145,6 +149,8 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     config.misbehaviour = options.misbehaviour;
     config.slow_sync = options.slow_sync;
     config.joining = options.joining;
+    // The core takes any command the protocol lets through: two values and the rest.
+    config.max_command_bytes = kv::resp::Limits::for_values(options.max_value_bytes).max_command_bytes as u64;
     let mut node = Node::start_with_address_book(
         config,
         ServerMachine::with_session_policy(options.sessions),
@@ -161,7 +167,8 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         recovered.entries,
         recovered.term,
     );
-    let shared = Arc::new(Shared { port, node: node.handle(), stats: Stats::default() });
+    let limits = kv::resp::Limits::for_values(options.max_value_bytes);
+    let shared = Arc::new(Shared { port, node: node.handle(), stats: Stats::default(), limits });
     let accept = tokio::spawn(listener::accept_loop(listener, shared));
     let outcome = tokio::select! {
         _ = wait_for_signal() => Ok(()),

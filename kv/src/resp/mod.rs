@@ -16,7 +16,10 @@ mod session;
 mod table;
 
 pub use commands::{parse as parse_command, ClientCommand, MembershipCommand, WriteCommand};
-pub use parser::{parse, Parsed, MAX_ARGUMENTS, MAX_BULK_BYTES, MAX_COMMAND_BYTES, MAX_INLINE_BYTES};
+pub use parser::{
+    parse, parse_with, Limits, Parsed, Skip, MAX_ARGUMENTS, MAX_BULK_BYTES, MAX_COMMAND_BYTES,
+    MAX_INLINE_BYTES, MAX_SKIPPED_BULK_BYTES,
+};
 pub use reply::Reply;
 pub use session::{Answer, Request, RespSession, SessionRequestId, StatusKind, MAX_PIPELINED_COMMANDS};
 pub use table::{is_read_only, lookup, CommandQuery, CommandSpec, COMMANDS};

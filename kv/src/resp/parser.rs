@@ -1,21 +1,63 @@
 //! RESP2, the Redis protocol: requests (arrays of bulk strings, or inline commands as
 //! `nc` and telnet send them) and replies.
 //!
-//! The parser is bounded: a bulk string may hold at most [`MAX_BULK_BYTES`], a command
-//! at most [`MAX_COMMAND_BYTES`] in all, an inline command at most [`MAX_INLINE_BYTES`].
-//! Anything past a bound, or not RESP at all, is a protocol error: the server replies
-//! `-ERR Protocol error: ...` and closes the connection, as Redis does, so a client
-//! cannot make it buffer without limit.
+//! The parser is bounded ([`Limits`]): a bulk string may hold at most
+//! `max_bulk_bytes` ([`MAX_BULK_BYTES`] by default), a command at most
+//! `max_command_bytes` in all, an inline command at most [`MAX_INLINE_BYTES`]. A bulk
+//! string past its bound is refused with a reply naming the limit ([`Parsed::TooBig`]),
+//! and the rest of that command is skipped as it arrives, never buffered, so the
+//! connection goes on. Anything else past a bound, or not RESP at all, is a protocol
+//! error: the server replies `-ERR Protocol error: ...` and closes the connection, as
+//! Redis does, so a client cannot make it buffer without limit.
 
-/// The largest bulk string accepted (a key or a value). The core refuses commands over
-/// 1 MiB anyway; this leaves room for the encoding around a 1 MiB value.
-pub const MAX_BULK_BYTES: usize = 2 << 20;
-/// The most bytes one command may span, its framing included.
-pub const MAX_COMMAND_BYTES: usize = 8 << 20;
+/// The largest bulk string accepted by default (a key or a value): 16 MiB, Redis's
+/// `proto-max-bulk-len` sized for a Raft log, where every value is written, sent and
+/// kept in a snapshot.
+pub const MAX_BULK_BYTES: usize = 16 << 20;
+/// The most bytes one command may span by default, its framing included: room for two
+/// values of the largest size (a compare-and-set) and the rest.
+pub const MAX_COMMAND_BYTES: usize = 2 * MAX_BULK_BYTES + (1 << 20);
+/// A bulk string longer than this is not refused and skipped but a protocol error that
+/// closes the connection, as in Redis (its `proto-max-bulk-len` default): no client
+/// means to send one, and skipping it would tie the connection up for long.
+pub const MAX_SKIPPED_BULK_BYTES: usize = 512 << 20;
 /// The longest inline command.
 pub const MAX_INLINE_BYTES: usize = 64 << 10;
 /// The most arguments one command may carry.
 pub const MAX_ARGUMENTS: usize = 1 << 16;
+
+/// The bounds a connection's commands must keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest bulk string (a key or a value).
+    pub max_bulk_bytes: usize,
+    /// The most bytes one command may span, its framing included.
+    pub max_command_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_bulk_bytes: MAX_BULK_BYTES, max_command_bytes: MAX_COMMAND_BYTES }
+    }
+}
+
+impl Limits {
+    /// The limits for values of at most `max_value_bytes`: commands may hold two of
+    /// them and a mebibyte more.
+    pub fn for_values(max_value_bytes: usize) -> Limits {
+        Limits { max_bulk_bytes: max_value_bytes, max_command_bytes: 2 * max_value_bytes + (1 << 20) }
+    }
+}
+
+/// What remains of a command refused for a bulk string past the limit: skipped as it
+/// arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skip {
+    /// Bytes of the current bulk string (and its CRLF) still to come.
+    pub body_left: usize,
+    /// Bulk strings of the command after the current one.
+    pub bulks_left: usize,
+}
 
 /// What the start of a buffer holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,15 +68,30 @@ pub enum Parsed {
     Incomplete,
     /// Not RESP, or past a bound: reply with this and close.
     Error(String),
+    /// A bulk string past the limit: reply with this, drop the `used` bytes read so
+    /// far, then skip what `skip` says remains of the command; the connection goes on.
+    TooBig {
+        /// The error reply (without the leading `-`).
+        reply: String,
+        /// The bytes of the command in the buffer, up to the oversized string's body.
+        used: usize,
+        /// What of the command is still to come.
+        skip: Skip,
+    },
 }
 
-/// Parses the command at the start of `buffer`.
+/// Parses the command at the start of `buffer`, under the default [`Limits`].
 pub fn parse(buffer: &[u8]) -> Parsed {
+    parse_with(buffer, &Limits::default())
+}
+
+/// Parses the command at the start of `buffer` under `limits`.
+pub fn parse_with(buffer: &[u8], limits: &Limits) -> Parsed {
     match buffer.first() {
         None => Parsed::Incomplete,
         Some(b'*') => {
             let mut spans = Vec::new();
-            match parse_array(buffer, &mut spans) {
+            match parse_array(buffer, &mut spans, limits) {
                 Parsed::Command(_, used) => Parsed::Command(
                     spans.iter().map(|&(start, end)| buffer[start..end].to_vec()).collect(),
                     used,
@@ -50,12 +107,33 @@ pub fn parse(buffer: &[u8]) -> Parsed {
 /// as byte ranges of `buffer` (cleared first), and `Parsed::Command` carries no
 /// arguments; an inline command (rare: a person typing) is returned as [`parse`] does.
 /// The session parses every command this way, reusing `spans`.
-pub(crate) fn parse_spans(buffer: &[u8], spans: &mut Vec<(usize, usize)>) -> Parsed {
+pub(crate) fn parse_spans(buffer: &[u8], spans: &mut Vec<(usize, usize)>, limits: &Limits) -> Parsed {
     spans.clear();
     match buffer.first() {
         None => Parsed::Incomplete,
-        Some(b'*') => parse_array(buffer, spans),
+        Some(b'*') => parse_array(buffer, spans, limits),
         Some(_) => parse_inline(buffer),
+    }
+}
+
+/// A bulk string's header (`$length\r\n`) at the start of `buffer`, while skipping the
+/// rest of a refused command: the length and the header's size, `Ok(None)` if more
+/// bytes are needed.
+pub(crate) fn bulk_header(buffer: &[u8]) -> Result<Option<(usize, usize)>, String> {
+    match buffer.first() {
+        None => return Ok(None),
+        Some(b'$') => {}
+        Some(&other) => {
+            return Err(format!("Protocol error: expected '$', got '{}'", char::from(other).escape_default()))
+        }
+    }
+    match line(buffer, 1, 20) {
+        Ok(Some((header, body))) => match number(header) {
+            Some(length) if length >= 0 => Ok(Some((length as usize, body))),
+            _ => Err("Protocol error: invalid bulk length".into()),
+        },
+        Ok(None) => Ok(None),
+        Err(_) => Err("Protocol error: invalid bulk length".into()),
     }
 }
 
@@ -88,7 +166,7 @@ fn number(text: &[u8]) -> Option<i64> {
     text.parse().ok()
 }
 
-fn parse_array(buffer: &[u8], spans: &mut Vec<(usize, usize)>) -> Parsed {
+fn parse_array(buffer: &[u8], spans: &mut Vec<(usize, usize)>, limits: &Limits) -> Parsed {
     let (header, mut at) = match line(buffer, 1, 20) {
         Ok(Some(found)) => found,
         Ok(None) => return Parsed::Incomplete,
@@ -101,9 +179,9 @@ fn parse_array(buffer: &[u8], spans: &mut Vec<(usize, usize)>) -> Parsed {
         _ => return Parsed::Error("Protocol error: invalid multibulk length".into()),
     };
     spans.reserve(count.min(1024));
-    for _ in 0..count {
+    for argument in 0..count {
         if at >= buffer.len() {
-            return incomplete_within_bounds(buffer);
+            return incomplete_within_bounds(buffer, limits);
         }
         if buffer[at] != b'$' {
             return Parsed::Error(format!(
@@ -113,15 +191,28 @@ fn parse_array(buffer: &[u8], spans: &mut Vec<(usize, usize)>) -> Parsed {
         }
         let (header, body) = match line(buffer, at + 1, 20) {
             Ok(Some(found)) => found,
-            Ok(None) => return incomplete_within_bounds(buffer),
+            Ok(None) => return incomplete_within_bounds(buffer, limits),
             Err(_) => return Parsed::Error("Protocol error: invalid bulk length".into()),
         };
         let length = match number(header) {
-            Some(length) if (0..=MAX_BULK_BYTES as i64).contains(&length) => length as usize,
+            Some(length) if (0..=limits.max_bulk_bytes as i64).contains(&length) => length as usize,
+            Some(length) if length > 0 && length as u64 <= MAX_SKIPPED_BULK_BYTES as u64 => {
+                return Parsed::TooBig {
+                    reply: format!(
+                        "ERR a value of {length} bytes is over the limit of {} bytes (max-value-bytes)",
+                        limits.max_bulk_bytes
+                    ),
+                    used: body,
+                    skip: Skip { body_left: length as usize + 2, bulks_left: count - argument - 1 },
+                }
+            }
             _ => return Parsed::Error("Protocol error: invalid bulk length".into()),
         };
-        if body + length + 2 > MAX_COMMAND_BYTES {
-            return Parsed::Error(format!("Protocol error: a command over {MAX_COMMAND_BYTES} bytes"));
+        if body + length + 2 > limits.max_command_bytes {
+            return Parsed::Error(format!(
+                "Protocol error: a command over {} bytes",
+                limits.max_command_bytes
+            ));
         }
         if buffer.len() < body + length + 2 {
             return Parsed::Incomplete;
@@ -135,9 +226,9 @@ fn parse_array(buffer: &[u8], spans: &mut Vec<(usize, usize)>) -> Parsed {
     Parsed::Command(Vec::new(), at)
 }
 
-fn incomplete_within_bounds(buffer: &[u8]) -> Parsed {
-    if buffer.len() > MAX_COMMAND_BYTES {
-        Parsed::Error(format!("Protocol error: a command over {MAX_COMMAND_BYTES} bytes"))
+fn incomplete_within_bounds(buffer: &[u8], limits: &Limits) -> Parsed {
+    if buffer.len() > limits.max_command_bytes {
+        Parsed::Error(format!("Protocol error: a command over {} bytes", limits.max_command_bytes))
     } else {
         Parsed::Incomplete
     }
@@ -307,12 +398,31 @@ mod tests {
         assert!(error(b"*1\r\n$111111111111111111111111\r\n").contains("bulk length"));
         // Many bulk strings adding up past the command bound.
         let mut big = b"*1000\r\n".to_vec();
-        for _ in 0..5 {
+        for _ in 0..3 {
             big.extend_from_slice(format!("${MAX_BULK_BYTES}\r\n").as_bytes());
             big.extend(std::iter::repeat_n(b'x', MAX_BULK_BYTES));
             big.extend_from_slice(b"\r\n");
         }
         assert!(error(&big).contains("a command over"));
+    }
+
+    #[test]
+    fn a_bulk_string_past_the_limit_is_refused_by_name_and_the_rest_skipped() {
+        let limits = Limits::for_values(4);
+        let bytes = b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n$2\r\nEX\r\n";
+        match parse_with(bytes, &limits) {
+            Parsed::TooBig { reply, used, skip } => {
+                assert!(reply.contains("5 bytes is over the limit of 4 bytes"), "{reply}");
+                assert_eq!(&bytes[used..used + 7], b"hello\r\n");
+                assert_eq!(skip, Skip { body_left: 7, bulks_left: 1 });
+            }
+            other => panic!("{other:?}"),
+        }
+        // The header is enough to refuse: the body is never waited for.
+        assert!(matches!(parse_with(b"*2\r\n$3\r\nGET\r\n$9\r\n", &limits), Parsed::TooBig { .. }));
+        assert_eq!(bulk_header(b"$12\r\nrest"), Ok(Some((12, 5))));
+        assert_eq!(bulk_header(b"$12"), Ok(None));
+        assert!(bulk_header(b":1\r\n").is_err());
     }
 
     #[test]

@@ -154,6 +154,11 @@ struct Slot {
 /// One client connection's protocol state (see the module docs).
 #[derive(Debug, Default)]
 pub struct RespSession {
+    /// The bounds its commands must keep.
+    limits: parser::Limits,
+    /// What remains of a command refused for a value past the limit, skipped as it
+    /// arrives.
+    skipping: Option<parser::Skip>,
     input: Vec<u8>,
     /// Where the arguments of the command being parsed lie in `input` (kept, so
     /// parsing allocates nothing per command once warm).
@@ -176,7 +181,12 @@ pub struct RespSession {
 impl RespSession {
     /// A new connection's session.
     pub fn new() -> RespSession {
-        RespSession { next_request: 1, ..RespSession::default() }
+        RespSession::with_limits(parser::Limits::default())
+    }
+
+    /// A new connection's session whose commands must keep `limits`.
+    pub fn with_limits(limits: parser::Limits) -> RespSession {
+        RespSession { next_request: 1, limits, ..RespSession::default() }
     }
 
     /// Bytes the client sent.
@@ -274,7 +284,38 @@ impl RespSession {
         let input = std::mem::take(&mut self.input);
         while !self.closing && self.slots.len() < MAX_PIPELINED_COMMANDS {
             let buffer = &input[consumed..];
-            match parser::parse_spans(buffer, &mut spans) {
+            if let Some(skip) = self.skipping.as_mut() {
+                // The rest of a refused command: dropped as it comes, never kept.
+                if skip.body_left > 0 {
+                    let dropped = skip.body_left.min(buffer.len());
+                    skip.body_left -= dropped;
+                    consumed += dropped;
+                    if skip.body_left > 0 {
+                        break;
+                    }
+                    continue;
+                }
+                if skip.bulks_left == 0 {
+                    self.skipping = None;
+                    continue;
+                }
+                match parser::bulk_header(buffer) {
+                    Ok(Some((length, header))) => {
+                        consumed += header;
+                        *skip = parser::Skip { body_left: length + 2, bulks_left: skip.bulks_left - 1 };
+                        continue;
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        self.skipping = None;
+                        self.protocol_error = true;
+                        self.closing = true;
+                        self.ready(|reply| reply.error(&format!("ERR {error}")));
+                        continue;
+                    }
+                }
+            }
+            match parser::parse_spans(buffer, &mut spans, &self.limits) {
                 Parsed::Command(inline, used) => {
                     consumed += used;
                     if !inline.is_empty() {
@@ -297,6 +338,11 @@ impl RespSession {
                     }
                 }
                 Parsed::Incomplete => break,
+                Parsed::TooBig { reply: text, used, skip } => {
+                    consumed += used;
+                    self.skipping = Some(skip);
+                    self.ready(|reply| reply.error(&text));
+                }
                 Parsed::Error(error) => {
                     self.protocol_error = true;
                     self.closing = true;
@@ -309,7 +355,8 @@ impl RespSession {
         self.input.drain(..consumed);
         let partial_left = self.no_more_input
             && self.slots.len() < MAX_PIPELINED_COMMANDS
-            && matches!(parser::parse(&self.input), Parsed::Incomplete);
+            && (self.skipping.is_some()
+                || matches!(parser::parse_with(&self.input, &self.limits), Parsed::Incomplete));
         if self.closing || partial_left {
             self.input.clear();
         }
@@ -363,7 +410,10 @@ impl RespSession {
             ClientCommand::Integer(number) => self.ready(|reply| reply.integer(number)),
             ClientCommand::Null => self.ready(|reply| reply.bulk(None)),
             ClientCommand::Hello => self.ready(|reply| reply.error("NOPROTO this server speaks RESP2 only")),
-            ClientCommand::ConfigGet(pattern) => self.ready(|reply| config_get(&pattern, reply)),
+            ClientCommand::ConfigGet(pattern) => {
+                let limits = self.limits;
+                self.ready(|reply| config_get(&pattern, &limits, reply))
+            }
             ClientCommand::ReadOnly(flag) => {
                 self.read_only = flag;
                 self.ready(|reply| reply.simple("OK"))
@@ -423,10 +473,16 @@ impl RespSession {
 }
 
 /// `CONFIG GET`: what redis-benchmark and redis-cli ask about, answered truthfully.
-fn config_get(pattern: &[u8], reply: &mut Reply) {
-    const KNOWN: [(&str, &str); 4] =
-        [("appendonly", "yes"), ("appendfsync", "always"), ("save", ""), ("databases", "1")];
-    let matching: Vec<_> = KNOWN
+fn config_get(pattern: &[u8], limits: &parser::Limits, reply: &mut Reply) {
+    let max_bulk = limits.max_bulk_bytes.to_string();
+    let known = [
+        ("appendonly", "yes"),
+        ("appendfsync", "always"),
+        ("save", ""),
+        ("databases", "1"),
+        ("proto-max-bulk-len", max_bulk.as_str()),
+    ];
+    let matching: Vec<_> = known
         .iter()
         .filter(|(name, _)| pattern == b"*" || pattern.eq_ignore_ascii_case(name.as_bytes()))
         .collect();
