@@ -87,6 +87,15 @@ struct ServerArgs {
     /// At most 30 MiB for now: two values and a mebibyte must fit in one 64 MiB message.
     #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1024..=(30 << 20)))]
     max_value_bytes: u64,
+    /// Client connections served at once (Redis's maxclients; CONFIG SET maxclients
+    /// changes it). A connection counts from its first byte to its close; one that stays
+    /// silent holds no slot and is closed after 10 seconds.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_clients: u64,
+    /// Close a client idle this many seconds (no command under way); 0 never (Redis's
+    /// timeout; CONFIG SET timeout changes it).
+    #[arg(long, default_value_t = 0)]
+    client_idle_timeout: u64,
     /// Start a new WAL segment after this many MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     segment_mib: u64,
@@ -228,6 +237,8 @@ fn run_server(args: ServerArgs) -> ExitCode {
         slow_sync,
         joining: args.join,
         max_value_bytes: args.max_value_bytes as usize,
+        max_clients: args.max_clients,
+        client_idle_timeout_secs: args.client_idle_timeout,
     };
     let threads = args.threads as usize;
     // One thread: the current-thread scheduler, where a task waking another is a queue

@@ -43,6 +43,7 @@ pub(crate) async fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let mut link = Link { shared, answers, submitted: BTreeMap::new() };
     let mut session = RespSession::with_limits(shared.limits);
     let mut buffer = vec![0u8; READ_BYTES];
+    let mut last_input = tokio::time::Instant::now();
     loop {
         while let Some((id, request)) = session.next_request() {
             link.submit(id, request, &mut session).await;
@@ -60,7 +61,22 @@ pub(crate) async fn serve(stream: TcpStream, shared: &Arc<Shared>) {
             let _ = writer.shutdown().await;
             return;
         }
+        // Redis's `timeout`: a client with nothing under way and silent this long goes.
+        // The setting is looked at again at least once a second, so a `CONFIG SET
+        // timeout` reaches clients already waiting.
+        let idle_secs = shared.idle_timeout_secs.load(Ordering::Relaxed);
+        let idle = idle_secs > 0 && session.commands_waiting() == 0;
+        let idle_deadline = last_input + std::time::Duration::from_secs(idle_secs);
+        let recheck = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        let wake = if idle { idle_deadline.min(recheck) } else { recheck };
         tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {
+                if idle && tokio::time::Instant::now() >= idle_deadline {
+                    shared.stats.idle_clients_closed.fetch_add(1, Ordering::Relaxed);
+                    let _ = writer.shutdown().await;
+                    return;
+                }
+            }
             Some((id, reply)) = answered.recv() => {
                 link.answer(id, reply, &mut session).await;
                 // Answers that arrived meanwhile share this round's write.
@@ -70,7 +86,10 @@ pub(crate) async fn serve(stream: TcpStream, shared: &Arc<Shared>) {
             }
             read = reader.read(&mut buffer), if session.wants_input() => match read {
                 Ok(0) | Err(_) => session.end_of_input(),
-                Ok(read) => session.receive(&buffer[..read]),
+                Ok(read) => {
+                    last_input = tokio::time::Instant::now();
+                    session.receive(&buffer[..read]);
+                }
             },
         }
     }
@@ -113,6 +132,13 @@ impl Link<'_> {
                     session.answer(id, node_stopped());
                 }
                 return;
+            }
+            SessionRequest::Settings => {
+                return session.answer(id, SessionAnswer::Settings(self.shared.settings()))
+            }
+            SessionRequest::ChangeSetting(setting) => {
+                self.shared.change(setting);
+                return session.answer(id, SessionAnswer::Done);
             }
             SessionRequest::Transfer(node) => Request::TransferLeadership(node),
             SessionRequest::Membership(command) => {

@@ -24,7 +24,7 @@ use raft_runtime::{AddressBook, Handle, Node, NodeConfig, PeerListener};
 use raft_storage::StorageOptions;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -58,6 +58,11 @@ pub struct ServerOptions {
     pub joining: bool,
     /// The largest value (any bulk string) a client may send (`--max-value-bytes`).
     pub max_value_bytes: usize,
+    /// Client connections served at once (`--max-clients`, Redis's `maxclients`).
+    pub max_clients: u64,
+    /// Seconds a client may stay idle before it is closed; 0 never (`--client-idle-timeout`,
+    /// Redis's `timeout`).
+    pub client_idle_timeout_secs: u64,
 }
 
 /// Where the node loop sends what a connection asked for: the connection's channel, and
@@ -85,8 +90,16 @@ pub(crate) enum NodeReply {
 /// Counters the connections keep.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    /// Client connections open.
+    /// Client connections open (from their first byte to their close).
     pub(crate) clients: AtomicUsize,
+    /// Connections accepted that have not sent their first byte yet.
+    pub(crate) silent_connections: AtomicUsize,
+    /// Client connections served since the start.
+    pub(crate) total_connections_received: AtomicU64,
+    /// Client connections refused for `maxclients`.
+    pub(crate) rejected_connections: AtomicU64,
+    /// Clients closed for staying idle past `timeout`.
+    pub(crate) idle_clients_closed: AtomicU64,
     /// Client connections closed for breaking RESP.
     pub(crate) client_protocol_errors: AtomicU64,
 }
@@ -101,6 +114,30 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     /// What a client's commands must keep.
     pub(crate) limits: kv::resp::Limits,
+    /// `maxclients`: client connections served at once (`CONFIG SET` changes it).
+    pub(crate) max_clients: AtomicU64,
+    /// `timeout`: seconds a client may stay idle before it is closed; 0 never.
+    pub(crate) idle_timeout_secs: AtomicU64,
+}
+
+impl Shared {
+    /// The settings as they are now, for `CONFIG GET`.
+    pub(crate) fn settings(&self) -> kv::resp::Settings {
+        kv::resp::Settings {
+            max_clients: self.max_clients.load(Ordering::Relaxed),
+            idle_timeout_secs: self.idle_timeout_secs.load(Ordering::Relaxed),
+            max_value_bytes: self.limits.max_bulk_bytes as u64,
+        }
+    }
+
+    /// `CONFIG SET`: takes effect for the next connection accepted (`maxclients`) and
+    /// every connection's next wait for input (`timeout`).
+    pub(crate) fn change(&self, setting: kv::resp::Setting) {
+        match setting {
+            kv::resp::Setting::MaxClients(count) => self.max_clients.store(count, Ordering::Relaxed),
+            kv::resp::Setting::IdleTimeoutSecs(secs) => self.idle_timeout_secs.store(secs, Ordering::Relaxed),
+        }
+    }
 }
 
 /// The addresses the log recorded, for the runtime to dial.
@@ -168,7 +205,14 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         recovered.term,
     );
     let limits = kv::resp::Limits::for_values(options.max_value_bytes);
-    let shared = Arc::new(Shared { port, node: node.handle(), stats: Stats::default(), limits });
+    let shared = Arc::new(Shared {
+        port,
+        node: node.handle(),
+        stats: Stats::default(),
+        limits,
+        max_clients: AtomicU64::new(options.max_clients),
+        idle_timeout_secs: AtomicU64::new(options.client_idle_timeout_secs),
+    });
     let accept = tokio::spawn(listener::accept_loop(listener, shared));
     let outcome = tokio::select! {
         _ = wait_for_signal() => Ok(()),

@@ -184,12 +184,20 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared) -> String {
         std::process::id(),
         shared.port
     );
-    let _ = write!(text, "# Clients\r\nconnected_clients:{}\r\n\r\n", stats.clients.load(Ordering::Relaxed));
+    let _ = write!(
+        text,
+        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+        stats.clients.load(Ordering::Relaxed),
+        shared.max_clients.load(Ordering::Relaxed)
+    );
     let role = if status.role == Role::Leader { "master" } else { "slave" };
     let _ = write!(text, "# Replication\r\nrole:{role}\r\n\r\n");
     let _ = write!(
         text,
-        "# Stats\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\n\r\n",
+        "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\nidle_clients_closed:{}\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\n\r\n",
+        stats.total_connections_received.load(Ordering::Relaxed),
+        stats.rejected_connections.load(Ordering::Relaxed),
+        stats.idle_clients_closed.load(Ordering::Relaxed),
         stats.client_protocol_errors.load(Ordering::Relaxed),
         links.frames_rejected.load(Ordering::Relaxed),
         links.connections_refused.load(Ordering::Relaxed),

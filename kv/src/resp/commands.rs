@@ -21,7 +21,8 @@
 //! | `READONLY` / `READWRITE` | this connection's reads may be stale and served anywhere / are linearizable | `+OK` |
 //! | `PING [text]`, `ECHO text`, `QUIT`, `SELECT 0`, `INFO`, `DBSIZE` | as in Redis | |
 //! | `COMMAND [COUNT \| LIST \| INFO name... \| DOCS name...]` | the command table (`command_table.rs`) | as in Redis |
-//! | `CLIENT ...`, `CONFIG GET ...`, `HELLO` | the probes redis-cli and redis-benchmark send | harmless answers |
+//! | `CONFIG GET pattern` / `CONFIG SET name value` | the settings by Redis's names; `maxclients` and `timeout` can be set | pairs / `+OK` |
+//! | `CLIENT ...`, `HELLO` | the probes redis-cli and redis-benchmark send | harmless answers |
 
 use super::table::CommandQuery;
 use crate::Bytes;
@@ -74,6 +75,8 @@ pub enum ClientCommand {
     Null,
     /// `CONFIG GET pattern`.
     ConfigGet(Bytes),
+    /// `CONFIG SET name value`, read.
+    ConfigSet(super::config::Setting),
     /// `HELLO`: refused, so clients fall back to RESP2.
     Hello,
     /// `INFO [section]`.
@@ -257,10 +260,11 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
         },
         "CONFIG" => match rest {
             [sub, pattern] if sub.eq_ignore_ascii_case(b"GET") => ClientCommand::ConfigGet(bytes(pattern)),
-            [sub, ..] if sub.eq_ignore_ascii_case(b"SET") || sub.eq_ignore_ascii_case(b"RESETSTAT") => {
-                ClientCommand::Ok
+            [sub, name, value] if sub.eq_ignore_ascii_case(b"SET") => {
+                ClientCommand::ConfigSet(super::config::parse_set(name, value)?)
             }
-            _ => return Err("ERR CONFIG supports GET pattern here".into()),
+            [sub] if sub.eq_ignore_ascii_case(b"RESETSTAT") => ClientCommand::Ok,
+            _ => return Err("ERR CONFIG supports GET pattern, SET name value and RESETSTAT".into()),
         },
         "HELLO" => ClientCommand::Hello,
         "INFO" => ClientCommand::Info,

@@ -3,6 +3,7 @@
 //! - `parser`: requests, arrays of bulk strings or inline commands, bounded;
 //! - [`Reply`]: replies written into a buffer;
 //! - `commands`: what a command's arguments mean ([`ClientCommand`]);
+//! - `config`: `CONFIG GET`/`SET`, the settings by Redis's names ([`Settings`]);
 //! - `table`: the command table (names, arities, flags, key positions) that `COMMAND`
 //!   describes;
 //! - `session`: one connection ([`RespSession`]): bytes in, requests out, answers in,
@@ -10,12 +11,14 @@
 //!   drive it, so every protocol decision runs under the simulator.
 
 mod commands;
+mod config;
 mod parser;
 mod reply;
 mod session;
 mod table;
 
 pub use commands::{parse as parse_command, ClientCommand, MembershipCommand, WriteCommand};
+pub use config::{parse_set as parse_config_set, Setting, Settings};
 pub use parser::{
     parse, parse_with, Limits, Parsed, Skip, MAX_ARGUMENTS, MAX_BULK_BYTES, MAX_COMMAND_BYTES,
     MAX_INLINE_BYTES, MAX_SKIPPED_BULK_BYTES,

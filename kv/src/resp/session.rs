@@ -66,6 +66,10 @@ pub enum Request {
     Transfer(NodeId),
     /// `RAFT.ADD`, `RAFT.PROMOTE`, `RAFT.REMOVE`, `RAFT.MEMBERS`.
     Membership(MembershipCommand),
+    /// The server's settings as they are now (`CONFIG GET`): answered [`Answer::Settings`].
+    Settings,
+    /// Change a setting (`CONFIG SET`): answered [`Answer::Done`].
+    ChangeSetting(super::config::Setting),
 }
 
 /// Which status a [`Request::Status`] asks for.
@@ -90,6 +94,8 @@ pub enum Answer {
     Text(String),
     /// The count of `DBSIZE`.
     Count(u64),
+    /// The server's settings, for `CONFIG GET`.
+    Settings(super::config::Settings),
     /// An administrative request started or took effect.
     Done,
     /// Not done, for certain: where to go instead, if a leader is known.
@@ -135,6 +141,8 @@ enum Shape {
     Done,
     /// `INFO`, `RAFT.INFO`: bulk text; `DBSIZE`: an integer.
     Status,
+    /// `CONFIG GET`: the matching names and values.
+    Config,
     /// `KV.SESSION`: the new session's client id.
     Session,
 }
@@ -149,6 +157,8 @@ struct Slot {
     first_request: SessionRequestId,
     shape: Shape,
     answers: Vec<Option<Answer>>,
+    /// `CONFIG GET`'s pattern.
+    pattern: Option<Bytes>,
 }
 
 /// One client connection's protocol state (see the module docs).
@@ -244,7 +254,7 @@ impl RespSession {
         }
         if slot.answers.iter().all(Option::is_some) {
             let mut reply = Reply::default();
-            render(slot.shape, &slot.answers, &mut reply);
+            render(slot.shape, &slot.answers, slot.pattern.as_deref(), &mut reply);
             slot.reply = Some(reply.bytes);
         }
         self.flush_replies();
@@ -372,6 +382,7 @@ impl RespSession {
             first_request: 0,
             shape: Shape::Done,
             answers: Vec::new(),
+            pattern: None,
         });
     }
 
@@ -381,13 +392,18 @@ impl RespSession {
         let answers = vec![None; requests.len()];
         for request in requests {
             let class = match request {
-                Request::Read { .. } | Request::ReadMany { .. } | Request::Status(_) => Class::Read,
-                Request::Write(_) | Request::Transfer(_) | Request::Membership(_) => Class::Write,
+                Request::Read { .. } | Request::ReadMany { .. } | Request::Status(_) | Request::Settings => {
+                    Class::Read
+                }
+                Request::Write(_)
+                | Request::Transfer(_)
+                | Request::Membership(_)
+                | Request::ChangeSetting(_) => Class::Write,
             };
             self.held.push_back((self.next_request, request, class));
             self.next_request += 1;
         }
-        self.slots.push_back(Slot { reply: None, first_request, shape, answers });
+        self.slots.push_back(Slot { reply: None, first_request, shape, answers, pattern: None });
     }
 
     fn start(&mut self, arguments: &[&[u8]]) {
@@ -411,8 +427,13 @@ impl RespSession {
             ClientCommand::Null => self.ready(|reply| reply.bulk(None)),
             ClientCommand::Hello => self.ready(|reply| reply.error("NOPROTO this server speaks RESP2 only")),
             ClientCommand::ConfigGet(pattern) => {
-                let limits = self.limits;
-                self.ready(|reply| config_get(&pattern, &limits, reply))
+                self.submit(Shape::Config, vec![Request::Settings]);
+                if let Some(slot) = self.slots.back_mut() {
+                    slot.pattern = Some(pattern);
+                }
+            }
+            ClientCommand::ConfigSet(setting) => {
+                self.submit(Shape::Done, vec![Request::ChangeSetting(setting)])
             }
             ClientCommand::ReadOnly(flag) => {
                 self.read_only = flag;
@@ -472,30 +493,9 @@ impl RespSession {
     }
 }
 
-/// `CONFIG GET`: what redis-benchmark and redis-cli ask about, answered truthfully.
-fn config_get(pattern: &[u8], limits: &parser::Limits, reply: &mut Reply) {
-    let max_bulk = limits.max_bulk_bytes.to_string();
-    let known = [
-        ("appendonly", "yes"),
-        ("appendfsync", "always"),
-        ("save", ""),
-        ("databases", "1"),
-        ("proto-max-bulk-len", max_bulk.as_str()),
-    ];
-    let matching: Vec<_> = known
-        .iter()
-        .filter(|(name, _)| pattern == b"*" || pattern.eq_ignore_ascii_case(name.as_bytes()))
-        .collect();
-    reply.array(matching.len() * 2);
-    for (name, value) in matching {
-        reply.bulk(Some(name.as_bytes()));
-        reply.bulk(Some(value.as_bytes()));
-    }
-}
-
 /// A command's reply from its answers (all present): the first answer that is not a
 /// success decides it.
-fn render(shape: Shape, answers: &[Option<Answer>], reply: &mut Reply) {
+fn render(shape: Shape, answers: &[Option<Answer>], pattern: Option<&[u8]>, reply: &mut Reply) {
     let answers: Vec<&Answer> = answers.iter().map(|answer| answer.as_ref().expect("every answer")).collect();
     if let Some(failure) = answers.iter().find(|answer| !is_success(answer)) {
         return refusal(failure, reply);
@@ -547,6 +547,9 @@ fn render(shape: Shape, answers: &[Option<Answer>], reply: &mut Reply) {
             }
         }
         (Shape::Done, [Answer::Done]) => reply.simple("OK"),
+        (Shape::Config, [Answer::Settings(settings)]) => {
+            super::config::render_get(pattern.unwrap_or(b"*"), settings, reply)
+        }
         (Shape::Session, [Answer::Response(Response::SessionOpened { client })]) => {
             reply.integer(*client as i64)
         }

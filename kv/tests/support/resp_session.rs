@@ -37,7 +37,12 @@ fn drive(session: &mut RespSession, written: &mut usize) {
             Request::Read { .. } => Answer::Response(Response::Value(None)),
             Request::ReadMany { keys, .. } => Answer::Values(vec![None; keys.len()]),
             Request::Status(_) => Answer::Text(String::new()),
-            Request::Transfer(_) | Request::Membership(_) => Answer::Done,
+            Request::Transfer(_) | Request::Membership(_) | Request::ChangeSetting(_) => Answer::Done,
+            Request::Settings => Answer::Settings(kv::resp::Settings {
+                max_clients: 1,
+                idle_timeout_secs: 0,
+                max_value_bytes: 1 << 20,
+            }),
         };
         session.answer(id, answer);
     }

@@ -1,0 +1,113 @@
+//! `CONFIG GET` and `CONFIG SET`: the settings a server has, by Redis's names, with
+//! Redis's replies. What may be set and how a value is read is decided here, where the
+//! simulator can run it; the server only stores the typed [`Setting`].
+
+use super::Reply;
+
+/// The settings a server reports, as they are now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `maxclients`: client connections served at once.
+    pub max_clients: u64,
+    /// `timeout`: seconds a client may stay idle before it is closed; 0 never.
+    pub idle_timeout_secs: u64,
+    /// `proto-max-bulk-len`: the largest value (set at start).
+    pub max_value_bytes: u64,
+}
+
+/// A setting `CONFIG SET` may change while the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// `maxclients` (at least 1).
+    MaxClients(u64),
+    /// `timeout` in seconds (0: never).
+    IdleTimeoutSecs(u64),
+}
+
+/// Reads `CONFIG SET name value`, with Redis's error texts for what cannot be set.
+pub fn parse_set(name: &[u8], value: &[u8]) -> Result<Setting, String> {
+    let name_text = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let number = || -> Result<u64, String> {
+        std::str::from_utf8(value).ok().and_then(|text| text.parse::<u64>().ok()).ok_or_else(|| {
+            format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name_text}') - argument couldn't be parsed into an integer"
+            )
+        })
+    };
+    match name_text.as_str() {
+        "maxclients" => match number()? {
+            0 => Err("ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 18446744073709551615 inclusive".into()),
+            count => Ok(Setting::MaxClients(count)),
+        },
+        "timeout" => Ok(Setting::IdleTimeoutSecs(number()?)),
+        "proto-max-bulk-len" => {
+            Err("ERR CONFIG SET failed - 'proto-max-bulk-len' is set at start (kv server --max-value-bytes)".into())
+        }
+        _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name_text}'")),
+    }
+}
+
+/// Writes `CONFIG GET pattern`'s reply: the name and value of every setting whose name
+/// matches the glob `pattern` (`*`, `?`; case-insensitive), as Redis does.
+pub(crate) fn render_get(pattern: &[u8], settings: &Settings, reply: &mut Reply) {
+    let (max_clients, timeout, max_bulk) = (
+        settings.max_clients.to_string(),
+        settings.idle_timeout_secs.to_string(),
+        settings.max_value_bytes.to_string(),
+    );
+    let known = [
+        ("appendfsync", "always"),
+        ("appendonly", "yes"),
+        ("databases", "1"),
+        ("maxclients", max_clients.as_str()),
+        ("proto-max-bulk-len", max_bulk.as_str()),
+        ("save", ""),
+        ("timeout", timeout.as_str()),
+    ];
+    let pattern = pattern.to_ascii_lowercase();
+    let matching: Vec<_> = known.iter().filter(|(name, _)| glob(&pattern, name.as_bytes())).collect();
+    reply.array(matching.len() * 2);
+    for (name, value) in matching {
+        reply.bulk(Some(name.as_bytes()));
+        reply.bulk(Some(value.as_bytes()));
+    }
+}
+
+/// Whether `text` matches `pattern` (`*` any run, `?` any one byte, the rest literal).
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob(rest, &text[skip..])),
+        Some((b'?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
+        Some((&byte, rest)) => text.first() == Some(&byte) && glob(rest, &text[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SETTINGS: Settings =
+        Settings { max_clients: 10_000, idle_timeout_secs: 0, max_value_bytes: 16 << 20 };
+
+    fn get(pattern: &str) -> String {
+        let mut reply = Reply::default();
+        render_get(pattern.as_bytes(), &SETTINGS, &mut reply);
+        String::from_utf8(reply.bytes).unwrap()
+    }
+
+    #[test]
+    fn get_matches_names_by_glob_and_set_takes_what_can_change() {
+        assert_eq!(get("maxclients"), "*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n");
+        assert_eq!(get("MAXCLIENTS"), get("maxclients"));
+        assert!(get("*").starts_with("*14\r\n"));
+        assert!(get("proto-*").contains("16777216"));
+        assert_eq!(get("nothing"), "*0\r\n");
+        assert_eq!(parse_set(b"maxclients", b"5"), Ok(Setting::MaxClients(5)));
+        assert_eq!(parse_set(b"TIMEOUT", b"0"), Ok(Setting::IdleTimeoutSecs(0)));
+        assert!(parse_set(b"maxclients", b"0").unwrap_err().contains("between 1"));
+        assert!(parse_set(b"timeout", b"x").unwrap_err().contains("couldn't be parsed into an integer"));
+        assert!(parse_set(b"maxmemory", b"1").unwrap_err().starts_with("ERR Unknown option"));
+        assert!(parse_set(b"proto-max-bulk-len", b"1").unwrap_err().contains("--max-value-bytes"));
+    }
+}
