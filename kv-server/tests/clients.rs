@@ -141,4 +141,39 @@ fn silent_connections_hold_no_slot_idle_clients_go_and_maxclients_is_settable() 
     );
     let unknown = ask(&two[0], &[b"CONFIG", b"SET", b"maxmemory", b"1"]);
     assert!(matches!(&unknown, Value::Error(error) if error.contains("Unknown option")), "{unknown:?}");
+
+    // INFO by section, with the fields monitoring agents read; the keyspace right
+    // after a write and a delete.
+    let text = |reply: Value| match reply {
+        Value::Bulk(Some(text)) => String::from_utf8(text).unwrap(),
+        other => panic!("INFO answered {other:?}"),
+    };
+    let headers = |text: &str| -> Vec<String> {
+        text.lines().filter(|line| line.starts_with("# ")).map(|line| line[2..].to_string()).collect()
+    };
+    let all = text(ask(&two[0], &[b"INFO"]));
+    let expected =
+        ["Server", "Clients", "Memory", "Stats", "Replication", "CPU", "Sessions", "Keyspace", "Raft"];
+    assert_eq!(headers(&all), expected);
+    assert_eq!(headers(&text(ask(&two[0], &[b"INFO", b"all"]))), expected);
+    let some = text(ask(&two[0], &[b"INFO", b"clients", b"MEMORY"]));
+    assert_eq!(headers(&some), ["Clients", "Memory"]);
+    assert!(info_field(&some, "used_memory").unwrap().parse::<u64>().unwrap() > 0, "{some}");
+    for field in [
+        "uptime_in_seconds",
+        "total_commands_processed",
+        "instantaneous_ops_per_sec",
+        "used_cpu_user",
+        "used_cpu_sys",
+    ] {
+        assert!(info_field(&all, field).is_some(), "{field} missing:\n{all}");
+    }
+    assert!(info_field(&all, "total_commands_processed").unwrap().parse::<u64>().unwrap() >= count as u64);
+    assert_eq!(text(ask(&two[0], &[b"INFO", b"nonsense"])), "");
+    assert_eq!(ask(&two[0], &[b"SET", b"k", b"v"]), Value::Simple("OK".into()));
+    let keyspace = text(ask(&two[0], &[b"INFO", b"keyspace"]));
+    assert_eq!(keyspace, "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n");
+    assert_eq!(ask(&two[0], &[b"DEL", b"k"]), Value::Integer(1));
+    let keyspace = text(ask(&two[0], &[b"INFO", b"keyspace"]));
+    assert_eq!(keyspace, "# Keyspace\r\ndb0:keys=0,expires=0,avg_ttl=0\r\n");
 }

@@ -88,7 +88,10 @@ pub(crate) async fn serve(stream: TcpStream, shared: &Arc<Shared>) {
                 Ok(0) | Err(_) => session.end_of_input(),
                 Ok(read) => {
                     last_input = tokio::time::Instant::now();
+                    let before = session.commands_received();
                     session.receive(&buffer[..read]);
+                    let commands = session.commands_received() - before;
+                    shared.stats.total_commands_processed.fetch_add(commands, Ordering::Relaxed);
                 }
             },
         }
@@ -189,7 +192,7 @@ fn node_stopped() -> SessionAnswer {
 
 fn status_answer(kind: StatusKind, status: &NodeStatus, shared: &Shared) -> SessionAnswer {
     match kind {
-        StatusKind::Info => SessionAnswer::Text(status::info_text(status, shared)),
+        StatusKind::Info(sections) => SessionAnswer::Text(status::info_text(status, shared, sections)),
         StatusKind::RaftInfo => SessionAnswer::Text(status::raft_info_text(status)),
         StatusKind::DbSize => SessionAnswer::Count(status.keys as u64),
     }

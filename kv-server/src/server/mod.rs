@@ -100,6 +100,11 @@ pub(crate) struct Stats {
     pub(crate) rejected_connections: AtomicU64,
     /// Clients closed for staying idle past `timeout`.
     pub(crate) idle_clients_closed: AtomicU64,
+    /// Client commands received since the start.
+    pub(crate) total_commands_processed: AtomicU64,
+    /// The command count sampled every 100 ms over the last 1.6 s, for
+    /// `instantaneous_ops_per_sec` (oldest first).
+    pub(crate) command_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
     /// Client connections closed for breaking RESP.
     pub(crate) client_protocol_errors: AtomicU64,
 }
@@ -118,6 +123,8 @@ pub(crate) struct Shared {
     pub(crate) max_clients: AtomicU64,
     /// `timeout`: seconds a client may stay idle before it is closed; 0 never.
     pub(crate) idle_timeout_secs: AtomicU64,
+    /// When the server started, for `uptime_in_seconds`.
+    pub(crate) started: std::time::Instant,
 }
 
 impl Shared {
@@ -136,6 +143,21 @@ impl Shared {
         match setting {
             kv::resp::Setting::MaxClients(count) => self.max_clients.store(count, Ordering::Relaxed),
             kv::resp::Setting::IdleTimeoutSecs(secs) => self.idle_timeout_secs.store(secs, Ordering::Relaxed),
+        }
+    }
+}
+
+/// Samples the command count every 100 ms, keeping the last 16, as Redis does for
+/// `instantaneous_ops_per_sec`.
+async fn sample_commands(shared: Arc<Shared>) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        ticks.tick().await;
+        let count = shared.stats.total_commands_processed.load(Ordering::Relaxed);
+        let mut samples = shared.stats.command_samples.lock().expect("not poisoned");
+        samples.push_back((std::time::Instant::now(), count));
+        if samples.len() > 16 {
+            samples.pop_front();
         }
     }
 }
@@ -212,13 +234,16 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         limits,
         max_clients: AtomicU64::new(options.max_clients),
         idle_timeout_secs: AtomicU64::new(options.client_idle_timeout_secs),
+        started: std::time::Instant::now(),
     });
+    let sampler = tokio::spawn(sample_commands(shared.clone()));
     let accept = tokio::spawn(listener::accept_loop(listener, shared));
     let outcome = tokio::select! {
         _ = wait_for_signal() => Ok(()),
         stopped = node.stopped() => stopped,
     };
     accept.abort();
+    sampler.abort();
     // The disk syncs what it holds and lets go of the data directory.
     let shutdown = node.shutdown().await;
     outcome.and(shutdown).map_err(ServerError::Failed)

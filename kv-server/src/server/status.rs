@@ -2,6 +2,7 @@
 
 use super::Shared;
 use crate::machine::ServerMachine;
+use kv::resp::InfoSections;
 use raft_core::{LogIndex, NodeId, Role};
 use raft_host::Driver;
 use std::collections::BTreeMap;
@@ -173,45 +174,124 @@ pub(crate) fn raft_info_text(status: &NodeStatus) -> String {
     text
 }
 
-/// `INFO`: Redis's sections that clients look at, then the Raft state.
-pub(crate) fn info_text(status: &NodeStatus, shared: &Shared) -> String {
+/// `INFO [section ...]`: Redis's sections with Redis's field names for what this server
+/// has, then its own (`# Sessions`, `# Raft`).
+pub(crate) fn info_text(status: &NodeStatus, shared: &Shared, sections: InfoSections) -> String {
     let (stats, links) = (&shared.stats, shared.node.link_counters());
     let mut text = String::new();
-    let _ = write!(
-        text,
-        "# Server\r\nredis_version:7.0.0\r\nkv_server_version:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\n\r\n",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id(),
-        shared.port
-    );
-    let _ = write!(
-        text,
-        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
-        stats.clients.load(Ordering::Relaxed),
-        shared.max_clients.load(Ordering::Relaxed)
-    );
-    let role = if status.role == Role::Leader { "master" } else { "slave" };
-    let _ = write!(text, "# Replication\r\nrole:{role}\r\n\r\n");
-    let _ = write!(
-        text,
-        "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\nidle_clients_closed:{}\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\n\r\n",
-        stats.total_connections_received.load(Ordering::Relaxed),
-        stats.rejected_connections.load(Ordering::Relaxed),
-        stats.idle_clients_closed.load(Ordering::Relaxed),
-        stats.client_protocol_errors.load(Ordering::Relaxed),
-        links.frames_rejected.load(Ordering::Relaxed),
-        links.connections_refused.load(Ordering::Relaxed),
-        links.sends_dropped.load(Ordering::Relaxed),
-    );
+    let mut section = |name: &str, selected: InfoSections, fields: &dyn Fn(&mut String)| {
+        if sections.contains(selected) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            let _ = write!(text, "# {name}\r\n");
+            fields(&mut text);
+        }
+    };
+    section("Server", InfoSections::SERVER, &|text| {
+        let uptime = shared.started.elapsed().as_secs();
+        let _ = write!(
+            text,
+            "redis_version:7.0.0\r\nkv_server_version:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            shared.port,
+            uptime / 86_400
+        );
+    });
+    section("Clients", InfoSections::CLIENTS, &|text| {
+        let _ = write!(
+            text,
+            "connected_clients:{}\r\nmaxclients:{}\r\n",
+            stats.clients.load(Ordering::Relaxed),
+            shared.max_clients.load(Ordering::Relaxed)
+        );
+    });
+    section("Memory", InfoSections::MEMORY, &|text| {
+        // No allocator counter: used_memory is the resident set, as the OS sees it.
+        let (resident, peak) = process_memory();
+        let _ = write!(
+            text,
+            "used_memory:{resident}\r\nused_memory_rss:{resident}\r\nused_memory_peak:{peak}\r\nmaxmemory:0\r\n"
+        );
+    });
+    section("Stats", InfoSections::STATS, &|text| {
+        let _ = write!(
+            text,
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nidle_clients_closed:{}\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\n",
+            stats.total_connections_received.load(Ordering::Relaxed),
+            stats.total_commands_processed.load(Ordering::Relaxed),
+            operations_per_second(stats),
+            stats.rejected_connections.load(Ordering::Relaxed),
+            stats.idle_clients_closed.load(Ordering::Relaxed),
+            stats.client_protocol_errors.load(Ordering::Relaxed),
+            links.frames_rejected.load(Ordering::Relaxed),
+            links.connections_refused.load(Ordering::Relaxed),
+            links.sends_dropped.load(Ordering::Relaxed),
+        );
+    });
+    section("Replication", InfoSections::REPLICATION, &|text| {
+        let role = if status.role == Role::Leader { "master" } else { "slave" };
+        let _ = write!(text, "role:{role}\r\n");
+    });
+    section("CPU", InfoSections::CPU, &|text| {
+        let (system, user) = process_cpu_seconds();
+        let _ = write!(text, "used_cpu_sys:{system:.6}\r\nused_cpu_user:{user:.6}\r\n");
+    });
     // Exactly-once sessions: how many the store holds, the policy the log last set
     // (0: no expiry / no bound), and the log's time.
-    let policy = status.session_policy;
-    let _ = write!(
-        text,
-        "# Sessions\r\nsessions:{}\r\nsessions_expired:{}\r\nsession_idle_timeout_ms:{}\r\nmax_sessions:{}\r\nlog_time_ms:{}\r\n\r\n",
-        status.sessions, status.sessions_expired, policy.idle_timeout_ms, policy.max_sessions, status.log_time_ms
-    );
-    let _ =
-        write!(text, "# Keyspace\r\ndb0:keys={}\r\n\r\n# Raft\r\n{}", status.keys, raft_info_text(status));
+    section("Sessions", InfoSections::SESSIONS, &|text| {
+        let policy = status.session_policy;
+        let _ = write!(
+            text,
+            "sessions:{}\r\nsessions_expired:{}\r\nsession_idle_timeout_ms:{}\r\nmax_sessions:{}\r\nlog_time_ms:{}\r\n",
+            status.sessions, status.sessions_expired, policy.idle_timeout_ms, policy.max_sessions, status.log_time_ms
+        );
+    });
+    section("Keyspace", InfoSections::KEYSPACE, &|text| {
+        // No key expires yet (issue 19 brings expiry).
+        let _ = write!(text, "db0:keys={},expires=0,avg_ttl=0\r\n", status.keys);
+    });
+    section("Raft", InfoSections::RAFT, &|text| text.push_str(&raft_info_text(status)));
     text
+}
+
+/// Commands a second over the sampled window (about the last 1.6 s).
+fn operations_per_second(stats: &super::Stats) -> u64 {
+    let samples = stats.command_samples.lock().expect("not poisoned");
+    match (samples.front(), samples.back()) {
+        (Some((first_time, first)), Some((last_time, last))) if last_time > first_time => {
+            ((last - first) as f64 / (*last_time - *first_time).as_secs_f64()).round() as u64
+        }
+        _ => 0,
+    }
+}
+
+/// This process's resident and peak resident memory in bytes (Linux's
+/// `/proc/self/status`; 0 where it is not there).
+fn process_memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (kib("VmRSS:"), kib("VmHWM:"))
+}
+
+/// This process's system and user CPU time in seconds (Linux's `/proc/self/stat`, in
+/// clock ticks of 1/100 s; 0 where it is not there).
+fn process_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces, so split after its ')').
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks =
+        |position: usize| fields.get(position).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name (state is 0).
+    (ticks(12) as f64 / 100.0, ticks(11) as f64 / 100.0)
 }

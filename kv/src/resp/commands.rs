@@ -79,8 +79,8 @@ pub enum ClientCommand {
     ConfigSet(super::config::Setting),
     /// `HELLO`: refused, so clients fall back to RESP2.
     Hello,
-    /// `INFO [section]`.
-    Info,
+    /// `INFO [section ...]`.
+    Info(super::info::InfoSections),
     /// `DBSIZE`.
     DbSize,
     /// `READONLY` (`true`) or `READWRITE`.
@@ -267,7 +267,7 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
             _ => return Err("ERR CONFIG supports GET pattern, SET name value and RESETSTAT".into()),
         },
         "HELLO" => ClientCommand::Hello,
-        "INFO" => ClientCommand::Info,
+        "INFO" => ClientCommand::Info(super::info::InfoSections::parse(rest)),
         "DBSIZE" => {
             arity(0..=0)?;
             ClientCommand::DbSize

@@ -12,6 +12,7 @@
 
 mod commands;
 mod config;
+mod info;
 mod parser;
 mod reply;
 mod session;
@@ -19,6 +20,7 @@ mod table;
 
 pub use commands::{parse as parse_command, ClientCommand, MembershipCommand, WriteCommand};
 pub use config::{parse_set as parse_config_set, Setting, Settings};
+pub use info::InfoSections;
 pub use parser::{
     parse, parse_with, Limits, Parsed, Skip, MAX_ARGUMENTS, MAX_BULK_BYTES, MAX_COMMAND_BYTES,
     MAX_INLINE_BYTES, MAX_SKIPPED_BULK_BYTES,

@@ -75,8 +75,8 @@ pub enum Request {
 /// Which status a [`Request::Status`] asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusKind {
-    /// `INFO`: a text.
-    Info,
+    /// `INFO`: a text of these sections.
+    Info(super::info::InfoSections),
     /// `RAFT.INFO`: a text.
     RaftInfo,
     /// `DBSIZE`: a count.
@@ -164,6 +164,8 @@ struct Slot {
 /// One client connection's protocol state (see the module docs).
 #[derive(Debug, Default)]
 pub struct RespSession {
+    /// Commands received so far (a refused one too), for `INFO`'s count.
+    commands_received: u64,
     /// The bounds its commands must keep.
     limits: parser::Limits,
     /// What remains of a command refused for a value past the limit, skipped as it
@@ -281,6 +283,11 @@ impl RespSession {
     /// Whether the client broke the protocol (the session then closes).
     pub fn broke_protocol(&self) -> bool {
         self.protocol_error
+    }
+
+    /// Commands received so far on this connection.
+    pub fn commands_received(&self) -> u64 {
+        self.commands_received
     }
 
     /// Commands waiting for their replies.
@@ -407,6 +414,7 @@ impl RespSession {
     }
 
     fn start(&mut self, arguments: &[&[u8]]) {
+        self.commands_received += 1;
         let command = match commands::parse(arguments) {
             Ok(command) => command,
             Err(error) => return self.ready(|reply| reply.error(&error)),
@@ -439,7 +447,9 @@ impl RespSession {
                 self.read_only = flag;
                 self.ready(|reply| reply.simple("OK"))
             }
-            ClientCommand::Info => self.submit(Shape::Status, vec![Request::Status(StatusKind::Info)]),
+            ClientCommand::Info(sections) => {
+                self.submit(Shape::Status, vec![Request::Status(StatusKind::Info(sections))])
+            }
             ClientCommand::RaftInfo => {
                 self.submit(Shape::Status, vec![Request::Status(StatusKind::RaftInfo)])
             }
