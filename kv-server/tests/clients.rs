@@ -176,4 +176,14 @@ fn silent_connections_hold_no_slot_idle_clients_go_and_maxclients_is_settable() 
     assert_eq!(ask(&two[0], &[b"DEL", b"k"]), Value::Integer(1));
     let keyspace = text(ask(&two[0], &[b"INFO", b"keyspace"]));
     assert_eq!(keyspace, "# Keyspace\r\ndb0:keys=0,expires=0,avg_ttl=0\r\n");
+    drop(two);
+
+    // A stray zero byte and 70,000 more without a newline: Redis's answer before the
+    // close, not a reset (a leading zero once made the server take it for a peer).
+    let stray = connect(port);
+    let mut bytes = vec![0u8];
+    bytes.extend(std::iter::repeat_n(b'a', 70_000));
+    stray.try_clone().unwrap().write_all(&bytes).unwrap();
+    let reply = read_value(&mut BufReader::new(stray)).expect("an answer, not a reset");
+    assert_eq!(reply, Value::Error("ERR Protocol error: too big inline request".into()));
 }

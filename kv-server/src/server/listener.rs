@@ -1,5 +1,6 @@
-//! One port for peers and clients: the first byte of a connection tells them apart (a
-//! peer's handshake starts with a zero byte, which no RESP request does).
+//! One port for peers and clients: the first bytes of a connection tell them apart (a
+//! peer's handshake starts with the eight bytes of `PEER_MAGIC`, `\0KVRAFT1`; a client
+//! that departs from them anywhere is a client, even one whose first byte is zero).
 
 use super::connection;
 use super::transport::PEER_MAGIC;
@@ -34,6 +35,31 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+enum Speaker {
+    Peer,
+    Client,
+}
+
+/// Who is speaking, from the first bytes (peeked, left for whoever reads them): a peer
+/// sends all of [`PEER_MAGIC`]; anything that departs from it is a client, so a client
+/// whose bytes happen to start with a zero still gets RESP's answer (an error), not a
+/// reset. `None` if the connection closes first.
+async fn first_bytes(stream: &TcpStream) -> Option<Speaker> {
+    let mut start = [0u8; PEER_MAGIC.len()];
+    loop {
+        let seen = stream.peek(&mut start).await.ok().filter(|&seen| seen > 0)?;
+        if start[..seen] != PEER_MAGIC[..seen] {
+            return Some(Speaker::Client);
+        }
+        if seen == PEER_MAGIC.len() {
+            return Some(Speaker::Peer);
+        }
+        // A prefix of the magic so far: wait for the rest (peeking again at once would
+        // spin on the same bytes).
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Waits (boundedly) for a connection's first byte, then hands it to the peer transport
 /// or serves it as a client. A client counts from its first byte to its close, once.
 async fn route(mut stream: TcpStream, shared: Arc<Shared>) {
@@ -42,15 +68,12 @@ async fn route(mut stream: TcpStream, shared: Arc<Shared>) {
         silent.fetch_sub(1, Ordering::Relaxed);
         return;
     }
-    let mut first = [0u8; 1];
-    let spoke = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await;
+    let kind = tokio::time::timeout(HANDSHAKE_TIMEOUT, first_bytes(&stream)).await;
     silent.fetch_sub(1, Ordering::Relaxed);
-    if !matches!(spoke, Ok(Ok(1))) {
-        return;
-    }
-    if first[0] == PEER_MAGIC[0] {
-        shared.node.accept_peer(stream).await;
-        return;
+    match kind {
+        Ok(Some(Speaker::Peer)) => return shared.node.accept_peer(stream).await,
+        Ok(Some(Speaker::Client)) => {}
+        _ => return,
     }
     let clients = &shared.stats.clients;
     let most = shared.max_clients.load(Ordering::Relaxed);
