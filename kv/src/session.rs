@@ -105,9 +105,7 @@ impl Sessions {
     pub fn open(&mut self, client: ClientId) {
         let bound = self.policy.max_sessions;
         if bound > 0 && self.by_client.len() as u64 >= bound {
-            let excess = self.by_client.len() as u64 + 1 - bound;
-            self.evict_least_recently_used(excess);
-            self.expired_total += excess;
+            self.evict_least_recently_used(self.by_client.len() as u64 + 1 - bound);
         }
         let session =
             Session { last_sequence: 0, last_response: Response::Done, last_used_ms: USED_SINCE_LAST_CLOCK };
@@ -141,25 +139,34 @@ impl Sessions {
             }
             policy.idle_timeout_ms == 0 || now - session.last_used_ms < policy.idle_timeout_ms
         });
-        let mut dropped = (before - self.by_client.len()) as u64;
+        let idle = (before - self.by_client.len()) as u64;
+        self.expired_total += idle;
+        let mut evicted = 0;
         if policy.max_sessions > 0 && self.by_client.len() as u64 > policy.max_sessions {
-            let excess = self.by_client.len() as u64 - policy.max_sessions;
-            self.evict_least_recently_used(excess);
-            dropped += excess;
+            evicted = self.evict_least_recently_used(self.by_client.len() as u64 - policy.max_sessions);
         }
-        self.expired_total += dropped;
-        dropped
+        idle + evicted
     }
 
     /// Drops the `count` least recently used sessions (the lowest client id first among
-    /// equals, so every replica drops the same ones).
-    fn evict_least_recently_used(&mut self, count: u64) {
+    /// equals, so every replica drops the same ones), counts them as expired, and
+    /// returns how many. Linear in the table (a selection, not a sort): a full table
+    /// evicts on every new session.
+    fn evict_least_recently_used(&mut self, count: u64) -> u64 {
         let mut by_age: Vec<(u64, ClientId)> =
             self.by_client.iter().map(|(&client, session)| (session.last_used_ms, client)).collect();
-        by_age.sort_unstable();
-        for (_, client) in by_age.into_iter().take(count as usize) {
+        let count = (count as usize).min(by_age.len());
+        if count == 0 {
+            return 0;
+        }
+        // Keys are distinct (one per client), so the `count` smallest are one set on
+        // every replica whatever order the selection leaves them in.
+        by_age.select_nth_unstable(count - 1);
+        for &(_, client) in &by_age[..count] {
             self.by_client.remove(&client);
         }
+        self.expired_total += count as u64;
+        count as u64
     }
 
     /// Whether a clock entry at `now_ms` under `policy` would change anything: a session
