@@ -84,8 +84,10 @@ struct ServerArgs {
     /// The largest value (any bulk string) a client may send, in bytes: Redis's
     /// proto-max-bulk-len, sized for a log that writes, sends and snapshots every value.
     /// A larger one is refused with a reply naming this limit; the connection goes on.
-    /// At most 30 MiB for now: two values and a mebibyte must fit in one 64 MiB message.
-    #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1024..=(30 << 20)))]
+    /// At most 128 MiB: every value is written to the log, sent to each peer in one
+    /// message and kept in memory, so larger ones belong in a blob store. Peers derive
+    /// their message limit from it, so give every node of a cluster the same value.
+    #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1024..=(128 << 20)))]
     max_value_bytes: u64,
     /// Client connections served at once (Redis's maxclients; CONFIG SET maxclients
     /// changes it). A connection counts from its first byte to its close; one that stays

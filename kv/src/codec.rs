@@ -7,7 +7,7 @@ use serde::Serialize;
 /// The largest command, or item of a snapshot (the sessions, one key and its value),
 /// the decoder accepts. Bounds what a hostile length prefix can make it allocate. A
 /// snapshot itself has no bound: it is read an item at a time.
-pub const MAX_ENCODED_BYTES: usize = 256 << 20;
+pub const MAX_ENCODED_BYTES: usize = 512 << 20;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_ENCODED_BYTES>()

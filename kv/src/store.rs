@@ -29,7 +29,7 @@ impl KvStore {
     /// answer [`KvError::Malformed`] and change nothing.
     pub fn apply_bytes_at(&mut self, index: u64, bytes: &[u8]) -> Response {
         match Command::decode(bytes) {
-            Ok(command) => self.apply_at(index, &command),
+            Ok(command) => self.apply_owned_at(index, command),
             Err(error) => Response::Error(KvError::Malformed(error.to_string())),
         }
     }
@@ -42,12 +42,35 @@ impl KvStore {
     /// Applies the committed command of the entry at `index`, exactly once per (client,
     /// sequence). An [`Operation::OpenSession`] opens session `index`.
     pub fn apply_at(&mut self, index: u64, command: &Command) -> Response {
-        match self.sessions.admit(command.client, command.sequence) {
+        self.once(command.client, command.sequence, |store| store.execute(index, &command.operation))
+    }
+
+    /// [`KvStore::apply_at`] taking the command: a written value moves into the store
+    /// instead of being copied (a 64 MiB value is then held once, not twice).
+    pub fn apply_owned_at(&mut self, index: u64, command: Command) -> Response {
+        self.once(command.client, command.sequence, |store| match command.operation {
+            Operation::Set { key, value } => {
+                match store.data.get_mut(&key) {
+                    Some(slot) => *slot = value,
+                    None => {
+                        store.data.insert(key, value);
+                    }
+                }
+                Response::Done
+            }
+            operation => store.execute(index, &operation),
+        })
+    }
+
+    /// Runs `execute` unless the session has seen `sequence` (the recorded answer) or
+    /// is gone (an error), and records its answer.
+    fn once(&mut self, client: u64, sequence: u64, execute: impl FnOnce(&mut Self) -> Response) -> Response {
+        match self.sessions.admit(client, sequence) {
             Admission::Duplicate(response) => response,
             Admission::Stale(error) => Response::Error(error),
             Admission::Apply => {
-                let response = self.execute(index, &command.operation);
-                self.sessions.record(command.client, command.sequence, &response);
+                let response = execute(self);
+                self.sessions.record(client, sequence, &response);
                 response
             }
         }

@@ -61,6 +61,14 @@ pub struct Config {
 /// The largest snapshot chunk a config may ask for: well inside the message limit.
 pub const MAX_SNAPSHOT_CHUNK_LIMIT: u64 = 16 << 20;
 
+/// The largest command a config may allow: a message carrying one (and the batch it
+/// tops) stays well inside a 32-bit frame length and the 1 GiB decode ceiling.
+pub const MAX_COMMAND_BYTES_LIMIT: u64 = 512 << 20;
+
+/// Room for an AppendEntries message's own fields and the entries' headers on top of
+/// their payload bytes.
+const MESSAGE_OVERHEAD_BYTES: u64 = 1 << 20;
+
 /// The hard ceiling on entries in one decoded message, whatever the config says.
 /// Anything above it is treated as hostile input.
 pub const MAX_ENTRIES_PER_MESSAGE_LIMIT: u64 = 1 << 16;
@@ -86,6 +94,18 @@ impl Config {
             max_command_bytes: 1 << 20,
             max_snapshot_chunk_bytes: 1 << 20,
         }
+    }
+
+    /// The largest message a node with this config sends, and so the limit its peers'
+    /// decoders must accept (`decode_message_within`). Derived, never below
+    /// [`crate::MAX_ENCODED_MESSAGE_BYTES`]: an AppendEntries fills up to
+    /// `max_bytes_per_message` and its last entry may be a command of up to
+    /// `max_command_bytes`; a snapshot chunk is at most 16 MiB. Every node of a cluster
+    /// should share the command limit, or a larger command would be refused by a peer.
+    pub fn max_message_bytes(&self) -> usize {
+        let entries = self.max_bytes_per_message.saturating_add(self.max_command_bytes);
+        let largest = entries.max(MAX_SNAPSHOT_CHUNK_LIMIT).saturating_add(MESSAGE_OVERHEAD_BYTES);
+        (crate::MAX_ENCODED_MESSAGE_BYTES as u64).max(largest) as usize
     }
 
     /// The configuration a node starts from before its log or a snapshot says otherwise.
@@ -137,8 +157,11 @@ impl Config {
         if self.max_uncommitted_entries == 0 {
             return fail("max_uncommitted_entries", "must be at least 1");
         }
-        if self.max_command_bytes == 0 {
-            return fail("max_command_bytes", "must be at least 1");
+        if self.max_command_bytes == 0 || self.max_command_bytes > MAX_COMMAND_BYTES_LIMIT {
+            return fail("max_command_bytes", "must be between 1 and 512 MiB");
+        }
+        if self.max_bytes_per_message > MAX_COMMAND_BYTES_LIMIT {
+            return fail("max_bytes_per_message", "must be at most 512 MiB");
         }
         if self.read_mode == ReadMode::LeaseBased && !self.check_quorum {
             return fail("read_mode", "LeaseBased reads require check_quorum");

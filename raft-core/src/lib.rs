@@ -163,12 +163,16 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, ConfigError, ReadMode, MAX_ENTRIES_PER_MESSAGE_LIMIT, MAX_SNAPSHOT_CHUNK_LIMIT};
+pub use config::{
+    Config, ConfigError, ReadMode, MAX_COMMAND_BYTES_LIMIT, MAX_ENTRIES_PER_MESSAGE_LIMIT,
+    MAX_SNAPSHOT_CHUNK_LIMIT,
+};
 pub use configuration::{Configuration, ConfigurationError, VoteResult};
 pub use io::{Action, Counters, DurableState, Input, RejectReason, Request, RestoreError, Role};
 pub use membership::MembershipChange;
 pub use message::{
-    decode_message, encode_message, DecodeError, Message, MessageBody, MAX_ENCODED_MESSAGE_BYTES,
+    decode_message, decode_message_within, encode_message, DecodeError, Message, MessageBody,
+    MAX_ENCODED_MESSAGE_BYTES,
 };
 pub use node::RaftNode;
 pub use types::{Entry, EntryPayload, HardState, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta, Term};

@@ -130,31 +130,54 @@ pub enum MessageBody {
     },
 }
 
-/// The largest encoded message `decode_message` accepts. Bounds what a hostile
-/// length prefix can make the decoder allocate.
+/// The largest encoded message `decode_message` accepts, and the floor of
+/// [`crate::Config::max_message_bytes`]. Bounds what a hostile length prefix can make the
+/// decoder allocate.
 pub const MAX_ENCODED_MESSAGE_BYTES: usize = 64 << 20;
 
-fn codec_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_ENCODED_MESSAGE_BYTES>()
+/// The bound under which bincode decodes, as a type-level constant: the smallest step of
+/// this ladder at or above the caller's limit (the input's length is checked against the
+/// limit itself first, so a step above it only bounds what a lying length prefix inside
+/// the message can claim).
+fn decode_with_limit<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    let standard = bincode::config::standard();
+    if limit <= MAX_ENCODED_MESSAGE_BYTES {
+        bincode::serde::decode_from_slice(bytes, standard.with_limit::<MAX_ENCODED_MESSAGE_BYTES>())
+    } else if limit <= 256 << 20 {
+        bincode::serde::decode_from_slice(bytes, standard.with_limit::<{ 256 << 20 }>())
+    } else {
+        bincode::serde::decode_from_slice(bytes, standard.with_limit::<{ 1 << 30 }>())
+    }
 }
 
 /// Encodes a message for the wire.
 pub fn encode_message(message: &Message) -> Vec<u8> {
     // Encoding into a vector cannot fail: bincode applies the size limit only when
-    // decoding. No correct node builds a message above the limit (entries are bounded
-    // by `max_bytes_per_message`, snapshots travel in chunks), but one would encode and
-    // be refused by `decode_message`.
-    bincode::serde::encode_to_vec(message, codec_config()).expect("message encodes")
+    // decoding. No correct node builds a message above its config's
+    // `max_message_bytes` (entries are bounded by `max_bytes_per_message` and
+    // `max_command_bytes`, snapshots travel in chunks), but one would encode and be
+    // refused by the receiver's decoder.
+    bincode::serde::encode_to_vec(message, bincode::config::standard()).expect("message encodes")
 }
 
-/// Decodes untrusted bytes into a message. Never panics; allocation is bounded by
-/// [`MAX_ENCODED_MESSAGE_BYTES`]. Trailing bytes and absurd entry counts are errors.
+/// Decodes untrusted bytes into a message of at most [`MAX_ENCODED_MESSAGE_BYTES`]:
+/// [`decode_message_within`] with the default limit.
 pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
-    if bytes.len() > MAX_ENCODED_MESSAGE_BYTES {
-        return Err(DecodeError::TooLarge { bytes: bytes.len() });
+    decode_message_within(bytes, MAX_ENCODED_MESSAGE_BYTES)
+}
+
+/// Decodes untrusted bytes into a message of at most `limit` bytes (a receiver passes
+/// its [`crate::Config::max_message_bytes`]). Never panics; allocation is bounded by the
+/// limit. Trailing bytes and absurd entry counts are errors.
+pub fn decode_message_within(bytes: &[u8], limit: usize) -> Result<Message, DecodeError> {
+    if bytes.len() > limit {
+        return Err(DecodeError::TooLarge { bytes: bytes.len(), limit });
     }
-    let (message, read): (Message, usize) = bincode::serde::decode_from_slice(bytes, codec_config())
-        .map_err(|error| DecodeError::Malformed(error.to_string()))?;
+    let (message, read): (Message, usize) =
+        decode_with_limit(bytes, limit).map_err(|error| DecodeError::Malformed(error.to_string()))?;
     if read != bytes.len() {
         return Err(DecodeError::TrailingBytes { extra: bytes.len() - read });
     }
@@ -169,10 +192,12 @@ pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
 /// Why bytes could not be decoded into a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {
-    /// The input exceeds [`MAX_ENCODED_MESSAGE_BYTES`].
+    /// The input exceeds the receiver's limit.
     TooLarge {
         /// The input's length.
         bytes: usize,
+        /// The limit it exceeds.
+        limit: usize,
     },
     /// The bytes are not a valid encoding (truncated, bad tag, over the size limit).
     Malformed(String),
@@ -191,8 +216,8 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::TooLarge { bytes } => {
-                write!(f, "message of {bytes} bytes exceeds the {MAX_ENCODED_MESSAGE_BYTES}-byte limit")
+            DecodeError::TooLarge { bytes, limit } => {
+                write!(f, "message of {bytes} bytes exceeds the {limit}-byte limit")
             }
             DecodeError::Malformed(reason) => write!(f, "malformed message: {reason}"),
             DecodeError::TrailingBytes { extra } => {

@@ -35,7 +35,7 @@ pub enum EntryPayload {
     Noop,
     /// An opaque command for the host's state machine. Shared, not copied: the same
     /// bytes go to the log, to every follower's message and to `Apply`.
-    Command(Arc<[u8]>),
+    Command(#[serde(with = "shared_bytes")] Arc<[u8]>),
     /// A new configuration (Raft thesis §4.1, §4.3). It takes effect when appended.
     /// Hosts skip it when applying, or record it for their own bookkeeping.
     MembershipChange {
@@ -90,4 +90,52 @@ pub struct Snapshot {
     pub configuration: Configuration,
     /// The host's serialized state machine; opaque to the core.
     pub data: Vec<u8>,
+}
+
+/// Entry bytes as one byte string. The encoding is the one `Arc<[u8]>`'s own serde impl
+/// gives in bincode and JSON (a length, then the bytes; an array of numbers), but a
+/// decoder that can lend the input's bytes (bincode from a slice) copies them once,
+/// straight into the shared allocation, instead of into a vector and then again into
+/// the `Arc`: a 64 MiB command arriving in a message is held twice, not three times.
+mod shared_bytes {
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+    use serde::Serializer;
+    use std::fmt;
+    use std::sync::Arc;
+
+    pub(super) fn serialize<S: Serializer>(bytes: &Arc<[u8]>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<[u8]>, D::Error> {
+        deserializer.deserialize_bytes(SharedBytesVisitor)
+    }
+
+    struct SharedBytesVisitor;
+
+    impl<'de> Visitor<'de> for SharedBytesVisitor {
+        type Value = Arc<[u8]>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Arc<[u8]>, E> {
+            Ok(Arc::from(bytes))
+        }
+
+        fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Arc<[u8]>, E> {
+            Ok(Arc::from(bytes))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arc<[u8]>, A::Error> {
+            // Formats without byte strings (JSON) give an array; its size hint is not
+            // trusted for more than a small reservation.
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            Ok(Arc::from(bytes))
+        }
+    }
 }

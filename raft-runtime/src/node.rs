@@ -111,13 +111,15 @@ where
             tracing::warn!("{}: cut a torn tail of {cut} bytes at offset {kept} ({why})", path.display());
         }
         let entries = image.entries.len();
-        let driver = Driver::start(driver_config(&config)?, image, random_seed(config.id), machine)
+        let driver_config = driver_config(&config)?;
+        let max_message_bytes = driver_config.raft.max_message_bytes();
+        let driver = Driver::start(driver_config, image, random_seed(config.id), machine)
             .map_err(|error| format!("cannot start from {}: {error:?}", config.data_dir.display()))?;
         let recovered = Recovered { fresh: report.fresh, entries, term: driver.node().term() };
 
         let counters = Arc::new(LinkCounters::default());
         let (peer_messages, peer_messages_rx) = mpsc::channel(INBOX_CAPACITY);
-        let transport = Transport::new(config.id, counters.clone(), peer_messages);
+        let transport = Transport::new(config.id, counters.clone(), peer_messages, max_message_bytes);
         let shared =
             Arc::new(Shared { id: config.id, transport, counters, addresses: Mutex::new(BTreeMap::new()) });
         let (disk, disk_rx) = std_mpsc::channel();

@@ -11,12 +11,12 @@
 //!   not connected, frames are dropped (and counted): Raft retransmits what matters, and
 //!   a queue that never blocks keeps one slow peer from stalling the node.
 
-use raft_core::{decode_message, encode_message, Message, NodeId, MAX_ENCODED_MESSAGE_BYTES};
+use raft_core::{decode_message_within, encode_message, Message, NodeId};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -38,6 +38,7 @@ struct Context {
     id: NodeId,
     counters: Arc<LinkCounters>,
     delivered: mpsc::Sender<Message>,
+    max_message_bytes: usize,
 }
 
 /// The first bytes of a peer connection. The leading zero byte cannot start a RESP
@@ -73,10 +74,16 @@ pub struct Transport {
 
 impl Transport {
     /// The links of node `id`: no links yet ([`Transport::set_peers`] makes them);
-    /// messages from peers go to `delivered`, counts to `counters`. Call it inside a
-    /// tokio runtime (links run as tasks).
-    pub fn new(id: NodeId, counters: Arc<LinkCounters>, delivered: mpsc::Sender<Message>) -> Arc<Transport> {
-        let shared = Arc::new(Context { id, counters, delivered });
+    /// messages from peers go to `delivered`, counts to `counters`; a frame over
+    /// `max_message_bytes` (the node's `raft_core::Config::max_message_bytes`) closes its
+    /// link. Call it inside a tokio runtime (links run as tasks).
+    pub fn new(
+        id: NodeId,
+        counters: Arc<LinkCounters>,
+        delivered: mpsc::Sender<Message>,
+        max_message_bytes: usize,
+    ) -> Arc<Transport> {
+        let shared = Arc::new(Context { id, counters, delivered, max_message_bytes });
         Arc::new(Transport { shared, links: Mutex::new(BTreeMap::new()) })
     }
 
@@ -279,18 +286,16 @@ async fn read_frames(shared: Arc<Context>, peer: NodeId, read_half: OwnedReadHal
             return;
         }
         let length = u32::from_le_bytes(length) as usize;
-        if length > MAX_ENCODED_MESSAGE_BYTES {
+        if length > shared.max_message_bytes {
             tracing::warn!(peer, length, "an oversized frame from a peer; connection closed");
             shared.counters.frames_rejected.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        // Grown as the bytes arrive, so a length alone cannot make us allocate.
         frame.clear();
-        match (&mut reader).take(length as u64).read_to_end(&mut frame).await {
-            Ok(read) if read == length => {}
-            _ => return,
+        if read_frame_body(&mut reader, length, &mut frame).await.is_err() {
+            return;
         }
-        let message = match decode_message(&frame) {
+        let message = match decode_message_within(&frame, shared.max_message_bytes) {
             Ok(message) if message.from == peer && message.to == shared.id => message,
             Ok(message) => {
                 tracing::warn!(
@@ -308,8 +313,33 @@ async fn read_frames(shared: Arc<Context>, peer: NodeId, read_half: OwnedReadHal
                 return;
             }
         };
+        if frame.capacity() > FRAME_GROWTH_STEP_BYTES {
+            // A large message passed through: give its memory back rather than keep it.
+            frame = Vec::new();
+        }
         if shared.delivered.send(message).await.is_err() {
             return;
         }
     }
+}
+
+/// How far ahead of the bytes that arrived a frame's buffer grows.
+const FRAME_GROWTH_STEP_BYTES: usize = 1 << 20;
+
+/// Reads `length` bytes into `frame`, growing it a step at a time to the exact size: a
+/// length alone cannot make us allocate more than a step, and a 64 MiB message takes
+/// 64 MiB, not the 128 MiB a doubling buffer would reach.
+async fn read_frame_body(
+    reader: &mut (impl AsyncRead + Unpin),
+    length: usize,
+    frame: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    while frame.len() < length {
+        let start = frame.len();
+        let step = (length - start).min(FRAME_GROWTH_STEP_BYTES);
+        frame.reserve_exact(step);
+        frame.resize(start + step, 0);
+        reader.read_exact(&mut frame[start..]).await?;
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use crate::files::{self, path_of, HARD_STATE_FILE, LOCK_FILE};
 use crate::fs::{AppendFile, FileSystem, LockError};
-use crate::record::{encode_frame, WalRecord};
+use crate::record::{encode_frame, WalRecord, FRAME_HEADER_BYTES};
 use crate::recovery::{self, Found};
 use crate::sealed;
 use raft_core::{DurableState, Entry, HardState, NodeId, Snapshot};
@@ -213,6 +213,10 @@ impl<F: FileSystem> Storage<F> {
                 write_hard_state(&self.fs, &self.dir, &self.hard)
             }
             Write::Entries(entries) => {
+                // Room for the record at once, so a large entry is encoded into one
+                // allocation of its size instead of a doubling series of them.
+                let payload: u64 = entries.iter().map(Entry::size_bytes).sum();
+                self.buffer.reserve(payload as usize + FRAME_HEADER_BYTES);
                 encode_frame(&WalRecord::Entries(entries.clone()), &mut self.buffer);
                 self.after_append()
             }
@@ -258,6 +262,10 @@ impl<F: FileSystem> Storage<F> {
             self.segment.file.append(&self.buffer)?;
             self.segment.bytes += self.buffer.len() as u64;
             self.buffer.clear();
+            if self.buffer.capacity() > 4 * WRITE_BUFFER_BYTES {
+                // A large entry passed through: give its memory back rather than keep it.
+                self.buffer = Vec::with_capacity(64 << 10);
+            }
         }
         Ok(())
     }

@@ -105,6 +105,15 @@ impl Node {
         }
     }
 
+    /// The process's peak resident memory so far, in bytes (Linux's `VmHWM`), if known.
+    pub fn peak_resident_bytes(&self) -> Option<u64> {
+        let child = self.child.as_ref()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// The server's output so far, for failure messages.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -136,7 +136,7 @@ fn inputs_over_the_size_limit_are_refused_before_decoding() {
     let limit = crate::MAX_ENCODED_MESSAGE_BYTES;
     let oversized = vec![0u8; limit + 1];
     let error = decode_message(&oversized).unwrap_err();
-    assert_eq!(error, DecodeError::TooLarge { bytes: limit + 1 });
+    assert_eq!(error, DecodeError::TooLarge { bytes: limit + 1, limit });
     assert!(error.to_string().contains("exceeds"));
     // Exactly at the limit the bytes are decoded: zeros make a small message and a long tail.
     assert!(matches!(decode_message(&oversized[..limit]), Err(DecodeError::TrailingBytes { .. })));
@@ -180,6 +180,14 @@ fn unworkable_configs_are_refused_naming_the_field() {
         ("max_inflight_appends", Box::new(|config| config.max_inflight_appends = 0)),
         ("max_uncommitted_entries", Box::new(|config| config.max_uncommitted_entries = 0)),
         ("max_command_bytes", Box::new(|config| config.max_command_bytes = 0)),
+        (
+            "max_command_bytes",
+            Box::new(|config| config.max_command_bytes = crate::MAX_COMMAND_BYTES_LIMIT + 1),
+        ),
+        (
+            "max_bytes_per_message",
+            Box::new(|config| config.max_bytes_per_message = crate::MAX_COMMAND_BYTES_LIMIT + 1),
+        ),
     ];
     let mut at_limit = base.clone();
     at_limit.max_entries_per_message = crate::MAX_ENTRIES_PER_MESSAGE_LIMIT;
@@ -209,4 +217,70 @@ fn a_message_over_the_limit_encodes_but_is_refused_by_the_receiver() {
     };
     let bytes = encode_message(&Message { from: 1, to: 2, term: 1, body });
     assert!(matches!(decode_message(&bytes), Err(DecodeError::TooLarge { .. })));
+}
+
+#[test]
+fn the_message_limit_follows_the_command_limit_and_never_drops_below_the_floor() {
+    let mut config = Config::new(1, vec![1, 2, 3]);
+    assert_eq!(config.max_message_bytes(), crate::MAX_ENCODED_MESSAGE_BYTES);
+    config.max_command_bytes = 129 << 20;
+    let limit = config.max_message_bytes();
+    assert!(limit >= (129 << 20) + (1 << 20), "a full batch topped by the largest command fits: {limit}");
+    config.max_command_bytes = crate::MAX_COMMAND_BYTES_LIMIT;
+    config.max_bytes_per_message = crate::MAX_COMMAND_BYTES_LIMIT;
+    assert!(config.validate().is_ok());
+    assert!(config.max_message_bytes() < u32::MAX as usize, "a frame length still fits in 32 bits");
+}
+
+#[test]
+fn a_command_past_the_default_message_limit_decodes_under_a_raised_one() {
+    // A 70 MiB command: past the 64 MiB floor, inside the limit a config allowing it derives.
+    let mut config = Config::new(1, vec![1, 2]);
+    config.max_command_bytes = 70 << 20;
+    let entry = Entry { term: 1, index: 1, payload: EntryPayload::Command(vec![9; 70 << 20].into()) };
+    let message = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![entry],
+            leader_commit: 0,
+        },
+    };
+    let bytes = encode_message(&message);
+    let error = decode_message(&bytes).unwrap_err();
+    assert_eq!(error, DecodeError::TooLarge { bytes: bytes.len(), limit: crate::MAX_ENCODED_MESSAGE_BYTES });
+    assert!(error.to_string().contains(&format!("the {}-byte limit", crate::MAX_ENCODED_MESSAGE_BYTES)));
+    assert_eq!(crate::decode_message_within(&bytes, config.max_message_bytes()).unwrap(), message);
+    // A hostile length prefix cannot claim more than the limit: a tiny input stays refused.
+    assert!(crate::decode_message_within(&bytes[..1000], config.max_message_bytes()).is_err());
+}
+
+#[test]
+fn command_bytes_encode_as_they_did_before_they_were_decoded_in_one_copy() {
+    // The payload as plain serde would write it: logs and messages written before
+    // `shared_bytes` must still decode, and new ones must read the same to old nodes.
+    #[derive(serde::Serialize)]
+    enum PlainPayload {
+        #[allow(dead_code)]
+        Noop,
+        Command(std::sync::Arc<[u8]>),
+    }
+    for length in [0usize, 1, 127, 128, 300, 70_000] {
+        let bytes: std::sync::Arc<[u8]> = (0..length).map(|at| (at % 251) as u8).collect();
+        let config = bincode::config::standard();
+        let ours = bincode::serde::encode_to_vec(EntryPayload::Command(bytes.clone()), config).unwrap();
+        let plain = bincode::serde::encode_to_vec(PlainPayload::Command(bytes.clone()), config).unwrap();
+        assert_eq!(ours, plain, "bincode, {length} bytes");
+        let (decoded, _): (EntryPayload, usize) = bincode::serde::decode_from_slice(&plain, config).unwrap();
+        assert_eq!(decoded, EntryPayload::Command(bytes.clone()));
+        let mut reader = plain.as_slice();
+        let streamed: EntryPayload = bincode::serde::decode_from_std_read(&mut reader, config).unwrap();
+        assert_eq!(streamed, EntryPayload::Command(bytes.clone()), "a reader that cannot lend bytes");
+        let json = serde_json::to_string(&EntryPayload::Command(bytes.clone())).unwrap();
+        assert_eq!(json, serde_json::to_string(&PlainPayload::Command(bytes.clone())).unwrap());
+        assert_eq!(serde_json::from_str::<EntryPayload>(&json).unwrap(), EntryPayload::Command(bytes));
+    }
 }
