@@ -17,6 +17,7 @@ use kv::{Bytes, KvError, KvStore};
 use raft_core::{Entry, EntryPayload, LogIndex, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 
 /// The tag of a key-value command.
 pub const TAG_KV: u8 = 0;
@@ -197,6 +198,36 @@ impl raft_host::StateMachine for ServerMachine {
         bytes
     }
 
+    fn snapshot_to(&self, sink: &mut dyn raft_host::ByteSink) -> Result<(), String> {
+        // Streamed item by item into the store's file: a store of any size is written
+        // through a mebibyte of buffer.
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, SinkWriter(sink));
+        let failed = |error: &dyn std::fmt::Display| format!("cannot write the snapshot: {error}");
+        out.write_all(&[SNAPSHOT_FORMAT]).map_err(|error| failed(&error))?;
+        bincode::serde::encode_into_std_write(&self.addresses, &mut out, codec())
+            .map_err(|error| failed(&error))?;
+        self.store.snapshot_to(&mut out).map_err(|error| failed(&error))?;
+        out.flush().map_err(|error| failed(&error))
+    }
+
+    fn restore_from(&mut self, source: &mut dyn raft_host::ByteSource) -> Result<(), String> {
+        let mut input = std::io::BufReader::with_capacity(1 << 20, SourceReader(source));
+        let mut format = [0];
+        input.read_exact(&mut format).map_err(|error| format!("not a kv-server snapshot: {error}"))?;
+        if format[0] != SNAPSHOT_FORMAT {
+            // An older format, which is read whole.
+            let mut bytes = format.to_vec();
+            input.read_to_end(&mut bytes).map_err(|error| error.to_string())?;
+            return self.restore(&bytes);
+        }
+        let addresses: BTreeMap<NodeId, String> =
+            bincode::serde::decode_from_std_read(&mut input, codec()).map_err(|error| error.to_string())?;
+        self.store = KvStore::restore_from(&mut input).map_err(|error| error.to_string())?;
+        self.addresses = addresses;
+        self.addresses_version += 1;
+        Ok(())
+    }
+
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
         let (store, addresses) = match snapshot.split_first() {
             Some((&SNAPSHOT_FORMAT, mut body)) => {
@@ -225,6 +256,29 @@ impl raft_host::StateMachine for ServerMachine {
 
 fn malformed(why: &str) -> ServerResponse {
     ServerResponse::Kv(kv::Response::Error(KvError::Malformed(why.to_string())))
+}
+
+/// A snapshot sink as `std::io::Write`, for encoders that write to one.
+struct SinkWriter<'a>(&'a mut dyn raft_host::ByteSink);
+
+impl Write for SinkWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes).map_err(std::io::Error::other)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A snapshot source as `std::io::Read`, for decoders that read from one.
+struct SourceReader<'a>(&'a mut dyn raft_host::ByteSource);
+
+impl Read for SourceReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buffer).map_err(std::io::Error::other)
+    }
 }
 
 #[cfg(test)]

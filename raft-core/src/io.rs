@@ -3,7 +3,7 @@
 use crate::config::ConfigError;
 use crate::membership::MembershipChange;
 use crate::message::Message;
-use crate::types::{Entry, HardState, LogIndex, NodeId, RequestId, Snapshot, Term};
+use crate::types::{Entry, HardState, LogIndex, NodeId, RequestId, Snapshot, SnapshotMeta, Term};
 use std::fmt;
 use std::sync::Arc;
 
@@ -74,8 +74,8 @@ pub enum Input {
     CompactLog {
         /// The last index the snapshot includes.
         up_to: LogIndex,
-        /// The serialized state machine at `up_to`.
-        data: Vec<u8>,
+        /// The size of the snapshot the host keeps for it (what a follower receives).
+        size_bytes: u64,
     },
 }
 
@@ -105,6 +105,29 @@ pub enum Action {
     InstallSnapshot {
         /// The snapshot to install.
         snapshot: Snapshot,
+    },
+    /// Send `message`, an `InstallSnapshot` whose `chunk` is empty, once the host has put
+    /// in it the `length` bytes at its `offset` of the snapshot its `meta` names (this
+    /// node's own, the one its last `PersistSnapshot` or `InstallSnapshot` named). Sent
+    /// like `SendAhead`. The core never holds snapshot bytes (see `Snapshot`).
+    SendSnapshotChunk {
+        /// The message, all but its bytes.
+        message: Message,
+        /// How many bytes from `offset` go in it.
+        length: u64,
+    },
+    /// Keep `bytes`, which start at `offset` of the snapshot ending at `meta` that the
+    /// leader is sending. A chunk at offset 0 starts that snapshot afresh (dropping any
+    /// partial one); chunks arrive in order, without gaps. Nothing to make durable: a
+    /// node that restarts asks for the snapshot from the start. Once every byte is here,
+    /// an `InstallSnapshot` names it.
+    StoreSnapshotChunk {
+        /// The snapshot the bytes belong to.
+        meta: SnapshotMeta,
+        /// Where they start in it.
+        offset: u64,
+        /// The bytes.
+        bytes: Vec<u8>,
     },
     /// Send a message to a peer, once every write emitted before it is durable: it may
     /// promise them (a vote, an acknowledgement). May be lost; the protocol recovers.

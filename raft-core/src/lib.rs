@@ -55,6 +55,10 @@
 //!    A host may batch: issue writes, sync once, report once.
 //! 5. Apply `Apply` entries to the state machine in order (skipping `Noop` payloads);
 //!    on `InstallSnapshot`, replace the state machine with the snapshot's data.
+//!    Snapshot bytes are the host's (see [`Snapshot`]): it writes its own before
+//!    `Input::CompactLog` says how big they are, fills each
+//!    [`Action::SendSnapshotChunk`] from them (sent like a `SendAhead`), and keeps each
+//!    [`Action::StoreSnapshotChunk`] until the `InstallSnapshot` that completes it.
 //! 6. Answer a `ReadReady` from the state machine after applying everything before it.
 //! 7. Deliver messages best-effort: losing, delaying, duplicating or reordering them
 //!    never breaks safety.

@@ -172,7 +172,7 @@ impl RaftNode {
                 self.change_membership(id, change, context, actions)
             }
             Input::TransferLeadership { to } => self.transfer_leadership(to, actions),
-            Input::CompactLog { up_to, data } => self.compact_log(up_to, data, actions),
+            Input::CompactLog { up_to, size_bytes } => self.compact_log(up_to, size_bytes, actions),
             Input::LogPersisted { index, term } => self.log_persisted(index, term, actions),
         }
         self.flush_hard_state(actions);

@@ -168,7 +168,7 @@ impl RaftNode {
         self.send_ahead(peer, crate::message::MessageBody::TimeoutNow, actions);
     }
 
-    pub(crate) fn compact_log(&mut self, up_to: LogIndex, data: Vec<u8>, actions: &mut Vec<Action>) {
+    pub(crate) fn compact_log(&mut self, up_to: LogIndex, size_bytes: u64, actions: &mut Vec<Action>) {
         let current = self.log.snapshot_meta().last_included_index;
         if up_to <= current || up_to > self.log.applied_index {
             let leader_hint = self.leader;
@@ -179,7 +179,7 @@ impl RaftNode {
         let term = self.log.term_at(up_to).expect("applied entries are held");
         let meta = SnapshotMeta { last_included_index: up_to, last_included_term: term };
         let configuration = self.log.compact_to(meta);
-        let snapshot = Snapshot { meta, configuration, data };
+        let snapshot = Snapshot { meta, configuration, size_bytes };
         self.snapshot = Some(snapshot.clone());
         actions.push(Action::PersistSnapshot { snapshot });
     }

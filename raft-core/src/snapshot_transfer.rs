@@ -10,8 +10,10 @@
 //! The follower installs once it holds every byte, and answers as it always did, with
 //! the `AppendEntriesResponse` that moves the leader past the snapshot.
 //!
-//! Both sides hold the whole snapshot in memory (the leader its own, the follower the
-//! one it assembles); no message is bigger than `Config::max_snapshot_chunk_bytes`.
+//! Neither side's core holds the snapshot's bytes: the leader's host reads each chunk
+//! from its own snapshot (`Action::SendSnapshotChunk`), the follower's host keeps each
+//! chunk as it arrives (`Action::StoreSnapshotChunk`) and the core counts them. No
+//! message is bigger than `Config::max_snapshot_chunk_bytes`.
 
 use crate::configuration::Configuration;
 use crate::io::Action;
@@ -29,20 +31,21 @@ pub(crate) struct Chunk {
     pub(crate) chunk: Vec<u8>,
 }
 
-/// A snapshot a follower is receiving: what its first chunk said, and the bytes so far.
+/// A snapshot a follower is receiving: what its first chunk said, and how many of its
+/// bytes the host holds.
 #[derive(Debug)]
 pub(crate) struct IncomingSnapshot {
     meta: SnapshotMeta,
     configuration: Configuration,
     total_bytes: u64,
-    data: Vec<u8>,
+    received: u64,
 }
 
 impl RaftNode {
     /// Sends `peer` the chunk of the leader's snapshot that starts at `offset`.
     pub(crate) fn send_snapshot_chunk(&mut self, peer: NodeId, offset: u64, actions: &mut Vec<Action>) {
         let snapshot = self.snapshot.as_ref().expect("a leader sending a snapshot has one");
-        let total_bytes = snapshot.data.len() as u64;
+        let total_bytes = snapshot.size_bytes;
         let offset = offset.min(total_bytes);
         let end = offset.saturating_add(self.config.max_snapshot_chunk_bytes).min(total_bytes);
         let body = MessageBody::InstallSnapshot {
@@ -50,9 +53,12 @@ impl RaftNode {
             configuration: snapshot.configuration.clone(),
             total_bytes,
             offset,
-            chunk: snapshot.data[offset as usize..end as usize].to_vec(),
+            chunk: Vec::new(),
         };
-        self.send_ahead(peer, body, actions);
+        debug_assert_eq!(self.role, crate::Role::Leader);
+        self.flush_hard_state(actions);
+        let message = crate::message::Message { from: self.config.id, to: peer, term: self.term, body };
+        actions.push(Action::SendSnapshotChunk { message, length: end - offset });
     }
 
     /// A follower holds `received_bytes` of the snapshot ending at `index`: send the next
@@ -111,22 +117,25 @@ impl RaftNode {
                 meta: chunk.meta,
                 configuration: chunk.configuration,
                 total_bytes: chunk.total_bytes,
-                data: Vec::new(),
+                received: 0,
             });
         }
         let incoming = self.incoming_snapshot.as_mut().expect("set above");
         // A chunk we hold already (a resend) or one past a gap adds nothing.
-        if chunk.offset == incoming.data.len() as u64 {
-            incoming.data.extend_from_slice(&chunk.chunk);
+        if chunk.offset == incoming.received && !chunk.chunk.is_empty() {
+            incoming.received += chunk.chunk.len() as u64;
+            let store =
+                Action::StoreSnapshotChunk { meta: chunk.meta, offset: chunk.offset, bytes: chunk.chunk };
+            actions.push(store);
         }
-        if (incoming.data.len() as u64) < incoming.total_bytes {
-            let received_bytes = incoming.data.len() as u64;
+        if incoming.received < incoming.total_bytes {
+            let received_bytes = incoming.received;
             let body = MessageBody::SnapshotChunkResponse { last_included_index: index, received_bytes };
             self.send(leader, body, actions);
             return;
         }
-        let IncomingSnapshot { meta, configuration, data, .. } =
+        let IncomingSnapshot { meta, configuration, total_bytes, .. } =
             self.incoming_snapshot.take().expect("set above");
-        self.install_snapshot(leader, Snapshot { meta, configuration, data }, actions);
+        self.install_snapshot(leader, Snapshot { meta, configuration, size_bytes: total_bytes }, actions);
     }
 }

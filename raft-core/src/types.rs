@@ -82,14 +82,20 @@ pub struct SnapshotMeta {
 }
 
 /// A state machine snapshot that replaces the log prefix up to `meta.last_included_index`.
+///
+/// The core never holds the snapshot's bytes: the host keeps them (a file, named by
+/// `meta`), the core names them. It asks the host for a chunk to send
+/// (`Action::SendSnapshotChunk`), hands over each chunk that arrives
+/// (`Action::StoreSnapshotChunk`), and says when they make a whole snapshot to install;
+/// so a snapshot of any size takes no more of a node's memory than one chunk.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Where the snapshot ends in the log.
     pub meta: SnapshotMeta,
     /// The configuration in force at that point, since the entries that set it are gone.
     pub configuration: Configuration,
-    /// The host's serialized state machine; opaque to the core.
-    pub data: Vec<u8>,
+    /// How many bytes the host's snapshot is, as it travels to a follower.
+    pub size_bytes: u64,
 }
 
 /// Entry bytes as one byte string. The encoding is the one `Arc<[u8]>`'s own serde impl

@@ -5,6 +5,7 @@
 use crate::config::{DriverConfig, Misbehaviour};
 use crate::gate::{Effect, Gate};
 use crate::io::{ActionKinds, Answer, CommitDecision, Event, Output, Request, Write, WriteId};
+use crate::snapshots::{ByteSink, MemorySnapshots, SnapshotStore};
 use crate::state_machine::StateMachine;
 use crate::waiters::{Kind, Waiters};
 use raft_core::{
@@ -57,10 +58,12 @@ pub const HOUSEKEEPING_REQUEST: RequestId = u64::MAX;
 /// - Outputs: [`Driver::take_outputs`] after each input, performed in order.
 /// - Getters: [`Driver::node`], [`Driver::machine`], [`Driver::applied_index`], ...
 #[derive(Debug)]
-pub struct Driver<M: StateMachine> {
+pub struct Driver<M: StateMachine, S = MemorySnapshots> {
     config: DriverConfig,
     node: RaftNode,
     machine: M,
+    /// The bytes of this node's snapshots (the core only names them).
+    snapshots: S,
     /// The last entry the state machine has applied (or its snapshot covers).
     applied_index: LogIndex,
     gate: Gate,
@@ -102,7 +105,7 @@ pub struct Driver<M: StateMachine> {
     counters: DriverCounters,
 }
 
-impl<M: StateMachine> Driver<M> {
+impl<M: StateMachine, S: SnapshotStore> Driver<M, S> {
     /// A node restarted from `image`, exactly what its storage made durable, with the
     /// seed of its election-timer RNG and an empty state machine, which is restored from
     /// the image's snapshot if it has one.
@@ -111,10 +114,12 @@ impl<M: StateMachine> Driver<M> {
         image: DurableState,
         seed: u64,
         mut machine: M,
-    ) -> Result<Driver<M>, StartError> {
+        mut snapshots: S,
+    ) -> Result<Driver<M, S>, StartError> {
         let applied_index = match &image.snapshot {
             Some(snapshot) => {
-                machine.restore(&snapshot.data).map_err(StartError::StateMachine)?;
+                let mut source = snapshots.open(snapshot.meta).map_err(StartError::StateMachine)?;
+                machine.restore_from(&mut *source).map_err(StartError::StateMachine)?;
                 snapshot.meta.last_included_index
             }
             None => 0,
@@ -124,6 +129,7 @@ impl<M: StateMachine> Driver<M> {
             config,
             node,
             machine,
+            snapshots,
             applied_index,
             gate: Gate::default(),
             waiters: Waiters::default(),
@@ -315,6 +321,11 @@ impl<M: StateMachine> Driver<M> {
         &self.machine
     }
 
+    /// The store of this node's snapshot bytes.
+    pub fn snapshots(&self) -> &S {
+        &self.snapshots
+    }
+
     /// The last entry the state machine applied (or its snapshot covers).
     pub fn applied_index(&self) -> LogIndex {
         self.applied_index
@@ -423,12 +434,50 @@ impl<M: StateMachine> Driver<M> {
             }
             Action::PersistSnapshot { snapshot } => {
                 let end = (self.node.last_index(), self.node.last_term());
+                let meta = snapshot.meta;
                 self.write(Write::Compact(snapshot), false, Some(end));
+                self.admit(Effect::RetireSnapshots(meta), false);
+            }
+            Action::StoreSnapshotChunk { meta, offset, bytes } => {
+                if let Err(reason) = self.snapshots.receive(meta, offset, &bytes) {
+                    self.fail(format!("cannot keep a chunk of the snapshot at {meta:?}: {reason}"));
+                }
+            }
+            Action::SendSnapshotChunk { mut message, length } => {
+                if let MessageBody::InstallSnapshot { meta, offset, chunk, .. } = &mut message.body {
+                    chunk.resize(length as usize, 0);
+                    let mut filled = 0;
+                    while filled < chunk.len() {
+                        match self.snapshots.read_at(*meta, *offset + filled as u64, &mut chunk[filled..]) {
+                            Ok(0) => break,
+                            Ok(read) => filled += read,
+                            Err(reason) => {
+                                let meta = *meta;
+                                self.fail(format!("cannot read the snapshot at {meta:?} to send: {reason}"));
+                                return;
+                            }
+                        }
+                    }
+                    if filled < chunk.len() {
+                        let meta = *meta;
+                        self.fail(format!("the snapshot at {meta:?} is shorter than the core says"));
+                        return;
+                    }
+                }
+                self.admit(Effect::Send(message), true);
             }
             Action::InstallSnapshot { snapshot } => {
+                if let Err(reason) = self.snapshots.received(snapshot.meta, snapshot.size_bytes) {
+                    let index = snapshot.meta.last_included_index;
+                    self.fail(format!("the snapshot at {index} from the leader is not whole: {reason}"));
+                    return;
+                }
                 let end = (self.node.last_index(), self.node.last_term());
+                let meta = snapshot.meta;
                 self.write(Write::Install(snapshot.clone()), false, Some(end));
                 self.admit(Effect::Install(snapshot), false);
+                // After the restore, which may still read an older snapshot's file.
+                self.admit(Effect::RetireSnapshots(meta), false);
             }
             Action::Send(message) => self.admit(Effect::Send(message), false),
             Action::SendAhead(message) => self.admit(Effect::Send(message), true),
@@ -461,7 +510,11 @@ impl<M: StateMachine> Driver<M> {
     }
 
     fn admit(&mut self, effect: Effect, ahead: bool) {
-        if self.gate.may_pass(ahead) || self.config.misbehaviour == Some(Misbehaviour::SendBeforeSync) {
+        // The misbehaviour breaks the promises effects make, not the disk's own
+        // housekeeping: old snapshot files go only once the newer one is durable.
+        let misbehaving = self.config.misbehaviour == Some(Misbehaviour::SendBeforeSync)
+            && !matches!(effect, Effect::RetireSnapshots(_));
+        if self.gate.may_pass(ahead) || misbehaving {
             self.perform(effect);
         } else {
             self.gate.hold(effect, ahead);
@@ -524,7 +577,12 @@ impl<M: StateMachine> Driver<M> {
                 }
                 self.answers.push((id, Answer::Read(response)));
             }
-            Effect::Install(snapshot) => match self.machine.restore(&snapshot.data) {
+            Effect::RetireSnapshots(meta) => self.snapshots.retire_older_than(meta),
+            Effect::Install(snapshot) => match self
+                .snapshots
+                .open(snapshot.meta)
+                .and_then(|mut source| self.machine.restore_from(&mut *source))
+            {
                 Ok(()) => {
                     self.applied_index = self.applied_index.max(snapshot.meta.last_included_index);
                     self.applied_since_compaction_check = true;
@@ -538,7 +596,12 @@ impl<M: StateMachine> Driver<M> {
                         self.answers.extend(done);
                     }
                     if self.config.observe {
-                        self.outputs.push(Output::Event(Event::SnapshotInstalled { snapshot }));
+                        let data = self.snapshots.open(snapshot.meta).and_then(|mut source| {
+                            let mut data = Vec::new();
+                            crate::snapshots::read_to_end(&mut *source, &mut data).map(|()| data)
+                        });
+                        let data = data.unwrap_or_default();
+                        self.outputs.push(Output::Event(Event::SnapshotInstalled { snapshot, data }));
                     }
                 }
                 Err(reason) => {
@@ -671,8 +734,34 @@ impl<M: StateMachine> Driver<M> {
         if self.failed || threshold == 0 || self.applied_index < snapshot_index.saturating_add(threshold) {
             return;
         }
-        let data = self.machine.snapshot();
-        self.step(Input::CompactLog { up_to: self.applied_index, data });
+        let up_to = self.applied_index;
+        let Some(term) = self.node.term_at(up_to) else { return };
+        let meta = raft_core::SnapshotMeta { last_included_index: up_to, last_included_term: term };
+        let written = self.snapshots.create(meta).and_then(|()| {
+            self.machine.snapshot_to(&mut StoreSink(&mut self.snapshots))?;
+            self.snapshots.finish()
+        });
+        match written {
+            Ok(size_bytes) => self.step(Input::CompactLog { up_to, size_bytes }),
+            Err(reason) => self.fail(format!("cannot write the snapshot at {up_to}: {reason}")),
+        }
+    }
+
+    /// The node cannot go on: say so, and ignore every later input.
+    fn fail(&mut self, reason: String) {
+        if !self.failed {
+            self.failed = true;
+            self.outputs.push(Output::Failed(format!("node {}: {reason}", self.node.id())));
+        }
+    }
+}
+
+/// The state machine's writes, into the snapshot being created.
+struct StoreSink<'a, S>(&'a mut S);
+
+impl<S: SnapshotStore> ByteSink for StoreSink<'_, S> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.0.write(bytes)
     }
 }
 

@@ -125,7 +125,7 @@ mod tests {
         Snapshot {
             meta: SnapshotMeta { last_included_index: index, last_included_term: term },
             configuration: raft_core::Configuration::voters([1]).unwrap(),
-            data: Vec::new(),
+            size_bytes: 0,
         }
     }
 

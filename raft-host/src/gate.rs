@@ -24,6 +24,9 @@ pub(crate) enum Effect {
     ReadReady { id: RequestId, read_index: LogIndex },
     /// A snapshot that replaces the state machine.
     Install(Snapshot),
+    /// Snapshots older than this one may go: the write that made it the durable one
+    /// is durable.
+    RetireSnapshots(raft_core::SnapshotMeta),
 }
 
 #[derive(Debug)]

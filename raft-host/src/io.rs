@@ -167,6 +167,10 @@ pub enum Event {
     SnapshotInstalled {
         /// The snapshot.
         snapshot: Snapshot,
+        /// The state machine's bytes of it, read back for the observer (the driver
+        /// retires the file once a newer snapshot is durable, so it may be gone by the
+        /// time an observer looks; the simulator's snapshots are small).
+        data: Vec<u8>,
     },
     /// A linearizable read was answered at `read_index`, the state machine having
     /// applied up to `applied_index`.
@@ -194,7 +198,7 @@ pub struct CommitDecision {
 pub struct ActionKinds(u16);
 
 /// The kinds of action, in the order of [`ActionKinds`]' bits.
-const ACTION_KIND_NAMES: [&str; 12] = [
+const ACTION_KIND_NAMES: [&str; 14] = [
     "PersistHardState",
     "TruncateLog",
     "PersistEntries",
@@ -207,6 +211,8 @@ const ACTION_KIND_NAMES: [&str; 12] = [
     "ReadReady",
     "Rejected",
     "RoleChanged",
+    "SendSnapshotChunk",
+    "StoreSnapshotChunk",
 ];
 
 impl ActionKinds {
@@ -226,6 +232,8 @@ impl ActionKinds {
             Action::ReadReady { .. } => 9,
             Action::Rejected { .. } => 10,
             Action::RoleChanged { .. } => 11,
+            Action::SendSnapshotChunk { .. } => 12,
+            Action::StoreSnapshotChunk { .. } => 13,
         };
         self.0 |= 1 << bit;
     }

@@ -56,7 +56,7 @@
 //!
 //! ## Example: a host loop for a one-node cluster
 //! ```
-//! use raft_host::{Driver, DriverConfig, Output, Request, StateMachine, Answer};
+//! use raft_host::{Answer, Driver, DriverConfig, MemorySnapshots, Output, Request, StateMachine};
 //!
 //! #[derive(Default)]
 //! struct Counter(u64); // adds up the bytes of every command
@@ -73,7 +73,8 @@
 //! }
 //!
 //! let config = DriverConfig::new(raft_core::Config::new(1, vec![1]));
-//! let mut driver = Driver::start(config, Default::default(), 7, Counter::default()).unwrap();
+//! let mut driver =
+//!     Driver::start(config, Default::default(), 7, Counter::default(), MemorySnapshots::default()).unwrap();
 //! let (mut disk, mut answers, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
 //! for tick in 0..300 {
 //!     if tick == 250 { // the node has elected itself by now (timeouts of 100 to 200 ticks)
@@ -103,10 +104,12 @@ mod driver;
 pub mod durable_image;
 mod gate;
 mod io;
+pub mod snapshots;
 mod state_machine;
 mod waiters;
 
 pub use config::{DriverConfig, Misbehaviour};
 pub use driver::{Driver, DriverCounters, StartError, HOUSEKEEPING_REQUEST};
 pub use io::{ActionKinds, Answer, CommitDecision, Event, Output, Request, Write, WriteId};
+pub use snapshots::{ByteSink, ByteSource, MemorySnapshots, SnapshotStore};
 pub use state_machine::StateMachine;

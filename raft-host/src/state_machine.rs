@@ -1,5 +1,6 @@
 //! The replicated state machine behind the driver.
 
+use crate::snapshots::{ByteSink, ByteSource};
 use raft_core::{Entry, EntryPayload, LogIndex};
 
 /// What the driver replicates: commands applied in log order, queries answered from
@@ -30,6 +31,21 @@ pub trait StateMachine {
     /// the machine carries besides its state (a cache, a handle to shared context)
     /// stays: the driver starts from an empty machine the host supplies.
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String>;
+
+    /// [`StateMachine::snapshot`] written into `sink` as it is made, so a machine that
+    /// streams (item by item) never holds its whole snapshot in memory. The default
+    /// writes `snapshot()`'s bytes.
+    fn snapshot_to(&self, sink: &mut dyn ByteSink) -> Result<(), String> {
+        sink.write(&self.snapshot())
+    }
+
+    /// [`StateMachine::restore`] from `source` as it is read. The default reads every
+    /// byte, then calls `restore`.
+    fn restore_from(&mut self, source: &mut dyn ByteSource) -> Result<(), String> {
+        let mut bytes = Vec::new();
+        crate::snapshots::read_to_end(source, &mut bytes)?;
+        self.restore(&bytes)
+    }
 
     /// The log time (milliseconds) the latest applied entry that carries one set: the
     /// time a leader's [`StateMachine::housekeeping`] command stamped. A new leader's

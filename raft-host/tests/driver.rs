@@ -4,7 +4,8 @@
 
 use raft_core::{Config, DurableState, MessageBody, NodeId, RejectReason, Role};
 use raft_host::{
-    durable_image, Answer, Driver, DriverConfig, Misbehaviour, Output, Request, StateMachine, Write,
+    durable_image, Answer, Driver, DriverConfig, MemorySnapshots, Misbehaviour, Output, Request,
+    SnapshotStore, StateMachine, Write,
 };
 use std::collections::VecDeque;
 
@@ -86,8 +87,14 @@ impl Cluster {
     fn new(nodes: u64, configure: impl Fn(&mut DriverConfig)) -> Cluster {
         let drivers = (1..=nodes)
             .map(|id| {
-                Driver::start(config(id, nodes, &configure), DurableState::default(), id, Journal::default())
-                    .unwrap()
+                Driver::start(
+                    config(id, nodes, &configure),
+                    DurableState::default(),
+                    id,
+                    Journal::default(),
+                    MemorySnapshots::default(),
+                )
+                .unwrap()
             })
             .collect();
         let count = nodes as usize;
@@ -455,8 +462,11 @@ fn the_log_is_compacted_once_enough_entries_are_applied() {
     }
     let snapshot = cluster.durable[0].snapshot.clone().expect("a snapshot on disk");
     assert!(snapshot.meta.last_included_index >= 5);
+    let mut store = cluster.drivers[0].snapshots().clone();
+    let mut bytes = vec![0; snapshot.size_bytes as usize];
+    assert_eq!(store.read_at(snapshot.meta, 0, &mut bytes).unwrap(), bytes.len());
     let mut restored = Journal::default();
-    restored.restore(&snapshot.data).unwrap();
+    restored.restore(&bytes).unwrap();
     assert_eq!(
         restored.0.len() as u64 + 1,
         snapshot.meta.last_included_index,
@@ -464,7 +474,7 @@ fn the_log_is_compacted_once_enough_entries_are_applied() {
     );
     // A node restarted from that disk starts from the snapshot.
     let image = cluster.durable[0].clone();
-    let restarted = Driver::start(config(1, 1, &|_| {}), image, 9, Journal::default()).unwrap();
+    let restarted = Driver::start(config(1, 1, &|_| {}), image, 9, Journal::default(), store).unwrap();
     assert_eq!(restarted.applied_index(), snapshot.meta.last_included_index);
     assert_eq!(restarted.machine().0.len(), restored.0.len());
 }
@@ -493,9 +503,13 @@ fn a_snapshot_the_state_machine_cannot_read_fails_the_start() {
     image.snapshot = Some(raft_core::Snapshot {
         meta: raft_core::SnapshotMeta { last_included_index: 3, last_included_term: 1 },
         configuration: raft_core::Configuration::voters([1]).unwrap(),
-        data: vec![9],
+        size_bytes: 1,
     });
-    let started = Driver::start(config(1, 1, &|_| {}), image, 1, Journal::default());
+    let meta = image.snapshot.as_ref().unwrap().meta;
+    let mut store = MemorySnapshots::default();
+    store.receive(meta, 0, &[9]).unwrap();
+    store.received(meta, 1).unwrap();
+    let started = Driver::start(config(1, 1, &|_| {}), image, 1, Journal::default(), store);
     assert!(matches!(started, Err(raft_host::StartError::StateMachine(_))));
 }
 

@@ -2,8 +2,9 @@
 //! cheaply; every clone reaches the same node loop.
 
 use crate::transport::{LinkCounters, Transport, HANDSHAKE_BYTES, PEER_MAGIC};
+use crate::NodeDriver;
 use raft_core::{NodeId, Role, Term};
-use raft_host::{Answer, Driver, Request, StateMachine};
+use raft_host::{Answer, Request, StateMachine};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -31,7 +32,7 @@ pub struct Status {
 pub type Reply<M> = Box<dyn FnOnce(Answer<<M as StateMachine>::Response>) + Send>;
 
 /// A look at the driver, run on the node loop between rounds.
-pub type Look<M> = Box<dyn FnOnce(&Driver<M>) + Send>;
+pub type Look<M> = Box<dyn FnOnce(&NodeDriver<M>) + Send>;
 
 /// What the node loop takes from handles.
 pub(crate) enum Work<M: StateMachine> {
@@ -94,7 +95,7 @@ impl<M: StateMachine> Handle<M> {
     /// `None` if the node has stopped.
     pub async fn inspect<R: Send + 'static>(
         &self,
-        look: impl FnOnce(&Driver<M>) -> R + Send + 'static,
+        look: impl FnOnce(&NodeDriver<M>) -> R + Send + 'static,
     ) -> Option<R> {
         let (result, answer) = oneshot::channel();
         let look: Look<M> = Box::new(move |driver| {

@@ -33,6 +33,8 @@ mod node_loop;
 pub mod transport;
 
 pub use config::{NodeConfig, PeerListener};
+/// The driver a node runs: its snapshots are files in its data directory.
+pub type NodeDriver<M> = raft_host::Driver<M, raft_storage::SnapshotFiles<raft_storage::StdFs>>;
 pub use handle::{read_handshake, Handle, Look, Reply, Status};
 pub use node::{AddressBook, Node, Recovered};
 pub use raft_core::Role;

@@ -7,9 +7,10 @@ use crate::disk;
 use crate::handle::{Handle, Shared, Status};
 use crate::node_loop::{Inputs, NodeLoop};
 use crate::transport::{LinkCounters, Transport};
+use crate::NodeDriver;
 use raft_core::{Config, NodeId, Term};
 use raft_host::{Answer, Driver, DriverConfig, Request, StateMachine};
-use raft_storage::{StdFs, Storage};
+use raft_storage::{SnapshotFiles, StdFs, Storage};
 use std::collections::BTreeMap;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -113,7 +114,8 @@ where
         let entries = image.entries.len();
         let driver_config = driver_config(&config)?;
         let max_message_bytes = driver_config.raft.max_message_bytes();
-        let driver = Driver::start(driver_config, image, random_seed(config.id), machine)
+        let snapshots = SnapshotFiles::new(StdFs, &config.data_dir);
+        let driver = Driver::start(driver_config, image, random_seed(config.id), machine, snapshots)
             .map_err(|error| format!("cannot start from {}: {error:?}", config.data_dir.display()))?;
         let recovered = Recovered { fresh: report.fresh, entries, term: driver.node().term() };
 
@@ -244,7 +246,7 @@ fn driver_config(config: &NodeConfig) -> Result<DriverConfig, String> {
     Ok(driver)
 }
 
-fn status_of<M: StateMachine>(driver: &Driver<M>) -> Status {
+fn status_of<M: StateMachine>(driver: &NodeDriver<M>) -> Status {
     let node = driver.node();
     Status { role: node.role(), term: node.term(), leader: node.leader() }
 }

@@ -8,8 +8,9 @@ use crate::disk::{DiskCommand, DiskEvent};
 use crate::handle::{Reply, Shared, Status, Work};
 use crate::leadership::Leadership;
 use crate::node::AddressBook;
+use crate::NodeDriver;
 use raft_core::{LogIndex, Message, RequestId};
-use raft_host::{Driver, Output, StateMachine};
+use raft_host::{Output, StateMachine};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
@@ -22,7 +23,7 @@ const INPUTS_PER_ROUND: usize = 256;
 
 /// The loop's state.
 pub(crate) struct NodeLoop<M: StateMachine> {
-    pub(crate) driver: Driver<M>,
+    pub(crate) driver: NodeDriver<M>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) disk: std_mpsc::Sender<Vec<DiskCommand>>,
     /// The members configured; a state machine's address book overrides them.
@@ -49,7 +50,7 @@ pub(crate) struct Inputs<M: StateMachine> {
 
 impl<M: StateMachine> NodeLoop<M> {
     pub(crate) fn new(
-        driver: Driver<M>,
+        driver: NodeDriver<M>,
         shared: Arc<Shared>,
         disk: std_mpsc::Sender<Vec<DiskCommand>>,
         configured: BTreeMap<raft_core::NodeId, String>,

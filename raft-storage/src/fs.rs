@@ -23,6 +23,14 @@ pub trait AppendFile {
     fn truncate(&mut self, length: u64) -> io::Result<()>;
 }
 
+/// A file open for reading at any offset (a snapshot being sent or restored).
+pub trait ReadFile {
+    /// Reads up to `buffer.len()` bytes at `offset`; 0 at the end of the file.
+    fn read_at(&mut self, offset: u64, buffer: &mut [u8]) -> io::Result<usize>;
+    /// The file's length in bytes.
+    fn size(&self) -> io::Result<u64>;
+}
+
 /// Why a directory could not be locked.
 #[derive(Debug)]
 pub enum LockError {
@@ -36,6 +44,8 @@ pub enum LockError {
 pub trait FileSystem {
     /// A file open for appending.
     type File: AppendFile;
+    /// A file open for reading.
+    type Reader: ReadFile;
     /// Holds a directory for this process until dropped.
     type Lock;
 
@@ -49,6 +59,8 @@ pub trait FileSystem {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// The whole contents of `path` (`ErrorKind::NotFound` if there is no such file).
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Opens the existing `path` for reading.
+    fn open_read(&self, path: &Path) -> io::Result<Self::Reader>;
     /// Creates `path`, empty (replacing a file of that name), open for appending.
     fn create(&self, path: &Path) -> io::Result<Self::File>;
     /// Opens the existing `path` for appending at its end.

@@ -38,11 +38,13 @@ mod mem_fs;
 mod record;
 mod recovery;
 mod sealed;
+mod snapshot_files;
 mod std_fs;
 mod storage;
 
-pub use fs::{AppendFile, FileSystem, LockError};
-pub use mem_fs::{MemFile, MemFs};
+pub use fs::{AppendFile, FileSystem, LockError, ReadFile};
+pub use mem_fs::{MemFile, MemFs, MemReader};
+pub use snapshot_files::SnapshotFiles;
 pub use std_fs::StdFs;
 pub use storage::{OpenReport, Storage, StorageError, StorageOptions};
 

@@ -283,8 +283,35 @@ impl AppendFile for MemFile {
     }
 }
 
+/// A file of a [`MemFs`] open for reading: it reads the bytes as they are now, synced
+/// or not (what a process reads from its page cache).
+#[derive(Debug)]
+pub struct MemReader {
+    disk: Rc<RefCell<Disk>>,
+    inode: InodeId,
+}
+
+impl crate::fs::ReadFile for MemReader {
+    fn read_at(&mut self, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
+        let disk = self.disk.borrow();
+        let data =
+            &disk.inodes.get(&self.inode).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?.data;
+        let start = (offset as usize).min(data.len());
+        let length = buffer.len().min(data.len() - start);
+        buffer[..length].copy_from_slice(&data[start..start + length]);
+        Ok(length)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        let disk = self.disk.borrow();
+        let inode = disk.inodes.get(&self.inode).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        Ok(inode.data.len() as u64)
+    }
+}
+
 impl FileSystem for MemFs {
     type File = MemFile;
+    type Reader = MemReader;
     type Lock = ();
 
     fn lock(&self, _dir: &Path, _lock_file: &Path) -> Result<(), LockError> {
@@ -321,6 +348,11 @@ impl FileSystem for MemFs {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         Ok(self.disk.borrow().file(path)?.data.clone())
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<MemReader> {
+        let inode = *self.disk.borrow().names.get(path).ok_or_else(|| not_found(path))?;
+        Ok(MemReader { disk: Rc::clone(&self.disk), inode })
     }
 
     fn create(&self, path: &Path) -> io::Result<MemFile> {

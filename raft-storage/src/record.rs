@@ -9,7 +9,7 @@
 //! a snapshot, or from nothing) or a [`WalRecord::Continue`] (the log goes on from the
 //! previous segment).
 
-use raft_core::{Entry, LogIndex, SnapshotMeta};
+use raft_core::{Entry, LogIndex, Snapshot};
 use serde::{Deserialize, Serialize};
 
 /// Bytes in a frame's header: the length and the checksum.
@@ -24,8 +24,8 @@ pub(crate) enum WalRecord {
     Checkpoint {
         /// The segment's own sequence number (its file name says the same).
         sequence: u64,
-        /// The snapshot the log restarts from, if any.
-        snapshot: Option<SnapshotMeta>,
+        /// The snapshot the log restarts from, if any (its bytes are in its own file).
+        snapshot: Option<Snapshot>,
     },
     /// The first record of a segment that continues the one before it.
     Continue {

@@ -1,6 +1,6 @@
 //! The real file system: `std::fs`, `fdatasync` and `flock`.
 
-use crate::fs::{AppendFile, FileSystem, LockError};
+use crate::fs::{AppendFile, FileSystem, LockError, ReadFile};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::Path;
@@ -25,8 +25,19 @@ impl AppendFile for File {
     }
 }
 
+impl ReadFile for File {
+    fn read_at(&mut self, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buffer, offset)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
 impl FileSystem for StdFs {
     type File = File;
+    type Reader = File;
     type Lock = File;
 
     fn lock(&self, _dir: &Path, lock_file: &Path) -> Result<File, LockError> {
@@ -59,6 +70,10 @@ impl FileSystem for StdFs {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         fs::read(path)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<File> {
+        File::open(path)
     }
 
     fn create(&self, path: &Path) -> io::Result<File> {

@@ -1,7 +1,7 @@
 //! [`Storage`]: one node's log, hard state and snapshots on a [`FileSystem`].
 
 use crate::files::{self, path_of, HARD_STATE_FILE, LOCK_FILE};
-use crate::fs::{AppendFile, FileSystem, LockError};
+use crate::fs::{AppendFile, FileSystem, LockError, ReadFile};
 use crate::record::{encode_frame, WalRecord, FRAME_HEADER_BYTES};
 use crate::recovery::{self, Found};
 use crate::sealed;
@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 // and joint changes (a membership entry or snapshot of 01 does not decode as 02). The
 // hard state is read first, so a data directory of another version is refused before
 // any of its log is read.
-pub(crate) const HARD_STATE_MAGIC: &[u8; 8] = b"KVHARD03";
-pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"KVSNAP03";
+pub(crate) const HARD_STATE_MAGIC: &[u8; 8] = b"KVHARD04";
 
 /// Buffered appends are written to the file (not yet synced) past this size, so a long
 /// batch does not sit in memory.
@@ -168,10 +167,7 @@ impl<F: FileSystem> Storage<F> {
                 }
                 let segment =
                     Segment { file, sequence: recovered.tail_sequence, bytes: recovered.tail_intact_bytes };
-                let mut mirror = recovered.state.clone();
-                if let Some(snapshot) = &mut mirror.snapshot {
-                    snapshot.data = Vec::new();
-                }
+                let mirror = recovered.state.clone();
                 let storage = Storage::assemble(fs, dir, lock, options, recovered.hard, mirror, segment);
                 Ok((storage, recovered.state, report))
             }
@@ -225,18 +221,21 @@ impl<F: FileSystem> Storage<F> {
                 self.after_append()
             }
             Write::Compact(snapshot) | Write::Install(snapshot) => {
-                if let Some(kept) = &mut self.mirror.snapshot {
-                    kept.data = Vec::new();
-                }
                 self.sync()?;
-                let name =
-                    files::snapshot_name(snapshot.meta.last_included_index, snapshot.meta.last_included_term);
-                files::replace_atomically(
-                    &self.fs,
-                    &self.dir,
-                    &name,
-                    &sealed::seal(SNAPSHOT_MAGIC, snapshot),
-                )?;
+                // The driver wrote and named the file (`SnapshotFiles`); it joins the
+                // durable state here: its bytes and its name synced, then a checkpoint
+                // that names it.
+                let path = crate::snapshot_files::snapshot_path(&self.dir, snapshot.meta);
+                let size = self.fs.open_read(&path).and_then(|file| file.size())?;
+                if size != snapshot.size_bytes {
+                    return Err(io::Error::other(format!(
+                        "{} is {size} bytes, but the snapshot it holds is {} bytes",
+                        path.display(),
+                        snapshot.size_bytes
+                    )));
+                }
+                self.fs.open_append(&path)?.sync()?;
+                self.fs.sync_dir(&self.dir)?;
                 self.start_checkpoint(snapshot)
             }
         }
@@ -281,20 +280,18 @@ impl<F: FileSystem> Storage<F> {
     }
 
     /// Opens a segment that restarts the log from `snapshot`, with the entries the log
-    /// keeps after it; then drops what it makes obsolete.
+    /// keeps after it; then drops the segments it makes obsolete.
     fn start_checkpoint(&mut self, snapshot: &Snapshot) -> io::Result<()> {
         let sequence = self.segment.sequence + 1;
-        let header = WalRecord::Checkpoint { sequence, snapshot: Some(snapshot.meta) };
+        let header = WalRecord::Checkpoint { sequence, snapshot: Some(snapshot.clone()) };
         let segment = create_segment(&self.fs, &self.dir, sequence, &header, &self.mirror.entries)?;
         self.switch_to(segment)?;
-        let keep_snapshot =
-            files::snapshot_name(snapshot.meta.last_included_index, snapshot.meta.last_included_term);
         let mut names = self.fs.list(&self.dir)?;
         names.sort_unstable();
         for name in names {
-            let old_segment = files::parse_segment_name(&name).is_some_and(|number| number < sequence);
-            let old_snapshot = files::is_snapshot_name(&name) && name != keep_snapshot;
-            if old_segment || old_snapshot {
+            // Old snapshot files are the driver's to remove (`SnapshotStore::
+            // retire_older_than`): a restore waiting for its turn may still read one.
+            if files::parse_segment_name(&name).is_some_and(|number| number < sequence) {
                 self.fs.remove(&self.dir.join(&name))?;
             }
         }

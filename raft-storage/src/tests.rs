@@ -4,9 +4,10 @@
 use crate::files::{self, HARD_STATE_FILE};
 use crate::record;
 use crate::storage::*;
-use crate::StdFs;
+use crate::{SnapshotFiles, StdFs};
 use raft_core::{DurableState, Entry, HardState, Snapshot};
 use raft_core::{EntryPayload, SnapshotMeta};
+use raft_host::SnapshotStore;
 use raft_host::Write;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -82,11 +83,26 @@ fn a_directory_belongs_to_one_node_and_one_process() {
     assert!(wrong.0.contains("holds the state of node 1, not of node 2"), "{wrong}");
 }
 
-fn snapshot(index: u64, term: u64, data: &[u8]) -> Snapshot {
-    Snapshot {
-        meta: SnapshotMeta { last_included_index: index, last_included_term: term },
-        configuration: raft_core::Configuration::voters([1, 2, 3]).unwrap(),
-        data: data.to_vec(),
+/// A snapshot whose bytes the driver's store wrote into `dir`, as before a compaction.
+fn snapshot(dir: &Path, index: u64, term: u64, data: &[u8]) -> Snapshot {
+    let meta = SnapshotMeta { last_included_index: index, last_included_term: term };
+    let mut files = SnapshotFiles::new(StdFs, dir);
+    files.create(meta).unwrap();
+    files.write(data).unwrap();
+    let size_bytes = files.finish().unwrap();
+    Snapshot { meta, configuration: raft_core::Configuration::voters([1, 2, 3]).unwrap(), size_bytes }
+}
+
+/// The state machine's bytes of the snapshot `meta` in `dir`.
+fn snapshot_data(dir: &Path, meta: SnapshotMeta) -> Result<Vec<u8>, String> {
+    let mut files = SnapshotFiles::new(StdFs, dir);
+    let mut source = files.open(meta)?;
+    let (mut data, mut buffer) = (Vec::new(), [0; 3]);
+    loop {
+        match source.read(&mut buffer)? {
+            0 => return Ok(data),
+            read => data.extend_from_slice(&buffer[..read]),
+        }
     }
 }
 
@@ -100,7 +116,7 @@ fn a_compaction_starts_a_checkpoint_and_drops_what_it_covers() {
         }
         storage.sync().unwrap();
         assert!(storage.current_segment() >= 2, "small segments rotate");
-        storage.write(&Write::Compact(snapshot(15, 1, b"state at 15"))).unwrap();
+        storage.write(&Write::Compact(snapshot(&dir.0, 15, 1, b"state at 15"))).unwrap();
         storage.write(&Write::Entries(vec![entry(21, 2)])).unwrap();
         storage.sync().unwrap();
     }
@@ -110,7 +126,8 @@ fn a_compaction_starts_a_checkpoint_and_drops_what_it_covers() {
     assert_eq!(segments, 1, "older segments are removed: {names:?}");
     let (_, state, _) = Storage::open(StdFs, &dir.0, 1, small_segments()).unwrap();
     let snapshot = state.snapshot.expect("the snapshot comes back");
-    assert_eq!((snapshot.meta.last_included_index, snapshot.data.as_slice()), (15, &b"state at 15"[..]));
+    assert_eq!(snapshot.meta.last_included_index, 15);
+    assert_eq!(snapshot_data(&dir.0, snapshot.meta).unwrap(), b"state at 15");
     let indexes: Vec<u64> = state.entries.iter().map(|entry| entry.index).collect();
     assert_eq!(indexes, vec![16, 17, 18, 19, 20, 21]);
 }
@@ -123,7 +140,7 @@ fn an_installed_snapshot_drops_a_conflicting_tail() {
         storage.write(&Write::Entries((1..=6).map(|index| entry(index, 1)).collect())).unwrap();
         storage.sync().unwrap();
         // The leader's snapshot ends at 8 in term 3: nothing of the local log survives.
-        storage.write(&Write::Install(snapshot(8, 3, b"leader state"))).unwrap();
+        storage.write(&Write::Install(snapshot(&dir.0, 8, 3, b"leader state"))).unwrap();
         storage.sync().unwrap();
     }
     let (_, state, _) = open(&dir.0).unwrap();
@@ -212,26 +229,32 @@ fn a_damaged_hard_state_or_snapshot_is_refused() {
     {
         let (mut storage, _, _) = open(&dir.0).unwrap();
         storage.write(&Write::Entries(vec![entry(1, 1), entry(2, 1)])).unwrap();
-        storage.write(&Write::Compact(snapshot(2, 1, b"two"))).unwrap();
+        storage.write(&Write::Compact(snapshot(&dir.0, 2, 1, b"two"))).unwrap();
         storage.sync().unwrap();
     }
     let snapshot_path = dir.0.join(files::snapshot_name(2, 1));
-    let mut bytes = fs::read(&snapshot_path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
+    let whole = fs::read(&snapshot_path).unwrap();
+    let mut bytes = whole.clone();
+    bytes[0] ^= 1;
     fs::write(&snapshot_path, &bytes).unwrap();
+    // The storage opens (it checks the file is whole); restoring from it reads every
+    // byte and finds the damage.
+    let (_, state, _) = open(&dir.0).unwrap();
+    let error = snapshot_data(&dir.0, state.snapshot.unwrap().meta).unwrap_err();
+    assert!(error.contains("snapshot-") && error.contains("checksum"), "{error}");
+    fs::write(&snapshot_path, &whole[..whole.len() - 1]).unwrap();
     let error = open(&dir.0).err().unwrap();
-    assert!(error.0.contains("snapshot-") && error.0.contains("checksum"), "{error}");
+    assert!(error.0.contains("snapshot-") && error.0.contains("the file is"), "{error}");
     fs::remove_file(&snapshot_path).unwrap();
     assert!(open(&dir.0).err().unwrap().0.contains("cannot be read"));
 
     let hard_path = dir.0.join(HARD_STATE_FILE);
-    fs::write(&hard_path, b"KVHARD03garbage").unwrap();
+    fs::write(&hard_path, b"KVHARD04garbage").unwrap();
     let error = open(&dir.0).err().unwrap();
     assert!(error.0.contains("hardstate") && error.0.contains("checksum"), "{error}");
     fs::write(&hard_path, b"KVHARD01garbage").unwrap();
     let error = open(&dir.0).err().unwrap();
-    assert!(error.0.contains("format KVHARD01 and this build reads KVHARD03"), "{error}");
+    assert!(error.0.contains("format KVHARD01 and this build reads KVHARD04"), "{error}");
     fs::remove_file(&hard_path).unwrap();
     assert!(open(&dir.0).err().unwrap().0.contains("hard state file is missing"));
 }

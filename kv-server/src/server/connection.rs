@@ -14,7 +14,7 @@ use kv::resp::{
     StatusKind,
 };
 use raft_core::{MembershipChange, NodeId};
-use raft_host::{Answer, Driver, Request};
+use raft_host::{Answer, Request};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -127,7 +127,7 @@ impl Link<'_> {
             SessionRequest::Status(kind) => {
                 self.submitted.insert(id, kind);
                 let (reply_to, addresses) = (self.reply_to(id), self.shared.node.addresses());
-                let look = Box::new(move |driver: &Driver<ServerMachine>| {
+                let look = Box::new(move |driver: &raft_runtime::NodeDriver<ServerMachine>| {
                     reply_to.send(NodeReply::Status(Box::new(NodeStatus::of(driver, addresses))));
                 });
                 if !self.shared.node.inspect_with(look).await {

@@ -4,7 +4,6 @@ use super::Shared;
 use crate::machine::ServerMachine;
 use kv::resp::InfoSections;
 use raft_core::{LogIndex, NodeId, Role};
-use raft_host::Driver;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -69,7 +68,10 @@ pub(crate) struct NodeStatus {
 
 impl NodeStatus {
     /// The status of `driver`'s node.
-    pub(crate) fn of(driver: &Driver<ServerMachine>, addresses: BTreeMap<NodeId, String>) -> NodeStatus {
+    pub(crate) fn of(
+        driver: &raft_runtime::NodeDriver<ServerMachine>,
+        addresses: BTreeMap<NodeId, String>,
+    ) -> NodeStatus {
         let node = driver.node();
         let configuration = node.configuration();
         let mut ids: Vec<NodeId> =

@@ -128,7 +128,7 @@ fn run_schedule_with(seed: u64, record_digest: bool) -> ScheduleOutcome {
                     let applied = node.applied_index();
                     if applied > node.snapshot_meta().last_included_index {
                         let data = encode_state_machine(&cluster.applied[&id]);
-                        cluster.step(id, Input::CompactLog { up_to: applied, data });
+                        cluster.compact(id, applied, data);
                     }
                 }
             }

@@ -27,22 +27,17 @@ pub(super) fn arbitrary_body() -> impl Strategy<Value = MessageBody> {
     let entry =
         (1u64..5, any::<u64>(), payload).prop_map(|(term, index, payload)| Entry { term, index, payload });
     let snapshot = (0u64..8, 0u64..5, voters(), proptest::collection::vec(any::<u8>(), 0..8)).prop_map(
-        |(index, term, configuration, data)| crate::Snapshot {
-            meta: crate::SnapshotMeta { last_included_index: index, last_included_term: term },
-            configuration,
-            data,
+        |(index, term, configuration, data)| {
+            let meta = crate::SnapshotMeta { last_included_index: index, last_included_term: term };
+            (meta, configuration, data)
         },
     );
     prop_oneof![
-        (snapshot, any::<u64>(), any::<u64>()).prop_map(|(snapshot, total_bytes, offset)| {
-            MessageBody::InstallSnapshot {
-                meta: snapshot.meta,
-                configuration: snapshot.configuration,
-                total_bytes,
-                offset,
-                chunk: snapshot.data,
+        (snapshot, any::<u64>(), any::<u64>()).prop_map(
+            |((meta, configuration, chunk), total_bytes, offset)| {
+                MessageBody::InstallSnapshot { meta, configuration, total_bytes, offset, chunk }
             }
-        }),
+        ),
         (any::<u64>(), any::<u64>()).prop_map(|(last_included_index, received_bytes)| {
             MessageBody::SnapshotChunkResponse { last_included_index, received_bytes }
         }),

@@ -15,7 +15,7 @@ fn a_lagging_follower_catches_up_from_a_snapshot() {
     let applied = cluster.node(1).applied_index();
     assert_eq!(applied, 11);
     let data = encode_state_machine(&cluster.applied[&1]);
-    let actions = cluster.step(1, Input::CompactLog { up_to: applied, data });
+    let actions = cluster.compact(1, applied, data);
     assert!(matches!(actions[..], [Action::PersistSnapshot { .. }]));
     assert_eq!(cluster.node(1).snapshot_meta().last_included_index, 11);
     cluster.heal();
@@ -42,7 +42,7 @@ fn follower_behind_the_leaders_snapshot() -> Cluster {
         cluster.propose(1, &[command]);
     }
     let data = encode_state_machine(&cluster.applied[&1]);
-    cluster.step(1, Input::CompactLog { up_to: 6, data });
+    cluster.compact(1, 6, data);
     cluster.heal();
     cluster
 }
@@ -81,7 +81,7 @@ fn a_snapshot_is_not_resent_when_only_its_acknowledgement_was_lost() {
 fn compaction_beyond_the_applied_index_is_refused() {
     let mut cluster = Cluster::new(3);
     cluster.campaign(1);
-    let actions = cluster.step(1, Input::CompactLog { up_to: 5, data: vec![] });
+    let actions = cluster.compact(1, 5, vec![]);
     assert!(matches!(
         actions[..],
         [Action::Rejected { request: Request::CompactLog, reason: RejectReason::CompactionOutOfRange, .. }]
@@ -130,7 +130,7 @@ fn a_snapshot_travels_in_chunks_and_resumes_after_a_lost_one() {
     let data = encode_state_machine(&cluster.applied[&1]);
     let total = data.len();
     assert!(total > 5 * 8, "several chunks: {total} bytes");
-    cluster.step(1, Input::CompactLog { up_to: applied, data });
+    cluster.compact(1, applied, data);
     cluster.heal();
     let (mut offsets, mut dropped_one) = (Vec::new(), false);
     for _ in 0..400 {

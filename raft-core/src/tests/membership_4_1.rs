@@ -200,7 +200,7 @@ fn snapshots_carry_the_membership_to_lagging_and_restarted_nodes() {
     cluster.propose(1, b"a");
     let applied = cluster.node(1).applied_index();
     let data = encode_state_machine(&cluster.applied[&1]);
-    cluster.step(1, Input::CompactLog { up_to: applied, data });
+    cluster.compact(1, applied, data);
     cluster.heal();
     cluster.tick_all(30);
     assert_eq!(cluster.node(4).snapshot_meta().last_included_index, applied, "caught up from the snapshot");

@@ -48,6 +48,12 @@ pub(crate) struct Cluster {
     /// Every vote granted, as (voter, term) -> candidate, across restarts: a node
     /// that votes twice in one term (say, after forgetting its vote) is caught here.
     pub(crate) votes_granted: BTreeMap<(NodeId, Term), NodeId>,
+    /// Each node's snapshot bytes, durable (the host's, as the core only names them).
+    snapshot_bytes: BTreeMap<NodeId, (crate::SnapshotMeta, Vec<u8>)>,
+    /// Bytes a node's `compact` wrote, until its `PersistSnapshot` names them.
+    compacting: BTreeMap<NodeId, Vec<u8>>,
+    /// The chunks of a leader's snapshot a node holds so far (lost in a crash).
+    incoming_bytes: BTreeMap<NodeId, Vec<u8>>,
     restarts: u64,
 }
 
@@ -82,6 +88,9 @@ impl Cluster {
             commit_terms: BTreeMap::new(),
             action_digest: None,
             votes_granted: BTreeMap::new(),
+            snapshot_bytes: BTreeMap::new(),
+            compacting: BTreeMap::new(),
+            incoming_bytes: BTreeMap::new(),
             restarts: 0,
         };
         for &id in &ids {
@@ -98,8 +107,13 @@ impl Cluster {
         let seed = id * 1_000 + self.restarts;
         self.restarts += 1;
         let node = RaftNode::new(self.configs[&id].clone(), durable.clone(), seed).expect("valid node");
+        self.incoming_bytes.remove(&id);
         let state_machine = match &durable.snapshot {
-            Some(snapshot) => decode_state_machine(&snapshot.data),
+            Some(snapshot) => {
+                let (meta, bytes) = &self.snapshot_bytes[&id];
+                assert_eq!(*meta, snapshot.meta, "node {id}'s snapshot bytes are the durable snapshot's");
+                decode_state_machine(bytes)
+            }
             None => Vec::new(),
         };
         self.applied.insert(id, state_machine);
@@ -125,6 +139,14 @@ impl Cluster {
         self.configs.insert(id, config);
         self.storage.insert(id, DurableState::default());
         self.start(id);
+    }
+
+    /// Snapshots node `id` at `up_to` with `data` as its bytes, as a host does: the
+    /// bytes are kept first, then the core is told their size.
+    pub(crate) fn compact(&mut self, id: NodeId, up_to: LogIndex, data: Vec<u8>) -> Vec<Action> {
+        let size_bytes = data.len() as u64;
+        self.compacting.insert(id, data);
+        self.step(id, Input::CompactLog { up_to, size_bytes })
     }
 
     pub(crate) fn node(&self, id: NodeId) -> &RaftNode {
@@ -180,6 +202,36 @@ impl Cluster {
                 let index = snapshot.meta.last_included_index;
                 storage.entries.retain(|entry| entry.index > index);
                 storage.snapshot = Some(snapshot.clone());
+                let bytes = self.compacting.remove(&id).expect("compact wrote the bytes first");
+                assert_eq!(bytes.len() as u64, snapshot.size_bytes);
+                self.snapshot_bytes.insert(id, (snapshot.meta, bytes));
+            }
+            Action::StoreSnapshotChunk { meta, offset, bytes } => {
+                let incoming = self.incoming_bytes.entry(id).or_default();
+                if *offset == 0 {
+                    incoming.clear();
+                }
+                assert_eq!(
+                    *offset,
+                    incoming.len() as u64,
+                    "node {id} was handed a chunk past a gap ({meta:?})"
+                );
+                incoming.extend_from_slice(bytes);
+            }
+            Action::SendSnapshotChunk { message, length } => {
+                let mut message = message.clone();
+                let crate::MessageBody::InstallSnapshot { meta, offset, chunk, .. } = &mut message.body
+                else {
+                    panic!("node {id} asked to fill a message that is not a snapshot chunk: {message:?}");
+                };
+                let (held, bytes) = &self.snapshot_bytes[&id];
+                assert_eq!(held, meta, "node {id} sends a snapshot it does not hold");
+                *chunk = bytes[*offset as usize..(*offset + length) as usize].to_vec();
+                assert_promise_is_durable(id, storage, &message);
+                let link = (message.from, message.to);
+                if !self.cut_links.contains(&link) {
+                    self.queue.push_back(message);
+                }
             }
             Action::InstallSnapshot { snapshot } => {
                 let meta = snapshot.meta;
@@ -192,7 +244,14 @@ impl Cluster {
                     storage.entries.clear();
                 }
                 storage.snapshot = Some(snapshot.clone());
-                self.applied.insert(id, decode_state_machine(&snapshot.data));
+                let bytes = self.incoming_bytes.remove(&id).unwrap_or_default();
+                assert_eq!(
+                    bytes.len() as u64,
+                    snapshot.size_bytes,
+                    "node {id} installs a snapshot it lacks bytes of"
+                );
+                self.applied.insert(id, decode_state_machine(&bytes));
+                self.snapshot_bytes.insert(id, (meta, bytes));
             }
             Action::Send(message) | Action::SendAhead(message) => {
                 assert_promise_is_durable(id, storage, message);

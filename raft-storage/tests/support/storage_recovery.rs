@@ -4,8 +4,9 @@
 //! or a refusal naming what is wrong; never a panic, never unbounded memory.
 
 use raft_core::{Entry, EntryPayload, HardState, Snapshot, SnapshotMeta};
+use raft_host::SnapshotStore;
 use raft_host::Write;
-use raft_storage::{AppendFile, FileSystem, MemFs, Storage, StorageOptions};
+use raft_storage::{AppendFile, FileSystem, MemFs, SnapshotFiles, Storage, StorageOptions};
 use std::path::Path;
 
 const DIR: &str = "/fuzz";
@@ -26,10 +27,14 @@ pub(crate) fn base() -> (MemFs, Vec<String>) {
     let mut writes = vec![Write::HardState(HardState { term: 2, voted_for: Some(1) })];
     writes.push(Write::Entries((1..=20).map(|index| entry(index, 1)).collect()));
     let meta = SnapshotMeta { last_included_index: 10, last_included_term: 1 };
+    let mut files = SnapshotFiles::new(fs.clone(), dir);
+    files.create(meta).expect("a snapshot file starts");
+    files.write(b"state at 10").expect("written");
+    let size_bytes = files.finish().expect("named");
     writes.push(Write::Compact(Snapshot {
         meta,
         configuration: raft_core::Configuration::voters([1, 2, 3]).unwrap(),
-        data: b"state at 10".to_vec(),
+        size_bytes,
     }));
     for first in (21..=100).step_by(20) {
         writes.push(Write::Entries((first..first + 20).map(|index| entry(index, 2)).collect()));

@@ -83,9 +83,9 @@ impl Checkers {
             Observed::Applied { node, entry, decision, answer } => {
                 self.on_applied(node, entry, decision, answer, hosts)
             }
-            Observed::SnapshotInstalled { node, snapshot } => {
+            Observed::SnapshotInstalled { node, snapshot, data } => {
                 let index = snapshot.meta.last_included_index;
-                let Some((digest, _)) = Replica::parse_snapshot(&snapshot.data) else {
+                let Some((digest, _)) = Replica::parse_snapshot(data) else {
                     let detail = format!("node {node} installed a snapshot its state machine cannot read");
                     return Err(Violation::new(Invariant::HostContract, vec![node], detail));
                 };

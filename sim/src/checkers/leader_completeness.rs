@@ -135,7 +135,7 @@ mod tests {
         log.snapshot = Some(raft_core::Snapshot {
             meta: raft_core::SnapshotMeta { last_included_index: 5, last_included_term: 2 },
             configuration: raft_core::Configuration::voters([1]).unwrap(),
-            data: Vec::new(),
+            size_bytes: 0,
         });
         checker.on_leader(1, 4, &log).unwrap();
     }

@@ -110,6 +110,8 @@ pub enum Observed<'a> {
         node: NodeId,
         /// The snapshot.
         snapshot: &'a Snapshot,
+        /// Its state machine bytes.
+        data: &'a [u8],
     },
     /// A client asked a node for a linearizable read.
     ReadAsked {

@@ -11,7 +11,7 @@ use crate::state_machine::{CommandCache, Replica};
 use kv::Query;
 use raft_core::{DurableState, Message, NodeId, RaftNode, RequestId};
 use raft_host::{Driver, DriverConfig, Request, Write, WriteId};
-use raft_storage::{MemFs, Storage, StorageOptions};
+use raft_storage::{MemFs, SnapshotFiles, Storage, StorageOptions};
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -40,7 +40,7 @@ pub struct Host {
     /// The session policy its state machine's clock entries carry when it leads.
     pub session_policy: kv::session::SessionPolicy,
     /// The running process; `None` while crashed.
-    pub driver: Option<Driver<Replica>>,
+    pub driver: Option<Driver<Replica, SnapshotFiles<MemFs>>>,
     /// The model of the disk, which outlives crashes: what must be durable.
     pub disk: Disk,
     /// The node's file system, which outlives crashes.
@@ -157,13 +157,13 @@ impl Host {
             };
             StartError::Broken(format!("node {}: {why}{damage}", self.id))
         })?;
-        self.damage_injected = 0;
         let image = recovered;
         // Each run of the process gets its own election-timer seed, derived from the node's.
         let seed = self.seed ^ self.incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let config = self.config.clone();
+        let snapshots = SnapshotFiles::new(self.fs.clone(), &self.data_dir());
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Driver::start(config, image, seed, Replica::new(commands, self.session_policy))
+            Driver::start(config, image, seed, Replica::new(commands, self.session_policy), snapshots)
         }))
         .map_err(|payload| {
             StartError::Broken(format!(
@@ -172,9 +172,21 @@ impl Host {
                 crate::naming::panic_message(payload.as_ref())
             ))
         })?;
-        let driver = built.map_err(|error| {
-            StartError::Broken(format!("node {} cannot restart from its durable state: {error}", self.id))
+        let driver = built.map_err(|error| match error {
+            // The snapshot's bytes are checked as the machine restores from them: a
+            // damaged file is refused here, as recovery refuses a damaged log (a
+            // finding unless damage was injected).
+            raft_host::StartError::StateMachine(why) => {
+                self.refused = true;
+                StartError::Refused(format!("node {}: {why}", self.id))
+            }
+            error => {
+                StartError::Broken(format!("node {} cannot restart from its durable state: {error}", self.id))
+            }
         })?;
+        // Damage counts until the whole start is through: the snapshot's bytes are
+        // checked by the restore, after recovery.
+        self.damage_injected = 0;
         self.driver = Some(driver);
         Ok(())
     }

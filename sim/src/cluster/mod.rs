@@ -470,7 +470,7 @@ impl Cluster {
         &mut self,
         position: usize,
         queue: &mut EventQueue<Event>,
-        call: impl FnOnce(&mut Driver<Replica>),
+        call: impl FnOnce(&mut Driver<Replica, raft_storage::SnapshotFiles<raft_storage::MemFs>>),
     ) {
         if self.failed() {
             return;
@@ -595,12 +595,12 @@ impl Cluster {
             raft_host::Event::Applied { entry, decision, answer } => {
                 self.observe(Observed::Applied { node, entry: &entry, decision: &decision, answer }, now);
             }
-            raft_host::Event::SnapshotInstalled { snapshot } => {
+            raft_host::Event::SnapshotInstalled { snapshot, data } => {
                 let chunk = self.hosts[position].config().raft.max_snapshot_chunk_bytes;
-                if snapshot.data.len() as u64 > chunk {
+                if snapshot.size_bytes > chunk {
                     self.chunked_installs += 1;
                 }
-                self.observe(Observed::SnapshotInstalled { node, snapshot: &snapshot }, now);
+                self.observe(Observed::SnapshotInstalled { node, snapshot: &snapshot, data: &data }, now);
             }
             raft_host::Event::ReadServed { request, read_index, applied_index } => {
                 self.observe(Observed::ReadServed { node, request, read_index, applied_index }, now);
