@@ -67,8 +67,13 @@ fn grow_join_and_restart(label: &str, values: usize) {
     let installed: u64 =
         info_field(&info, "snapshot_index").and_then(|index| index.parse().ok()).unwrap_or(0);
     assert!(installed > 16, "the new node started from a snapshot: {info}");
-    let mut peaks: Vec<(u64, u64)> =
-        cluster.nodes.iter().filter_map(|node| Some((node.id, node.peak_resident_bytes()?))).collect();
+    let mut peaks: Vec<(String, u64)> = cluster
+        .nodes
+        .iter()
+        .filter_map(|node| {
+            Some((format!("node {} while node {id} joined", node.id), node.peak_resident_bytes()?))
+        })
+        .collect();
 
     // The new node restarts from the snapshot it received (and the log after it).
     cluster.node(id).kill();
@@ -81,22 +86,16 @@ fn grow_join_and_restart(label: &str, values: usize) {
         assert!(found.is_some_and(|found| found == value(key)), "value {key} on the restarted node");
     }
     if let Some(peak) = cluster.nodes[3].peak_resident_bytes() {
-        peaks.push((id + 100, peak));
+        peaks.push((format!("node {id} after its restart"), peak));
     }
     let store = values * MIB;
     eprintln!(
         "store: {values} values of 1 MiB ({} MiB); node {id} installed snapshot index {installed}",
         store >> 20
     );
-    for (node, peak) in peaks {
-        let (node, when) =
-            if node > 100 { (node - 100, "after its restart") } else { (node, "while it joined") };
+    for (who, peak) in peaks {
         let beyond = peak.saturating_sub(store as u64);
-        eprintln!(
-            "node {node} {when}: peak resident {} MiB, {} MiB beyond the store",
-            peak >> 20,
-            beyond >> 20
-        );
+        eprintln!("{who}: peak resident {} MiB, {} MiB beyond the store", peak >> 20, beyond >> 20);
     }
 }
 

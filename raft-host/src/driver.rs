@@ -605,12 +605,8 @@ impl<M: StateMachine, S: SnapshotStore> Driver<M, S> {
                     }
                 }
                 Err(reason) => {
-                    self.failed = true;
-                    self.outputs.push(Output::Failed(format!(
-                        "node {} cannot install the snapshot at {}: {reason}",
-                        self.node.id(),
-                        snapshot.meta.last_included_index
-                    )));
+                    let index = snapshot.meta.last_included_index;
+                    self.fail(format!("cannot install the snapshot at {index}: {reason}"));
                 }
             },
         }

@@ -176,16 +176,7 @@ mod tests {
         assert_eq!(store.read_at(meta(5), 8, &mut chunk).unwrap(), 3);
         assert_eq!(&chunk[..3], b"rld");
         let mut whole = Vec::new();
-        let mut source = store.open(meta(5)).unwrap();
-        let mut buffer = [0; 3];
-        loop {
-            let read = source.read(&mut buffer).unwrap();
-            if read == 0 {
-                break;
-            }
-            whole.extend_from_slice(&buffer[..read]);
-        }
-        drop(source);
+        read_to_end(&mut *store.open(meta(5)).unwrap(), &mut whole).unwrap();
         assert_eq!(whole, b"hello world");
         assert!(store.open(meta(6)).is_err());
     }

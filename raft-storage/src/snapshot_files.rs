@@ -290,23 +290,22 @@ mod tests {
         SnapshotMeta { last_included_index: index, last_included_term: 2 }
     }
 
+    /// The snapshots of directory `dir` on `fs`, which it creates.
+    fn store_in(fs: &MemFs, dir: &str) -> SnapshotFiles<MemFs> {
+        fs.create_dir_all(Path::new(dir)).unwrap();
+        SnapshotFiles::new(fs.clone(), Path::new(dir))
+    }
+
     fn restore(files: &mut SnapshotFiles<MemFs>, meta: SnapshotMeta) -> Result<Vec<u8>, String> {
-        let mut source = files.open(meta)?;
-        let (mut data, mut buffer) = (Vec::new(), [0; 5]);
-        loop {
-            match source.read(&mut buffer)? {
-                0 => return Ok(data),
-                read => data.extend_from_slice(&buffer[..read]),
-            }
-        }
+        let mut data = Vec::new();
+        raft_host::snapshots::read_to_end(&mut *files.open(meta)?, &mut data)?;
+        Ok(data)
     }
 
     #[test]
     fn a_snapshot_sent_in_chunks_of_any_size_arrives_checked_and_restores() {
         let fs = MemFs::new();
-        let dir = Path::new("/data");
-        fs.create_dir_all(dir).unwrap();
-        let mut leader = SnapshotFiles::new(fs.clone(), dir);
+        let mut leader = store_in(&fs, "/data");
         let state: Vec<u8> = (0..1000u32).map(|at| (at * 7 % 251) as u8).collect();
         leader.create(meta(9)).unwrap();
         for piece in state.chunks(33) {
@@ -316,9 +315,7 @@ mod tests {
         assert_eq!(size, state.len() as u64 + TRAILER_BYTES as u64);
         assert_eq!(restore(&mut leader, meta(9)).unwrap(), state);
         for chunk in [1, 7, 19, 20, 21, 500, 2000] {
-            let other = Path::new("/follower");
-            fs.create_dir_all(other).unwrap();
-            let mut follower = SnapshotFiles::new(fs.clone(), other);
+            let mut follower = store_in(&fs, "/follower");
             let mut offset = 0;
             while offset < size {
                 let mut bytes = vec![0; chunk.min((size - offset) as usize)];
@@ -334,17 +331,14 @@ mod tests {
     #[test]
     fn a_damaged_or_short_transfer_is_not_kept() {
         let fs = MemFs::new();
-        let dir = Path::new("/data");
-        fs.create_dir_all(dir).unwrap();
-        let mut leader = SnapshotFiles::new(fs.clone(), dir);
+        let mut leader = store_in(&fs, "/data");
         leader.create(meta(3)).unwrap();
         leader.write(b"the state").unwrap();
         let size = leader.finish().unwrap();
         let mut whole = vec![0; size as usize];
         leader.read_at(meta(3), 0, &mut whole).unwrap();
         let follower_dir = Path::new("/follower");
-        fs.create_dir_all(follower_dir).unwrap();
-        let mut follower = SnapshotFiles::new(fs.clone(), follower_dir);
+        let mut follower = store_in(&fs, "/follower");
         let mut damaged = whole.clone();
         damaged[2] ^= 1;
         follower.receive(meta(3), 0, &damaged).unwrap();

@@ -95,15 +95,9 @@ fn snapshot(dir: &Path, index: u64, term: u64, data: &[u8]) -> Snapshot {
 
 /// The state machine's bytes of the snapshot `meta` in `dir`.
 fn snapshot_data(dir: &Path, meta: SnapshotMeta) -> Result<Vec<u8>, String> {
-    let mut files = SnapshotFiles::new(StdFs, dir);
-    let mut source = files.open(meta)?;
-    let (mut data, mut buffer) = (Vec::new(), [0; 3]);
-    loop {
-        match source.read(&mut buffer)? {
-            0 => return Ok(data),
-            read => data.extend_from_slice(&buffer[..read]),
-        }
-    }
+    let mut data = Vec::new();
+    raft_host::snapshots::read_to_end(&mut *SnapshotFiles::new(StdFs, dir).open(meta)?, &mut data)?;
+    Ok(data)
 }
 
 #[test]
