@@ -168,15 +168,20 @@ impl raft_host::StateMachine for ServerMachine {
     }
 
     fn log_time_ms(&self) -> u64 {
-        self.store.sessions().log_time_ms()
+        self.store.log_time_ms()
     }
 
-    /// Clock entries expire client sessions by the log's time (`kv::session`).
-    fn housekeeping(&self, now_ms: u64) -> Option<Vec<u8>> {
-        if self.session_policy == SessionPolicy::default() {
-            return None;
+    fn stamp(&self, command: &mut [u8], now_ms: u64) {
+        if command.first() == Some(&TAG_KV) {
+            kv::stamp(&mut command[1..], now_ms);
         }
-        self.store.clock_command(now_ms, self.session_policy).map(|command| kv_entry(&command))
+    }
+
+    /// Clock entries remove expired keys and expire client sessions by the log's time
+    /// (`kv::session`).
+    fn housekeeping(&self, now_ms: u64) -> Option<Vec<u8>> {
+        let policy = (self.session_policy != SessionPolicy::default()).then_some(self.session_policy);
+        self.store.clock_command(now_ms, policy).map(|command| kv_entry(&command))
     }
 
     fn query(&self, query: &ServerQuery) -> ServerResponse {

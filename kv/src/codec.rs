@@ -13,6 +13,7 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_ENCODED_BYTES>()
 }
 
+#[cfg(test)]
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Encoding into a vector cannot fail for these types: no maps with non-string keys,
     // no custom serializers; the limit applies only when decoding.

@@ -57,6 +57,7 @@
 mod bytes;
 mod codec;
 mod command;
+pub mod glob;
 mod replicated;
 pub mod resp;
 pub mod session;
@@ -64,5 +65,8 @@ mod store;
 
 pub use bytes::Bytes;
 pub use codec::{DecodeError, MAX_ENCODED_BYTES};
-pub use command::{ClientId, Command, KvError, Operation, Query, Response, Sequence};
-pub use store::KvStore;
+pub use command::{
+    stamp, ClientId, Command, ExpireCondition, Expiry, KvError, Operation, Query, Response, Sequence,
+    SetCondition,
+};
+pub use store::{KvStore, MAX_KEYS_ANSWERED, MAX_VALUE_BYTES, SWEEP_PER_CLOCK};

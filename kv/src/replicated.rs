@@ -12,7 +12,11 @@ impl raft_host::StateMachine for KvStore {
     }
 
     fn log_time_ms(&self) -> u64 {
-        self.sessions().log_time_ms()
+        KvStore::log_time_ms(self)
+    }
+
+    fn stamp(&self, command: &mut [u8], now_ms: u64) {
+        crate::stamp(command, now_ms)
     }
 
     fn query(&self, query: &Query) -> Response {

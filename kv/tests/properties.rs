@@ -63,9 +63,7 @@ fn reference(model: &mut BTreeMap<Bytes, Bytes>, operation: &Operation) -> Respo
             Response::Swapped { swapped, previous }
         }
         Operation::Read(Query::Get { key }) => Response::Value(model.get(key).cloned()),
-        Operation::Read(_) | Operation::OpenSession | Operation::Clock { .. } => {
-            unreachable!("the strategy reads single keys and opens no session")
-        }
+        other => unreachable!("the strategy draws no {other:?}"),
     }
 }
 

@@ -90,6 +90,9 @@ pub struct Driver<M: StateMachine, S = MemorySnapshots> {
     /// While leading: the log time it started from (the machine's when it was elected)
     /// and the tick it was elected at. Its log time is that plus the ticks since.
     leader_clock: Option<(u64, u64)>,
+    /// The host's wall clock (milliseconds), if it gives one: the leader's log time is
+    /// never behind it, so on a server log time reads as Unix time.
+    wall_clock_ms: u64,
     /// The voter set shared by commit decisions, refreshed when it changes (observed only).
     configuration: Arc<Configuration>,
     /// What the first step of the latest input asked for, and how many steps it took
@@ -141,6 +144,7 @@ impl<M: StateMachine, S: SnapshotStore> Driver<M, S> {
             ready: Vec::new(),
             now_tick: 0,
             leader_clock: None,
+            wall_clock_ms: 0,
             configuration: Arc::new(Configuration::default()),
             first_step_did: ActionKinds::default(),
             steps_this_call: 0,
@@ -176,16 +180,38 @@ impl<M: StateMachine, S: SnapshotStore> Driver<M, S> {
         self.finish();
     }
 
+    /// The host's wall clock, in milliseconds (a server gives its system time with
+    /// each tick; the simulator gives none, and log time then counts ticks). Only a
+    /// leader uses it, as a floor under its log time.
+    pub fn set_wall_clock_ms(&mut self, now_ms: u64) {
+        self.wall_clock_ms = now_ms;
+    }
+
+    /// The leader's log time: the machine's log time when it was elected plus its
+    /// whole ticks since, never behind what it has applied or the host's wall clock.
+    /// So log time runs no faster than the fastest leader's ticks, however often
+    /// leadership changes (the simulator's linearizability checker relies on it to
+    /// bound how early a key can expire). `None` while not leading.
+    fn leader_now_ms(&self) -> Option<u64> {
+        let (base_ms, since_tick) = self.leader_clock?;
+        // Whole ticks since the election: the first tick after it may come at once, so
+        // counting it would let every leader change gain up to a tick on real time.
+        let ticks = (self.now_tick - since_tick).saturating_sub(1);
+        let elapsed_ms = ticks.saturating_mul(self.config.tick_millis);
+        let now_ms =
+            base_ms.saturating_add(elapsed_ms).max(self.machine.log_time_ms()).max(self.wall_clock_ms);
+        Some(now_ms)
+    }
+
     /// On the leader, every housekeeping interval: proposes the state machine's
     /// housekeeping command, if it has one, with no client waiting for it.
     fn housekeep_if_due(&mut self) {
         let interval = self.config.housekeeping_interval_ticks;
-        let Some((base_ms, since_tick)) = self.leader_clock else { return };
+        let Some((_, since_tick)) = self.leader_clock else { return };
         if interval == 0 || self.failed || (self.now_tick - since_tick) % interval != 0 {
             return;
         }
-        let elapsed_ms = (self.now_tick - since_tick).saturating_mul(self.config.tick_millis);
-        let now_ms = base_ms.saturating_add(elapsed_ms).max(self.machine.log_time_ms());
+        let now_ms = self.leader_now_ms().expect("leading");
         if let Some(command) = self.machine.housekeeping(now_ms) {
             self.counters.housekeeping_proposals += 1;
             self.step(Input::Propose { id: HOUSEKEEPING_REQUEST, command });
@@ -224,7 +250,11 @@ impl<M: StateMachine, S: SnapshotStore> Driver<M, S> {
         // Writes and reads are queued, not stepped: those submitted together are
         // stepped together.
         let what = match what {
-            Request::Write(command) => {
+            Request::Write(mut command) => {
+                // The leader stamps its log time on the command (see StateMachine::stamp).
+                if let Some(now_ms) = self.leader_now_ms() {
+                    self.machine.stamp(&mut command, now_ms);
+                }
                 if !self.failed {
                     self.waiters.submit(request, Kind::Write);
                     self.queued.push(Queued::Write(request, command));

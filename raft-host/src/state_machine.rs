@@ -48,12 +48,19 @@ pub trait StateMachine {
     }
 
     /// The log time (milliseconds) the latest applied entry that carries one set: the
-    /// time a leader's [`StateMachine::housekeeping`] command stamped. A new leader's
+    /// time a leader stamped ([`StateMachine::stamp`], [`StateMachine::housekeeping`]). A new leader's
     /// clock starts from it, so log time never goes backwards across leaders. 0 (the
     /// default): the machine keeps no log time.
     fn log_time_ms(&self) -> u64 {
         0
     }
+
+    /// Writes the leader's log time into a command it is about to propose (the driver
+    /// calls it on the leader for every client write, with the same clock
+    /// [`StateMachine::housekeeping`] gets), so the time travels in the entry: a
+    /// machine whose commands depend on time (expiry) reads it from there, and every
+    /// replica applies the same one. The default leaves the command as it is.
+    fn stamp(&self, _command: &mut [u8], _now_ms: u64) {}
 
     /// Asked on the leader every `DriverConfig::housekeeping_interval_ticks`, with the
     /// leader's log time: a command to put through the log, if the machine wants one

@@ -33,6 +33,12 @@ impl StateMachine for Journal {
     fn housekeeping(&self, now_ms: u64) -> Option<Vec<u8>> {
         Some(format!("clock:{now_ms}").into_bytes())
     }
+    /// A command `at:` and eight bytes gets the leader's time in them.
+    fn stamp(&self, command: &mut [u8], now_ms: u64) {
+        if command.len() == 11 && command.starts_with(b"at:") {
+            command[3..].copy_from_slice(&now_ms.to_le_bytes());
+        }
+    }
     fn restore(&mut self, mut bytes: &[u8]) -> Result<(), String> {
         let mut commands = Vec::new();
         while let Some((&length, rest)) = bytes.split_first() {
@@ -431,13 +437,20 @@ fn the_leader_alone_proposes_housekeeping_stamped_with_log_time_that_never_goes_
         }
         cluster.deliver_all();
     }
-    // Every 4 ticks of 10 ms on the leader: 40, 80, 120 ms of log time, applied everywhere.
-    assert_eq!(clocks(&cluster, 1), [40, 80, 120]);
+    // Every 4 ticks of 10 ms on the leader, counting whole ticks since its election
+    // (the first may come at once): 30, 70, 110 ms of log time, applied everywhere.
+    assert_eq!(clocks(&cluster, 1), [30, 70, 110]);
     assert_eq!(clocks(&cluster, 2), clocks(&cluster, 1));
     assert_eq!(cluster.driver(2).counters().housekeeping_proposals, 0, "followers propose none");
     assert!(cluster.answers.is_empty(), "nobody waits for housekeeping: {:?}", cluster.answers);
+    // A client's write carries the leader's time: 12 whole ticks since its election.
+    cluster.submit(1, 1, Request::Write(b"at:\0\0\0\0\0\0\0\0".to_vec()));
+    cluster.deliver_all();
+    let stamped = cluster.driver(1).machine().0.iter().find(|command| command.starts_with(b"at:")).cloned();
+    assert_eq!(stamped.map(|command| u64::from_le_bytes(command[3..].try_into().unwrap())), Some(120));
+    cluster.answers.clear();
     // A new leader starts its clock from the log's time, so it never goes back.
-    cluster.submit(1, 1, Request::TransferLeadership(2));
+    cluster.submit(1, 2, Request::TransferLeadership(2));
     cluster.deliver_all();
     assert_eq!(cluster.driver(2).node().role(), Role::Leader);
     for _ in 0..9 {
@@ -446,9 +459,9 @@ fn the_leader_alone_proposes_housekeeping_stamped_with_log_time_that_never_goes_
         }
         cluster.deliver_all();
     }
-    // Node 2's clock starts at the 120 ms it had applied: 160, 200.
+    // Node 2's clock starts at the 110 ms it had applied: 140, 180.
     let after = clocks(&cluster, 3);
-    assert_eq!(after, [40, 80, 120, 160, 200]);
+    assert_eq!(after, [30, 70, 110, 140, 180]);
     assert!(after.windows(2).all(|pair| pair[0] < pair[1]), "log time moves forward only: {after:?}");
     assert_eq!(cluster.driver(3).machine().log_time_ms(), *after.last().unwrap());
 }

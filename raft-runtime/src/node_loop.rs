@@ -91,7 +91,12 @@ impl<M: StateMachine> NodeLoop<M> {
                     Some(DiskEvent::Failed(why)) => return Err(why),
                     None => return Err("the disk thread stopped".into()),
                 },
-                _ = ticker.tick() => self.driver.tick(),
+                _ = ticker.tick() => {
+                    // The leader's log time never falls behind the wall clock, so
+                    // times to live and EXPIREAT read as Unix time on a server.
+                    self.driver.set_wall_clock_ms(wall_clock_ms());
+                    self.driver.tick()
+                }
                 message = inputs.peer_messages.recv() => {
                     let Some(message) = message else { return Ok(()) };
                     self.driver.receive(message);
@@ -194,4 +199,11 @@ impl<M: StateMachine> NodeLoop<M> {
         self.shared.transport.set_peers(&addresses);
         *self.shared.addresses.lock().expect("addresses lock") = addresses;
     }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is set before it).
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }

@@ -234,6 +234,17 @@ impl Clients {
         push_decimal(&mut value, state.writes);
         let value = Bytes(value);
         let operation = match random.below(10) {
+            // Only a plan with expiry draws for it: other seeds run as they did.
+            0..=4 if workload.key_ttl_ppm > 0 && random.chance(workload.key_ttl_ppm) => {
+                let ttl_ms = random.between(1, workload.key_ttl_max_ms.max(1)) as i64;
+                Operation::SetWith {
+                    key,
+                    value,
+                    condition: kv::SetCondition::Always,
+                    expiry: kv::Expiry::In(ttl_ms),
+                    get: false,
+                }
+            }
             0..=4 => Operation::Set { key, value },
             5..=7 => {
                 let expected = state.known.get(&key).cloned().flatten();
@@ -504,7 +515,8 @@ impl Clients {
             (PendingRequest::Read(Query::Get { key }), Response::Value(value)) => {
                 state.known.insert(key.clone(), value.clone());
             }
-            (PendingRequest::Write(Command { operation: Operation::Set { key, value }, .. }), _) => {
+            (PendingRequest::Write(Command { operation: Operation::Set { key, value }, .. }), _)
+            | (PendingRequest::Write(Command { operation: Operation::SetWith { key, value, .. }, .. }), _) => {
                 state.known.insert(key.clone(), Some(value.clone()));
             }
             (PendingRequest::Write(Command { operation: Operation::Delete { key }, .. }), _) => {
@@ -580,6 +592,7 @@ fn resp_command(request: &PendingRequest, reads: ReadMode) -> Vec<u8> {
                     push_decimal(&mut limit_text, *limit as u64);
                     encode(&[b"KV.LIST", from, to, &limit_text], &mut bytes)
                 }
+                other => unreachable!("clients draw no {other:?}"),
             }
         }
         PendingRequest::Write(command) => {
@@ -587,8 +600,13 @@ fn resp_command(request: &PendingRequest, reads: ReadMode) -> Vec<u8> {
             push_decimal(&mut client_text, command.client);
             push_decimal(&mut sequence_text, command.sequence);
             let mut arguments: Vec<&[u8]> = vec![b"KV.EXEC", &client_text, &sequence_text];
+            let mut ttl_text = Vec::with_capacity(8);
             match &command.operation {
                 Operation::Set { key, value } => arguments.extend([&b"SET"[..], key, value]),
+                Operation::SetWith { key, value, expiry: kv::Expiry::In(ttl_ms), .. } => {
+                    push_decimal(&mut ttl_text, *ttl_ms as u64);
+                    arguments.extend([&b"SET"[..], key, value, b"PX", &ttl_text])
+                }
                 Operation::Delete { key } => arguments.extend([&b"DEL"[..], key]),
                 Operation::CompareAndSet { key, expected: Some(expected), new: Some(new) } => {
                     arguments.extend([&b"KV.CAS"[..], key, expected, new])
@@ -630,6 +648,9 @@ fn response_of(request: &PendingRequest, reply: Reply) -> Result<Response, Reply
         }
         (PendingRequest::Write(command), reply) => match (&command.operation, reply) {
             (Operation::Set { .. }, Reply::Simple(ok)) if ok == "OK" => Response::Done,
+            (Operation::SetWith { .. }, Reply::Simple(ok)) if ok == "OK" => {
+                Response::Stored { applied: true, previous: None }
+            }
             (Operation::Delete { .. }, Reply::Integer(count @ 0..=1)) => {
                 Response::Deleted { existed: *count == 1 }
             }

@@ -152,6 +152,14 @@ pub struct WorkloadParams {
     /// Below the number of clients, active sessions are evicted too.
     #[serde(default)]
     pub max_sessions: u64,
+    /// The share of client sets that give their key a time to live (`SET k v PX ms`),
+    /// in parts per million; 0 none.
+    #[serde(default)]
+    pub key_ttl_ppm: u32,
+    /// The longest time to live a client sets, in log milliseconds (each is uniform in
+    /// 1..=this).
+    #[serde(default)]
+    pub key_ttl_max_ms: u64,
 }
 
 /// Picks a node when the fault fires.
@@ -336,6 +344,12 @@ impl FaultPlan {
             true => sessions.between(1, 4),
             false => 0,
         };
+        // Keys' times to live, from a stream of their own.
+        let mut expiry = Random::new(seed, Purpose::KeyExpiry);
+        if expiring && expiry.chance(600_000) {
+            workload.key_ttl_ppm = expiry.between(50_000, 700_000) as u32;
+            workload.key_ttl_max_ms = expiry.between(20, 2_000);
+        }
         FaultPlan { network, storage, tick_micros, workload, schedule }
     }
 }
@@ -525,6 +539,8 @@ fn swarm_profile(random: &mut Random) -> (NetworkParams, StorageParams, Workload
         snapshot_chunk_bytes: 0,
         session_idle_micros: 0,
         max_sessions: 0,
+        key_ttl_ppm: 0,
+        key_ttl_max_ms: 0,
     };
     (network, storage, workload, rates)
 }
@@ -544,6 +560,8 @@ fn standard_workload() -> WorkloadParams {
         snapshot_chunk_bytes: 0,
         session_idle_micros: 0,
         max_sessions: 0,
+        key_ttl_ppm: 0,
+        key_ttl_max_ms: 0,
     }
 }
 
@@ -724,7 +742,7 @@ impl FaultPlan {
         };
         writeln!(
             f,
-            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}{}{}{}{}",
+            "workload: clients think ~{} between operations, {} reads, {} keys, retry after {}; leadership transfers {}, membership changes {}, compaction after {} entries{}{}{}{}{}{}{}",
             millis(workload.think_micros),
             percent(workload.read_ppm),
             workload.keys,
@@ -755,6 +773,14 @@ impl FaultPlan {
             match workload.max_sessions {
                 0 => String::new(),
                 bound => format!("; at most {bound} sessions"),
+            },
+            match workload.key_ttl_ppm {
+                0 => String::new(),
+                share => format!(
+                    "; {}% of sets with a time to live of up to {} ms",
+                    share / 10_000,
+                    workload.key_ttl_max_ms
+                ),
             },
         )
     }

@@ -93,6 +93,24 @@ impl ClientOp {
                 put("now_ms", json!(now_ms));
             }
             Operation::OpenSession => put("op", json!("open_session")),
+            // A set with a time to live counting from its log time.
+            Operation::SetWith {
+                key,
+                value,
+                condition: kv::SetCondition::Always,
+                expiry: kv::Expiry::In(ttl_ms),
+                get: false,
+            } => {
+                put("op", json!("set"));
+                put("key", bytes_json(key));
+                put("value", bytes_json(value));
+                put("ttl_ms", json!(ttl_ms));
+            }
+            // No client of the simulator sends these: written as Rust's words only.
+            other => {
+                put("op", json!("other"));
+                put("operation", json!(format!("{other:?}")));
+            }
         }
         if let Outcome::Ok(response) = &self.outcome {
             match response {
@@ -114,6 +132,12 @@ impl ClientOp {
                     ),
                 ),
                 Response::Error(error) => put("error", json!(error.to_string())),
+                Response::Stored { applied, previous } => {
+                    put("applied", json!(applied));
+                    put("previous", optional_bytes_json(previous.as_ref()));
+                }
+                Response::Integer(number) => put("value", json!(number)),
+                other => put("response", json!(format!("{other:?}"))),
             }
         }
         line
@@ -203,7 +227,16 @@ fn from_json(line: &str) -> Result<ClientOp, String> {
     let key = bytes("key")?;
     let op = text("op")?;
     let operation = match op.as_str() {
-        "set" => Operation::Set { key, value: bytes("value")? },
+        "set" => match value.get("ttl_ms").and_then(Value::as_i64) {
+            Some(ttl_ms) => Operation::SetWith {
+                key,
+                value: bytes("value")?,
+                condition: kv::SetCondition::Always,
+                expiry: kv::Expiry::In(ttl_ms),
+                get: false,
+            },
+            None => Operation::Set { key, value: bytes("value")? },
+        },
         "delete" => Operation::Delete { key },
         "cas" => Operation::CompareAndSet {
             key,
@@ -231,6 +264,7 @@ fn from_json(line: &str) -> Result<ClientOp, String> {
                 Response::Swapped { swapped: flag("swapped")?, previous: optional_bytes("previous")? }
             }
             Operation::Read(Query::Get { .. }) => Response::Value(optional_bytes("value")?),
+            Operation::SetWith { .. } => Response::Stored { applied: true, previous: None },
             Operation::Read(Query::List { .. }) => {
                 let not_pairs = || "a list's \"value\" is not a list of [key, value] pairs".to_string();
                 let pairs = field("value")?.as_array().ok_or_else(not_pairs)?;
@@ -243,6 +277,7 @@ fn from_json(line: &str) -> Result<ClientOp, String> {
                     .collect::<Result<Vec<_>, String>>()?;
                 Response::Entries(entries)
             }
+            other => return Err(format!("no response format for {other:?}")),
         }),
         other => return Err(format!("unknown outcome {other:?}")),
     };

@@ -327,6 +327,10 @@ pub struct RunReport {
     /// the bound), who opened a new one.
     #[serde(default)]
     pub sessions_expired: u64,
+    /// Keys whose time to live ran out, as the replica that counted most since its
+    /// last start removed them.
+    #[serde(default)]
+    pub keys_expired: u64,
     /// The linearizability verdict: "linearizable", "violated", "unknown", or "not
     /// checked" (the run failed before its end, or had no clients).
     #[serde(default)]

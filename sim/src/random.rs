@@ -35,6 +35,8 @@ pub enum Purpose {
     SnapshotChunks = 11,
     /// How long client sessions live and how many there may be.
     Sessions = 12,
+    /// Which client writes give their key a time to live, and how long.
+    KeyExpiry = 13,
 }
 
 /// A seeded random source with the few draws the simulator needs.

@@ -156,6 +156,13 @@ impl<'t> Simulation<'t> {
             membership: checkers.membership.stats,
             chunked_installs: world.cluster.chunked_installs,
             sessions_expired: world.sessions_renewed,
+            keys_expired: world
+                .cluster
+                .hosts
+                .iter()
+                .filter_map(|host| host.driver.as_ref().map(|driver| driver.machine().kv.expired_keys()))
+                .max()
+                .unwrap_or(0),
             linearizability: linearizability.to_string(),
             trace_hash: String::new(),
             wall_time_ms: 0.0,
@@ -228,7 +235,12 @@ impl<'t> Simulation<'t> {
                 return "not checked";
             }
         }
-        let result = linearizability::check(&world.history);
+        // How early a key's time to live can run out: log time runs with the leader's
+        // ticks, at most as fast as the fastest node's clock.
+        let fastest = world.plan.tick_micros.iter().copied().min().unwrap_or(BASE_TICK_MICROS).max(1);
+        let fast_ppm = BASE_TICK_MICROS.saturating_sub(fastest) * 1_000_000 / fastest;
+        let time = linearizability::TimeModel::new(BASE_TICK_MICROS, fast_ppm);
+        let result = linearizability::check_with_time(&world.history, time);
         let Some(violation) = result.violation() else {
             return "linearizable";
         };

@@ -26,15 +26,16 @@ pub struct CommandCache {
 }
 
 /// An entry's position and bytes, and what they decoded to (`None`: not a command).
-type CachedCommand = (LogIndex, Term, Arc<[u8]>, Option<Rc<Command>>);
+type CachedCommand = (LogIndex, Term, Arc<[u8]>, Option<Rc<(Command, u64)>>);
 
 /// How many entries the cache keeps: every node of a cluster applies an entry within a
 /// few thousand entries of the first, except one catching up after a long outage.
 const COMMAND_CACHE_ENTRIES: usize = 4_096;
 
 impl CommandCache {
-    /// The command in `entry`'s `bytes`, `None` if they are not one.
-    pub fn decode(&mut self, entry: &Entry, bytes: &Arc<[u8]>) -> Option<Rc<Command>> {
+    /// The command in `entry`'s `bytes` and the log time stamped on it, `None` if they
+    /// are not one.
+    pub fn decode(&mut self, entry: &Entry, bytes: &Arc<[u8]>) -> Option<Rc<(Command, u64)>> {
         if self.slots.is_empty() {
             self.slots.resize(COMMAND_CACHE_ENTRIES, None);
         }
@@ -44,7 +45,7 @@ impl CommandCache {
                 return command.clone();
             }
         }
-        let command = Command::decode(bytes).ok().map(Rc::new);
+        let command = Command::decode_stamped(bytes).ok().map(Rc::new);
         *slot = Some((entry.index, entry.term, Arc::clone(bytes), command.clone()));
         command
     }
@@ -125,15 +126,18 @@ impl StateMachine for Replica {
     }
 
     fn log_time_ms(&self) -> u64 {
-        self.kv.sessions().log_time_ms()
+        self.kv.log_time_ms()
     }
 
-    /// With a session policy, the leader's clock entries expire sessions (`kv::session`).
+    fn stamp(&self, command: &mut [u8], now_ms: u64) {
+        kv::stamp(command, now_ms)
+    }
+
+    /// The leader's clock entries remove expired keys and, with a session policy,
+    /// expire sessions (`kv::session`).
     fn housekeeping(&self, now_ms: u64) -> Option<Vec<u8>> {
-        if self.session_policy == SessionPolicy::default() {
-            return None;
-        }
-        self.kv.clock_command(now_ms, self.session_policy).map(|command| command.encode())
+        let policy = (self.session_policy != SessionPolicy::default()).then_some(self.session_policy);
+        self.kv.clock_command(now_ms, policy).map(|command| command.encode())
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
@@ -152,7 +156,7 @@ impl StateMachine for Replica {
         };
         let command = self.commands.borrow_mut().decode(entry, bytes);
         Some(match command {
-            Some(command) => self.kv.apply_at(entry.index, &command),
+            Some(command) => self.kv.apply_at_time(entry.index, &command.0, command.1),
             None => Response::Error(KvError::Malformed("the entry is not a command".to_string())),
         })
     }
@@ -253,7 +257,7 @@ mod tests {
         // Other bytes at the same position (a buggy leader) are decoded, not taken from the cache.
         let other = Command { sequence: 2, ..command };
         let other_bytes: Arc<[u8]> = other.encode().into();
-        assert_eq!(*commands.decode(&entry, &other_bytes).expect("a command"), other);
+        assert_eq!(*commands.decode(&entry, &other_bytes).expect("a command"), (other, 0));
         let garbage: Arc<[u8]> = b"junk".as_slice().into();
         assert_eq!(commands.decode(&entry, &garbage), None);
         assert_eq!(commands.decode(&entry, &garbage), None);

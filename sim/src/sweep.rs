@@ -147,6 +147,8 @@ pub struct SweepSummary {
     pub chunked_installs: u64,
     /// Client sessions that expired under their clients, over all reported seeds.
     pub sessions_expired: u64,
+    /// Keys whose time to live ran out, over all reported seeds (see `RunReport`).
+    pub keys_expired: u64,
     /// Failing seeds, lowest first.
     pub failures: Vec<SeedResult>,
     /// Wall-clock time of the sweep.
@@ -272,6 +274,7 @@ fn report(summary: &mut SweepSummary, on_result: &mut impl FnMut(&SeedResult), r
     summary.membership.add(&result.report.membership);
     summary.chunked_installs += result.report.chunked_installs;
     summary.sessions_expired += result.report.sessions_expired;
+    summary.keys_expired += result.report.keys_expired;
     on_result(&result);
     if result.report.verdict == Verdict::Pass {
         summary.passed += 1;

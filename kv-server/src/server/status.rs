@@ -50,8 +50,11 @@ pub(crate) struct NodeStatus {
     pub(crate) voters: Vec<NodeId>,
     /// During a joint change, the voters being left (empty otherwise).
     pub(crate) leaving: Vec<NodeId>,
-    /// Keys in the store.
+    /// Keys in the store, those with a time to live, and how many ran out (since this
+    /// node started).
     pub(crate) keys: usize,
+    pub(crate) expires: usize,
+    pub(crate) expired_keys: u64,
     /// Client sessions in the store, and how many have expired in all.
     pub(crate) sessions: usize,
     pub(crate) sessions_expired: u64,
@@ -101,10 +104,12 @@ impl NodeStatus {
             voters: configuration.incoming_voters().to_vec(),
             leaving: configuration.outgoing_voters().to_vec(),
             keys: driver.machine().store().len(),
+            expires: driver.machine().store().keys_with_deadline(),
+            expired_keys: driver.machine().store().expired_keys(),
             sessions: driver.machine().store().sessions().len(),
             sessions_expired: driver.machine().store().sessions().expired_total(),
             session_policy: driver.machine().store().sessions().policy(),
-            log_time_ms: driver.machine().store().sessions().log_time_ms(),
+            log_time_ms: driver.machine().store().log_time_ms(),
             pending_requests: driver.pending_requests(),
             writes_issued: driver.issued(),
             writes_durable: driver.durable_through(),
@@ -220,7 +225,7 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared, sections: InfoSect
     section("Stats", InfoSections::STATS, &|text| {
         let _ = write!(
             text,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nidle_clients_closed:{}\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nidle_clients_closed:{}\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\nexpired_keys:{}\r\n",
             stats.total_connections_received.load(Ordering::Relaxed),
             stats.total_commands_processed.load(Ordering::Relaxed),
             operations_per_second(stats),
@@ -230,6 +235,7 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared, sections: InfoSect
             links.frames_rejected.load(Ordering::Relaxed),
             links.connections_refused.load(Ordering::Relaxed),
             links.sends_dropped.load(Ordering::Relaxed),
+            status.expired_keys,
         );
     });
     section("Replication", InfoSections::REPLICATION, &|text| {
@@ -251,8 +257,7 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared, sections: InfoSect
         );
     });
     section("Keyspace", InfoSections::KEYSPACE, &|text| {
-        // No key expires yet (issue 19 brings expiry).
-        let _ = write!(text, "db0:keys={},expires=0,avg_ttl=0\r\n", status.keys);
+        let _ = write!(text, "db0:keys={},expires={},avg_ttl=0\r\n", status.keys, status.expires);
     });
     section("Raft", InfoSections::RAFT, &|text| text.push_str(&raft_info_text(status)));
     text

@@ -119,6 +119,86 @@ pub enum ClientCommand {
     Transfer(NodeId),
     /// `RAFT.ADD`, `RAFT.PROMOTE`, `RAFT.REMOVE`, `RAFT.MEMBERS`.
     Membership(MembershipCommand),
+    /// A write on strings and keys (`INCR`, `SET ... EX`, `MSET`, `RENAME`, ...): one
+    /// log entry.
+    Data {
+        /// What the store does.
+        operation: crate::Operation,
+        /// How its answer becomes the reply.
+        reply: ReplyShape,
+    },
+    /// A read on strings and keys (`STRLEN`, `TTL`, `KEYS`, ...).
+    Query {
+        /// What the store answers.
+        query: crate::Query,
+        /// How its answer becomes the reply.
+        reply: ReplyShape,
+    },
+    /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]`.
+    Scan {
+        /// 0 to start, else a cursor this connection was given.
+        cursor: u64,
+        /// The glob keys must match.
+        pattern: Option<Bytes>,
+        /// How many keys to look at.
+        count: u32,
+        /// `TYPE string` or none (every key is a string); `false`: another type, none.
+        only_strings: bool,
+    },
+    /// `MULTI`.
+    Multi,
+    /// `EXEC`.
+    Exec,
+    /// `DISCARD`.
+    Discard,
+    /// `KV.EXEC client sequence <write>` for a write of [`ClientCommand::Data`].
+    SessionData {
+        /// The session's client id.
+        client: u64,
+        /// Its sequence number for this write.
+        sequence: u64,
+        /// The write.
+        operation: crate::Operation,
+        /// How its answer becomes the reply.
+        reply: ReplyShape,
+    },
+}
+
+/// How the store's answer to a string or key command becomes its RESP reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyShape {
+    /// `+OK` (a write done; `RENAME`).
+    Ok,
+    /// `+OK` if done, null if a condition held it back (`SET ... NX|XX`).
+    OkOrNull,
+    /// The value before, or null (`SET ... GET`, `GETSET`).
+    Previous,
+    /// A bulk string or null (`GETDEL`, `GETEX`, `INCRBYFLOAT`).
+    Bulk,
+    /// An integer (`INCR`, `APPEND`, `DEL`, `EXPIRE`, `PTTL`, ...).
+    Integer,
+    /// 1 if done, 0 if a condition held it back (`SETNX`, `MSETNX`, `RENAMENX`).
+    AppliedInteger,
+    /// The value's length (`STRLEN`).
+    Length,
+    /// Part of the value, Redis's inclusive range with negatives from the end
+    /// (`GETRANGE`).
+    Range {
+        /// The first byte.
+        start: i64,
+        /// The last byte.
+        end: i64,
+    },
+    /// `+string` or `+none` (`TYPE`).
+    Type,
+    /// Milliseconds to live as whole seconds, rounded (`TTL`); -1 and -2 as they are.
+    Seconds,
+    /// The keys (`KEYS`); an error if there were too many.
+    Keys,
+    /// Values in order (`MGET` in a transaction).
+    Values,
+    /// How many of the values are there (`EXISTS` in a transaction).
+    Count,
 }
 
 /// A membership change a client asks for.
@@ -296,35 +376,57 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
             };
             ClientCommand::List { from, to, limit }
         }
-        "SET" | "DEL" | "KV.CAS" | "KV.CAD" => {
-            if name == "DEL" {
-                arity(1..=usize::MAX)?;
-                return Ok(ClientCommand::Write(
-                    rest.iter().map(|key| WriteCommand::Delete(bytes(key))).collect(),
-                ));
-            }
+        // The forms of SET and DEL a compare-and-set or a delete covers, and the
+        // compare-and-set commands; the other forms of SET and DEL are below.
+        "SET" | "DEL" | "KV.CAS" | "KV.CAD" if is_basic_write(name, rest) => {
             ClientCommand::Write(vec![write(name, rest)?])
+        }
+        "MULTI" => {
+            arity(0..=0)?;
+            ClientCommand::Multi
+        }
+        "EXEC" => {
+            arity(0..=0)?;
+            ClientCommand::Exec
+        }
+        "DISCARD" => {
+            arity(0..=0)?;
+            ClientCommand::Discard
         }
         "KV.SESSION" => {
             arity(0..=0)?;
             ClientCommand::OpenSession
         }
         "KV.EXEC" => {
-            let [client, sequence, inner, tail @ ..] = rest else {
+            let [client, sequence, written @ ..] = rest else {
                 return Err(wrong_arity(name));
             };
-            let inner = String::from_utf8_lossy(inner).to_ascii_uppercase();
-            if !matches!(inner.as_str(), "SET" | "DEL" | "KV.CAS" | "KV.CAD") {
-                return Err(format!("ERR KV.EXEC carries SET, DEL, KV.CAS or KV.CAD, not '{inner}'"));
+            if written.is_empty() {
+                return Err(wrong_arity(name));
             }
+            let client = integer(client, "client id")?;
             let sequence = integer(sequence, "sequence")?;
             if sequence == 0 {
                 return Err("ERR a session's sequence numbers start at 1".into());
             }
-            ClientCommand::SessionWrite {
-                client: integer(client, "client id")?,
-                sequence,
-                write: write(&inner, tail)?,
+            let carried = || {
+                format!(
+                    "ERR KV.EXEC carries a write (SET, DEL, INCR, KV.CAS, ...), not '{}'",
+                    String::from_utf8_lossy(written[0]).to_ascii_uppercase()
+                )
+            };
+            let parsed = match parse(written) {
+                Err(error) if error.starts_with("ERR unknown command") => return Err(carried()),
+                other => other?,
+            };
+            match parsed {
+                ClientCommand::Write(mut writes) if writes.len() == 1 => {
+                    ClientCommand::SessionWrite { client, sequence, write: writes.remove(0) }
+                }
+                ClientCommand::Data { operation, reply } => {
+                    ClientCommand::SessionData { client, sequence, operation, reply }
+                }
+                _ => return Err(carried()),
             }
         }
         "RAFT.INFO" => ClientCommand::RaftInfo,
@@ -358,6 +460,9 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
             ClientCommand::Membership(parse_members(rest)?)
         }
         _ => {
+            if let Some(parsed) = super::strings::parse(name, rest) {
+                return parsed;
+            }
             let preview: Vec<String> = rest
                 .iter()
                 .take(3)
@@ -371,6 +476,21 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
         }
     };
     Ok(command)
+}
+
+/// Whether a `SET` or `DEL` is of the forms a plain write or a compare-and-set covers:
+/// `SET key value`, `SET key value NX`, `SET key value NX GET` (either order), `DEL key`.
+fn is_basic_write(name: &str, rest: &[&[u8]]) -> bool {
+    let word = |argument: &[u8], text: &str| argument.eq_ignore_ascii_case(text.as_bytes());
+    match (name, rest) {
+        ("SET", [_, _]) | ("DEL", [_]) => true,
+        ("SET", [_, _, option]) => word(option, "NX"),
+        ("SET", [_, _, first, second]) => {
+            (word(first, "NX") && word(second, "GET")) || (word(first, "GET") && word(second, "NX"))
+        }
+        ("SET" | "DEL", _) => false,
+        _ => true,
+    }
 }
 
 /// Parses the arguments of a single-key write named `name`.
@@ -398,9 +518,6 @@ fn write(name: &str, rest: &[&[u8]]) -> Result<WriteCommand, String> {
                 only_if_absent: true,
                 return_previous: true,
             })
-        }
-        ("SET", [_, _, ..]) => {
-            Err("ERR syntax error (SET takes key value [NX [GET]]; expiry is not supported)".into())
         }
         ("DEL", [key]) => Ok(WriteCommand::Delete(bytes(key))),
         ("KV.CAS", [key, expected, new]) => Ok(WriteCommand::CompareAndSet {
@@ -466,10 +583,20 @@ mod tests {
         );
         assert_eq!(
             parse(&args("del a b")),
-            Ok(ClientCommand::Write(vec![
-                WriteCommand::Delete("a".into()),
-                WriteCommand::Delete("b".into())
-            ]))
+            Ok(ClientCommand::Data {
+                operation: crate::Operation::DeleteMany { keys: vec!["a".into(), "b".into()] },
+                reply: ReplyShape::Integer
+            })
+        );
+        assert_eq!(parse(&args("del a")), Ok(ClientCommand::Write(vec![WriteCommand::Delete("a".into())])));
+        assert_eq!(
+            parse(&args("KV.EXEC 7 4 INCR n")),
+            Ok(ClientCommand::SessionData {
+                client: 7,
+                sequence: 4,
+                operation: crate::Operation::IncrementBy { key: "n".into(), by: 1 },
+                reply: ReplyShape::Integer
+            })
         );
         assert_eq!(
             parse(&args("KV.EXEC 7 3 kv.cas k old new")),
@@ -516,13 +643,14 @@ mod tests {
     #[test]
     fn bad_commands_get_redis_style_errors() {
         assert_eq!(parse(&args("GET")), Err("ERR wrong number of arguments for 'get' command".into()));
-        assert!(parse(&args("FLUSHALL now"))
+        assert!(parse(&args("BOGUS now"))
             .unwrap_err()
-            .starts_with("ERR unknown command 'FLUSHALL', with args beginning with: 'now'"));
-        assert!(parse(&args("SET k v EX 10")).unwrap_err().contains("syntax error"));
+            .starts_with("ERR unknown command 'BOGUS', with args beginning with: 'now'"));
+        assert!(parse(&args("SET k v EX 10 NX NX")).unwrap_err().contains("syntax error"));
         assert!(parse(&args("KV.EXEC x 1 SET k v")).unwrap_err().contains("client id is not an integer"));
         assert!(parse(&args("KV.EXEC 1 0 SET k v")).unwrap_err().contains("start at 1"));
         assert!(parse(&args("KV.EXEC 1 1 GET k")).unwrap_err().contains("not 'GET'"));
+        assert!(parse(&args("KV.EXEC 1 1 NOPE k")).unwrap_err().contains("not 'NOPE'"));
         assert!(parse(&args("RAFT.ADD 4 nowhere")).is_err());
         assert!(parse(&args("RAFT.ADD 4 127.0.0.1:9004 LEARNER")).unwrap_err().contains("syntax error"));
         assert!(parse(&args("RAFT.MEMBERS LEARNERS 3")).unwrap_err().contains("at least one voter"));

@@ -16,9 +16,10 @@ mod info;
 mod parser;
 mod reply;
 mod session;
+mod strings;
 mod table;
 
-pub use commands::{parse as parse_command, ClientCommand, MembershipCommand, WriteCommand};
+pub use commands::{parse as parse_command, ClientCommand, MembershipCommand, ReplyShape, WriteCommand};
 pub use config::{parse_set as parse_config_set, Setting, Settings};
 pub use info::InfoSections;
 pub use parser::{
@@ -26,7 +27,10 @@ pub use parser::{
     MAX_INLINE_BYTES, MAX_SKIPPED_BULK_BYTES,
 };
 pub use reply::Reply;
-pub use session::{Answer, Request, RespSession, SessionRequestId, StatusKind, MAX_PIPELINED_COMMANDS};
+pub use session::{
+    Answer, Request, RespSession, SessionRequestId, StatusKind, MAX_PIPELINED_COMMANDS, MAX_QUEUED_COMMANDS,
+    MAX_SCAN_CURSORS,
+};
 pub use table::{is_read_only, lookup, CommandQuery, CommandSpec, COMMANDS};
 
 /// Checks that `address` is `host:port` with a port number.

@@ -27,7 +27,7 @@
 //! that the session parses no further ([`RespSession::wants_input`] is false) until
 //! replies drain. The parser bounds each command (`parser`).
 
-use super::commands::{self, ClientCommand, MembershipCommand, WriteCommand};
+use super::commands::{self, ClientCommand, MembershipCommand, ReplyShape, WriteCommand};
 use super::parser::{self, Parsed};
 use super::Reply;
 use crate::{Bytes, Command, Operation, Query, Response};
@@ -36,6 +36,20 @@ use std::collections::VecDeque;
 
 /// Commands parsed and not yet replied to, at most. Past it the session reads no more.
 pub const MAX_PIPELINED_COMMANDS: usize = 512;
+
+/// `SCAN` cursors one connection keeps; an older one answers "invalid cursor".
+pub const MAX_SCAN_CURSORS: usize = 64;
+
+/// The most commands one `MULTI` may queue (each waits in memory until `EXEC`).
+pub const MAX_QUEUED_COMMANDS: usize = 10_000;
+
+/// Commands queued by `MULTI`.
+#[derive(Debug, Default)]
+struct Transaction {
+    operations: Vec<Operation>,
+    replies: Vec<(Shape, Option<Vec<u8>>)>,
+    refused: bool,
+}
 
 /// A session's own number for one request it hands out.
 pub type SessionRequestId = u64;
@@ -122,8 +136,15 @@ enum Class {
 }
 
 /// How a command's answers become its reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Shape {
+    /// A string or key command (`INCR`, `TTL`, ...).
+    Data(ReplyShape),
+    /// `SCAN`: the cursor to continue from (this connection's), then the keys.
+    Scan,
+    /// `EXEC`: each queued command's reply in an array, in order (`None`: the command
+    /// took no operation, its reply is known).
+    Exec(Vec<(Shape, Option<Vec<u8>>)>),
     /// `SET` (`+OK`), `SET ... NX` (`+OK` or null), `SET ... NX GET` (the value found,
     /// or null).
     Set { only_if_absent: bool, return_previous: bool },
@@ -145,6 +166,8 @@ enum Shape {
     Config,
     /// `KV.SESSION`: the new session's client id.
     Session,
+    /// A reply known without asking the node (`PING` inside `MULTI`).
+    Fixed(&'static [u8]),
 }
 
 /// One command waiting for its reply.
@@ -179,6 +202,14 @@ pub struct RespSession {
     /// After `QUIT` or a protocol error: nothing more is parsed; the connection closes
     /// once every reply before it is sent.
     closing: bool,
+    /// Inside `MULTI`: the commands queued so far (each an operation, or none with its
+    /// reply known), and whether one was refused (`EXEC` then discards them all).
+    transaction: Option<Transaction>,
+    /// `SCAN` cursors this connection was given: each number stands for the key to
+    /// continue from. Cursors are this connection's (Redis's are not tied to one); the
+    /// oldest are forgotten past [`MAX_SCAN_CURSORS`].
+    scan_cursors: VecDeque<(u64, Bytes)>,
+    next_scan_cursor: u64,
     protocol_error: bool,
     read_only: bool,
     slots: VecDeque<Slot>,
@@ -256,7 +287,30 @@ impl RespSession {
         }
         if slot.answers.iter().all(Option::is_some) {
             let mut reply = Reply::default();
-            render(slot.shape, &slot.answers, slot.pattern.as_deref(), &mut reply);
+            if let (Shape::Scan, [Some(Answer::Response(Response::Keys { keys, next }))]) =
+                (&slot.shape, slot.answers.as_slice())
+            {
+                let cursor = match next {
+                    None => 0,
+                    Some(next) => {
+                        let cursor = self.next_scan_cursor.max(1);
+                        self.next_scan_cursor = cursor + 1;
+                        if self.scan_cursors.len() == MAX_SCAN_CURSORS {
+                            self.scan_cursors.pop_front();
+                        }
+                        self.scan_cursors.push_back((cursor, next.clone()));
+                        cursor
+                    }
+                };
+                reply.array(2);
+                reply.bulk(Some(cursor.to_string().as_bytes()));
+                reply.array(keys.len());
+                for key in keys {
+                    reply.bulk(Some(key));
+                }
+            } else {
+                render(&slot.shape, &slot.answers, slot.pattern.as_deref(), &mut reply);
+            }
             slot.reply = Some(reply.bytes);
         }
         self.flush_replies();
@@ -417,8 +471,16 @@ impl RespSession {
         self.commands_received += 1;
         let command = match commands::parse(arguments) {
             Ok(command) => command,
-            Err(error) => return self.ready(|reply| reply.error(&error)),
+            Err(error) => {
+                if let Some(transaction) = self.transaction.as_mut() {
+                    transaction.refused = true;
+                }
+                return self.ready(|reply| reply.error(&error));
+            }
         };
+        if self.transaction.is_some() {
+            return self.queue(command);
+        }
         let local = self.read_only;
         match command {
             ClientCommand::Ping(None) => self.ready(|reply| reply.simple("PONG")),
@@ -476,17 +538,128 @@ impl RespSession {
             }
             ClientCommand::Transfer(id) => self.submit(Shape::Done, vec![Request::Transfer(id)]),
             ClientCommand::Membership(change) => self.submit(Shape::Done, vec![Request::Membership(change)]),
+            ClientCommand::Data { operation, reply } => {
+                let write = Command { client: 0, sequence: 0, operation };
+                self.submit(Shape::Data(reply), vec![Request::Write(write)])
+            }
+            ClientCommand::SessionData { client, sequence, operation, reply } => {
+                let write = Command { client, sequence, operation };
+                self.submit(Shape::Data(reply), vec![Request::Write(write)])
+            }
+            ClientCommand::Query { query, reply } => {
+                self.submit(Shape::Data(reply), vec![Request::Read { query, local }])
+            }
+            ClientCommand::Scan { cursor, pattern, count, only_strings } => {
+                let from = match cursor {
+                    0 => Bytes::default(),
+                    cursor => match self.scan_cursors.iter().find(|(known, _)| *known == cursor) {
+                        Some((_, from)) => from.clone(),
+                        None => return self.ready(|reply| reply.error("ERR invalid cursor")),
+                    },
+                };
+                // Every key is a string: TYPE of another type finds none, at once.
+                if !only_strings {
+                    return self.ready(|reply| reply.bytes.extend_from_slice(b"*2\r\n$1\r\n0\r\n*0\r\n"));
+                }
+                let query = Query::Keys { from, count, pattern };
+                self.submit(Shape::Scan, vec![Request::Read { query, local }])
+            }
+            ClientCommand::Multi => {
+                self.transaction = Some(Transaction::default());
+                self.ready(|reply| reply.simple("OK"))
+            }
+            ClientCommand::Exec => self.ready(|reply| reply.error("ERR EXEC without MULTI")),
+            ClientCommand::Discard => self.ready(|reply| reply.error("ERR DISCARD without MULTI")),
+        }
+    }
+
+    /// A command inside `MULTI`: queued (`+QUEUED`), or `EXEC`/`DISCARD`. `EXEC` puts
+    /// every queued operation in one log entry, so the transaction applies whole and
+    /// alone on every replica; its reply is each command's reply, in order.
+    fn queue(&mut self, command: ClientCommand) {
+        let transaction = self.transaction.as_mut().expect("inside MULTI");
+        let queued: Option<(Option<Operation>, Shape)> = match command {
+            ClientCommand::Exec => {
+                let transaction = self.transaction.take().expect("inside MULTI");
+                if transaction.refused {
+                    return self.ready(|reply| {
+                        reply.error("EXECABORT Transaction discarded because of previous errors.")
+                    });
+                }
+                if transaction.operations.is_empty() {
+                    let mut bytes = Reply::default();
+                    bytes.array(transaction.replies.len());
+                    for (_, known) in &transaction.replies {
+                        bytes.bytes.extend_from_slice(known.as_deref().unwrap_or_default());
+                    }
+                    return self.ready(|reply| reply.bytes = bytes.bytes);
+                }
+                let write = Command {
+                    client: 0,
+                    sequence: 0,
+                    operation: Operation::Transaction(transaction.operations),
+                };
+                return self.submit(Shape::Exec(transaction.replies), vec![Request::Write(write)]);
+            }
+            ClientCommand::Discard => {
+                self.transaction = None;
+                return self.ready(|reply| reply.simple("OK"));
+            }
+            ClientCommand::Multi => {
+                return self.ready(|reply| reply.error("ERR MULTI calls can not be nested"));
+            }
+            ClientCommand::Quit => {
+                self.transaction = None;
+                self.closing = true;
+                return self.ready(|reply| reply.simple("OK"));
+            }
+            _ if transaction.replies.len() >= MAX_QUEUED_COMMANDS => None,
+            ClientCommand::Ping(None) => Some((None, Shape::Fixed(b"+PONG\r\n"))),
+            ClientCommand::Data { operation, reply } => Some((Some(operation), Shape::Data(reply))),
+            ClientCommand::Query { query, reply } => Some((Some(Operation::Read(query)), Shape::Data(reply))),
+            ClientCommand::Get(key) => Some((Some(Operation::Read(Query::Get { key })), Shape::Get)),
+            ClientCommand::MultiGet(keys) => {
+                Some((Some(Operation::Read(Query::GetMany { keys })), Shape::Data(ReplyShape::Values)))
+            }
+            ClientCommand::Exists(keys) => {
+                Some((Some(Operation::Read(Query::GetMany { keys })), Shape::Data(ReplyShape::Count)))
+            }
+            ClientCommand::List { from, to, limit } => {
+                Some((Some(Operation::Read(Query::List { from, to, limit })), Shape::List))
+            }
+            ClientCommand::Write(writes) if writes.len() == 1 => {
+                let shape = write_shape(&writes);
+                Some((Some(writes[0].operation()), shape))
+            }
+            _ => None,
+        };
+        let transaction = self.transaction.as_mut().expect("inside MULTI");
+        match queued {
+            Some((operation, shape)) => {
+                let known = match (&operation, &shape) {
+                    (None, Shape::Fixed(bytes)) => Some(bytes.to_vec()),
+                    _ => None,
+                };
+                transaction.operations.extend(operation);
+                transaction.replies.push((shape, known));
+                self.ready(|reply| reply.simple("QUEUED"))
+            }
+            None => {
+                transaction.refused = true;
+                let full = transaction.replies.len() >= MAX_QUEUED_COMMANDS;
+                self.ready(|reply| {
+                    reply.error(if full {
+                        "ERR too many commands in one transaction (at most 10000)"
+                    } else {
+                        "ERR this command cannot be used inside MULTI (data commands on strings and keys can)"
+                    })
+                })
+            }
         }
     }
 
     fn writes(&mut self, writes: Vec<WriteCommand>, client: u64, sequence: u64) {
-        let shape = match writes.as_slice() {
-            [WriteCommand::Set { only_if_absent, return_previous, .. }] => {
-                Shape::Set { only_if_absent: *only_if_absent, return_previous: *return_previous }
-            }
-            [WriteCommand::CompareAndSet { .. }] => Shape::CompareAndSet,
-            _ => Shape::Delete,
-        };
+        let shape = write_shape(&writes);
         let requests = writes
             .iter()
             .map(|write| Request::Write(Command { client, sequence, operation: write.operation() }))
@@ -503,14 +676,110 @@ impl RespSession {
     }
 }
 
+/// How the replies of `writes` (SET, DEL, KV.CAS, KV.CAD) are shaped.
+fn write_shape(writes: &[WriteCommand]) -> Shape {
+    match writes {
+        [WriteCommand::Set { only_if_absent, return_previous, .. }] => {
+            Shape::Set { only_if_absent: *only_if_absent, return_previous: *return_previous }
+        }
+        [WriteCommand::CompareAndSet { .. }] => Shape::CompareAndSet,
+        _ => Shape::Delete,
+    }
+}
+
+/// A string or key command's reply from the store's answer.
+fn render_data(shape: ReplyShape, response: &Response, reply: &mut Reply) {
+    match (shape, response) {
+        (ReplyShape::Ok, Response::Done | Response::Stored { applied: true, .. }) => reply.simple("OK"),
+        (ReplyShape::OkOrNull, Response::Stored { applied, .. }) => {
+            if *applied {
+                reply.simple("OK")
+            } else {
+                reply.bulk(None)
+            }
+        }
+        (ReplyShape::Previous, Response::Stored { previous, .. }) => reply.bulk(previous.as_deref()),
+        (ReplyShape::Bulk, Response::Value(value)) => reply.bulk(value.as_deref()),
+        (ReplyShape::Integer, Response::Integer(number)) => reply.integer(*number),
+        (ReplyShape::AppliedInteger, Response::Stored { applied, .. }) => reply.integer(i64::from(*applied)),
+        (ReplyShape::Length, Response::Value(value)) => {
+            reply.integer(value.as_ref().map_or(0, |value| value.len()) as i64)
+        }
+        (ReplyShape::Range { start, end }, Response::Value(value)) => {
+            let value = value.as_deref().unwrap_or_default();
+            reply.bulk(Some(byte_range(value, start, end)))
+        }
+        (ReplyShape::Type, Response::Value(value)) => {
+            reply.simple(if value.is_some() { "string" } else { "none" })
+        }
+        (ReplyShape::Seconds, Response::Integer(ms)) => {
+            reply.integer(if *ms < 0 { *ms } else { (*ms + 500) / 1_000 })
+        }
+        (ReplyShape::Keys, Response::Keys { keys, next }) => {
+            if next.is_some() && keys.len() > crate::MAX_KEYS_ANSWERED {
+                return reply.error(&format!(
+                    "ERR KEYS matched more than {} keys; use SCAN to page through them",
+                    crate::MAX_KEYS_ANSWERED
+                ));
+            }
+            reply.array(keys.len());
+            for key in keys {
+                reply.bulk(Some(key));
+            }
+        }
+        (ReplyShape::Values, Response::Values(values)) => {
+            reply.array(values.len());
+            for value in values {
+                reply.bulk(value.as_deref());
+            }
+        }
+        (ReplyShape::Count, Response::Values(values)) => {
+            reply.integer(values.iter().filter(|value| value.is_some()).count() as i64)
+        }
+        (_, Response::Error(error)) => refusal(&Answer::Response(Response::Error(error.clone())), reply),
+        (_, other) => reply.error(&format!("ERR unexpected answer {other:?}")),
+    }
+}
+
+/// `GETRANGE`'s part of `value`: `start` to `end` inclusive, negatives counting from
+/// the end, clamped; empty when the range is.
+fn byte_range(value: &[u8], start: i64, end: i64) -> &[u8] {
+    let length = value.len() as i64;
+    if length == 0 {
+        return &[];
+    }
+    let from_end = |index: i64| if index < 0 { (length + index).max(0) } else { index };
+    let (start, end) = (from_end(start), from_end(end).min(length - 1));
+    if start > end || start >= length {
+        return &[];
+    }
+    &value[start as usize..=end as usize]
+}
+
 /// A command's reply from its answers (all present): the first answer that is not a
 /// success decides it.
-fn render(shape: Shape, answers: &[Option<Answer>], pattern: Option<&[u8]>, reply: &mut Reply) {
+fn render(shape: &Shape, answers: &[Option<Answer>], pattern: Option<&[u8]>, reply: &mut Reply) {
     let answers: Vec<&Answer> = answers.iter().map(|answer| answer.as_ref().expect("every answer")).collect();
     if let Some(failure) = answers.iter().find(|answer| !is_success(answer)) {
         return refusal(failure, reply);
     }
     match (shape, answers.as_slice()) {
+        (Shape::Data(shape), [Answer::Response(response)]) => render_data(*shape, response, reply),
+        (Shape::Exec(replies), [Answer::Response(Response::Many(responses))]) => {
+            reply.array(replies.len());
+            let mut responses = responses.iter();
+            for (shape, known) in replies {
+                match known {
+                    Some(bytes) => reply.bytes.extend_from_slice(bytes),
+                    None => match responses.next() {
+                        Some(response) => {
+                            render(shape, &[Some(Answer::Response(response.clone()))], None, reply)
+                        }
+                        None => reply.error("ERR the transaction answered fewer commands than it queued"),
+                    },
+                }
+            }
+        }
         (Shape::Set { .. }, [Answer::Response(Response::Done)]) => reply.simple("OK"),
         (
             Shape::Set { only_if_absent: true, return_previous: true },

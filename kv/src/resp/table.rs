@@ -23,7 +23,8 @@ pub struct CommandSpec {
     pub last_key: i64,
     /// The step between keys.
     pub key_step: i64,
-    /// Redis's group: `string`, `generic`, `connection`, `server`, `cluster`.
+    /// Redis's group: `string`, `generic`, `connection`, `server`, `cluster`,
+    /// `transactions`.
     pub group: &'static str,
     /// One line on what it does.
     pub summary: &'static str,
@@ -50,6 +51,7 @@ const LOCAL: &[&str] = &["fast", "stale", "loading"];
 
 /// Every command the server answers, in alphabetical order.
 pub const COMMANDS: &[CommandSpec] = &[
+    spec("APPEND", 3, WRITE, ONE_KEY, "string", "Append to a value; the new length"),
     spec(
         "CLIENT",
         -2,
@@ -75,11 +77,40 @@ pub const COMMANDS: &[CommandSpec] = &[
         "CONFIG GET pattern: the settings clients ask about",
     ),
     spec("DBSIZE", 1, READ, NO_KEYS, "server", "The number of keys (as this node has applied them)"),
+    spec("DECR", 2, WRITE, ONE_KEY, "string", "Decrement an integer value by one"),
+    spec("DECRBY", 3, WRITE, ONE_KEY, "string", "Decrement an integer value"),
     spec("DEL", -2, WRITE, ALL_KEYS, "generic", "Delete keys; the number that existed"),
+    spec("DISCARD", 1, LOCAL, NO_KEYS, "transactions", "Drop the commands queued since MULTI"),
     spec("ECHO", 2, LOCAL, NO_KEYS, "connection", "Return the given string"),
+    spec(
+        "EXEC",
+        1,
+        &["noscript", "loading", "stale"],
+        NO_KEYS,
+        "transactions",
+        "Apply the queued commands as one log entry",
+    ),
     spec("EXISTS", -2, READ, ALL_KEYS, "generic", "How many of the keys hold a value"),
+    spec("EXPIRE", -3, WRITE, ONE_KEY, "generic", "Set a time to live in seconds [NX|XX|GT|LT]"),
+    spec("EXPIREAT", -3, WRITE, ONE_KEY, "generic", "Set an expiry time, Unix seconds on the log clock"),
+    spec("FLUSHALL", -1, WRITE, NO_KEYS, "server", "Remove every key"),
+    spec("FLUSHDB", -1, WRITE, NO_KEYS, "server", "Remove every key (one database)"),
     spec("GET", 2, READ, ONE_KEY, "string", "Read a key (linearizable; local after READONLY)"),
+    spec("GETDEL", 2, WRITE, ONE_KEY, "string", "Read a key and delete it"),
+    spec(
+        "GETEX",
+        -2,
+        WRITE,
+        ONE_KEY,
+        "string",
+        "Read a key and set its time to live [EX|PX|EXAT|PXAT|PERSIST]",
+    ),
+    spec("GETRANGE", 4, READ, ONE_KEY, "string", "Part of a value"),
+    spec("GETSET", 3, WRITE, ONE_KEY, "string", "Set a key; its old value"),
     spec("HELLO", -1, LOCAL, NO_KEYS, "connection", "Refused with NOPROTO: this server speaks RESP2"),
+    spec("INCR", 2, WRITE, ONE_KEY, "string", "Increment an integer value by one"),
+    spec("INCRBY", 3, WRITE, ONE_KEY, "string", "Increment an integer value"),
+    spec("INCRBYFLOAT", 3, WRITE, ONE_KEY, "string", "Increment a float value"),
     spec(
         "INFO",
         -1,
@@ -88,6 +119,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "server",
         "Server, clients, Raft and keyspace information",
     ),
+    spec("KEYS", 2, &["readonly"], NO_KEYS, "generic", "Keys matching a glob (at most 100000; SCAN pages)"),
     spec(
         "KV.CAD",
         3,
@@ -113,14 +145,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         "KV.EXEC client sequence <SET|DEL|KV.CAS|KV.CAD ...>: a write applied exactly once",
     ),
     spec(
-        "KV.SESSION",
-        1,
-        WRITE,
-        NO_KEYS,
-        "connection",
-        "Open an exactly-once session: the client id for KV.EXEC",
-    ),
-    spec(
         "KV.LIST",
         -1,
         &["readonly"],
@@ -128,8 +152,31 @@ pub const COMMANDS: &[CommandSpec] = &[
         "generic",
         "KV.LIST [from [to [limit]]]: keys and values in order",
     ),
+    spec(
+        "KV.SESSION",
+        1,
+        WRITE,
+        NO_KEYS,
+        "connection",
+        "Open an exactly-once session: the client id for KV.EXEC",
+    ),
     spec("MGET", -2, READ, ALL_KEYS, "string", "Read several keys at one instant"),
+    spec("MSET", -3, WRITE, (1, -1, 2), "string", "Set several keys at once"),
+    spec("MSETNX", -3, WRITE, (1, -1, 2), "string", "Set several keys if none exists"),
+    spec("MULTI", 1, LOCAL, NO_KEYS, "transactions", "Queue commands until EXEC"),
+    spec("PERSIST", 2, WRITE, ONE_KEY, "generic", "Remove a time to live"),
+    spec("PEXPIRE", -3, WRITE, ONE_KEY, "generic", "Set a time to live in milliseconds [NX|XX|GT|LT]"),
+    spec(
+        "PEXPIREAT",
+        -3,
+        WRITE,
+        ONE_KEY,
+        "generic",
+        "Set an expiry time, Unix milliseconds on the log clock",
+    ),
     spec("PING", -1, LOCAL, NO_KEYS, "connection", "PONG, or the given string"),
+    spec("PSETEX", 4, WRITE, ONE_KEY, "string", "Set a key with a time to live in milliseconds"),
+    spec("PTTL", 2, READ, ONE_KEY, "generic", "Time to live in milliseconds (-1 none, -2 no key)"),
     spec("QUIT", -1, LOCAL, NO_KEYS, "connection", "Close the connection"),
     spec(
         "RAFT.ADD",
@@ -167,8 +214,33 @@ pub const COMMANDS: &[CommandSpec] = &[
         "This connection's reads are served by any node at once, possibly stale",
     ),
     spec("READWRITE", 1, LOCAL, NO_KEYS, "cluster", "This connection's reads are linearizable again"),
+    spec("RENAME", 3, WRITE, (1, 2, 1), "generic", "Rename a key (its time to live moves with it)"),
+    spec("RENAMENX", 3, WRITE, (1, 2, 1), "generic", "Rename a key if the new name is free"),
+    spec(
+        "SCAN",
+        -2,
+        &["readonly"],
+        NO_KEYS,
+        "generic",
+        "Page through keys: cursor [MATCH p] [COUNT n] (cursors are per connection)",
+    ),
     spec("SELECT", 2, LOCAL, NO_KEYS, "connection", "SELECT 0: the only database"),
-    spec("SET", -3, WRITE, ONE_KEY, "string", "SET key value [NX]: write a key"),
+    spec(
+        "SET",
+        -3,
+        WRITE,
+        ONE_KEY,
+        "string",
+        "SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]: write a key",
+    ),
+    spec("SETEX", 4, WRITE, ONE_KEY, "string", "Set a key with a time to live in seconds"),
+    spec("SETNX", 3, WRITE, ONE_KEY, "string", "Set a key if absent: 1 or 0"),
+    spec("SETRANGE", 4, WRITE, ONE_KEY, "string", "Overwrite part of a value; the new length"),
+    spec("STRLEN", 2, READ, ONE_KEY, "string", "The length of a value"),
+    spec("SUBSTR", 4, READ, ONE_KEY, "string", "Part of a value (GETRANGE)"),
+    spec("TTL", 2, READ, ONE_KEY, "generic", "Time to live in seconds (-1 none, -2 no key)"),
+    spec("TYPE", 2, READ, ONE_KEY, "generic", "string, or none"),
+    spec("UNLINK", -2, WRITE, ALL_KEYS, "generic", "Delete keys (DEL)"),
 ];
 
 /// The command named `name` (any case), if the server knows it.

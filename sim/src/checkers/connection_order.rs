@@ -25,7 +25,17 @@ fn written(operation: &Operation) -> Option<(&Bytes, Option<&Bytes>)> {
         Operation::Set { key, value } => Some((key, Some(value))),
         Operation::Delete { key } => Some((key, None)),
         Operation::CompareAndSet { key, new, .. } => Some((key, new.as_ref())),
-        Operation::Read(_) | Operation::Clock { .. } | Operation::OpenSession => None,
+        Operation::SetWith { key, value, .. } => Some((key, Some(value))),
+        // The simulator's clients send none of the others.
+        _ => None,
+    }
+}
+
+/// Whether a write may leave its key absent later, on its own: a time to live.
+fn may_expire(operation: &Operation) -> Option<&Bytes> {
+    match operation {
+        Operation::SetWith { key, expiry: kv::Expiry::In(_) | kv::Expiry::At(_), .. } => Some(key),
+        _ => None,
     }
 }
 
@@ -49,6 +59,10 @@ pub fn check(history: &[ClientOp], connections: impl Fn(ClientId) -> bool) -> Re
                 (Some(latest), Some(returned)) => Some(latest.max(returned)),
                 _ => None,
             };
+        }
+        // A time to live running out is a delete whose time nothing bounds.
+        if let Some(key) = may_expire(&op.operation) {
+            writes.insert((key, None), None);
         }
     }
     let mut by_connection: Vec<(ClientId, Vec<&ClientOp>)> = Vec::new();

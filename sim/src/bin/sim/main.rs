@@ -492,6 +492,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             "membership": summary.membership,
             "chunked_installs": summary.chunked_installs,
             "sessions_expired": summary.sessions_expired,
+            "keys_expired": summary.keys_expired,
             "exit_code": summary.exit_code(),
         }});
         outln!("{object}");
@@ -511,10 +512,11 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
             summary.events_per_second() / 1e6
         );
         outln!(
-            "  membership: {}; {} snapshots installed in several chunks; {} client sessions expired",
+            "  membership: {}; {} snapshots installed in several chunks; {} client sessions expired; {} keys expired",
             report::membership_line(&summary.membership),
             summary.chunked_installs,
-            summary.sessions_expired
+            summary.sessions_expired,
+            summary.keys_expired
         );
         for (failure, (_, repro)) in summary.failures.iter().zip(&repro_files).take(FAILURES_LISTED) {
             let invariant =

@@ -38,10 +38,11 @@ pub(crate) fn print_report(options: &RunOptions, report: &RunReport, repro: Opti
         outln!("result: pass: {summary}");
         outln!("clients: {clients}");
         outln!(
-            "membership: {}; {} snapshots installed in several chunks; {} client sessions expired",
+            "membership: {}; {} snapshots installed in several chunks; {} client sessions expired; {} keys expired",
             membership_line(&report.membership),
             report.chunked_installs,
-            report.sessions_expired
+            report.sessions_expired,
+            report.keys_expired
         );
         outln!(
             "checks held: safety (every Raft rule, after every step), availability (healthy majorities commit, CheckQuorum, no unprovoked elections), recovery once healed, and the client history: {}",

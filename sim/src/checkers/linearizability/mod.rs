@@ -34,6 +34,7 @@ pub fn steps_for(operations: usize) -> u64 {
 /// How many search steps shrinking a violation may spend in all.
 pub const SHRINK_STEPS: u64 = 20_000_000;
 
+pub use register::TimeModel;
 pub use search::MAX_EXPLORED_BYTES;
 
 /// The checker's verdict.
@@ -107,22 +108,28 @@ impl Linearizability {
     }
 }
 
-/// Checks `history`, giving each key [`steps_for`] its length.
+/// Checks `history`, giving each key [`steps_for`] its length, with clocks as
+/// [`TimeModel::default`] says.
 pub fn check(history: &[ClientOp]) -> Linearizability {
-    check_keys(history, steps_for)
+    check_keys(history, TimeModel::default(), steps_for)
+}
+
+/// [`check`] with clocks as `time` says: how early a time to live can run out.
+pub fn check_with_time(history: &[ClientOp], time: TimeModel) -> Linearizability {
+    check_keys(history, time, steps_for)
 }
 
 /// Checks `history`, giving each key's search at most `steps_per_key` steps.
 pub fn check_with_budget(history: &[ClientOp], steps_per_key: u64) -> Linearizability {
-    check_keys(history, |_| steps_per_key)
+    check_keys(history, TimeModel::default(), |_| steps_per_key)
 }
 
 /// Checks every key of `history` with the budget `budget_for` gives its length. A
 /// violation anywhere outranks an unknown elsewhere.
-fn check_keys(history: &[ClientOp], budget_for: impl Fn(usize) -> u64) -> Linearizability {
+fn check_keys(history: &[ClientOp], time: TimeModel, budget_for: impl Fn(usize) -> u64) -> Linearizability {
     let mut unknown = None;
     let mut steps = 0;
-    let keys = register::partition(history);
+    let keys = register::partition_with(history, time);
     for key in &keys {
         let key_budget = budget_for(key.ops.len());
         let mut budget = key_budget;
@@ -209,6 +216,10 @@ pub fn describe(op: &ClientOp) -> String {
         Operation::Read(Query::List { from, to, .. }) => format!("list [{from:?}, {to:?})"),
         Operation::Clock { now_ms, .. } => format!("clock {now_ms} ms"),
         Operation::OpenSession => "open a session".to_string(),
+        Operation::SetWith { key, value, expiry: kv::Expiry::In(ttl_ms), .. } => {
+            format!("set {key} = {value:?} with a time to live of {ttl_ms} ms")
+        }
+        other => format!("{other:?}"),
     };
     let answered = match &op.outcome {
         Outcome::Ok(Response::Done) => "ok".to_string(),
@@ -220,6 +231,8 @@ pub fn describe(op: &ClientOp) -> String {
         Outcome::Ok(Response::Entries(entries)) => format!("ok, read {entries:?}"),
         Outcome::Ok(Response::SessionOpened { client }) => format!("ok, session {client}"),
         Outcome::Ok(Response::Error(error)) => format!("error: {error}"),
+        Outcome::Ok(Response::Stored { applied, .. }) => format!("ok, applied: {applied}"),
+        Outcome::Ok(other) => format!("ok, {other:?}"),
         Outcome::Fail => "failed".to_string(),
         Outcome::Indeterminate => "indeterminate".to_string(),
     };

@@ -10,8 +10,8 @@
 
 use crate::event_queue::Micros;
 use crate::history::{ClientOp, Outcome};
-use kv::{Bytes, Operation, Query, Response};
-use std::collections::BTreeMap;
+use kv::{Bytes, Expiry, Operation, Query, Response, SetCondition};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A value, interned per key; values are compared only for equality.
 pub(crate) type ValueId = u32;
@@ -30,6 +30,11 @@ pub(crate) enum RegisterOp {
     Delete { existed: Option<bool> },
     /// A compare-and-set, and whether it swapped and what it saw.
     CompareAndSet { expected: State, new: State, observed: Option<(bool, State)> },
+    /// The value's time to live running out: a write with a time to live brings this
+    /// along, as an operation that may take effect (from the earliest time the log's
+    /// clock can have reached the deadline, see [`TimeModel`]) or never (log time
+    /// stands still without a leader, so no latest time is known).
+    Expire(State),
     /// A response that does not fit its request: no state explains it.
     Impossible,
 }
@@ -54,6 +59,7 @@ impl RegisterOp {
                 }
                 Some(if swaps { new } else { state })
             }
+            RegisterOp::Expire(value) => (state == value && value.is_some()).then_some(None),
             RegisterOp::Impossible => None,
         }
     }
@@ -73,6 +79,7 @@ impl RegisterOp {
     /// particular one.
     pub(crate) fn needs(self) -> Option<State> {
         match self {
+            RegisterOp::Expire(value) => Some(value),
             RegisterOp::Read(seen) => Some(seen),
             RegisterOp::Delete { existed: Some(false) } => Some(None),
             RegisterOp::CompareAndSet { observed: Some((_, previous)), .. } => Some(previous),
@@ -84,7 +91,7 @@ impl RegisterOp {
     pub(crate) fn may_produce(self) -> Option<State> {
         match self {
             RegisterOp::Write(value) => Some(value),
-            RegisterOp::Delete { .. } => Some(None),
+            RegisterOp::Delete { .. } | RegisterOp::Expire(_) => Some(None),
             RegisterOp::CompareAndSet { new, observed: None | Some((true, _)), .. } => Some(new),
             _ => None,
         }
@@ -162,22 +169,112 @@ fn write_deadlines(history: &[ClientOp]) -> Vec<Option<Micros>> {
     deadlines
 }
 
-/// The history's projection on each key it mentions, in key order.
-pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
+/// How fast log time can run against the history's (virtual) time: what bounds how
+/// early a time to live can run out. Log time advances with the leader's ticks, a
+/// tick's worth at a time, and a leader's clock may run fast (clock skew); so a time
+/// to live of `d` cannot run out before `d × min_fraction_ppm / 10⁶ − slack_us` of
+/// history time has passed since its write was invoked. (Nothing bounds how late:
+/// without a leader, log time stands still.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeModel {
+    /// The least history time per unit of log time, in parts per million, with a fifth
+    /// set aside for the ticks a leader change adds (its clock starts between ticks).
+    pub min_fraction_ppm: u64,
+    /// History time a stamp can be ahead by: two ticks (the write's stamp taken just
+    /// before a tick, a later one just after the next).
+    pub slack_us: Micros,
+}
+
+impl TimeModel {
+    /// Clocks that tick every `tick_us` and run at most `fast_ppm` parts per million
+    /// fast.
+    pub fn new(tick_us: Micros, fast_ppm: u64) -> TimeModel {
+        let fraction = 1_000_000u64 * 1_000_000 / (1_000_000 + fast_ppm);
+        TimeModel { min_fraction_ppm: fraction * 4 / 5, slack_us: 2 * tick_us }
+    }
+
+    /// The earliest history time a time to live of `ttl_ms`, set by a write invoked at
+    /// `invoked_us`, can have run out.
+    pub fn earliest_expiry(&self, invoked_us: Micros, ttl_ms: i64) -> Micros {
+        let ttl_us = (ttl_ms.max(0) as u64).saturating_mul(1_000);
+        let at_least =
+            (ttl_us.saturating_mul(self.min_fraction_ppm) / 1_000_000).saturating_sub(self.slack_us);
+        invoked_us.saturating_add(at_least)
+    }
+}
+
+impl Default for TimeModel {
+    /// The simulator's clocks: ticks of 10 ms, up to 10 % fast (see `faults`).
+    fn default() -> TimeModel {
+        TimeModel::new(10_000, 100_000)
+    }
+}
+
+/// The keys an operation touches, and whether the register model covers it. The
+/// model covers what the simulator's clients send: get, list, set (with a relative
+/// time to live or none), delete, compare-and-set.
+fn touched(operation: &Operation) -> (Vec<&Bytes>, bool) {
+    match operation {
+        Operation::Set { key, .. } | Operation::Delete { key } | Operation::CompareAndSet { key, .. } => {
+            (vec![key], true)
+        }
+        Operation::Read(Query::Get { key }) => (vec![key], true),
+        Operation::Read(Query::List { .. }) | Operation::Clock { .. } | Operation::OpenSession => {
+            (Vec::new(), true)
+        }
+        Operation::SetWith {
+            key,
+            condition: SetCondition::Always,
+            expiry: Expiry::Clear | Expiry::In(_),
+            get: false,
+            ..
+        } => (vec![key], true),
+        Operation::SetWith { key, .. }
+        | Operation::IncrementBy { key, .. }
+        | Operation::IncrementByFloat { key, .. }
+        | Operation::Append { key, .. }
+        | Operation::SetRange { key, .. }
+        | Operation::GetDelete { key }
+        | Operation::GetExpire { key, .. }
+        | Operation::Expire { key, .. }
+        | Operation::Read(Query::TimeToLive { key }) => (vec![key], false),
+        Operation::Rename { from, to, .. } => (vec![from, to], false),
+        Operation::SetMany { pairs, .. } => (pairs.iter().map(|(key, _)| key).collect(), false),
+        Operation::DeleteMany { keys } | Operation::Read(Query::GetMany { keys }) => {
+            (keys.iter().collect(), false)
+        }
+        Operation::Read(Query::Keys { .. }) => (Vec::new(), true),
+        Operation::Transaction(operations) => {
+            (operations.iter().flat_map(|operation| touched(operation).0).collect(), false)
+        }
+        Operation::FlushAll => (Vec::new(), false),
+    }
+}
+
+/// The history's projection on each key it mentions, in key order, with clocks as
+/// `time` says. Keys an operation the model does not cover touches are left out (a
+/// flush leaves every key out): checked, they could be reported wrongly.
+pub(crate) fn partition_with(history: &[ClientOp], time: TimeModel) -> Vec<KeyHistory<'_>> {
     let mut keys: BTreeMap<&[u8], KeyHistory> = BTreeMap::new();
+    let mut uncovered: BTreeSet<&[u8]> = BTreeSet::new();
     // Every key any operation names, so a list can be read as a read of each.
     for op in history {
-        match (&op.operation, &op.outcome) {
-            (Operation::Read(Query::List { .. }), Outcome::Ok(Response::Entries(entries))) => {
-                entries.iter().for_each(|(key, _)| {
-                    key_history(&mut keys, key);
-                });
+        if matches!(op.operation, Operation::FlushAll) {
+            return Vec::new();
+        }
+        let (named, covered) = touched(&op.operation);
+        for key in named {
+            key_history(&mut keys, key);
+            if !covered {
+                uncovered.insert(key);
             }
-            (Operation::Read(Query::List { .. }) | Operation::Clock { .. } | Operation::OpenSession, _) => {}
-            (Operation::Set { key, .. } | Operation::Delete { key }, _)
-            | (Operation::CompareAndSet { key, .. } | Operation::Read(Query::Get { key }), _) => {
+        }
+        if let (Operation::Read(Query::List { .. }), Outcome::Ok(Response::Entries(entries))) =
+            (&op.operation, &op.outcome)
+        {
+            entries.iter().for_each(|(key, _)| {
                 key_history(&mut keys, key);
-            }
+            });
         }
     }
     let universe: Vec<&[u8]> = keys.keys().copied().collect();
@@ -251,11 +348,31 @@ pub(crate) fn partition(history: &[ClientOp]) -> Vec<KeyHistory<'_>> {
                     }
                 }
             }
-            // Neither touches a key.
-            Operation::Clock { .. } | Operation::OpenSession => {}
+            Operation::SetWith { key, value, expiry, .. } if !uncovered.contains(key.as_slice()) => {
+                let keyed = key_history(&mut keys, key);
+                let value = keyed.intern(Some(value));
+                let op = match response {
+                    None | Some(Response::Stored { applied: true, previous: None }) => {
+                        RegisterOp::Write(value)
+                    }
+                    Some(_) => RegisterOp::Impossible,
+                };
+                keyed.push(op, client_op, source, deadlines[source]);
+                if let (Expiry::In(ttl_ms), false) = (expiry, op == RegisterOp::Impossible) {
+                    keyed.ops.push(KeyOp {
+                        op: RegisterOp::Expire(value),
+                        invoke_us: time.earliest_expiry(client_op.invoke_us, *ttl_ms),
+                        return_us: None,
+                        deadline_us: None,
+                        source,
+                    });
+                }
+            }
+            // Neither touches a key, or the model does not cover it (its keys go).
+            _ => {}
         }
     }
-    keys.into_values().collect()
+    keys.into_values().filter(|key| !uncovered.contains(key.key)).collect()
 }
 
 fn key_history<'k, 'h>(

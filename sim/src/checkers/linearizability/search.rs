@@ -335,7 +335,7 @@ pub(crate) fn search(ops: &[KeyOp], budget: &mut u64, memory: Memory) -> SearchR
                     // place changes no state. So if this configuration fails, trying
                     // other operations here instead fails too: the choice is forced,
                     // and backtracking skips past it. (Partial-order reduction.)
-                    stack.push((event, state, ops[op].op.is_read_only()));
+                    stack.push((event, state, ops[op].op.is_read_only() && after == state));
                     state = after;
                     if definite {
                         pending_returns -= 1;

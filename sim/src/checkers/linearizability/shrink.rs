@@ -103,7 +103,7 @@ fn weaken_all_but(ops: &[KeyOp], core: &[usize]) -> Witness {
 /// The values an operation names: what it read, wrote, expected or saw.
 fn named_values(op: &KeyOp) -> [State; 3] {
     match op.op {
-        RegisterOp::Read(seen) | RegisterOp::Write(seen) => [seen, None, None],
+        RegisterOp::Read(seen) | RegisterOp::Write(seen) | RegisterOp::Expire(seen) => [seen, None, None],
         RegisterOp::CompareAndSet { expected, new, observed } => {
             [expected, new, observed.and_then(|(_, previous)| previous)]
         }

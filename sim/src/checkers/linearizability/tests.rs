@@ -50,6 +50,52 @@ fn weakened_witness_of(history: &[ClientOp]) -> (Vec<ClientOp>, Vec<ClientOp>, V
     }
 }
 
+fn set_with_ttl(client: u64, key: &str, value: &str, ttl_ms: i64, from: u64, to: u64) -> ClientOp {
+    let operation = Operation::SetWith {
+        key: key.into(),
+        value: value.into(),
+        condition: kv::SetCondition::Always,
+        expiry: kv::Expiry::In(ttl_ms),
+        get: false,
+    };
+    op(client, operation, from, Some(to), Outcome::Ok(Response::Stored { applied: true, previous: None }))
+}
+
+#[test]
+fn a_key_may_vanish_once_its_time_to_live_can_have_run_out_and_not_before() {
+    // 1 s to live, set at 0: the default model lets it run out from about 0.71 s on
+    // (clocks up to 10 % fast, a fifth set aside, two 10 ms ticks).
+    let time = TimeModel::default();
+    let earliest = time.earliest_expiry(0, 1_000);
+    assert!((700_000..=730_000).contains(&earliest), "{earliest}");
+    let key_vanishes_at = |read_at: u64| {
+        vec![
+            set_with_ttl(1, "x", "a", 1_000, 0, 10),
+            get(2, "x", Some("a"), 20, 30),
+            get(2, "x", None, read_at, read_at + 10),
+        ]
+    };
+    assert_linearizable(&key_vanishes_at(earliest + 1));
+    assert_linearizable(&key_vanishes_at(50_000_000));
+    // Gone too early: the read returned before the log can have reached the deadline.
+    let too_early = key_vanishes_at(earliest - 100);
+    assert_eq!(witness_of(&too_early).len(), 2, "the write and the early read");
+    // Gone, then back without a write: expiry is for good.
+    let mut back = key_vanishes_at(900_000);
+    back.push(get(3, "x", Some("a"), 950_000, 960_000));
+    assert!(check(&back).violation().is_some());
+    // A plain set clears the time to live: its value never runs out.
+    let cleared = vec![
+        set_with_ttl(1, "x", "a", 100, 0, 10),
+        set(1, "x", "b", 20, 30),
+        get(2, "x", None, 5_000_000, 5_000_010),
+    ];
+    assert!(check(&cleared).violation().is_some());
+    // Without expiry it is a delete nobody made.
+    let never = vec![set(1, "x", "a", 0, 10), get(2, "x", None, 5_000_000, 5_000_010)];
+    assert!(check(&never).violation().is_some());
+}
+
 #[test]
 fn sequential_and_concurrent_histories_that_have_a_linearization_pass() {
     assert_linearizable(&[]);
@@ -308,6 +354,7 @@ fn register_op() -> impl Strategy<Value = RegisterOp> {
     prop_oneof![
         state().prop_map(RegisterOp::Read),
         state().prop_map(RegisterOp::Write),
+        state().prop_map(RegisterOp::Expire),
         prop::option::of(any::<bool>()).prop_map(|existed| RegisterOp::Delete { existed }),
         (state(), state(), prop::option::of((any::<bool>(), state())))
             .prop_map(|(expected, new, observed)| RegisterOp::CompareAndSet { expected, new, observed }),
