@@ -124,6 +124,9 @@ pub struct Client {
     sequence: u64,
     patience: Duration,
     waiting: Option<WaitingObserver>,
+    /// The user and password each connection authenticates with (`AUTH`), if the
+    /// cluster has a password.
+    password: Option<(String, String)>,
     /// Redirects, retries and failovers so far.
     pub retries: u64,
 }
@@ -176,8 +179,15 @@ impl Client {
             sequence: 0,
             patience: DEFAULT_PATIENCE,
             waiting: None,
+            password: None,
             retries: 0,
         }
+    }
+
+    /// Authenticates every connection as `user` with `password` (`AUTH user
+    /// password`) before its first command.
+    pub fn set_password(&mut self, password: Option<String>, user: &str) {
+        self.password = password.map(|password| (user.to_string(), password));
     }
 
     /// How long one command may keep retrying.
@@ -208,8 +218,16 @@ impl Client {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
         stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
-        let reader = BufReader::new(stream.try_clone()?);
-        self.connection = Some(Connection { address: address.to_string(), writer: stream, reader });
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut writer = stream;
+        if let Some((user, password)) = &self.password {
+            writer.write_all(&encode_command(&[b"AUTH", user.as_bytes(), password.as_bytes()]))?;
+            if let Value::Error(text) = read_value(&mut reader)? {
+                // A wrong password is no reason to retry: said at once.
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, text));
+            }
+        }
+        self.connection = Some(Connection { address: address.to_string(), writer, reader });
         Ok(())
     }
 
@@ -218,6 +236,9 @@ impl Client {
             let address = self.nodes[self.next_node % self.nodes.len()].clone();
             self.next_node += 1;
             if let Err(error) = self.connect(&address) {
+                if error.kind() == io::ErrorKind::PermissionDenied {
+                    return Attempt::Answered(Value::Error(error.to_string()));
+                }
                 return Attempt::NotSent(io::Error::new(error.kind(), format!("{address}: {error}")));
             }
         }

@@ -98,6 +98,27 @@ struct ServerArgs {
     /// timeout; CONFIG SET timeout changes it).
     #[arg(long, default_value_t = 0)]
     client_idle_timeout: u64,
+    /// The password clients must give (`AUTH password`) before any command, as Redis's
+    /// requirepass. Visible to other users of this machine in the process list: prefer
+    /// --requirepass-file.
+    #[arg(long, conflicts_with = "requirepass_file")]
+    requirepass: Option<String>,
+    /// A file holding the client password (its first line).
+    #[arg(long)]
+    requirepass_file: Option<PathBuf>,
+    /// A password for the `admin` user: when set, only a connection authenticated with
+    /// `AUTH admin password` may change the cluster (RAFT.ADD, RAFT.REMOVE,
+    /// RAFT.TRANSFER, RAFT.PROMOTE, RAFT.MEMBERS, CONFIG SET). Without it, any
+    /// authenticated connection may.
+    #[arg(long, conflicts_with = "admin_password_file")]
+    admin_password: Option<String>,
+    /// A file holding the admin password (its first line).
+    #[arg(long)]
+    admin_password_file: Option<PathBuf>,
+    /// `yes` (the default): refuse to listen beyond loopback without --requirepass.
+    /// `no`: allow it (on a network you trust).
+    #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
+    protected_mode: String,
     /// Start a new WAL segment after this many MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     segment_mib: u64,
@@ -162,6 +183,14 @@ struct ClientArgs {
     /// Seconds to keep retrying a command before giving up.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// The cluster's password (its --requirepass, or the admin password with --user
+    /// admin). Without it, the REDISCLI_AUTH environment variable, as redis-cli reads.
+    #[arg(long)]
+    password: Option<String>,
+    /// The user to authenticate as: default, or admin (for RAFT.* and CONFIG SET when
+    /// the cluster has an admin password).
+    #[arg(long, default_value = "default")]
+    user: String,
     /// The command: set k v, get k, del k, cas k old new, list [from] [to], info,
     /// transfer id, add id host:port [voter], promote id, remove id, members ..., or any
     /// Redis command. Without one, a prompt.
@@ -223,6 +252,21 @@ fn run_server(args: ServerArgs) -> ExitCode {
         return fail(BAD_INPUT, format!("--id {} is not among the members; list this node too", args.id));
     }
     let (misbehaviour, slow_sync) = (args.misbehaviour(), args.slow_sync());
+    let password = |given: &Option<String>, file: &Option<PathBuf>, flag: &str| match (given, file) {
+        (Some(password), _) => Ok(Some(password.clone())),
+        (None, Some(path)) => config::read_password_file(path).map(Some).map_err(|error| format!("--{flag}-file: {error}")),
+        (None, None) => Ok(None),
+    };
+    let access = match (
+        password(&args.requirepass, &args.requirepass_file, "requirepass"),
+        password(&args.admin_password, &args.admin_password_file, "admin-password"),
+    ) {
+        (Ok(default_password), Ok(admin_password)) => kv::resp::access::Access {
+            default_password: default_password.map(String::into_bytes),
+            admin_password: admin_password.map(String::into_bytes),
+        },
+        (Err(error), _) | (_, Err(error)) => return fail(BAD_INPUT, error),
+    };
     let options = ServerOptions {
         id: args.id,
         members,
@@ -241,6 +285,8 @@ fn run_server(args: ServerArgs) -> ExitCode {
         max_value_bytes: args.max_value_bytes as usize,
         max_clients: args.max_clients,
         client_idle_timeout_secs: args.client_idle_timeout,
+        access,
+        protected_mode: args.protected_mode == "yes",
     };
     let threads = args.threads as usize;
     // One thread: the current-thread scheduler, where a task waking another is a queue
@@ -376,6 +422,8 @@ fn report_waiting(client: &mut Client) {
 fn run_client(args: ClientArgs) -> ExitCode {
     let mut client = Client::new(args.nodes.clone());
     client.set_patience(Duration::from_secs(args.timeout));
+    let password = args.password.clone().or_else(|| std::env::var("REDISCLI_AUTH").ok());
+    client.set_password(password, &args.user);
     report_waiting(&mut client);
     if !args.command.is_empty() {
         let words: Vec<Vec<u8>> = args.command.iter().map(|word| word.as_bytes().to_vec()).collect();

@@ -298,3 +298,40 @@ fn a_retried_session_write_applies_once() {
     assert_eq!(world.send("GET n"), "$1\r\n5\r\n");
     assert!(matches!(world.store.query(&kv::Query::Get { key: "n".into() }), Response::Value(Some(_))));
 }
+
+#[test]
+fn a_password_gates_every_command_and_an_admin_password_gates_administration() {
+    use kv::resp::access::Access;
+    let access = Access { default_password: Some(b"data".to_vec()), admin_password: Some(b"root".to_vec()) };
+    let mut world = World::new();
+    world.session = RespSession::with_access(kv::resp::Limits::default(), access);
+    check(
+        &mut world,
+        &[
+            ("GET k", "-NOAUTH Authentication required.\r\n"),
+            ("SET k v", "-NOAUTH Authentication required.\r\n"),
+            ("PING", "-NOAUTH Authentication required.\r\n"),
+            ("RAFT.TRANSFER 2", "-NOAUTH Authentication required.\r\n"),
+            ("AUTH wrong", "-WRONGPASS invalid username-password pair or user is disabled.\r\n"),
+            ("AUTH admin data", "-WRONGPASS invalid username-password pair or user is disabled.\r\n"),
+            ("HELLO 3", "-NOPROTO unsupported protocol version: this server speaks RESP2\r\n"),
+            ("AUTH data", "+OK\r\n"),
+            ("SET k v", "+OK\r\n"),
+            ("GET k", "$1\r\nv\r\n"),
+            ("RAFT.TRANSFER 2", "-NOPERM User default has no permissions to run the 'raft.transfer' command\r\n"),
+            ("CONFIG SET maxclients 5", "-NOPERM User default has no permissions to run the 'config' command\r\n"),
+            ("RAFT.REMOVE 3", "-NOPERM User default has no permissions to run the 'raft.remove' command\r\n"),
+        ],
+    );
+    // HELLO with AUTH authenticates and describes the server.
+    let mut world = World::new();
+    world.session = RespSession::with_access(
+        kv::resp::Limits::default(),
+        Access { default_password: Some(b"data".to_vec()), admin_password: Some(b"root".to_vec()) },
+    );
+    let hello = world.send("HELLO 2 AUTH admin root");
+    assert!(hello.starts_with("*14\r\n$6\r\nserver\r\n$2\r\nkv\r\n"), "{hello}");
+    assert_eq!(world.session.user(), Some(kv::resp::access::User::Admin));
+    assert_eq!(world.send("AUTH default nope"), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    assert_eq!(world.session.user(), Some(kv::resp::access::User::Admin), "a failed AUTH keeps the user");
+}

@@ -41,7 +41,7 @@ pub(crate) async fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let (mut reader, mut writer) = stream.into_split();
     let (answers, mut answered) = mpsc::unbounded_channel();
     let mut link = Link { shared, answers, submitted: BTreeMap::new() };
-    let mut session = RespSession::with_limits(shared.limits);
+    let mut session = RespSession::with_access(shared.limits, shared.access.clone());
     let mut buffer = vec![0u8; READ_BYTES];
     let mut last_input = tokio::time::Instant::now();
     loop {

@@ -63,6 +63,10 @@ pub struct ServerOptions {
     /// Seconds a client may stay idle before it is closed; 0 never (`--client-idle-timeout`,
     /// Redis's `timeout`).
     pub client_idle_timeout_secs: u64,
+    /// The passwords clients authenticate with (`--requirepass`, `--admin-password`).
+    pub access: kv::resp::access::Access,
+    /// Refuse to listen beyond loopback without a password (Redis's protected mode).
+    pub protected_mode: bool,
 }
 
 /// Where the node loop sends what a connection asked for: the connection's channel, and
@@ -119,6 +123,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     /// What a client's commands must keep.
     pub(crate) limits: kv::resp::Limits,
+    /// The passwords clients authenticate with.
+    pub(crate) access: kv::resp::access::Access,
     /// `maxclients`: client connections served at once (`CONFIG SET` changes it).
     pub(crate) max_clients: AtomicU64,
     /// `timeout`: seconds a client may stay idle before it is closed; 0 never.
@@ -196,6 +202,11 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         )));
     };
     let listen = options.listen.clone().unwrap_or(own_address);
+    if options.protected_mode && options.access.default_password.is_none() && !is_loopback(&listen) {
+        return Err(refused(format!(
+            "protected mode: refusing to listen on {listen}, beyond loopback, with no password: anyone who reaches it could read, write and reconfigure the cluster. Set a password (--requirepass-file FILE, or --requirepass), listen on 127.0.0.1 (--listen 127.0.0.1:PORT), or, on a network you trust, pass --protected-mode no"
+        )));
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|error| refused(format!("cannot listen on {listen}: {error}")))?;
@@ -232,6 +243,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         node: node.handle(),
         stats: Stats::default(),
         limits,
+        access: options.access.clone(),
         max_clients: AtomicU64::new(options.max_clients),
         idle_timeout_secs: AtomicU64::new(options.client_idle_timeout_secs),
         started: std::time::Instant::now(),
@@ -258,5 +270,27 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
+    }
+}
+
+/// Whether `address` (`host:port`) is a loopback address: 127.0.0.0/8, ::1, or
+/// `localhost`. Anything else (a private or public address, 0.0.0.0, a name) is not.
+fn is_loopback(address: &str) -> bool {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_addresses_count_as_loopback() {
+        for address in ["127.0.0.1:7001", "127.9.9.9:1", "[::1]:7001", "localhost:7001"] {
+            assert!(super::is_loopback(address), "{address}");
+        }
+        for address in ["0.0.0.0:7001", "127.0.0.1.example.com:1", "[::]:7001", "192.168.1.2:7001", "kv-1:7001"] {
+            assert!(!super::is_loopback(address), "{address}");
+        }
     }
 }

@@ -149,6 +149,9 @@ pub struct Cluster {
     /// The proxy of the link between nodes `i < j` (ids), carrying `i`'s dials to `j`.
     pub proxies: Vec<((u64, u64), Proxy)>,
     pub dir: TestDir,
+    /// The admin password (or else the client password) the servers were given, which
+    /// the harness's own status queries authenticate with.
+    pub password: Option<String>,
 }
 
 impl Cluster {
@@ -196,7 +199,12 @@ impl Cluster {
         for node in &mut nodes {
             node.spawn();
         }
-        Cluster { nodes, proxies, dir }
+        let flag = |name: &str| {
+            let arguments = &options.extra_arguments;
+            arguments.iter().position(|argument| argument == name).and_then(|at| arguments.get(at + 1)).cloned()
+        };
+        let password = flag("--admin-password").or_else(|| flag("--requirepass"));
+        Cluster { nodes, proxies, dir, password }
     }
 
     /// Starts node `nodes.len() + 1` with `--join`, listing every node so far and
@@ -269,7 +277,7 @@ impl Cluster {
         while Instant::now() < deadline {
             let mut votes = std::collections::BTreeMap::new();
             for node in self.nodes.iter().filter(|node| node.is_running() && !node.paused) {
-                if let Some(info) = raft_info(node.port) {
+                if let Some(info) = raft_info_as(node.port, self.password.as_deref()) {
                     if let Some(leader) =
                         info_field(&info, "leader").and_then(|leader| leader.parse::<u64>().ok())
                     {
@@ -307,9 +315,34 @@ pub fn command(port: u16, arguments: &[&str]) -> std::io::Result<Value> {
     read_value(&mut BufReader::new(stream))
 }
 
+/// One command on a fresh connection to `port`, after `AUTH admin password` (or
+/// `AUTH password` when that fails) if a password is given.
+pub fn command_as(port: u16, password: Option<&str>, arguments: &[&str]) -> std::io::Result<Value> {
+    let Some(password) = password else {
+        return command(port, arguments);
+    };
+    let stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    writer.write_all(&kv_server::client::encode_command(&[b"AUTH", b"admin", password.as_bytes()]))?;
+    if let Value::Error(_) = read_value(&mut reader)? {
+        writer.write_all(&kv_server::client::encode_command(&[b"AUTH", password.as_bytes()]))?;
+        read_value(&mut reader)?;
+    }
+    let parts: Vec<&[u8]> = arguments.iter().map(|part| part.as_bytes()).collect();
+    writer.write_all(&kv_server::client::encode_command(&parts))?;
+    read_value(&mut reader)
+}
+
 /// `RAFT.INFO` of the node at `port`.
 pub fn raft_info(port: u16) -> Option<String> {
-    match command(port, &["RAFT.INFO"]) {
+    raft_info_as(port, None)
+}
+
+/// `RAFT.INFO` of the node at `port`, authenticated with `password` if given.
+pub fn raft_info_as(port: u16, password: Option<&str>) -> Option<String> {
+    match command_as(port, password, &["RAFT.INFO"]) {
         Ok(Value::Bulk(Some(text))) => Some(String::from_utf8_lossy(&text).into_owned()),
         _ => None,
     }

@@ -77,8 +77,20 @@ pub enum ClientCommand {
     ConfigGet(Bytes),
     /// `CONFIG SET name value`, read.
     ConfigSet(super::config::Setting),
-    /// `HELLO`: refused, so clients fall back to RESP2.
-    Hello,
+    /// `HELLO [protover [AUTH user password] [SETNAME name]]`: RESP2 only.
+    Hello {
+        /// The protocol version asked for, if any.
+        protocol: Option<i64>,
+        /// `AUTH user password`.
+        auth: Option<(Bytes, Bytes)>,
+    },
+    /// `AUTH [user] password`.
+    Auth {
+        /// The user (`None`: the default user).
+        user: Option<Bytes>,
+        /// The password.
+        password: Bytes,
+    },
     /// `INFO [section ...]`.
     Info(super::info::InfoSections),
     /// `DBSIZE`.
@@ -346,7 +358,35 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
             [sub] if sub.eq_ignore_ascii_case(b"RESETSTAT") => ClientCommand::Ok,
             _ => return Err("ERR CONFIG supports GET pattern, SET name value and RESETSTAT".into()),
         },
-        "HELLO" => ClientCommand::Hello,
+        "HELLO" => {
+            let protocol = match rest.first() {
+                Some(version) => Some(
+                    integer(version, "protocol version")
+                        .map_err(|_| "ERR Protocol version is not an integer or out of range".to_string())?,
+                ),
+                None => None,
+            };
+            let mut auth = None;
+            let mut options = rest.iter().skip(1);
+            while let Some(option) = options.next() {
+                if option.eq_ignore_ascii_case(b"AUTH") {
+                    let (Some(user), Some(password)) = (options.next(), options.next()) else {
+                        return Err("ERR Syntax error in HELLO option 'auth'".into());
+                    };
+                    auth = Some((bytes(user), bytes(password)));
+                } else if option.eq_ignore_ascii_case(b"SETNAME") {
+                    options.next().ok_or("ERR Syntax error in HELLO option 'setname'")?;
+                } else {
+                    return Err(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(option)));
+                }
+            }
+            ClientCommand::Hello { protocol, auth }
+        }
+        "AUTH" => match rest {
+            [password] => ClientCommand::Auth { user: None, password: bytes(password) },
+            [user, password] => ClientCommand::Auth { user: Some(bytes(user)), password: bytes(password) },
+            _ => return Err(wrong_arity(name)),
+        },
         "INFO" => ClientCommand::Info(super::info::InfoSections::parse(rest)),
         "DBSIZE" => {
             arity(0..=0)?;

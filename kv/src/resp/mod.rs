@@ -10,6 +10,7 @@
 //!   bytes out, in request order. The server's sockets and the simulator's clients both
 //!   drive it, so every protocol decision runs under the simulator.
 
+pub mod access;
 mod commands;
 mod config;
 mod info;

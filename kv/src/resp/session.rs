@@ -27,6 +27,7 @@
 //! that the session parses no further ([`RespSession::wants_input`] is false) until
 //! replies drain. The parser bounds each command (`parser`).
 
+use super::access::{self, Access, User};
 use super::commands::{self, ClientCommand, MembershipCommand, ReplyShape, WriteCommand};
 use super::parser::{self, Parsed};
 use super::Reply;
@@ -191,6 +192,9 @@ pub struct RespSession {
     commands_received: u64,
     /// The bounds its commands must keep.
     limits: parser::Limits,
+    /// The passwords, and who this connection is (`None`: not authenticated yet).
+    access: Access,
+    user: Option<User>,
     /// What remains of a command refused for a value past the limit, skipped as it
     /// arrives.
     skipping: Option<parser::Skip>,
@@ -227,9 +231,21 @@ impl RespSession {
         RespSession::with_limits(parser::Limits::default())
     }
 
-    /// A new connection's session whose commands must keep `limits`.
+    /// A new connection's session whose commands must keep `limits`, open to all.
     pub fn with_limits(limits: parser::Limits) -> RespSession {
-        RespSession { next_request: 1, limits, ..RespSession::default() }
+        RespSession::with_access(limits, Access::default())
+    }
+
+    /// A new connection's session whose commands must keep `limits`, and whose client
+    /// must authenticate as `access` says (`kv::resp::access`).
+    pub fn with_access(limits: parser::Limits, access: Access) -> RespSession {
+        let user = access.initial_user();
+        RespSession { next_request: 1, limits, access, user, ..RespSession::default() }
+    }
+
+    /// Who the connection is: `None` until it authenticates (when it must).
+    pub fn user(&self) -> Option<User> {
+        self.user
     }
 
     /// Bytes the client sent.
@@ -478,6 +494,30 @@ impl RespSession {
                 return self.ready(|reply| reply.error(&error));
             }
         };
+        // Who may run it: AUTH and HELLO authenticate, QUIT is always allowed.
+        match command {
+            ClientCommand::Auth { user, password } => {
+                return match self.access.authenticate(user.as_deref(), &password) {
+                    Ok(user) => {
+                        self.user = Some(user);
+                        self.ready(|reply| reply.simple("OK"))
+                    }
+                    Err(error) => self.ready(|reply| reply.error(&error)),
+                };
+            }
+            ClientCommand::Hello { protocol, auth } => return self.hello(protocol, auth),
+            ClientCommand::Quit => {}
+            _ if self.user.is_none() => return self.ready(|reply| reply.error(access::NOAUTH)),
+            ClientCommand::Transfer(_) | ClientCommand::Membership(_) | ClientCommand::ConfigSet(_)
+                if !self.access.may_administer(self.user.expect("authenticated")) =>
+            {
+                let name = String::from_utf8_lossy(arguments[0]).to_ascii_lowercase();
+                return self.ready(|reply| {
+                    reply.error(&format!("NOPERM User default has no permissions to run the '{name}' command"))
+                });
+            }
+            _ => {}
+        }
         if self.transaction.is_some() {
             return self.queue(command);
         }
@@ -495,7 +535,7 @@ impl RespSession {
             ClientCommand::Command(query) => self.ready(|reply| query.reply(reply)),
             ClientCommand::Integer(number) => self.ready(|reply| reply.integer(number)),
             ClientCommand::Null => self.ready(|reply| reply.bulk(None)),
-            ClientCommand::Hello => self.ready(|reply| reply.error("NOPROTO this server speaks RESP2 only")),
+            ClientCommand::Hello { .. } | ClientCommand::Auth { .. } => unreachable!("answered above"),
             ClientCommand::ConfigGet(pattern) => {
                 self.submit(Shape::Config, vec![Request::Settings]);
                 if let Some(slot) = self.slots.back_mut() {
@@ -571,6 +611,42 @@ impl RespSession {
             ClientCommand::Exec => self.ready(|reply| reply.error("ERR EXEC without MULTI")),
             ClientCommand::Discard => self.ready(|reply| reply.error("ERR DISCARD without MULTI")),
         }
+    }
+
+    /// `HELLO [protover] [AUTH user password]`: RESP2 only; authenticates as `AUTH`
+    /// does, then answers the server's description (a flat array, as RESP2 has no maps).
+    fn hello(&mut self, protocol: Option<i64>, auth: Option<(Bytes, Bytes)>) {
+        if protocol.is_some_and(|version| version != 2) {
+            return self.ready(|reply| reply.error("NOPROTO unsupported protocol version: this server speaks RESP2"));
+        }
+        if let Some((user, password)) = auth {
+            match self.access.authenticate(Some(&user), &password) {
+                Ok(user) => self.user = Some(user),
+                Err(error) => return self.ready(|reply| reply.error(&error)),
+            }
+        }
+        if self.user.is_none() {
+            return self.ready(|reply| {
+                reply.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+            });
+        }
+        self.ready(|reply| {
+            reply.array(14);
+            for (field, value) in [("server", "kv"), ("version", "7.0.0")] {
+                reply.bulk(Some(field.as_bytes()));
+                reply.bulk(Some(value.as_bytes()));
+            }
+            reply.bulk(Some(b"proto"));
+            reply.integer(2);
+            reply.bulk(Some(b"id"));
+            reply.integer(1);
+            for (field, value) in [("mode", "standalone"), ("role", "master")] {
+                reply.bulk(Some(field.as_bytes()));
+                reply.bulk(Some(value.as_bytes()));
+            }
+            reply.bulk(Some(b"modules"));
+            reply.array(0);
+        })
     }
 
     /// A command inside `MULTI`: queued (`+QUEUED`), or `EXEC`/`DISCARD`. `EXEC` puts

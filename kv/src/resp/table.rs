@@ -53,6 +53,14 @@ const LOCAL: &[&str] = &["fast", "stale", "loading"];
 pub const COMMANDS: &[CommandSpec] = &[
     spec("APPEND", 3, WRITE, ONE_KEY, "string", "Append to a value; the new length"),
     spec(
+        "AUTH",
+        -2,
+        &["noscript", "loading", "stale", "fast", "no-auth"],
+        NO_KEYS,
+        "connection",
+        "AUTH [user] password: authenticate the connection (default, or admin)",
+    ),
+    spec(
         "CLIENT",
         -2,
         LOCAL,
@@ -107,7 +115,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     spec("GETRANGE", 4, READ, ONE_KEY, "string", "Part of a value"),
     spec("GETSET", 3, WRITE, ONE_KEY, "string", "Set a key; its old value"),
-    spec("HELLO", -1, LOCAL, NO_KEYS, "connection", "Refused with NOPROTO: this server speaks RESP2"),
+    spec("HELLO", -1, LOCAL, NO_KEYS, "connection", "HELLO [2 [AUTH user password]]: RESP2 only; authenticates too"),
     spec("INCR", 2, WRITE, ONE_KEY, "string", "Increment an integer value by one"),
     spec("INCRBY", 3, WRITE, ONE_KEY, "string", "Increment an integer value"),
     spec("INCRBYFLOAT", 3, WRITE, ONE_KEY, "string", "Increment a float value"),
