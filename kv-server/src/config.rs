@@ -89,6 +89,18 @@ pub fn members(nodes: &[NodeAddress]) -> Result<BTreeMap<NodeId, String>, String
     Ok(members)
 }
 
+/// The password a file holds: its first line, without the line ending. An empty one,
+/// or a file that cannot be read, is an error naming the file.
+pub fn read_password_file(path: &Path) -> Result<String, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let password = text.lines().next().unwrap_or_default().to_string();
+    if password.is_empty() {
+        return Err(format!("{} holds no password (its first line is empty)", path.display()));
+    }
+    Ok(password)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,15 +137,4 @@ mod tests {
         assert!(members(&[node(1, "a:1"), node(2, "a:1")]).unwrap_err().contains("two nodes listen"));
         assert_eq!(members(&[node(2, "a:2"), node(1, "a:1")]).unwrap().len(), 2);
     }
-}
-
-/// The password a file holds: its first line, without the line ending. An empty one,
-/// or a file that cannot be read, is an error naming the file.
-pub fn read_password_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let password = text.lines().next().unwrap_or_default().to_string();
-    if password.is_empty() {
-        return Err(format!("{} holds no password (its first line is empty)", path.display()));
-    }
-    Ok(password)
 }

@@ -34,12 +34,16 @@ const BAD_INPUT: u8 = 2;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: text (for people) or json (one object a
+    /// line, for a log collector: timestamp, level, target, fields).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run one node of a cluster (peers and clients share its port).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Talk to a cluster: one command, or a prompt without one.
     Client(ClientArgs),
     /// Start a local cluster of child processes on free loopback ports (Ctrl-C stops it).
@@ -115,6 +119,12 @@ struct ServerArgs {
     /// A file holding the admin password (its first line).
     #[arg(long)]
     admin_password_file: Option<PathBuf>,
+    /// Refuse writes that add data (SET, INCR, APPEND, ...) with Redis's -OOM once the
+    /// data passes this size (bytes, or 100mb, 2gb, ...: each key and value's bytes plus
+    /// 64 per key); reads, deletes and expiry still run. 0 (the default): no bound.
+    /// CONFIG SET maxmemory changes it.
+    #[arg(long, default_value = "0", value_parser = kv::resp::parse_memory)]
+    maxmemory: u64,
     /// `yes` (the default): refuse to listen beyond loopback without --requirepass.
     /// `no`: allow it (on a network you trust).
     #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
@@ -215,17 +225,18 @@ struct ClusterArgs {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Info by default: elections won and lost, peers connecting and going (one line each).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    // Colour only on a terminal: a log file or `kv cluster`'s prefixed output gets plain text.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        // Colour only on a terminal: a log file or `kv cluster`'s prefixed output gets plain text.
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     match cli.command {
-        Command::Server(args) => run_server(args),
+        Command::Server(args) => run_server(*args),
         Command::Client(args) => run_client(args),
         Command::Cluster(args) => run_cluster(args),
     }
@@ -254,7 +265,9 @@ fn run_server(args: ServerArgs) -> ExitCode {
     let (misbehaviour, slow_sync) = (args.misbehaviour(), args.slow_sync());
     let password = |given: &Option<String>, file: &Option<PathBuf>, flag: &str| match (given, file) {
         (Some(password), _) => Ok(Some(password.clone())),
-        (None, Some(path)) => config::read_password_file(path).map(Some).map_err(|error| format!("--{flag}-file: {error}")),
+        (None, Some(path)) => {
+            config::read_password_file(path).map(Some).map_err(|error| format!("--{flag}-file: {error}"))
+        }
         (None, None) => Ok(None),
     };
     let access = match (
@@ -286,6 +299,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         max_clients: args.max_clients,
         client_idle_timeout_secs: args.client_idle_timeout,
         access,
+        max_memory: args.maxmemory,
         protected_mode: args.protected_mode == "yes",
     };
     let threads = args.threads as usize;

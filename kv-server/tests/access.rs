@@ -18,7 +18,10 @@ fn error(value: std::io::Result<Value>) -> String {
 }
 
 fn arguments(extra: &[&str]) -> ClusterOptions {
-    ClusterOptions { extra_arguments: extra.iter().map(|argument| argument.to_string()).collect(), ..ClusterOptions::default() }
+    ClusterOptions {
+        extra_arguments: extra.iter().map(|argument| argument.to_string()).collect(),
+        ..ClusterOptions::default()
+    }
 }
 
 #[test]
@@ -113,7 +116,10 @@ fn with_an_admin_password_only_admin_changes_the_cluster() {
     }
     assert_eq!(cluster.wait_for_leader(Duration::from_secs(5)), leader, "nothing changed");
     // The admin user does.
-    assert_eq!(command_as(port, Some("root"), &["RAFT.TRANSFER", &next]).unwrap(), Value::Simple("OK".into()));
+    assert_eq!(
+        command_as(port, Some("root"), &["RAFT.TRANSFER", &next]).unwrap(),
+        Value::Simple("OK".into())
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while cluster.wait_for_leader(Duration::from_secs(20)).to_string() != next {
         assert!(Instant::now() < deadline, "leadership never moved");
@@ -147,4 +153,29 @@ fn protected_mode_refuses_to_listen_beyond_loopback_without_a_password() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("holds no password"), "{output:?}");
+}
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let options = ClusterOptions { nodes: 1, ..arguments(&["--log-format", "json"]) };
+    let mut cluster = Cluster::start("json-logs", options);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let output = cluster.node(1).output();
+        let lines: Vec<serde_json::Value> = output
+            .lines()
+            .filter(|line| line.starts_with('{'))
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{line}: {error}")))
+            .collect();
+        if !lines.is_empty() || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!lines.is_empty(), "no JSON log line: {}", cluster.node(1).output());
+    for line in &lines {
+        assert!(line["timestamp"].is_string() && line["level"].is_string(), "{line}");
+        assert!(line["fields"]["message"].is_string(), "{line}");
+    }
 }

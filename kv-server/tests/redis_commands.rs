@@ -178,3 +178,52 @@ fn every_command_family_works_through_redis_clients_before_and_after_a_leader_ch
     assert!((990..=1000).contains(&ttl), "{ttl}");
     every_family(new_port, 1);
 }
+
+#[test]
+fn past_maxmemory_writes_get_oom_while_reads_and_deletes_work() {
+    let options = ClusterOptions {
+        extra_arguments: vec!["--maxmemory".into(), "4kb".into()],
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::start("maxmemory", options);
+    let port = leader_port(&cluster);
+    let mut redis = connect(port);
+    let value = "x".repeat(200);
+    // Fill past 4 KiB (each key costs its bytes plus 64); the bound is sampled every
+    // 100 ms, so a few writes more may land first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut written = 0;
+    let refusal = loop {
+        assert!(Instant::now() < deadline, "never refused after {written} writes");
+        match redis.set::<_, _, ()>(format!("key{written}"), &value) {
+            Ok(()) => written += 1,
+            Err(error) => break error.to_string(),
+        }
+        if written > 20 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert!(
+        refusal.starts_with("OOM") && refusal.contains("command not allowed when used memory > 'maxmemory'"),
+        "{refusal}"
+    );
+    assert!(written >= 16, "refused after only {written} writes of 200 bytes");
+    // Reads, expiry and deletes still run.
+    assert_eq!(redis.get::<_, String>("key0").unwrap(), value);
+    assert_eq!(redis.expire::<_, i64>("key0", 100).unwrap(), 1);
+    let keys: Vec<String> = (0..written).map(|key| format!("key{key}")).collect();
+    assert_eq!(redis.del::<_, i64>(&keys).unwrap(), written as i64);
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut redis).unwrap();
+    assert!(info.contains("maxmemory:4096"), "{info}");
+    // Once the deletes are sampled, writes go through again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis.set::<_, _, ()>("again", "1").is_err() {
+        assert!(Instant::now() < deadline, "writes still refused after the data was deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // CONFIG SET moves the bound, CONFIG GET shows it.
+    let set: String = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1mb").query(&mut redis).unwrap();
+    assert_eq!(set, "OK");
+    let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query(&mut redis).unwrap();
+    assert_eq!(got, ["maxmemory", "1048576"]);
+}

@@ -69,4 +69,4 @@ pub use command::{
     stamp, ClientId, Command, ExpireCondition, Expiry, KvError, Operation, Query, Response, Sequence,
     SetCondition,
 };
-pub use store::{KvStore, MAX_KEYS_ANSWERED, MAX_VALUE_BYTES, SWEEP_PER_CLOCK};
+pub use store::{KvStore, KEY_OVERHEAD_BYTES, MAX_KEYS_ANSWERED, MAX_VALUE_BYTES, SWEEP_PER_CLOCK};

@@ -49,6 +49,16 @@ pub struct KvStore {
     /// Keys removed because their time to live ran out, in all (not replicated state:
     /// a count for `INFO`, zero after a restore).
     expired_keys: u64,
+    /// What the data costs, by [`KvStore::used_bytes`]'s measure, kept as it changes.
+    used_bytes: u64,
+}
+
+/// What one key costs beyond its bytes: the map's node share, the two byte strings'
+/// headers. An estimate, the same on every replica.
+pub const KEY_OVERHEAD_BYTES: u64 = 64;
+
+fn cost(key: &[u8], value: &[u8]) -> u64 {
+    key.len() as u64 + value.len() as u64 + KEY_OVERHEAD_BYTES
 }
 
 impl PartialEq for KvStore {
@@ -132,8 +142,12 @@ impl KvStore {
         self.once(command.client, command.sequence, |store| match command.operation {
             Operation::Set { key, value } => {
                 store.clear_deadline(&key);
+                store.used_bytes += cost(&key, &value);
                 match store.data.get_mut(&key) {
-                    Some(slot) => *slot = value,
+                    Some(slot) => {
+                        let old = std::mem::replace(slot, value);
+                        store.used_bytes -= cost(&key, &old);
+                    }
                     None => {
                         store.data.insert(key, value);
                     }
@@ -295,8 +309,10 @@ impl KvStore {
                     Some(current) => current.0.extend_from_slice(value),
                     None => {
                         self.data.insert(key.clone(), value.clone());
+                        self.used_bytes += KEY_OVERHEAD_BYTES + key.len() as u64;
                     }
                 }
+                self.used_bytes += value.len() as u64;
                 Response::Integer(length as i64)
             }
             Operation::SetRange { key, offset, value } => {
@@ -308,12 +324,18 @@ impl KvStore {
                 if end > MAX_VALUE_BYTES {
                     return Response::Error(KvError::TooLarge { limit: MAX_VALUE_BYTES });
                 }
+                if !self.data.contains_key(key.as_slice()) {
+                    self.used_bytes += KEY_OVERHEAD_BYTES + key.len() as u64;
+                }
                 let slot = self.data.entry(key.clone()).or_default();
-                if (slot.len() as u64) < end {
+                let before = slot.len() as u64;
+                if before < end {
                     slot.0.resize(end as usize, 0);
                 }
                 slot.0[*offset as usize..end as usize].copy_from_slice(value);
-                Response::Integer(slot.len() as i64)
+                let after = slot.len() as u64;
+                self.used_bytes += after - before;
+                Response::Integer(after as i64)
             }
             Operation::GetDelete { key } => {
                 let value = self.live(key).cloned();
@@ -371,8 +393,10 @@ impl KvStore {
                 }
                 if from != to {
                     let value = self.data.remove(from).expect("live");
+                    self.used_bytes -= cost(from, &value);
                     let deadline = self.take_deadline(from);
                     self.remove(to);
+                    self.used_bytes += cost(to, &value);
                     self.data.insert(to.clone(), value);
                     if let Some(deadline) = deadline {
                         self.set_deadline(to, Some(deadline));
@@ -382,6 +406,7 @@ impl KvStore {
             }
             Operation::FlushAll => {
                 self.data.clear();
+                self.used_bytes = 0;
                 self.deadlines.clear();
                 self.by_deadline.clear();
                 Response::Done
@@ -413,7 +438,7 @@ impl KvStore {
     fn remove(&mut self, key: &[u8]) -> bool {
         let live = self.is_live(key);
         self.take_deadline(key);
-        self.data.remove(key).is_some() && live
+        self.drop_value(key).is_some() && live
     }
 
     fn take_deadline(&mut self, key: &[u8]) -> Option<u64> {
@@ -434,7 +459,7 @@ impl KvStore {
         self.take_deadline(key);
         match deadline {
             Some(deadline) if deadline <= self.now_ms => {
-                self.data.remove(key.as_slice());
+                self.drop_value(key);
                 self.expired_keys += 1;
             }
             Some(deadline) => {
@@ -454,7 +479,7 @@ impl KvStore {
             }
             let (_, key) = self.by_deadline.pop_first().expect("a first");
             self.deadlines.remove(&key);
-            self.data.remove(&key);
+            self.drop_value(&key);
             self.expired_keys += 1;
         }
     }
@@ -463,11 +488,22 @@ impl KvStore {
     /// is there already (most writes overwrite a live key). The deadline stays.
     fn put(&mut self, key: &Bytes, value: &[u8]) {
         match self.data.get_mut(key) {
-            Some(slot) => slot.assign(value),
+            Some(slot) => {
+                self.used_bytes = self.used_bytes + value.len() as u64 - slot.len() as u64;
+                slot.assign(value)
+            }
             None => {
+                self.used_bytes += cost(key, value);
                 self.data.insert(key.clone(), Bytes::from(value));
             }
         }
+    }
+
+    /// Removes `key`'s value (not its deadline), keeping the count of bytes used.
+    fn drop_value(&mut self, key: &[u8]) -> Option<Bytes> {
+        let value = self.data.remove(key)?;
+        self.used_bytes -= cost(key, &value);
+        Some(value)
     }
 
     /// Answers a read from the current state at the store's time. Linearizable only if
@@ -537,6 +573,17 @@ impl KvStore {
     /// Whether no key holds a value.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
+    }
+
+    /// What the data costs, estimated the same on every replica: each key's and value's
+    /// bytes plus [`KEY_OVERHEAD_BYTES`]. What `--maxmemory` is held to.
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// [`KvStore::used_bytes`] counted afresh (tests hold the kept count to it).
+    pub fn recount_used_bytes(&self) -> u64 {
+        self.data.iter().map(|(key, value)| cost(key, value)).sum()
     }
 
     /// How many keys have a time to live.
@@ -631,6 +678,7 @@ impl KvStore {
                         store.deadlines.insert(key.clone(), deadline);
                         store.by_deadline.insert((deadline, key.clone()));
                     }
+                    store.used_bytes += cost(&key, &value);
                     store.data.insert(key, value);
                 }
                 store
@@ -646,7 +694,9 @@ impl KvStore {
                     _ => crate::session::decode_format_1(&rest)?,
                 };
                 let now_ms = sessions.log_time_ms();
-                return Ok(KvStore { data, sessions, now_ms, ..KvStore::default() });
+                let mut store = KvStore { data, sessions, now_ms, ..KvStore::default() };
+                store.used_bytes = store.recount_used_bytes();
+                return Ok(store);
             }
             format => return Err(DecodeError::Malformed(format!("unknown snapshot format {format}"))),
         };

@@ -47,6 +47,7 @@ impl World {
         }
         let output = String::from_utf8_lossy(self.session.output()).into_owned();
         self.session.output_sent();
+        assert_eq!(self.store.used_bytes(), self.store.recount_used_bytes(), "after {command}");
         output
     }
 
@@ -318,8 +319,14 @@ fn a_password_gates_every_command_and_an_admin_password_gates_administration() {
             ("AUTH data", "+OK\r\n"),
             ("SET k v", "+OK\r\n"),
             ("GET k", "$1\r\nv\r\n"),
-            ("RAFT.TRANSFER 2", "-NOPERM User default has no permissions to run the 'raft.transfer' command\r\n"),
-            ("CONFIG SET maxclients 5", "-NOPERM User default has no permissions to run the 'config' command\r\n"),
+            (
+                "RAFT.TRANSFER 2",
+                "-NOPERM User default has no permissions to run the 'raft.transfer' command\r\n",
+            ),
+            (
+                "CONFIG SET maxclients 5",
+                "-NOPERM User default has no permissions to run the 'config' command\r\n",
+            ),
             ("RAFT.REMOVE 3", "-NOPERM User default has no permissions to run the 'raft.remove' command\r\n"),
         ],
     );
@@ -332,6 +339,34 @@ fn a_password_gates_every_command_and_an_admin_password_gates_administration() {
     let hello = world.send("HELLO 2 AUTH admin root");
     assert!(hello.starts_with("*14\r\n$6\r\nserver\r\n$2\r\nkv\r\n"), "{hello}");
     assert_eq!(world.session.user(), Some(kv::resp::access::User::Admin));
-    assert_eq!(world.send("AUTH default nope"), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    assert_eq!(
+        world.send("AUTH default nope"),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
     assert_eq!(world.session.user(), Some(kv::resp::access::User::Admin), "a failed AUTH keeps the user");
+}
+
+#[test]
+fn past_maxmemory_writes_that_add_data_get_oom_and_the_rest_runs() {
+    let mut world = World::new();
+    check(&mut world, &[("SET a 1", "+OK\r\n"), ("SET b 2", "+OK\r\n")]);
+    world.session.set_memory_full(true);
+    let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+    check(
+        &mut world,
+        &[
+            ("SET c 3", oom),
+            ("INCR n", oom),
+            ("APPEND a x", oom),
+            ("KV.EXEC 1 1 SET c 3", oom),
+            ("GET a", "$1\r\n1\r\n"),
+            ("EXPIRE a 100", ":1\r\n"),
+            ("DEL a", ":1\r\n"),
+            ("MULTI", "+OK\r\n"),
+            ("SET c 3", oom),
+            ("EXEC", "-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        ],
+    );
+    world.session.set_memory_full(false);
+    check(&mut world, &[("SET c 3", "+OK\r\n")]);
 }

@@ -89,6 +89,7 @@ pub(crate) async fn serve(stream: TcpStream, shared: &Arc<Shared>) {
                 Ok(read) => {
                     last_input = tokio::time::Instant::now();
                     let before = session.commands_received();
+                    session.set_memory_full(shared.memory_full());
                     session.receive(&buffer[..read]);
                     let commands = session.commands_received() - before;
                     shared.stats.total_commands_processed.fetch_add(commands, Ordering::Relaxed);

@@ -65,6 +65,8 @@ pub struct ServerOptions {
     pub client_idle_timeout_secs: u64,
     /// The passwords clients authenticate with (`--requirepass`, `--admin-password`).
     pub access: kv::resp::access::Access,
+    /// Refuse writes that add data once the data passes this many bytes; 0 no bound.
+    pub max_memory: u64,
     /// Refuse to listen beyond loopback without a password (Redis's protected mode).
     pub protected_mode: bool,
 }
@@ -129,6 +131,10 @@ pub(crate) struct Shared {
     pub(crate) max_clients: AtomicU64,
     /// `timeout`: seconds a client may stay idle before it is closed; 0 never.
     pub(crate) idle_timeout_secs: AtomicU64,
+    /// `maxmemory`: past it, writes that add data are refused; 0 no bound.
+    pub(crate) max_memory: AtomicU64,
+    /// The store's data size (`KvStore::used_bytes`) as last sampled (every 100 ms).
+    pub(crate) used_bytes: AtomicU64,
     /// When the server started, for `uptime_in_seconds`.
     pub(crate) started: std::time::Instant,
 }
@@ -140,6 +146,7 @@ impl Shared {
             max_clients: self.max_clients.load(Ordering::Relaxed),
             idle_timeout_secs: self.idle_timeout_secs.load(Ordering::Relaxed),
             max_value_bytes: self.limits.max_bulk_bytes as u64,
+            max_memory: self.max_memory.load(Ordering::Relaxed),
         }
     }
 
@@ -149,21 +156,40 @@ impl Shared {
         match setting {
             kv::resp::Setting::MaxClients(count) => self.max_clients.store(count, Ordering::Relaxed),
             kv::resp::Setting::IdleTimeoutSecs(secs) => self.idle_timeout_secs.store(secs, Ordering::Relaxed),
+            kv::resp::Setting::MaxMemory(bytes) => self.max_memory.store(bytes, Ordering::Relaxed),
         }
+    }
+
+    /// Whether the data is past `maxmemory` (as last sampled).
+    pub(crate) fn memory_full(&self) -> bool {
+        let bound = self.max_memory.load(Ordering::Relaxed);
+        bound > 0 && self.used_bytes.load(Ordering::Relaxed) > bound
     }
 }
 
 /// Samples the command count every 100 ms, keeping the last 16, as Redis does for
-/// `instantaneous_ops_per_sec`.
+/// `instantaneous_ops_per_sec`, and the data's size, for `maxmemory`.
 async fn sample_commands(shared: Arc<Shared>) {
     let mut ticks = tokio::time::interval(Duration::from_millis(100));
     loop {
         ticks.tick().await;
         let count = shared.stats.total_commands_processed.load(Ordering::Relaxed);
-        let mut samples = shared.stats.command_samples.lock().expect("not poisoned");
-        samples.push_back((std::time::Instant::now(), count));
-        if samples.len() > 16 {
-            samples.pop_front();
+        {
+            let mut samples = shared.stats.command_samples.lock().expect("not poisoned");
+            samples.push_back((std::time::Instant::now(), count));
+            if samples.len() > 16 {
+                samples.pop_front();
+            }
+        }
+        // The data's size, for maxmemory: read in the node loop, between rounds.
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let look = Box::new(move |driver: &raft_runtime::NodeDriver<ServerMachine>| {
+            let _ = sender.send(driver.machine().store().used_bytes());
+        });
+        if shared.node.inspect_with(look).await {
+            if let Ok(used) = receiver.await {
+                shared.used_bytes.store(used, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -245,6 +271,8 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         limits,
         access: options.access.clone(),
         max_clients: AtomicU64::new(options.max_clients),
+        max_memory: AtomicU64::new(options.max_memory),
+        used_bytes: AtomicU64::new(0),
         idle_timeout_secs: AtomicU64::new(options.client_idle_timeout_secs),
         started: std::time::Instant::now(),
     });
@@ -289,7 +317,9 @@ mod tests {
         for address in ["127.0.0.1:7001", "127.9.9.9:1", "[::1]:7001", "localhost:7001"] {
             assert!(super::is_loopback(address), "{address}");
         }
-        for address in ["0.0.0.0:7001", "127.0.0.1.example.com:1", "[::]:7001", "192.168.1.2:7001", "kv-1:7001"] {
+        for address in
+            ["0.0.0.0:7001", "127.0.0.1.example.com:1", "[::]:7001", "192.168.1.2:7001", "kv-1:7001"]
+        {
             assert!(!super::is_loopback(address), "{address}");
         }
     }

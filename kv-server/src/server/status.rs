@@ -54,6 +54,8 @@ pub(crate) struct NodeStatus {
     /// node started).
     pub(crate) keys: usize,
     pub(crate) expires: usize,
+    /// The store's data size (`KvStore::used_bytes`).
+    pub(crate) used_bytes: u64,
     pub(crate) expired_keys: u64,
     /// Client sessions in the store, and how many have expired in all.
     pub(crate) sessions: usize,
@@ -105,6 +107,7 @@ impl NodeStatus {
             leaving: configuration.outgoing_voters().to_vec(),
             keys: driver.machine().store().len(),
             expires: driver.machine().store().keys_with_deadline(),
+            used_bytes: driver.machine().store().used_bytes(),
             expired_keys: driver.machine().store().expired_keys(),
             sessions: driver.machine().store().sessions().len(),
             sessions_expired: driver.machine().store().sessions().expired_total(),
@@ -215,11 +218,14 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared, sections: InfoSect
         );
     });
     section("Memory", InfoSections::MEMORY, &|text| {
-        // No allocator counter: used_memory is the resident set, as the OS sees it.
+        // No allocator counter: used_memory is the resident set, as the OS sees it;
+        // used_memory_dataset is the store's own measure, which maxmemory bounds.
         let (resident, peak) = process_memory();
         let _ = write!(
             text,
-            "used_memory:{resident}\r\nused_memory_rss:{resident}\r\nused_memory_peak:{peak}\r\nmaxmemory:0\r\n"
+            "used_memory:{resident}\r\nused_memory_rss:{resident}\r\nused_memory_peak:{peak}\r\nused_memory_dataset:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:noeviction\r\n",
+            status.used_bytes,
+            shared.max_memory.load(Ordering::Relaxed)
         );
     });
     section("Stats", InfoSections::STATS, &|text| {

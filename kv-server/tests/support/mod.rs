@@ -201,7 +201,11 @@ impl Cluster {
         }
         let flag = |name: &str| {
             let arguments = &options.extra_arguments;
-            arguments.iter().position(|argument| argument == name).and_then(|at| arguments.get(at + 1)).cloned()
+            arguments
+                .iter()
+                .position(|argument| argument == name)
+                .and_then(|at| arguments.get(at + 1))
+                .cloned()
         };
         let password = flag("--admin-password").or_else(|| flag("--requirepass"));
         Cluster { nodes, proxies, dir, password }

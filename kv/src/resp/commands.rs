@@ -377,7 +377,10 @@ pub fn parse(arguments: &[&[u8]]) -> Result<ClientCommand, String> {
                 } else if option.eq_ignore_ascii_case(b"SETNAME") {
                     options.next().ok_or("ERR Syntax error in HELLO option 'setname'")?;
                 } else {
-                    return Err(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(option)));
+                    return Err(format!(
+                        "ERR Syntax error in HELLO option '{}'",
+                        String::from_utf8_lossy(option)
+                    ));
                 }
             }
             ClientCommand::Hello { protocol, auth }

@@ -21,7 +21,7 @@ mod strings;
 mod table;
 
 pub use commands::{parse as parse_command, ClientCommand, MembershipCommand, ReplyShape, WriteCommand};
-pub use config::{parse_set as parse_config_set, Setting, Settings};
+pub use config::{parse_memory, parse_set as parse_config_set, Setting, Settings};
 pub use info::InfoSections;
 pub use parser::{
     parse, parse_with, Limits, Parsed, Skip, MAX_ARGUMENTS, MAX_BULK_BYTES, MAX_COMMAND_BYTES,

@@ -195,6 +195,8 @@ pub struct RespSession {
     /// The passwords, and who this connection is (`None`: not authenticated yet).
     access: Access,
     user: Option<User>,
+    /// Whether the store is past `maxmemory`: writes that add data are refused (`-OOM`).
+    memory_full: bool,
     /// What remains of a command refused for a value past the limit, skipped as it
     /// arrives.
     skipping: Option<parser::Skip>,
@@ -241,6 +243,13 @@ impl RespSession {
     pub fn with_access(limits: parser::Limits, access: Access) -> RespSession {
         let user = access.initial_user();
         RespSession { next_request: 1, limits, access, user, ..RespSession::default() }
+    }
+
+    /// Whether the store is past `maxmemory` (the host says, as its measure changes):
+    /// while it is, commands that add data (Redis's `denyoom` ones) are answered
+    /// `-OOM`; reads, deletes and expiry still run, so a client can make room.
+    pub fn set_memory_full(&mut self, full: bool) {
+        self.memory_full = full;
     }
 
     /// Who the connection is: `None` until it authenticates (when it must).
@@ -513,10 +522,18 @@ impl RespSession {
             {
                 let name = String::from_utf8_lossy(arguments[0]).to_ascii_lowercase();
                 return self.ready(|reply| {
-                    reply.error(&format!("NOPERM User default has no permissions to run the '{name}' command"))
+                    reply
+                        .error(&format!("NOPERM User default has no permissions to run the '{name}' command"))
                 });
             }
             _ => {}
+        }
+        if self.memory_full && adds_data(arguments) {
+            if let Some(transaction) = self.transaction.as_mut() {
+                transaction.refused = true;
+            }
+            return self
+                .ready(|reply| reply.error("OOM command not allowed when used memory > 'maxmemory'."));
         }
         if self.transaction.is_some() {
             return self.queue(command);
@@ -617,7 +634,9 @@ impl RespSession {
     /// does, then answers the server's description (a flat array, as RESP2 has no maps).
     fn hello(&mut self, protocol: Option<i64>, auth: Option<(Bytes, Bytes)>) {
         if protocol.is_some_and(|version| version != 2) {
-            return self.ready(|reply| reply.error("NOPROTO unsupported protocol version: this server speaks RESP2"));
+            return self.ready(|reply| {
+                reply.error("NOPROTO unsupported protocol version: this server speaks RESP2")
+            });
         }
         if let Some((user, password)) = auth {
             match self.access.authenticate(Some(&user), &password) {
@@ -750,6 +769,16 @@ impl RespSession {
             self.slots.pop_front();
         }
     }
+}
+
+/// Whether a command may add data (Redis's `denyoom` flag; for `KV.EXEC`, its write's).
+fn adds_data(arguments: &[&[u8]]) -> bool {
+    let name = match arguments {
+        [name, _, _, inner, ..] if name.eq_ignore_ascii_case(b"KV.EXEC") => inner,
+        [name, ..] => name,
+        [] => return false,
+    };
+    super::table::lookup(name).is_some_and(|spec| spec.flags.contains(&"denyoom"))
 }
 
 /// How the replies of `writes` (SET, DEL, KV.CAS, KV.CAD) are shaped.

@@ -46,6 +46,8 @@ const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
 const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
 const READ: &[&str] = &["readonly", "fast"];
 const WRITE: &[&str] = &["write", "denyoom"];
+/// Writes that only remove data or change a time to live: allowed past `maxmemory`.
+const FREEING: &[&str] = &["write", "fast"];
 const ADMIN: &[&str] = &["admin", "noscript"];
 const LOCAL: &[&str] = &["fast", "stale", "loading"];
 
@@ -87,7 +89,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("DBSIZE", 1, READ, NO_KEYS, "server", "The number of keys (as this node has applied them)"),
     spec("DECR", 2, WRITE, ONE_KEY, "string", "Decrement an integer value by one"),
     spec("DECRBY", 3, WRITE, ONE_KEY, "string", "Decrement an integer value"),
-    spec("DEL", -2, WRITE, ALL_KEYS, "generic", "Delete keys; the number that existed"),
+    spec("DEL", -2, FREEING, ALL_KEYS, "generic", "Delete keys; the number that existed"),
     spec("DISCARD", 1, LOCAL, NO_KEYS, "transactions", "Drop the commands queued since MULTI"),
     spec("ECHO", 2, LOCAL, NO_KEYS, "connection", "Return the given string"),
     spec(
@@ -99,12 +101,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Apply the queued commands as one log entry",
     ),
     spec("EXISTS", -2, READ, ALL_KEYS, "generic", "How many of the keys hold a value"),
-    spec("EXPIRE", -3, WRITE, ONE_KEY, "generic", "Set a time to live in seconds [NX|XX|GT|LT]"),
-    spec("EXPIREAT", -3, WRITE, ONE_KEY, "generic", "Set an expiry time, Unix seconds on the log clock"),
-    spec("FLUSHALL", -1, WRITE, NO_KEYS, "server", "Remove every key"),
-    spec("FLUSHDB", -1, WRITE, NO_KEYS, "server", "Remove every key (one database)"),
+    spec("EXPIRE", -3, FREEING, ONE_KEY, "generic", "Set a time to live in seconds [NX|XX|GT|LT]"),
+    spec("EXPIREAT", -3, FREEING, ONE_KEY, "generic", "Set an expiry time, Unix seconds on the log clock"),
+    spec("FLUSHALL", -1, FREEING, NO_KEYS, "server", "Remove every key"),
+    spec("FLUSHDB", -1, FREEING, NO_KEYS, "server", "Remove every key (one database)"),
     spec("GET", 2, READ, ONE_KEY, "string", "Read a key (linearizable; local after READONLY)"),
-    spec("GETDEL", 2, WRITE, ONE_KEY, "string", "Read a key and delete it"),
+    spec("GETDEL", 2, FREEING, ONE_KEY, "string", "Read a key and delete it"),
     spec(
         "GETEX",
         -2,
@@ -115,7 +117,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     spec("GETRANGE", 4, READ, ONE_KEY, "string", "Part of a value"),
     spec("GETSET", 3, WRITE, ONE_KEY, "string", "Set a key; its old value"),
-    spec("HELLO", -1, LOCAL, NO_KEYS, "connection", "HELLO [2 [AUTH user password]]: RESP2 only; authenticates too"),
+    spec(
+        "HELLO",
+        -1,
+        LOCAL,
+        NO_KEYS,
+        "connection",
+        "HELLO [2 [AUTH user password]]: RESP2 only; authenticates too",
+    ),
     spec("INCR", 2, WRITE, ONE_KEY, "string", "Increment an integer value by one"),
     spec("INCRBY", 3, WRITE, ONE_KEY, "string", "Increment an integer value"),
     spec("INCRBYFLOAT", 3, WRITE, ONE_KEY, "string", "Increment a float value"),
@@ -131,7 +140,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "KV.CAD",
         3,
-        WRITE,
+        FREEING,
         ONE_KEY,
         "string",
         "Delete a key if it holds the expected value: [1 or 0, previous]",
@@ -172,12 +181,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("MSET", -3, WRITE, (1, -1, 2), "string", "Set several keys at once"),
     spec("MSETNX", -3, WRITE, (1, -1, 2), "string", "Set several keys if none exists"),
     spec("MULTI", 1, LOCAL, NO_KEYS, "transactions", "Queue commands until EXEC"),
-    spec("PERSIST", 2, WRITE, ONE_KEY, "generic", "Remove a time to live"),
-    spec("PEXPIRE", -3, WRITE, ONE_KEY, "generic", "Set a time to live in milliseconds [NX|XX|GT|LT]"),
+    spec("PERSIST", 2, FREEING, ONE_KEY, "generic", "Remove a time to live"),
+    spec("PEXPIRE", -3, FREEING, ONE_KEY, "generic", "Set a time to live in milliseconds [NX|XX|GT|LT]"),
     spec(
         "PEXPIREAT",
         -3,
-        WRITE,
+        FREEING,
         ONE_KEY,
         "generic",
         "Set an expiry time, Unix milliseconds on the log clock",
@@ -248,7 +257,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("SUBSTR", 4, READ, ONE_KEY, "string", "Part of a value (GETRANGE)"),
     spec("TTL", 2, READ, ONE_KEY, "generic", "Time to live in seconds (-1 none, -2 no key)"),
     spec("TYPE", 2, READ, ONE_KEY, "generic", "string, or none"),
-    spec("UNLINK", -2, WRITE, ALL_KEYS, "generic", "Delete keys (DEL)"),
+    spec("UNLINK", -2, FREEING, ALL_KEYS, "generic", "Delete keys (DEL)"),
 ];
 
 /// The command named `name` (any case), if the server knows it.

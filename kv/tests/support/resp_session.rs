@@ -42,6 +42,7 @@ fn drive(session: &mut RespSession, written: &mut usize) {
                 max_clients: 1,
                 idle_timeout_secs: 0,
                 max_value_bytes: 1 << 20,
+                max_memory: 0,
             }),
         };
         session.answer(id, answer);
