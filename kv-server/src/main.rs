@@ -125,6 +125,11 @@ struct ServerArgs {
     /// CONFIG SET maxmemory changes it.
     #[arg(long, default_value = "0", value_parser = kv::resp::parse_memory)]
     maxmemory: u64,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9121): role,
+    /// term, commit and applied index, log size, each peer's match index and lag,
+    /// proposals, reads, redirects, fsync latency and writes per fsync, clients.
+    #[arg(long)]
+    metrics_addr: Option<String>,
     /// `yes` (the default): refuse to listen beyond loopback without --requirepass.
     /// `no`: allow it (on a network you trust).
     #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
@@ -300,6 +305,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         client_idle_timeout_secs: args.client_idle_timeout,
         access,
         max_memory: args.maxmemory,
+        metrics_addr: args.metrics_addr.clone(),
         protected_mode: args.protected_mode == "yes",
     };
     let threads = args.threads as usize;

@@ -38,15 +38,24 @@ pub fn run<F: FileSystem>(
     batches: mpsc::Receiver<Vec<DiskCommand>>,
     events: UnboundedSender<DiskEvent>,
     slow_sync: std::time::Duration,
+    stats: std::sync::Arc<crate::stats::DiskStats>,
 ) {
+    let mut writes_since_sync = 0;
     for command in batches.iter().flatten() {
         let result = match command {
-            DiskCommand::Write(write) => storage.write(&write).map(|()| None),
+            DiskCommand::Write(write) => {
+                writes_since_sync += 1;
+                storage.write(&write).map(|()| None)
+            }
             DiskCommand::Sync(through) => {
                 if !slow_sync.is_zero() {
                     std::thread::sleep(slow_sync);
                 }
-                storage.sync().map(|()| Some(through))
+                let started = std::time::Instant::now();
+                let synced = storage.sync().map(|()| Some(through));
+                stats.sync_micros.observe(started.elapsed().as_micros() as u64);
+                stats.writes_per_sync.observe(std::mem::take(&mut writes_since_sync));
+                synced
             }
         };
         match result {

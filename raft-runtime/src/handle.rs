@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<LinkCounters>,
     /// Where each member listens: the configured members, then the state machine's book.
     pub(crate) addresses: Mutex<BTreeMap<NodeId, String>>,
+    /// What the disk thread measured.
+    pub(crate) disk_stats: Arc<crate::stats::DiskStats>,
 }
 
 /// A running node's handle (see the module docs).
@@ -65,6 +67,11 @@ impl<M: StateMachine> Clone for Handle<M> {
 }
 
 impl<M: StateMachine> Handle<M> {
+    /// What the disk thread measured: fsync latency and writes per fsync.
+    pub fn disk_stats(&self) -> &crate::stats::DiskStats {
+        &self.shared.disk_stats
+    }
+
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.shared.id

@@ -30,6 +30,7 @@ mod handle;
 mod leadership;
 mod node;
 mod node_loop;
+pub mod stats;
 pub mod transport;
 
 pub use config::{NodeConfig, PeerListener};

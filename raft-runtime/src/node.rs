@@ -122,14 +122,20 @@ where
         let counters = Arc::new(LinkCounters::default());
         let (peer_messages, peer_messages_rx) = mpsc::channel(INBOX_CAPACITY);
         let transport = Transport::new(config.id, counters.clone(), peer_messages, max_message_bytes);
-        let shared =
-            Arc::new(Shared { id: config.id, transport, counters, addresses: Mutex::new(BTreeMap::new()) });
+        let disk_stats = Arc::new(crate::stats::DiskStats::default());
+        let shared = Arc::new(Shared {
+            id: config.id,
+            transport,
+            counters,
+            addresses: Mutex::new(BTreeMap::new()),
+            disk_stats: disk_stats.clone(),
+        });
         let (disk, disk_rx) = std_mpsc::channel();
         let (disk_events, disk_events_rx) = mpsc::unbounded_channel();
         let slow_sync = config.slow_sync;
         let disk_thread = std::thread::Builder::new()
             .name(format!("disk-{}", config.id))
-            .spawn(move || disk::run(storage, disk_rx, disk_events, slow_sync))
+            .spawn(move || disk::run(storage, disk_rx, disk_events, slow_sync, disk_stats))
             .map_err(|error| error.to_string())?;
         let (work, work_rx) = mpsc::channel(INBOX_CAPACITY);
         let (status_tx, status) = watch::channel(status_of(&driver));

@@ -121,6 +121,13 @@ impl Link<'_> {
                 Request::Read(query)
             }
         };
+        match &request {
+            SessionRequest::Write(_) => self.shared.stats.writes_submitted.fetch_add(1, Ordering::Relaxed),
+            SessionRequest::Read { .. } | SessionRequest::ReadMany { .. } => {
+                self.shared.stats.reads_submitted.fetch_add(1, Ordering::Relaxed)
+            }
+            _ => 0,
+        };
         let request = match request {
             SessionRequest::Write(command) => Request::Write(machine::kv_entry(&command)),
             SessionRequest::Read { query, local } => read(ServerQuery::Kv(query), local),
@@ -178,6 +185,7 @@ impl Link<'_> {
             },
             Answer::Done { .. } | Answer::Started => SessionAnswer::Done,
             Answer::Refused { reason, leader_hint } => {
+                self.shared.stats.redirects.fetch_add(1, Ordering::Relaxed);
                 SessionAnswer::Refused { reason, leader_address: address(leader_hint) }
             }
             Answer::Unknown { leader_hint } => {

@@ -12,6 +12,7 @@
 
 mod connection;
 mod listener;
+mod metrics;
 mod status;
 
 pub use raft_runtime::transport;
@@ -67,6 +68,8 @@ pub struct ServerOptions {
     pub access: kv::resp::access::Access,
     /// Refuse writes that add data once the data passes this many bytes; 0 no bound.
     pub max_memory: u64,
+    /// Serve Prometheus metrics here (`GET /metrics`), if given.
+    pub metrics_addr: Option<String>,
     /// Refuse to listen beyond loopback without a password (Redis's protected mode).
     pub protected_mode: bool,
 }
@@ -108,6 +111,11 @@ pub(crate) struct Stats {
     pub(crate) idle_clients_closed: AtomicU64,
     /// Client commands received since the start.
     pub(crate) total_commands_processed: AtomicU64,
+    /// Client writes and reads handed to the node, and answers that sent the client to
+    /// the leader (`MOVED`) or asked it to retry.
+    pub(crate) writes_submitted: AtomicU64,
+    pub(crate) reads_submitted: AtomicU64,
+    pub(crate) redirects: AtomicU64,
     /// The command count sampled every 100 ms over the last 1.6 s, for
     /// `instantaneous_ops_per_sec` (oldest first).
     pub(crate) command_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
@@ -236,6 +244,14 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|error| refused(format!("cannot listen on {listen}: {error}")))?;
+    let metrics_listener = match &options.metrics_addr {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|error| refused(format!("cannot serve metrics on {address}: {error}")))?,
+        ),
+        None => None,
+    };
     let port = listener.local_addr().map_err(|error| refused(error.to_string()))?.port();
     let mut config = NodeConfig::new(options.id, options.members.clone(), options.data_dir.clone());
     config.peer_listener = PeerListener::Caller;
@@ -277,6 +293,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         started: std::time::Instant::now(),
     });
     let sampler = tokio::spawn(sample_commands(shared.clone()));
+    let metrics = metrics_listener.map(|listener| tokio::spawn(metrics::serve(listener, shared.clone())));
     let accept = tokio::spawn(listener::accept_loop(listener, shared));
     let outcome = tokio::select! {
         _ = wait_for_signal() => Ok(()),
@@ -284,6 +301,9 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     };
     accept.abort();
     sampler.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     // The disk syncs what it holds and lets go of the data directory.
     let shutdown = node.shutdown().await;
     outcome.and(shutdown).map_err(ServerError::Failed)

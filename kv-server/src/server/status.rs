@@ -72,6 +72,19 @@ pub(crate) struct NodeStatus {
 }
 
 impl NodeStatus {
+    /// The node's status, read in its loop between rounds; `None` once it has stopped.
+    pub(crate) async fn read(shared: &Shared) -> Option<NodeStatus> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let addresses = shared.node.addresses();
+        let look = Box::new(move |driver: &raft_runtime::NodeDriver<ServerMachine>| {
+            let _ = sender.send(NodeStatus::of(driver, addresses));
+        });
+        if !shared.node.inspect_with(look).await {
+            return None;
+        }
+        receiver.await.ok()
+    }
+
     /// The status of `driver`'s node.
     pub(crate) fn of(
         driver: &raft_runtime::NodeDriver<ServerMachine>,

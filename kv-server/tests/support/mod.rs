@@ -52,7 +52,7 @@ pub struct Node {
     pub port: u16,
     pub data_dir: PathBuf,
     pub log: PathBuf,
-    arguments: Vec<String>,
+    pub arguments: Vec<String>,
     pub child: Option<Child>,
     pub paused: bool,
 }
