@@ -53,8 +53,11 @@ pub fn run<F: FileSystem>(
                 }
                 let started = std::time::Instant::now();
                 let synced = storage.sync().map(|()| Some(through));
-                stats.sync_micros.observe(started.elapsed().as_micros() as u64);
-                stats.writes_per_sync.observe(std::mem::take(&mut writes_since_sync));
+                let (micros, writes) =
+                    (started.elapsed().as_micros() as u64, std::mem::take(&mut writes_since_sync));
+                stats.sync_micros.observe(micros);
+                stats.writes_per_sync.observe(writes);
+                tracing::trace!(micros, writes, "fsync");
                 synced
             }
         };

@@ -135,7 +135,10 @@ where
         let slow_sync = config.slow_sync;
         let disk_thread = std::thread::Builder::new()
             .name(format!("disk-{}", config.id))
-            .spawn(move || disk::run(storage, disk_rx, disk_events, slow_sync, disk_stats))
+            .spawn(move || {
+                let _span = tracing::info_span!("disk", node = id).entered();
+                disk::run(storage, disk_rx, disk_events, slow_sync, disk_stats)
+            })
             .map_err(|error| error.to_string())?;
         let (work, work_rx) = mpsc::channel(INBOX_CAPACITY);
         let (status_tx, status) = watch::channel(status_of(&driver));
@@ -150,9 +153,13 @@ where
             stop: stop_rx,
         };
         let tick = config.tick;
-        let mut tasks = vec![tokio::spawn(async move {
-            let _ = done.send(looping.run(inputs, tick).await);
-        })];
+        let node_span = tracing::info_span!("node", node = id);
+        let mut tasks = vec![tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let _ = done.send(looping.run(inputs, tick).await);
+            },
+            node_span,
+        ))];
         if let Some(listener) = listener {
             tasks.push(tokio::spawn(accept_peers(listener, handle.shared.clone())));
         }

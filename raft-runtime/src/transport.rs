@@ -118,7 +118,9 @@ impl Transport {
                         queue: queue_rx,
                         accepted: accepted_rx,
                     };
-                    tokio::spawn(run.run());
+                    // Every log line of the link says which node and peer it is about.
+                    let span = tracing::info_span!("link", node = self.shared.id, peer);
+                    tokio::spawn(tracing::Instrument::instrument(run.run(), span));
                 }
             }
         }
