@@ -56,6 +56,7 @@ fn sweep_slice(faults: FaultProfile, nodes: usize) {
     );
     assert!(summary.chunked_installs > 0, "{faults} seeds on {nodes} nodes sent no snapshot in chunks");
     assert!(summary.sessions_expired > 0, "{faults} seeds on {nodes} nodes expired no client session");
+    assert!(summary.keys_expired > 0, "{faults} seeds on {nodes} nodes had no key's time to live run out");
     assert!(
         failures.is_empty(),
         "{} of {per_size} {faults} seeds on {nodes} nodes failed:\n{}",
