@@ -5,13 +5,13 @@
 //! | `GET key` | read a key (linearizable; local after `READONLY`) | bulk or null |
 //! | `MGET key [key ...]` | read keys at one instant | array |
 //! | `EXISTS key [key ...]` | how many of the keys hold a value | integer |
-//! | `SET key value [NX [GET]]` | write; `NX`: only if absent | `+OK` (null if `NX` found a value); with `GET`: the value found, null if none (and set) |
-//! | `DEL key [key ...]` | remove keys | integer: how many existed |
+//! | `SET key value [NX [GET]]` | write; `NX`: only if absent (its other options: `strings.rs`) | `+OK` (null if `NX` found a value); with `GET`: the value found, null if none (and set) |
+//! | `DEL key [key ...]` | remove keys (several in one entry) | integer: how many existed |
 //! | `KV.CAS key expected new` | set `new` if the key holds `expected` | `[1 or 0, previous value]` |
 //! | `KV.CAD key expected` | delete if the key holds `expected` | `[1 or 0, previous value]` |
 //! | `KV.LIST [from [to [limit]]]` | keys in `[from, to)` in order (`""` = unbounded end) | flat array key, value, ... |
 //! | `KV.SESSION` | open an exactly-once session (through the log) | integer: the client id for `KV.EXEC` |
-//! | `KV.EXEC client sequence SET/DEL/KV.CAS/KV.CAD ...` | a write in the session `client` (from `KV.SESSION`), numbered 1, 2, 3…: a retry with the same sequence applies once | as the write; `-SESSIONEXPIRED` once the session is gone |
+//! | `KV.EXEC client sequence <write> ...` | a write in the session `client` (from `KV.SESSION`), numbered 1, 2, 3…: a retry with the same sequence applies once | as the write; `-SESSIONEXPIRED` once the session is gone |
 //! | `RAFT.INFO` | this node's Raft state | bulk text |
 //! | `RAFT.TRANSFER id` | hand leadership to node `id` | `+OK` once started |
 //! | `RAFT.ADD id host:port [VOTER]` | add a learner the leader promotes once it has caught up (`VOTER`: a voter at once); the address goes through the log in the same entry | `+OK` once in force |
@@ -22,7 +22,10 @@
 //! | `PING [text]`, `ECHO text`, `QUIT`, `SELECT 0`, `INFO`, `DBSIZE` | as in Redis | |
 //! | `COMMAND [COUNT \| LIST \| INFO name... \| DOCS name...]` | the command table (`command_table.rs`) | as in Redis |
 //! | `CONFIG GET pattern` / `CONFIG SET name value` | the settings by Redis's names; `maxclients` and `timeout` can be set | pairs / `+OK` |
-//! | `CLIENT ...`, `HELLO` | the probes redis-cli and redis-benchmark send | harmless answers |
+//! | `CLIENT ...` | the probes redis-cli and redis-benchmark send | harmless answers |
+//! | `AUTH [user] password`, `HELLO [2 [AUTH user password]]` | authenticate (`access.rs`) | `+OK`, the server's description; `-WRONGPASS` |
+//! | `MULTI`, `EXEC`, `DISCARD` | a transaction: one log entry (`session.rs`) | `+QUEUED`, then every reply |
+//! | `INCR`, `APPEND`, `SET ... EX`, `EXPIRE`, `TTL`, `KEYS`, `SCAN`, `RENAME`, ... | the Redis commands on strings and keys (`strings.rs`) | as in Redis |
 
 use super::table::CommandQuery;
 use crate::Bytes;
