@@ -211,6 +211,19 @@ pub enum Operation {
     Transaction(Vec<Operation>),
 }
 
+impl Operation {
+    /// `SET key value PX ttl_ms`: set, expiring `ttl_ms` after the entry's log time.
+    pub fn set_with_ttl(key: Bytes, value: Bytes, ttl_ms: i64) -> Operation {
+        Operation::SetWith {
+            key,
+            value,
+            condition: SetCondition::Always,
+            expiry: Expiry::In(ttl_ms),
+            get: false,
+        }
+    }
+}
+
 /// `SET`'s condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SetCondition {

@@ -237,13 +237,7 @@ impl Clients {
             // Only a plan with expiry draws for it: other seeds run as they did.
             0..=4 if workload.key_ttl_ppm > 0 && random.chance(workload.key_ttl_ppm) => {
                 let ttl_ms = random.between(1, workload.key_ttl_max_ms.max(1)) as i64;
-                Operation::SetWith {
-                    key,
-                    value,
-                    condition: kv::SetCondition::Always,
-                    expiry: kv::Expiry::In(ttl_ms),
-                    get: false,
-                }
+                Operation::set_with_ttl(key, value, ttl_ms)
             }
             0..=4 => Operation::Set { key, value },
             5..=7 => {

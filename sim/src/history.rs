@@ -228,13 +228,7 @@ fn from_json(line: &str) -> Result<ClientOp, String> {
     let op = text("op")?;
     let operation = match op.as_str() {
         "set" => match value.get("ttl_ms").and_then(Value::as_i64) {
-            Some(ttl_ms) => Operation::SetWith {
-                key,
-                value: bytes("value")?,
-                condition: kv::SetCondition::Always,
-                expiry: kv::Expiry::In(ttl_ms),
-                get: false,
-            },
+            Some(ttl_ms) => Operation::set_with_ttl(key, bytes("value")?, ttl_ms),
             None => Operation::Set { key, value: bytes("value")? },
         },
         "delete" => Operation::Delete { key },

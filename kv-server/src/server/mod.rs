@@ -189,7 +189,11 @@ async fn sample_commands(shared: Arc<Shared>) {
                 samples.pop_front();
             }
         }
-        // The data's size, for maxmemory: read in the node loop, between rounds.
+        // The data's size, for maxmemory: read in the node loop, between rounds, and
+        // only while there is a bound to hold it to.
+        if shared.max_memory.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let look = Box::new(move |driver: &raft_runtime::NodeDriver<ServerMachine>| {
             let _ = sender.send(driver.machine().store().used_bytes());

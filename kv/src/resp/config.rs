@@ -79,7 +79,7 @@ pub fn parse_set(name: &[u8], value: &[u8]) -> Result<Setting, String> {
 }
 
 /// Writes `CONFIG GET pattern`'s reply: the name and value of every setting whose name
-/// matches the glob `pattern` (`*`, `?`; case-insensitive), as Redis does.
+/// matches the glob `pattern` (`crate::glob`; case-insensitive), as Redis does.
 pub(crate) fn render_get(pattern: &[u8], settings: &Settings, reply: &mut Reply) {
     let (max_clients, timeout, max_bulk, max_memory) = (
         settings.max_clients.to_string(),
@@ -99,21 +99,12 @@ pub(crate) fn render_get(pattern: &[u8], settings: &Settings, reply: &mut Reply)
         ("timeout", timeout.as_str()),
     ];
     let pattern = pattern.to_ascii_lowercase();
-    let matching: Vec<_> = known.iter().filter(|(name, _)| glob(&pattern, name.as_bytes())).collect();
+    let matching: Vec<_> =
+        known.iter().filter(|(name, _)| crate::glob::matches(&pattern, name.as_bytes())).collect();
     reply.array(matching.len() * 2);
     for (name, value) in matching {
         reply.bulk(Some(name.as_bytes()));
         reply.bulk(Some(value.as_bytes()));
-    }
-}
-
-/// Whether `text` matches `pattern` (`*` any run, `?` any one byte, the rest literal).
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob(rest, &text[skip..])),
-        Some((b'?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
-        Some((&byte, rest)) => text.first() == Some(&byte) && glob(rest, &text[1..]),
     }
 }
 

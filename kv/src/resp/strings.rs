@@ -24,6 +24,11 @@ fn bytes(argument: &[u8]) -> Bytes {
     Bytes::from(argument)
 }
 
+/// `SET key value` with a condition, a time to live and `GET` (SETNX, SETEX, GETSET).
+fn set_with(key: &[u8], value: &[u8], condition: SetCondition, expiry: Expiry, get: bool) -> Operation {
+    Operation::SetWith { key: bytes(key), value: bytes(value), condition, expiry, get }
+}
+
 fn write(operation: Operation, reply: ReplyShape) -> ClientCommand {
     ClientCommand::Data { operation, reply }
 }
@@ -97,7 +102,7 @@ fn set(rest: &[&[u8]]) -> Result<ClientCommand, String> {
         (false, _) => ReplyShape::OkOrNull,
     };
     let expiry = expiry.unwrap_or(Expiry::Clear);
-    Ok(write(Operation::SetWith { key: bytes(key), value: bytes(value), condition, expiry, get }, reply))
+    Ok(write(set_with(key, value, condition, expiry, get), reply))
 }
 
 /// `EXPIRE key n [NX|XX|GT|LT]` and its kin.
@@ -131,42 +136,24 @@ pub(super) fn parse(name: &str, rest: &[&[u8]]) -> Option<Result<ClientCommand, 
             Err(wrong_arity(name))
         }
     };
-    let parsed = (|| -> Result<ClientCommand, String> {
-        Ok(match name {
+    // `Ok(None)`: not a string or key command.
+    let parsed = (|| -> Result<Option<ClientCommand>, String> {
+        Ok(Some(match name {
             "SET" => set(rest)?,
             "SETNX" => {
                 arity(2..=2)?;
-                let operation = Operation::SetWith {
-                    key: bytes(rest[0]),
-                    value: bytes(rest[1]),
-                    condition: SetCondition::IfAbsent,
-                    expiry: Expiry::Clear,
-                    get: false,
-                };
+                let operation = set_with(rest[0], rest[1], SetCondition::IfAbsent, Expiry::Clear, false);
                 write(operation, ReplyShape::AppliedInteger)
             }
             "SETEX" | "PSETEX" => {
                 arity(3..=3)?;
                 let unit_ms = if name == "SETEX" { 1_000 } else { 1 };
                 let expiry = positive_expiry(rest[1], unit_ms, false, name)?;
-                let operation = Operation::SetWith {
-                    key: bytes(rest[0]),
-                    value: bytes(rest[2]),
-                    condition: SetCondition::Always,
-                    expiry,
-                    get: false,
-                };
-                write(operation, ReplyShape::Ok)
+                write(set_with(rest[0], rest[2], SetCondition::Always, expiry, false), ReplyShape::Ok)
             }
             "GETSET" => {
                 arity(2..=2)?;
-                let operation = Operation::SetWith {
-                    key: bytes(rest[0]),
-                    value: bytes(rest[1]),
-                    condition: SetCondition::Always,
-                    expiry: Expiry::Clear,
-                    get: true,
-                };
+                let operation = set_with(rest[0], rest[1], SetCondition::Always, Expiry::Clear, true);
                 write(operation, ReplyShape::Previous)
             }
             "MSET" | "MSETNX" => {
@@ -234,7 +221,7 @@ pub(super) fn parse(name: &str, rest: &[&[u8]]) -> Option<Result<ClientCommand, 
                     return Err(wrong_arity(name));
                 };
                 let expiry = match options {
-                    [] => return Ok(read(Query::Get { key: bytes(key) }, ReplyShape::Bulk)),
+                    [] => return Ok(Some(read(Query::Get { key: bytes(key) }, ReplyShape::Bulk))),
                     [word] if is(word, "PERSIST") => Expiry::Clear,
                     _ => match expiry_option(options, "getex") {
                         Some(Ok((expiry, used))) if used == options.len() => expiry,
@@ -293,13 +280,10 @@ pub(super) fn parse(name: &str, rest: &[&[u8]]) -> Option<Result<ClientCommand, 
                 }
                 write(Operation::FlushAll, ReplyShape::Ok)
             }
-            _ => return Err(String::new()),
-        })
+            _ => return Ok(None),
+        }))
     })();
-    match parsed {
-        Err(error) if error.is_empty() => None,
-        other => Some(other),
-    }
+    parsed.transpose()
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.

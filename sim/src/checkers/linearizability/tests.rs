@@ -51,13 +51,7 @@ fn weakened_witness_of(history: &[ClientOp]) -> (Vec<ClientOp>, Vec<ClientOp>, V
 }
 
 fn set_with_ttl(client: u64, key: &str, value: &str, ttl_ms: i64, from: u64, to: u64) -> ClientOp {
-    let operation = Operation::SetWith {
-        key: key.into(),
-        value: value.into(),
-        condition: kv::SetCondition::Always,
-        expiry: kv::Expiry::In(ttl_ms),
-        get: false,
-    };
+    let operation = Operation::set_with_ttl(key.into(), value.into(), ttl_ms);
     op(client, operation, from, Some(to), Outcome::Ok(Response::Stored { applied: true, previous: None }))
 }
 
