@@ -8,6 +8,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A RESP2 reply.
@@ -63,6 +64,9 @@ pub fn encode_command(arguments: &[&[u8]]) -> Vec<u8> {
     bytes
 }
 
+/// The first byte of a TLS alert record: what a TLS server answers plain text with.
+const TLS_ALERT: u8 = 0x15;
+
 /// Reads one reply. Bounded: a bulk string over 64 MiB or an array of over a million
 /// elements is an error, not an allocation.
 pub fn read_value(reader: &mut impl BufRead) -> io::Result<Value> {
@@ -71,6 +75,12 @@ pub fn read_value(reader: &mut impl BufRead) -> io::Result<Value> {
     reader.by_ref().take(64 << 10).read_until(b'\n', &mut line)?;
     if line.is_empty() {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection"));
+    }
+    if line[0] == TLS_ALERT {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the server speaks TLS: connect with TLS (kv client --tls-ca CA_FILE, redis-cli --tls)",
+        ));
     }
     if !line.ends_with(b"\r\n") {
         return Err(bad("a reply line without CRLF"));
@@ -103,10 +113,52 @@ pub fn read_value(reader: &mut impl BufRead) -> io::Result<Value> {
     }
 }
 
+/// A blocking byte stream both ways: TCP, or TLS over it.
+pub trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
+/// How long a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Connects to `address` (`host:port`) within a second, its reads and writes bounded by
+/// `timeout`; over TLS when `tls` is given (checking the server's certificate for the
+/// address's host).
+pub fn connect(
+    address: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+) -> io::Result<Box<dyn ReadWrite>> {
+    let target = address
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{address} resolves to nothing")))?;
+    let stream = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let Some(tls) = tls else { return Ok(Box::new(stream)) };
+    let name = raft_runtime::tls::server_name(address)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+    let mut session = rustls::ClientConnection::new(tls.clone(), name).map_err(io::Error::other)?;
+    let mut stream = stream;
+    // Complete the handshake here, so a certificate the client refuses is reported as
+    // such rather than as a failed first command.
+    while session.is_handshaking() {
+        if let Err(error) = session.complete_io(&mut stream) {
+            // A certificate refused is no reason to retry: said at once, as a wrong
+            // password is.
+            let refused = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).is_some();
+            let kind = if refused { io::ErrorKind::PermissionDenied } else { error.kind() };
+            return Err(io::Error::new(kind, format!("TLS: {error}")));
+        }
+    }
+    Ok(Box::new(rustls::StreamOwned::new(session, stream)))
+}
+
 struct Connection {
     address: String,
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
+    /// Reads are buffered; writes go to `stream.get_mut()`.
+    stream: BufReader<Box<dyn ReadWrite>>,
 }
 
 /// How long to keep trying one command before giving up.
@@ -127,6 +179,8 @@ pub struct Client {
     /// The user and password each connection authenticates with (`AUTH`), if the
     /// cluster has a password.
     password: Option<(String, String)>,
+    /// TLS for every connection, if the cluster has it.
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// Redirects, retries and failovers so far.
     pub retries: u64,
 }
@@ -180,8 +234,14 @@ impl Client {
             patience: DEFAULT_PATIENCE,
             waiting: None,
             password: None,
+            tls: None,
             retries: 0,
         }
+    }
+
+    /// Connects over TLS with `config` (from `raft_runtime::tls::client_config`).
+    pub fn set_tls(&mut self, config: Option<Arc<rustls::ClientConfig>>) {
+        self.tls = config;
     }
 
     /// Authenticates every connection as `user` with `password` (`AUTH user
@@ -211,23 +271,15 @@ impl Client {
     }
 
     fn connect(&mut self, address: &str) -> io::Result<()> {
-        let target = address.to_socket_addrs()?.next().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("{address} resolves to nothing"))
-        })?;
-        let stream = TcpStream::connect_timeout(&target, Duration::from_secs(1))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
-        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut writer = stream;
+        let mut stream = BufReader::new(connect(address, self.tls.as_ref(), REPLY_TIMEOUT)?);
         if let Some((user, password)) = &self.password {
-            writer.write_all(&encode_command(&[b"AUTH", user.as_bytes(), password.as_bytes()]))?;
-            if let Value::Error(text) = read_value(&mut reader)? {
+            stream.get_mut().write_all(&encode_command(&[b"AUTH", user.as_bytes(), password.as_bytes()]))?;
+            if let Value::Error(text) = read_value(&mut stream)? {
                 // A wrong password is no reason to retry: said at once.
                 return Err(io::Error::new(io::ErrorKind::PermissionDenied, text));
             }
         }
-        self.connection = Some(Connection { address: address.to_string(), writer, reader });
+        self.connection = Some(Connection { address: address.to_string(), stream });
         Ok(())
     }
 
@@ -244,11 +296,16 @@ impl Client {
         }
         let connection = self.connection.as_mut().expect("connected");
         let address = connection.address.clone();
-        if let Err(error) = connection.writer.write_all(command) {
+        if let Err(error) = connection.stream.get_mut().write_all(command) {
             return Attempt::NotSent(io::Error::new(error.kind(), format!("{address}: {error}")));
         }
-        match read_value(&mut connection.reader) {
+        match read_value(&mut connection.stream) {
             Ok(value) => Attempt::Answered(value),
+            // No node of a TLS cluster will answer plain text: said at once.
+            Err(error) if error.kind() == io::ErrorKind::Unsupported => {
+                self.connection = None;
+                Attempt::Answered(Value::Error(format!("ERR {address}: {error}")))
+            }
             Err(error) => Attempt::Unanswered(io::Error::new(error.kind(), format!("{address}: {error}"))),
         }
     }

@@ -45,6 +45,31 @@ fn prefix_output(node: u64, output: impl std::io::Read + Send + 'static) {
     });
 }
 
+/// The secret the cluster's nodes prove to each other, so no other process on the
+/// machine can pose as a peer: `cluster-secret` in the data directory (readable by its
+/// owner only), made of 32 random bytes the first time, reused by a cluster restarted
+/// on the same directory.
+fn cluster_secret_file(data_dir: &Path) -> Result<PathBuf, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("cluster-secret");
+    if path.exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
+    let bytes = [raft_runtime::peer_auth::nonce(), raft_runtime::peer_auth::nonce()].concat();
+    let text: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+    writeln!(file, "{text}").map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(path)
+}
+
 /// The most nodes `kv cluster` starts: a cluster for trying things on one machine.
 pub const MOST_NODES: u64 = 9;
 
@@ -88,6 +113,7 @@ fn run_children(
     let members: Vec<String> =
         ports.iter().enumerate().map(|(at, port)| format!("127.0.0.1:{port}:{}", at + 1)).collect();
     let program = std::env::current_exe().map_err(|error| format!("cannot find the kv binary: {error}"))?;
+    let secret = cluster_secret_file(&options.data_dir)?;
     let mut children = Vec::new();
     for id in 1..=options.nodes {
         let dir = options.data_dir.join(format!("node-{id}"));
@@ -97,6 +123,8 @@ fn run_children(
             command.arg("--node").arg(member);
         }
         command
+            .arg("--cluster-secret-file")
+            .arg(&secret)
             .args(&options.server_arguments)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

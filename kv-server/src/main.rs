@@ -130,8 +130,30 @@ struct ServerArgs {
     /// proposals, reads, redirects, fsync latency and writes per fsync, clients.
     #[arg(long)]
     metrics_addr: Option<String>,
-    /// `yes` (the default): refuse to listen beyond loopback without --requirepass.
-    /// `no`: allow it (on a network you trust).
+    /// The secret every member of the cluster shares: a peer proves it (a challenge and
+    /// an HMAC; it never crosses the wire) before its messages count, and a node refuses
+    /// a peer that cannot. Give every node the same one. Visible in the process list:
+    /// prefer --cluster-secret-file.
+    #[arg(long, conflicts_with = "cluster_secret_file")]
+    cluster_secret: Option<String>,
+    /// A file holding the cluster secret (its first line), e.g. from
+    /// `head -c 32 /dev/urandom | base64 > secret`.
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
+    /// TLS for clients and peers on this node's port: the certificate chain it presents
+    /// (PEM). Needs --tls-key and --tls-ca; clients then connect with TLS
+    /// (`redis-cli --tls --cacert ca.pem`, `kv client --tls-ca ca.pem`).
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The certificate authorities this node trusts for its peers' certificates (PEM):
+    /// a peer's certificate must be signed by one and name the host of its address.
+    #[arg(long, requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
+    /// `yes` (the default): refuse to listen beyond loopback without --requirepass and
+    /// a cluster secret. `no`: allow it (on a network you trust).
     #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
     protected_mode: String,
     /// Start a new WAL segment after this many MiB.
@@ -206,6 +228,10 @@ struct ClientArgs {
     /// the cluster has an admin password).
     #[arg(long, default_value = "default")]
     user: String,
+    /// Connect over TLS, trusting the certificate authorities in this PEM file (the
+    /// cluster's --tls-ca).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
     /// The command: set k v, get k, del k, cas k old new, list [from] [to], info,
     /// transfer id, add id host:port [voter], promote id, remove id, members ..., or any
     /// Redis command. Without one, a prompt.
@@ -285,6 +311,17 @@ fn run_server(args: ServerArgs) -> ExitCode {
         },
         (Err(error), _) | (_, Err(error)) => return fail(BAD_INPUT, error),
     };
+    let cluster_secret = match password(&args.cluster_secret, &args.cluster_secret_file, "cluster-secret") {
+        Ok(secret) => secret,
+        Err(error) => return fail(BAD_INPUT, error),
+    };
+    let tls = match (&args.tls_cert, &args.tls_key, &args.tls_ca) {
+        (Some(cert), Some(key), Some(ca)) => match raft_runtime::Tls::load(cert, key, ca) {
+            Ok(tls) => Some(tls),
+            Err(error) => return fail(BAD_INPUT, error),
+        },
+        _ => None,
+    };
     let options = ServerOptions {
         id: args.id,
         members,
@@ -307,6 +344,8 @@ fn run_server(args: ServerArgs) -> ExitCode {
         max_memory: args.maxmemory,
         metrics_addr: args.metrics_addr.clone(),
         protected_mode: args.protected_mode == "yes",
+        cluster_secret: cluster_secret.map(String::into_bytes),
+        tls,
     };
     let threads = args.threads as usize;
     // One thread: the current-thread scheduler, where a task waking another is a queue
@@ -444,6 +483,12 @@ fn run_client(args: ClientArgs) -> ExitCode {
     client.set_patience(Duration::from_secs(args.timeout));
     let password = args.password.clone().or_else(|| std::env::var("REDISCLI_AUTH").ok());
     client.set_password(password, &args.user);
+    if let Some(ca) = &args.tls_ca {
+        match raft_runtime::tls::client_config(ca) {
+            Ok(config) => client.set_tls(Some(config)),
+            Err(error) => return fail(BAD_INPUT, format!("--tls-ca {error}")),
+        }
+    }
     report_waiting(&mut client);
     if !args.command.is_empty() {
         let words: Vec<Vec<u8>> = args.command.iter().map(|word| word.as_bytes().to_vec()).collect();

@@ -1,7 +1,8 @@
 //! Access control on real processes: with `--requirepass` every data and admin command
 //! gets `-NOAUTH` until the client authenticates, a wrong password `-WRONGPASS`; with
 //! an admin password only `admin` changes the cluster; `kv client` authenticates; and
-//! protected mode refuses to listen beyond loopback without a password.
+//! protected mode refuses to listen beyond loopback without a password and a cluster
+//! secret.
 
 mod support;
 
@@ -141,6 +142,17 @@ fn protected_mode_refuses_to_listen_beyond_loopback_without_a_password() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("protected mode") && stderr.contains("--requirepass"), "{stderr}");
+    // A password is not enough: peers must prove a cluster secret too.
+    let output = Command::new(env!("CARGO_BIN_EXE_kv"))
+        .args(["server", "--id", "1", "--node", &format!("127.0.0.1:{port}:1"), "--requirepass", "s3cret"])
+        .args(["--listen", &format!("0.0.0.0:{port}"), "--data-dir"])
+        .arg(dir.0.join("node-1"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no cluster secret") && stderr.contains("--cluster-secret-file"), "{stderr}");
+    assert!(!dir.0.join("node-1").exists(), "protected mode touched the data directory");
     // An empty password file is refused by name.
     let empty = dir.0.join("empty-password");
     std::fs::write(&empty, "\n").unwrap();

@@ -6,7 +6,6 @@
 mod support;
 
 use kv_server::client::{read_value, Value};
-use kv_server::server::transport::handshake;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
@@ -23,6 +22,12 @@ fn connect(port: u16) -> TcpStream {
 fn send_and_read_to_close(port: u16, bytes: &[u8]) -> Vec<u8> {
     let mut stream = connect(port);
     let _ = stream.write_all(bytes);
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    reply
+}
+
+fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
     reply
@@ -115,9 +120,20 @@ fn a_server_survives_garbage_from_clients_and_peers() {
         matches!(read_value(&mut reader).unwrap(), Value::Error(text) if text.starts_with("ERR unknown command"))
     );
     assert_eq!(read_value(&mut reader).unwrap(), Value::Simple("PONG".into()));
-    send_and_read_to_close(port, &handshake(99, 1));
-    send_and_read_to_close(port, &handshake(2, 7));
-    assert_eq!(info_number(port, "peer_connections_refused"), refused_before + 2);
+    // A node that does not exist (it passes the handshake: this cluster has no secret),
+    // a hello to the wrong node, and a hello that never answers the challenge.
+    let (mut unknown, proved) = support::dial_as_peer(port, 99, 1, b"");
+    assert!(proved);
+    assert!(read_to_close(&mut unknown).is_empty());
+    let (mut misaddressed, _) = support::dial_as_peer(port, 2, 7, b"");
+    assert!(read_to_close(&mut misaddressed).is_empty());
+    let hello = raft_runtime::peer_auth::Hello { from: 2, to: 1, nonce: [0; 16] };
+    let mut silent = connect(port);
+    silent.write_all(&hello.encode()).unwrap();
+    silent.shutdown(std::net::Shutdown::Write).unwrap();
+    let challenge = read_to_close(&mut silent);
+    assert_eq!(challenge.len(), raft_runtime::peer_auth::CHALLENGE_BYTES);
+    assert_eq!(info_number(port, "peer_connections_refused"), refused_before + 3);
     alive(&mut cluster);
     let memory_after = resident_kib(pid);
     assert!(
@@ -164,7 +180,10 @@ fn frames_a_peer_must_not_send_close_the_link_and_are_counted() {
         },
     ];
     for (number, frame) in frames.iter().enumerate() {
-        let reply = send_and_read_to_close(port, &[&handshake(2, 1)[..], frame].concat());
+        let (mut stream, proved) = support::dial_as_peer(port, 2, 1, b"");
+        assert!(proved, "frame {number}: the handshake failed");
+        stream.write_all(frame).unwrap();
+        let reply = read_to_close(&mut stream);
         assert!(reply.is_empty(), "frame {number}: {reply:?}");
         assert_eq!(info_number(port, "peer_frames_rejected"), number as u64 + 1, "frame {number}");
     }
@@ -185,7 +204,13 @@ fn kv(arguments: &[&str]) -> (i32, String) {
 fn bad_flags_and_damaged_data_get_a_message_and_exit_2() {
     let dir = TestDir::new("bad-flags");
     let data = dir.0.join("data").display().to_string();
-    let cases: [(&[&str], &str); 6] = [
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    let (cert, key, ca) = (
+        tls.join("node.pem").display().to_string(),
+        tls.join("node-key.pem").display().to_string(),
+        tls.join("ca.pem").display().to_string(),
+    );
+    let cases: [(&[&str], &str); 10] = [
         (&["server", "--id", "1", "--data-dir", &data], "no nodes given"),
         (
             &["server", "--id", "4", "--node", "127.0.0.1:1:1", "--data-dir", &data],
@@ -208,6 +233,61 @@ fn bad_flags_and_damaged_data_get_a_message_and_exit_2() {
         ),
         (&["server", "--id", "1", "--config", "/nonexistent.json", "--data-dir", &data], "/nonexistent.json"),
         (&["cluster", "--nodes", "12"], "1 to 9 nodes"),
+        // TLS needs its three files, each of the right kind.
+        (
+            &["server", "--id", "1", "--node", "127.0.0.1:1:1", "--data-dir", &data, "--tls-cert", &cert],
+            "--tls-key",
+        ),
+        (
+            &[
+                "server",
+                "--id",
+                "1",
+                "--node",
+                "127.0.0.1:1:1",
+                "--data-dir",
+                &data,
+                "--tls-cert",
+                &key,
+                "--tls-key",
+                &key,
+                "--tls-ca",
+                &ca,
+            ],
+            "no certificate in it",
+        ),
+        (
+            &[
+                "server",
+                "--id",
+                "1",
+                "--node",
+                "127.0.0.1:1:1",
+                "--data-dir",
+                &data,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &cert,
+                "--tls-ca",
+                &ca,
+            ],
+            "--tls-key",
+        ),
+        (
+            &[
+                "server",
+                "--id",
+                "1",
+                "--node",
+                "127.0.0.1:1:1",
+                "--data-dir",
+                &data,
+                "--cluster-secret-file",
+                "/nonexistent-secret",
+            ],
+            "/nonexistent-secret",
+        ),
     ];
     for (arguments, expected) in cases {
         let (code, text) = kv(arguments);

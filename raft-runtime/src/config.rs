@@ -1,5 +1,7 @@
 //! How a node runs: [`NodeConfig`].
 
+use crate::peer_auth::ClusterSecret;
+use crate::tls::Tls;
 use raft_core::NodeId;
 use raft_host::Misbehaviour;
 use raft_storage::StorageOptions;
@@ -47,6 +49,11 @@ pub struct NodeConfig {
     pub joining: bool,
     /// The largest command a client may propose (`raft_core::Config::max_command_bytes`).
     pub max_command_bytes: u64,
+    /// The secret every member proves when a link opens ([`crate::peer_auth`]); the
+    /// empty one by default, which only nodes without a secret share.
+    pub cluster_secret: ClusterSecret,
+    /// TLS on the peer links (and on the node's own peer listener), if set.
+    pub tls: Option<Tls>,
 }
 
 impl NodeConfig {
@@ -65,6 +72,8 @@ impl NodeConfig {
             slow_sync: Duration::ZERO,
             joining: false,
             max_command_bytes: raft_core::Config::new(1, vec![1]).max_command_bytes,
+            cluster_secret: ClusterSecret::none(),
+            tls: None,
         }
     }
 }

@@ -1,20 +1,16 @@
 //! [`Handle`]: what the rest of a program holds to talk to a running node. It clones
 //! cheaply; every clone reaches the same node loop.
 
-use crate::transport::{LinkCounters, Transport, HANDSHAKE_BYTES, PEER_MAGIC};
+use crate::peer_auth::ClusterSecret;
+use crate::tls::BoxedStream;
+use crate::transport::{accept_handshake, AcceptFailure, LinkCounters, Transport, HANDSHAKE_TIMEOUT};
 use crate::NodeDriver;
 use raft_core::{NodeId, Role, Term};
 use raft_host::{Answer, Request, StateMachine};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// How long a peer has to complete its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the node is now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) addresses: Mutex<BTreeMap<NodeId, String>>,
     /// What the disk thread measured.
     pub(crate) disk_stats: Arc<crate::stats::DiskStats>,
+    /// What a peer that dials this node must prove.
+    pub(crate) secret: ClusterSecret,
 }
 
 /// A running node's handle (see the module docs).
@@ -140,32 +138,38 @@ impl<M: StateMachine> Handle<M> {
         &self.shared.counters
     }
 
-    /// Takes a connection a peer dialled (with [`crate::PeerListener::Caller`]): reads
-    /// its handshake and hands it to the link for that peer; a connection that does not
-    /// open with a valid handshake to this node within 5 s is closed and counted.
-    pub async fn accept_peer(&self, stream: TcpStream) {
+    /// Takes a connection a peer dialled (with [`crate::PeerListener::Caller`], after
+    /// TLS if the node has it): runs the accepter's half of the handshake and hands the
+    /// connection to the link for that peer. A connection that does not open with a
+    /// hello to this node, or does not prove the cluster secret, within 5 s is closed
+    /// and counted (`connections_refused`).
+    pub async fn accept_peer(&self, stream: BoxedStream) {
         self.shared.accept_peer(stream).await;
     }
 }
 
 impl Shared {
     /// See [`Handle::accept_peer`].
-    pub(crate) async fn accept_peer(&self, stream: TcpStream) {
-        match read_handshake(stream, self.id).await {
-            Some((from, stream)) => self.transport.accept(from, stream),
-            None => {
-                tracing::warn!("a connection that opened with no valid peer handshake; closed");
+    pub(crate) async fn accept_peer(&self, mut stream: BoxedStream) {
+        let outcome =
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_handshake(&mut stream, &self.secret, self.id))
+                .await
+                .unwrap_or(Err(AcceptFailure::NoHello));
+        match outcome {
+            Ok(from) => self.transport.accept(from, stream),
+            Err(failure) => {
+                match failure {
+                    AcceptFailure::NoHello => tracing::warn!("a peer connection with no hello; closed"),
+                    AcceptFailure::Misaddressed => {
+                        tracing::warn!("a peer hello not from another node to this one; closed")
+                    }
+                    AcceptFailure::WrongSecret(from) => tracing::warn!(
+                        claimed = from,
+                        "a connection claiming to be node {from} did not prove the cluster secret; closed"
+                    ),
+                }
                 self.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-}
-
-/// The dialer's id if `stream` opens with a valid handshake addressed to `id`.
-pub async fn read_handshake(mut stream: TcpStream, id: NodeId) -> Option<(NodeId, TcpStream)> {
-    let mut handshake = [0u8; HANDSHAKE_BYTES];
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut handshake)).await.ok()?.ok()?;
-    let from = u64::from_le_bytes(handshake[8..16].try_into().expect("8 bytes"));
-    let to = u64::from_le_bytes(handshake[16..24].try_into().expect("8 bytes"));
-    (handshake[..8] == PEER_MAGIC && to == id && from != id).then_some((from, stream))
 }

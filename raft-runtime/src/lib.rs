@@ -17,6 +17,9 @@
 //!   covers every write issued while the previous one ran (group commit).
 //! - [`transport`]: one TCP link per pair of nodes, carrying the core's messages as
 //!   length-prefixed frames, with a handshake, reconnection and bounded queues.
+//! - [`peer_auth`]: the handshake's bytes: each side proves the cluster secret with a
+//!   challenge and an HMAC; the secret never crosses the wire.
+//! - [`tls`]: rustls on the links (and on a caller's shared port), from PEM files.
 //!
 //! A program that shares its port between peers and its own clients (as `kv-server`
 //! does for Redis clients) sets [`PeerListener::Caller`] and hands peer connections to
@@ -30,12 +33,16 @@ mod handle;
 mod leadership;
 mod node;
 mod node_loop;
+pub mod peer_auth;
 pub mod stats;
+pub mod tls;
 pub mod transport;
 
 pub use config::{NodeConfig, PeerListener};
 /// The driver a node runs: its snapshots are files in its data directory.
 pub type NodeDriver<M> = raft_host::Driver<M, raft_storage::SnapshotFiles<raft_storage::StdFs>>;
-pub use handle::{read_handshake, Handle, Look, Reply, Status};
+pub use handle::{Handle, Look, Reply, Status};
 pub use node::{AddressBook, Node, Recovered};
+pub use peer_auth::ClusterSecret;
 pub use raft_core::Role;
+pub use tls::{BoxedStream, Tls};

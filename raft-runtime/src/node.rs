@@ -6,12 +6,14 @@ use crate::config::{NodeConfig, PeerListener};
 use crate::disk;
 use crate::handle::{Handle, Shared, Status};
 use crate::node_loop::{Inputs, NodeLoop};
-use crate::transport::{LinkCounters, Transport};
+use crate::tls::{BoxedStream, Tls};
+use crate::transport::{LinkCounters, Security, Transport, HANDSHAKE_TIMEOUT};
 use crate::NodeDriver;
 use raft_core::{Config, NodeId, Term};
 use raft_host::{Answer, Driver, DriverConfig, Request, StateMachine};
 use raft_storage::{SnapshotFiles, StdFs, Storage};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -121,7 +123,9 @@ where
 
         let counters = Arc::new(LinkCounters::default());
         let (peer_messages, peer_messages_rx) = mpsc::channel(INBOX_CAPACITY);
-        let transport = Transport::new(config.id, counters.clone(), peer_messages, max_message_bytes);
+        let security = Security { secret: config.cluster_secret.clone(), tls: config.tls.clone() };
+        let transport =
+            Transport::new(config.id, counters.clone(), peer_messages, max_message_bytes, security);
         let disk_stats = Arc::new(crate::stats::DiskStats::default());
         let shared = Arc::new(Shared {
             id: config.id,
@@ -129,6 +133,7 @@ where
             counters,
             addresses: Mutex::new(BTreeMap::new()),
             disk_stats: disk_stats.clone(),
+            secret: config.cluster_secret.clone(),
         });
         let (disk, disk_rx) = std_mpsc::channel();
         let (disk_events, disk_events_rx) = mpsc::unbounded_channel();
@@ -161,7 +166,7 @@ where
             node_span,
         ))];
         if let Some(listener) = listener {
-            tasks.push(tokio::spawn(accept_peers(listener, handle.shared.clone())));
+            tasks.push(tokio::spawn(accept_peers(listener, handle.shared.clone(), config.tls.clone())));
         }
         Ok(Node {
             handle,
@@ -280,8 +285,9 @@ fn random_seed(id: NodeId) -> u64 {
     hasher.finish()
 }
 
-/// Accepts the connections peers dial and hands them to the links.
-async fn accept_peers(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts the connections peers dial (opening TLS if the node has it) and hands them
+/// to the links.
+async fn accept_peers(listener: TcpListener, shared: Arc<Shared>, tls: Option<Tls>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of file descriptors, say: wait a little rather than spin.
@@ -290,6 +296,20 @@ async fn accept_peers(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        tokio::spawn(async move { shared.accept_peer(stream).await });
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let stream: BoxedStream = match tls {
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    _ => {
+                        tracing::warn!("a peer connection that did not complete TLS; closed");
+                        shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                },
+                None => Box::new(stream),
+            };
+            shared.accept_peer(stream).await
+        });
     }
 }

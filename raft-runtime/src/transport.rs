@@ -2,8 +2,10 @@
 //! ways as length-prefixed frames.
 //!
 //! - The node with the lower id dials; the other waits for it. A dialer reconnects with
-//!   backoff (50 ms doubling to 1 s). A connection opens with a handshake,
-//!   [`PEER_MAGIC`] then the dialer's id and the id it expects to reach (u64 LE each).
+//!   backoff (50 ms doubling to 1 s). A connection opens with TLS when the node has it,
+//!   then the handshake of [`crate::peer_auth`]: the dialer's id and the id it wants,
+//!   and each side's proof that it knows the cluster secret. A side that fails it is
+//!   closed and counted (`connections_refused`).
 //! - A frame is `[length: u32 LE][raft_core::encode_message bytes]`. A frame longer than
 //!   the core's decode limit, one that does not decode, or a message not from the peer
 //!   or not to this node closes the connection and is counted; the node serves on.
@@ -11,23 +13,27 @@
 //!   not connected, frames are dropped (and counted): Raft retransmits what matters, and
 //!   a queue that never blocks keeps one slow peer from stalling the node.
 
+use crate::peer_auth::{self, ClusterSecret, Hello, CHALLENGE_BYTES, HELLO_BYTES, PROOF_BYTES};
+use crate::tls::{BoxedStream, Tls};
 use raft_core::{decode_message_within, encode_message, Message, NodeId};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+
+pub use crate::peer_auth::PEER_MAGIC;
 
 /// What the links count (for a server's INFO).
 #[derive(Debug, Default)]
 pub struct LinkCounters {
     /// Frames from peers that were oversized, did not decode, or were misaddressed.
     pub frames_rejected: AtomicU64,
-    /// Connections that claimed to be a peer's but had no valid handshake, or came from
-    /// a node this one does not know.
+    /// Connections that claimed to be a peer's but had no valid handshake (a wrong or
+    /// missing cluster secret among them) or came from a node this one does not know,
+    /// and peers this node dialed that could not prove the secret or whose TLS failed.
     pub connections_refused: AtomicU64,
     /// Messages dropped: a full queue or no connection.
     pub sends_dropped: AtomicU64,
@@ -39,30 +45,96 @@ struct Context {
     counters: Arc<LinkCounters>,
     delivered: mpsc::Sender<Message>,
     max_message_bytes: usize,
+    secret: ClusterSecret,
+    tls: Option<Tls>,
 }
 
-/// The first bytes of a peer connection. The leading zero byte cannot start a RESP
-/// request, so one port serves peers and clients.
-pub const PEER_MAGIC: [u8; 8] = *b"\0KVRAFT1";
-/// Bytes of the handshake: magic, the dialer's id, the id it wants.
-pub const HANDSHAKE_BYTES: usize = 24;
 /// Frames waiting for one peer before new ones are dropped.
 const QUEUE_FRAMES: usize = 4096;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How long a peer has for its whole handshake (TCP, TLS and the secret's proof).
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The handshake a dialer sends.
-pub fn handshake(from: NodeId, to: NodeId) -> [u8; HANDSHAKE_BYTES] {
-    let mut bytes = [0; HANDSHAKE_BYTES];
-    bytes[..8].copy_from_slice(&PEER_MAGIC);
-    bytes[8..16].copy_from_slice(&from.to_le_bytes());
-    bytes[16..24].copy_from_slice(&to.to_le_bytes());
-    bytes
+/// How the links secure a connection: the cluster secret every member proves, and TLS
+/// if the node has it.
+#[derive(Clone, Debug)]
+pub struct Security {
+    /// The cluster's shared secret ([`ClusterSecret::none`] if it has none).
+    pub secret: ClusterSecret,
+    /// TLS on every link, if set.
+    pub tls: Option<Tls>,
+}
+
+/// Why a dialed connection did not open.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DialFailure {
+    /// The connection failed or timed out.
+    Io,
+    /// The node at the other end did not prove the cluster secret.
+    Refused,
+    /// TLS failed: a certificate not signed by a trusted authority or not naming the
+    /// peer's host, or a peer without TLS.
+    Tls(String),
+}
+
+/// The dialer's half of the handshake on `stream`: hello, check the accepter's
+/// challenge, prove the secret.
+pub async fn dial_handshake(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    secret: &ClusterSecret,
+    from: NodeId,
+    to: NodeId,
+) -> Result<(), DialFailure> {
+    let hello = Hello { from, to, nonce: peer_auth::nonce() };
+    stream.write_all(&hello.encode()).await.map_err(|_| DialFailure::Io)?;
+    stream.flush().await.map_err(|_| DialFailure::Io)?;
+    let mut challenge = [0; CHALLENGE_BYTES];
+    stream.read_exact(&mut challenge).await.map_err(|_| DialFailure::Io)?;
+    let proof = peer_auth::answer(secret, &hello, &challenge).ok_or(DialFailure::Refused)?;
+    stream.write_all(&proof).await.map_err(|_| DialFailure::Io)?;
+    stream.flush().await.map_err(|_| DialFailure::Io)
+}
+
+/// Why an accepted connection was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AcceptFailure {
+    /// It closed, stalled, or did not open with a hello.
+    NoHello,
+    /// Its hello was not from another node to this one.
+    Misaddressed,
+    /// It did not prove the cluster secret (it claimed to be this node).
+    WrongSecret(NodeId),
+}
+
+/// The accepter's half of the handshake on `stream` for node `id`: read the hello,
+/// challenge it, check the proof. The dialer's id once it has proved the secret.
+pub async fn accept_handshake(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    secret: &ClusterSecret,
+    id: NodeId,
+) -> Result<NodeId, AcceptFailure> {
+    let mut hello = [0; HELLO_BYTES];
+    stream.read_exact(&mut hello).await.map_err(|_| AcceptFailure::NoHello)?;
+    let hello = Hello::decode(&hello).ok_or(AcceptFailure::NoHello)?;
+    if hello.to != id || hello.from == id {
+        return Err(AcceptFailure::Misaddressed);
+    }
+    let nonce = peer_auth::nonce();
+    let challenge = peer_auth::challenge(secret, &hello, nonce);
+    stream.write_all(&challenge).await.map_err(|_| AcceptFailure::NoHello)?;
+    stream.flush().await.map_err(|_| AcceptFailure::NoHello)?;
+    let mut proof = [0; PROOF_BYTES];
+    stream.read_exact(&mut proof).await.map_err(|_| AcceptFailure::WrongSecret(hello.from))?;
+    if !peer_auth::check_proof(secret, &hello, &nonce, &proof) {
+        return Err(AcceptFailure::WrongSecret(hello.from));
+    }
+    Ok(hello.from)
 }
 
 struct Link {
     queue: mpsc::Sender<Vec<u8>>,
-    accepted: mpsc::Sender<TcpStream>,
+    accepted: mpsc::Sender<BoxedStream>,
     address: watch::Sender<String>,
 }
 
@@ -82,8 +154,10 @@ impl Transport {
         counters: Arc<LinkCounters>,
         delivered: mpsc::Sender<Message>,
         max_message_bytes: usize,
+        security: Security,
     ) -> Arc<Transport> {
-        let shared = Arc::new(Context { id, counters, delivered, max_message_bytes });
+        let Security { secret, tls } = security;
+        let shared = Arc::new(Context { id, counters, delivered, max_message_bytes, secret, tls });
         Arc::new(Transport { shared, links: Mutex::new(BTreeMap::new()) })
     }
 
@@ -139,8 +213,8 @@ impl Transport {
         }
     }
 
-    /// Hands a connection a peer dialed (handshake read) to that peer's link.
-    pub fn accept(&self, peer: NodeId, stream: TcpStream) {
+    /// Hands a connection a peer dialed (its handshake passed) to that peer's link.
+    pub fn accept(&self, peer: NodeId, stream: BoxedStream) {
         let links = self.links.lock().expect("transport lock");
         match links.get(&peer) {
             Some(link) => {
@@ -159,7 +233,7 @@ struct LinkRun {
     peer: NodeId,
     address: watch::Receiver<String>,
     queue: mpsc::Receiver<Vec<u8>>,
-    accepted: mpsc::Receiver<TcpStream>,
+    accepted: mpsc::Receiver<BoxedStream>,
 }
 
 impl LinkRun {
@@ -186,21 +260,31 @@ impl LinkRun {
     }
 
     /// Connects (or takes a connection the peer dialed); `None` once the node stops.
-    async fn dial(&mut self, backoff: &mut Duration) -> Option<TcpStream> {
+    async fn dial(&mut self, backoff: &mut Duration) -> Option<BoxedStream> {
         loop {
             self.drop_queued();
             let address = self.address.borrow().clone();
-            let attempt = async {
-                let mut stream =
-                    tokio::time::timeout(BACKOFF_MAX, TcpStream::connect(&address)).await.ok()?.ok()?;
-                stream.set_nodelay(true).ok()?;
-                stream.write_all(&handshake(self.shared.id, self.peer)).await.ok()?;
-                Some(stream)
-            };
+            let attempt = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(&self.shared, self.peer, &address));
             tokio::select! {
-                stream = attempt => if let Some(stream) = stream {
-                    tracing::debug!(peer = self.peer, %address, "dialed");
-                    return Some(stream);
+                opened = attempt => match opened {
+                    Ok(Ok(stream)) => {
+                        tracing::debug!(peer = self.peer, %address, "dialed");
+                        return Some(stream);
+                    }
+                    Ok(Err(DialFailure::Refused)) => {
+                        tracing::warn!(
+                            peer = self.peer,
+                            %address,
+                            "node {} at {address} did not prove the cluster secret; closed",
+                            self.peer
+                        );
+                        self.shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Err(DialFailure::Tls(error))) => {
+                        tracing::warn!(peer = self.peer, %address, "TLS with node {} failed: {error}", self.peer);
+                        self.shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Err(DialFailure::Io)) | Err(_) => {}
                 },
                 stream = self.accepted.recv() => return stream,
             }
@@ -222,7 +306,7 @@ impl LinkRun {
     }
 
     /// Waits for the peer to dial, dropping frames meanwhile.
-    async fn wait_for_peer(&mut self) -> Option<TcpStream> {
+    async fn wait_for_peer(&mut self) -> Option<BoxedStream> {
         loop {
             tokio::select! {
                 stream = self.accepted.recv() => return stream,
@@ -236,8 +320,8 @@ impl LinkRun {
 
     /// Carries frames both ways until the connection fails (`None`) or the peer dials
     /// a new one (`Some`, which replaces it).
-    async fn serve(&mut self, stream: TcpStream) -> Option<TcpStream> {
-        let (read_half, write_half) = stream.into_split();
+    async fn serve(&mut self, stream: BoxedStream) -> Option<BoxedStream> {
+        let (read_half, write_half) = tokio::io::split(stream);
         let mut reader = tokio::spawn(read_frames(self.shared.clone(), self.peer, read_half));
         let mut writer = BufWriter::with_capacity(64 << 10, write_half);
         let outcome = loop {
@@ -269,17 +353,38 @@ impl LinkRun {
     }
 }
 
-async fn write_frame(
-    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-    frame: &[u8],
-) -> std::io::Result<()> {
+/// Connects to `peer` at `address`, opens TLS if the node has it, and proves the secret.
+async fn open(shared: &Context, peer: NodeId, address: &str) -> Result<BoxedStream, DialFailure> {
+    let stream = tokio::time::timeout(BACKOFF_MAX, TcpStream::connect(address))
+        .await
+        .map_err(|_| DialFailure::Io)?
+        .map_err(|_| DialFailure::Io)?;
+    stream.set_nodelay(true).map_err(|_| DialFailure::Io)?;
+    let mut stream: BoxedStream = match &shared.tls {
+        Some(tls) => tls.connect(address, stream).await.map_err(|error| {
+            // rustls's own errors (a certificate refused, a peer not speaking TLS) are
+            // the peer's fault; a reset mid-handshake is the network's.
+            let refused = error.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+            if refused {
+                DialFailure::Tls(error.to_string())
+            } else {
+                DialFailure::Io
+            }
+        })?,
+        None => Box::new(stream),
+    };
+    dial_handshake(&mut stream, &shared.secret, shared.id, peer).await?;
+    Ok(stream)
+}
+
+async fn write_frame(writer: &mut BufWriter<WriteHalf<BoxedStream>>, frame: &[u8]) -> std::io::Result<()> {
     writer.write_all(&(frame.len() as u32).to_le_bytes()).await?;
     writer.write_all(frame).await
 }
 
 /// Reads frames from `peer` and hands their messages to the node, until the
 /// connection ends or carries something that is not a message from `peer` to us.
-async fn read_frames(shared: Arc<Context>, peer: NodeId, read_half: OwnedReadHalf) {
+async fn read_frames(shared: Arc<Context>, peer: NodeId, read_half: ReadHalf<BoxedStream>) {
     let mut reader = tokio::io::BufReader::with_capacity(64 << 10, read_half);
     let mut frame = Vec::new();
     loop {

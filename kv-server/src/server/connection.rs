@@ -18,8 +18,7 @@ use raft_host::{Answer, Request};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// Bytes read from the socket at a time.
@@ -36,9 +35,10 @@ struct Link<'a> {
     submitted: BTreeMap<SessionRequestId, Submitted>,
 }
 
-/// Serves one client until it quits, disconnects or breaks the protocol.
-pub(crate) async fn serve(stream: TcpStream, shared: &Arc<Shared>) {
-    let (mut reader, mut writer) = stream.into_split();
+/// Serves one client (over TCP, or TLS over it) until it quits, disconnects or breaks
+/// the protocol.
+pub(crate) async fn serve(stream: impl AsyncRead + AsyncWrite + Unpin, shared: &Arc<Shared>) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let (answers, mut answered) = mpsc::unbounded_channel();
     let mut link = Link { shared, answers, submitted: BTreeMap::new() };
     let mut session = RespSession::with_access(shared.limits, shared.access.clone());

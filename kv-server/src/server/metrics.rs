@@ -213,6 +213,13 @@ fn render(status: &NodeStatus, shared: &Shared) -> String {
     );
     metric(
         &mut text,
+        "kv_tls_handshakes_failed_total",
+        "counter",
+        "Connections closed for not completing TLS.",
+        &single(counter(&stats.tls_handshakes_failed)),
+    );
+    metric(
+        &mut text,
         "kv_commands_total",
         "counter",
         "Client commands received.",
@@ -272,7 +279,7 @@ fn render(status: &NodeStatus, shared: &Shared) -> String {
         &mut text,
         "raft_peer_connections_refused_total",
         "counter",
-        "Connections with no valid peer handshake.",
+        "Peer connections refused: no valid hello, a wrong cluster secret, an unknown node.",
         &single(counter(&links.connections_refused)),
     );
     let disk = shared.node.disk_stats();

@@ -70,8 +70,13 @@ pub struct ServerOptions {
     pub max_memory: u64,
     /// Serve Prometheus metrics here (`GET /metrics`), if given.
     pub metrics_addr: Option<String>,
-    /// Refuse to listen beyond loopback without a password (Redis's protected mode).
+    /// Refuse to listen beyond loopback without a password and a cluster secret
+    /// (Redis's protected mode).
     pub protected_mode: bool,
+    /// The secret peers prove to each other (`--cluster-secret`); `None`: none.
+    pub cluster_secret: Option<Vec<u8>>,
+    /// TLS for clients and peers on the node's port (`--tls-cert/--tls-key/--tls-ca`).
+    pub tls: Option<raft_runtime::Tls>,
 }
 
 /// Where the node loop sends what a connection asked for: the connection's channel, and
@@ -121,6 +126,9 @@ pub(crate) struct Stats {
     pub(crate) command_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
     /// Client connections closed for breaking RESP.
     pub(crate) client_protocol_errors: AtomicU64,
+    /// Connections closed because they did not complete TLS (a plain-text client on a
+    /// TLS port, a certificate the client refused, a stall).
+    pub(crate) tls_handshakes_failed: AtomicU64,
 }
 
 /// What the connections share.
@@ -240,10 +248,17 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
         )));
     };
     let listen = options.listen.clone().unwrap_or(own_address);
-    if options.protected_mode && options.access.default_password.is_none() && !is_loopback(&listen) {
-        return Err(refused(format!(
-            "protected mode: refusing to listen on {listen}, beyond loopback, with no password: anyone who reaches it could read, write and reconfigure the cluster. Set a password (--requirepass-file FILE, or --requirepass), listen on 127.0.0.1 (--listen 127.0.0.1:PORT), or, on a network you trust, pass --protected-mode no"
-        )));
+    if options.protected_mode && !is_loopback(&listen) {
+        if options.access.default_password.is_none() {
+            return Err(refused(format!(
+                "protected mode: refusing to listen on {listen}, beyond loopback, with no password: anyone who reaches it could read, write and reconfigure the cluster. Set a password (--requirepass-file FILE, or --requirepass), listen on 127.0.0.1 (--listen 127.0.0.1:PORT), or, on a network you trust, pass --protected-mode no"
+            )));
+        }
+        if options.cluster_secret.is_none() {
+            return Err(refused(format!(
+                "protected mode: refusing to listen on {listen}, beyond loopback, with no cluster secret: anyone who reaches it could pose as a peer and overwrite the log. Give every node the same secret (--cluster-secret-file FILE, or --cluster-secret), listen on 127.0.0.1 (--listen 127.0.0.1:PORT), or, on a network you trust, pass --protected-mode no"
+            )));
+        }
     }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -265,6 +280,10 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     config.misbehaviour = options.misbehaviour;
     config.slow_sync = options.slow_sync;
     config.joining = options.joining;
+    if let Some(secret) = &options.cluster_secret {
+        config.cluster_secret = raft_runtime::ClusterSecret::new(secret);
+    }
+    config.tls = options.tls.clone();
     // The core takes any command the protocol lets through: two values and the rest.
     config.max_command_bytes = kv::resp::Limits::for_values(options.max_value_bytes).max_command_bytes as u64;
     let mut node = Node::start_with_address_book(
@@ -298,7 +317,7 @@ pub async fn run(options: ServerOptions) -> Result<(), ServerError> {
     });
     let sampler = tokio::spawn(sample_commands(shared.clone()));
     let metrics = metrics_listener.map(|listener| tokio::spawn(metrics::serve(listener, shared.clone())));
-    let accept = tokio::spawn(listener::accept_loop(listener, shared));
+    let accept = tokio::spawn(listener::accept_loop(listener, shared, options.tls.clone()));
     let outcome = tokio::select! {
         _ = wait_for_signal() => Ok(()),
         stopped = node.stopped() => stopped,

@@ -244,13 +244,14 @@ pub(crate) fn info_text(status: &NodeStatus, shared: &Shared, sections: InfoSect
     section("Stats", InfoSections::STATS, &|text| {
         let _ = write!(
             text,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nidle_clients_closed:{}\r\nclient_protocol_errors:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\nexpired_keys:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nidle_clients_closed:{}\r\nclient_protocol_errors:{}\r\ntls_handshakes_failed:{}\r\npeer_frames_rejected:{}\r\npeer_connections_refused:{}\r\nsends_dropped:{}\r\nexpired_keys:{}\r\n",
             stats.total_connections_received.load(Ordering::Relaxed),
             stats.total_commands_processed.load(Ordering::Relaxed),
             operations_per_second(stats),
             stats.rejected_connections.load(Ordering::Relaxed),
             stats.idle_clients_closed.load(Ordering::Relaxed),
             stats.client_protocol_errors.load(Ordering::Relaxed),
+            stats.tls_handshakes_failed.load(Ordering::Relaxed),
             links.frames_rejected.load(Ordering::Relaxed),
             links.connections_refused.load(Ordering::Relaxed),
             links.sends_dropped.load(Ordering::Relaxed),

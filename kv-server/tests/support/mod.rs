@@ -152,6 +152,8 @@ pub struct Cluster {
     /// The admin password (or else the client password) the servers were given, which
     /// the harness's own status queries authenticate with.
     pub password: Option<String>,
+    /// TLS for the harness's own queries, when the servers were given `--tls-ca`.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Cluster {
@@ -208,7 +210,9 @@ impl Cluster {
                 .cloned()
         };
         let password = flag("--admin-password").or_else(|| flag("--requirepass"));
-        Cluster { nodes, proxies, dir, password }
+        let tls =
+            flag("--tls-ca").map(|ca| raft_runtime::tls::client_config(std::path::Path::new(&ca)).unwrap());
+        Cluster { nodes, proxies, dir, password, tls }
     }
 
     /// Starts node `nodes.len() + 1` with `--join`, listing every node so far and
@@ -281,7 +285,7 @@ impl Cluster {
         while Instant::now() < deadline {
             let mut votes = std::collections::BTreeMap::new();
             for node in self.nodes.iter().filter(|node| node.is_running() && !node.paused) {
-                if let Some(info) = raft_info_as(node.port, self.password.as_deref()) {
+                if let Some(info) = raft_info_with(node.port, self.password.as_deref(), self.tls.as_ref()) {
                     if let Some(leader) =
                         info_field(&info, "leader").and_then(|leader| leader.parse::<u64>().ok())
                     {
@@ -309,6 +313,30 @@ impl Drop for Cluster {
     }
 }
 
+/// Plays node `from` dialing node `to` at `port` with the cluster secret `secret`:
+/// sends the hello, checks the node's challenge, answers it. The connection, and
+/// whether the node proved the same secret (if not, a random proof was sent instead,
+/// as a dialer guessing would).
+pub fn dial_as_peer(port: u16, from: u64, to: u64, secret: &[u8]) -> (TcpStream, bool) {
+    use raft_runtime::peer_auth::{self, ClusterSecret, Hello, CHALLENGE_BYTES};
+    use std::io::Read;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let hello = Hello { from, to, nonce: peer_auth::nonce() };
+    stream.write_all(&hello.encode()).unwrap();
+    let mut challenge = [0; CHALLENGE_BYTES];
+    if stream.read_exact(&mut challenge).is_err() {
+        return (stream, false);
+    }
+    let secret = ClusterSecret::new(secret);
+    let (proof, proved) = match peer_auth::answer(&secret, &hello, &challenge) {
+        Some(proof) => (proof, true),
+        None => ([peer_auth::nonce(), peer_auth::nonce()].concat().try_into().unwrap(), false),
+    };
+    let _ = stream.write_all(&proof);
+    (stream, proved)
+}
+
 /// One command on a fresh connection to `port`, with a short timeout.
 pub fn command(port: u16, arguments: &[&str]) -> std::io::Result<Value> {
     let stream = TcpStream::connect(("127.0.0.1", port))?;
@@ -322,20 +350,30 @@ pub fn command(port: u16, arguments: &[&str]) -> std::io::Result<Value> {
 /// One command on a fresh connection to `port`, after `AUTH admin password` (or
 /// `AUTH password` when that fails) if a password is given.
 pub fn command_as(port: u16, password: Option<&str>, arguments: &[&str]) -> std::io::Result<Value> {
-    let Some(password) = password else {
-        return command(port, arguments);
-    };
-    let stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut writer = stream.try_clone()?;
+    command_with(port, password, None, arguments)
+}
+
+/// [`command_as`] over TLS when `tls` is given.
+pub fn command_with(
+    port: u16,
+    password: Option<&str>,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    arguments: &[&str],
+) -> std::io::Result<Value> {
+    let stream = kv_server::client::connect(&format!("127.0.0.1:{port}"), tls, Duration::from_secs(2))?;
     let mut reader = BufReader::new(stream);
-    writer.write_all(&kv_server::client::encode_command(&[b"AUTH", b"admin", password.as_bytes()]))?;
-    if let Value::Error(_) = read_value(&mut reader)? {
-        writer.write_all(&kv_server::client::encode_command(&[b"AUTH", password.as_bytes()]))?;
-        read_value(&mut reader)?;
+    if let Some(password) = password {
+        let auth = kv_server::client::encode_command(&[b"AUTH", b"admin", password.as_bytes()]);
+        reader.get_mut().write_all(&auth)?;
+        if let Value::Error(_) = read_value(&mut reader)? {
+            reader
+                .get_mut()
+                .write_all(&kv_server::client::encode_command(&[b"AUTH", password.as_bytes()]))?;
+            read_value(&mut reader)?;
+        }
     }
     let parts: Vec<&[u8]> = arguments.iter().map(|part| part.as_bytes()).collect();
-    writer.write_all(&kv_server::client::encode_command(&parts))?;
+    reader.get_mut().write_all(&kv_server::client::encode_command(&parts))?;
     read_value(&mut reader)
 }
 
@@ -346,7 +384,16 @@ pub fn raft_info(port: u16) -> Option<String> {
 
 /// `RAFT.INFO` of the node at `port`, authenticated with `password` if given.
 pub fn raft_info_as(port: u16, password: Option<&str>) -> Option<String> {
-    match command_as(port, password, &["RAFT.INFO"]) {
+    raft_info_with(port, password, None)
+}
+
+/// [`raft_info_as`] over TLS when `tls` is given.
+pub fn raft_info_with(
+    port: u16,
+    password: Option<&str>,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+) -> Option<String> {
+    match command_with(port, password, tls, &["RAFT.INFO"]) {
         Ok(Value::Bulk(Some(text))) => Some(String::from_utf8_lossy(&text).into_owned()),
         _ => None,
     }
