@@ -9,6 +9,9 @@
 #
 #   scripts/bench-kv.sh [requests per run, default 20000]
 #   KV_BIN=/path/to/kv scripts/bench-kv.sh    (measure another build)
+#   KV_TLS=1 scripts/bench-kv.sh              (both over TLS, with the test certificates
+#                                              in kv-server/tests/tls: kv's clients and
+#                                              peer links, Redis's tls-port)
 #
 # It installs redis-tools and redis-server with apt-get if they are missing, builds
 # the kv binary in release mode, and cleans up its processes and directories. Every
@@ -39,21 +42,34 @@ cleanup() {
 }
 trap cleanup EXIT
 
+TLS_DIR=kv-server/tests/tls
+KV_TLS_FLAGS=()
+CLIENT_TLS=()
+REDIS_LISTEN=(--port)
+if [ "${KV_TLS:-0}" = 1 ]; then
+  KV_TLS_FLAGS=(--tls-cert "$TLS_DIR/node.pem" --tls-key "$TLS_DIR/node-key.pem" --tls-ca "$TLS_DIR/ca.pem")
+  CLIENT_TLS=(--tls --cacert "$TLS_DIR/ca.pem")
+  REDIS_LISTEN=(--port 0 --tls-cert-file "$TLS_DIR/node.pem" --tls-key-file "$TLS_DIR/node-key.pem"
+    --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients no --tls-port)
+fi
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P1=$(free_port); P2=$(free_port); P3=$(free_port); PR=$(free_port)
 NODES=(--node "127.0.0.1:$P1:1" --node "127.0.0.1:$P2:2" --node "127.0.0.1:$P3:3")
 for id in 1 2 3; do
-  "$KV" server --id "$id" "${NODES[@]}" --data-dir "$WORK/node-$id" >"$WORK/node-$id.log" 2>&1 &
+  "$KV" server --id "$id" "${NODES[@]}" "${KV_TLS_FLAGS[@]}" --data-dir "$WORK/node-$id" >"$WORK/node-$id.log" 2>&1 &
   PIDS+=($!)
 done
-redis-server --port "$PR" --dir "$WORK" --appendonly yes --appendfsync always --save "" \
+redis-server "${REDIS_LISTEN[@]}" "$PR" --dir "$WORK" --appendonly yes --appendfsync always --save "" \
   --daemonize no >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 
 # The leader's port: redis-benchmark does not follow MOVED, so it talks to the leader.
 LEADER=""
 for _ in $(seq 1 100); do
-  LEADER=$("$KV" client --node "127.0.0.1:$P1" --timeout 1 info 2>/dev/null | sed -n 's/^leader_address:127.0.0.1:\([0-9]*\)$/\1/p' || true)
+  KV_CLIENT_TLS=()
+  [ "${KV_TLS:-0}" = 1 ] && KV_CLIENT_TLS=(--tls-ca "$TLS_DIR/ca.pem")
+  LEADER=$("$KV" client --node "127.0.0.1:$P1" "${KV_CLIENT_TLS[@]}" --timeout 1 info 2>/dev/null | sed -n 's/^leader_address:127.0.0.1:\([0-9]*\)$/\1/p' || true)
   [ -n "$LEADER" ] && break
   sleep 0.1
 done
@@ -67,7 +83,7 @@ cpu_seconds() {
 # One redis-benchmark run against `port`: prints "rps p99" for the given test.
 measure() {
   local port=$1 test=$2 clients=$3 pipeline=$4
-  redis-benchmark -p "$port" -t "$test" -n "$REQUESTS" -c "$clients" -P "$pipeline" -r 100000 -d 16 --csv 2>/dev/null |
+  redis-benchmark -p "$port" "${CLIENT_TLS[@]}" -t "$test" -n "$REQUESTS" -c "$clients" -P "$pipeline" -r 100000 -d 16 --csv 2>/dev/null |
     awk -F, 'NR==2 { gsub(/"/, ""); print $2, $7 }'
 }
 

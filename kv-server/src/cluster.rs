@@ -201,6 +201,11 @@ fn help(program: &Path, ports: &[u16], options: &ClusterOptions) -> String {
         "  printf 'SET k v\\r\\nGET k\\r\\n' | nc -q1 127.0.0.1 {}   (inline commands; a follower answers MOVED)",
         ports[0]
     );
+    let _ = writeln!(
+        text,
+        "peers prove the secret in {}; a node you add (kv server --join) needs --cluster-secret-file with it",
+        options.data_dir.join("cluster-secret").display()
+    );
     let _ = writeln!(text, "Ctrl-C stops the cluster.");
     text
 }

@@ -48,8 +48,18 @@ fn kv_cluster_starts_three_nodes_that_kv_client_talks_to_and_stops_on_sigterm() 
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     assert!(header.contains("kept when it stops"), "{header}");
     let address = |node: &str| node.rsplit_once(':').unwrap().0.to_string();
+    // Its nodes share a random secret no other process on the machine can read, so a
+    // peer without it is refused.
+    let secret = dir.0.join("cluster-secret");
+    let text = std::fs::read_to_string(&secret).unwrap();
+    assert_eq!(text.trim().len(), 64, "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
 
     assert_eq!(kv_client(&nodes[0], &["set", "fruit", "apple"]), (0, "OK".into()));
+    let port: u16 = address(&nodes[0]).rsplit_once(':').unwrap().1.parse().unwrap();
+    let (_, proved) = support::dial_as_peer(port, 2, 1, b"");
+    assert!(!proved, "node 1 proved the empty secret");
     assert_eq!(kv_client(&nodes[1], &["get", "fruit"]), (0, "\"apple\"".into()));
     assert_eq!(
         kv_client(&address(&nodes[2]), &["cas", "fruit", "apple", "pear"]),
