@@ -42,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-TLS_DIR=kv-server/tests/tls
+TLS_DIR="$PWD/kv-server/tests/tls"
 KV_TLS_FLAGS=()
 CLIENT_TLS=()
 REDIS_LISTEN=(--port)
