@@ -133,24 +133,21 @@ fn protected_mode_refuses_to_listen_beyond_loopback_without_a_password() {
     let dir = TestDir::new("protected-mode");
     let port = support::free_ports(1)[0];
     // Refused before anything is bound: the server never listens on 0.0.0.0.
-    let output = Command::new(env!("CARGO_BIN_EXE_kv"))
-        .args(["server", "--id", "1", "--node", &format!("127.0.0.1:{port}:1")])
-        .args(["--listen", &format!("0.0.0.0:{port}"), "--data-dir"])
-        .arg(dir.0.join("node-1"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let beyond_loopback = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_kv"))
+            .args(["server", "--id", "1", "--node", &format!("127.0.0.1:{port}:1")])
+            .args(["--listen", &format!("0.0.0.0:{port}"), "--data-dir"])
+            .arg(dir.0.join("node-1"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = beyond_loopback(&[]);
     assert!(stderr.contains("protected mode") && stderr.contains("--requirepass"), "{stderr}");
     // A password is not enough: peers must prove a cluster secret too.
-    let output = Command::new(env!("CARGO_BIN_EXE_kv"))
-        .args(["server", "--id", "1", "--node", &format!("127.0.0.1:{port}:1"), "--requirepass", "s3cret"])
-        .args(["--listen", &format!("0.0.0.0:{port}"), "--data-dir"])
-        .arg(dir.0.join("node-1"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = beyond_loopback(&["--requirepass", "s3cret"]);
     assert!(stderr.contains("no cluster secret") && stderr.contains("--cluster-secret-file"), "{stderr}");
     assert!(!dir.0.join("node-1").exists(), "protected mode touched the data directory");
     // An empty password file is refused by name.
