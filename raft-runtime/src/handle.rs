@@ -1,14 +1,12 @@
 //! [`Handle`]: what the rest of a program holds to talk to a running node. It clones
 //! cheaply; every clone reaches the same node loop.
 
-use crate::peer_auth::ClusterSecret;
 use crate::tls::BoxedStream;
-use crate::transport::{accept_handshake, AcceptFailure, LinkCounters, Transport, HANDSHAKE_TIMEOUT};
+use crate::transport::{LinkCounters, Transport};
 use crate::NodeDriver;
 use raft_core::{NodeId, Role, Term};
 use raft_host::{Answer, Request, StateMachine};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -47,8 +45,6 @@ pub(crate) struct Shared {
     pub(crate) addresses: Mutex<BTreeMap<NodeId, String>>,
     /// What the disk thread measured.
     pub(crate) disk_stats: Arc<crate::stats::DiskStats>,
-    /// What a peer that dials this node must prove.
-    pub(crate) secret: ClusterSecret,
 }
 
 /// A running node's handle (see the module docs).
@@ -139,37 +135,8 @@ impl<M: StateMachine> Handle<M> {
     }
 
     /// Takes a connection a peer dialled (with [`crate::PeerListener::Caller`], after
-    /// TLS if the node has it): runs the accepter's half of the handshake and hands the
-    /// connection to the link for that peer. A connection that does not open with a
-    /// hello to this node, or does not prove the cluster secret, within 5 s is closed
-    /// and counted (`connections_refused`).
+    /// TLS if the node has it): see [`Transport::accept`].
     pub async fn accept_peer(&self, stream: BoxedStream) {
-        self.shared.accept_peer(stream).await;
-    }
-}
-
-impl Shared {
-    /// See [`Handle::accept_peer`].
-    pub(crate) async fn accept_peer(&self, mut stream: BoxedStream) {
-        let outcome =
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_handshake(&mut stream, &self.secret, self.id))
-                .await
-                .unwrap_or(Err(AcceptFailure::NoHello));
-        match outcome {
-            Ok(from) => self.transport.accept(from, stream),
-            Err(failure) => {
-                match failure {
-                    AcceptFailure::NoHello => tracing::warn!("a peer connection with no hello; closed"),
-                    AcceptFailure::Misaddressed => {
-                        tracing::warn!("a peer hello not from another node to this one; closed")
-                    }
-                    AcceptFailure::WrongSecret(from) => tracing::warn!(
-                        claimed = from,
-                        "a connection claiming to be node {from} did not prove the cluster secret; closed"
-                    ),
-                }
-                self.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.shared.transport.accept(stream).await;
     }
 }

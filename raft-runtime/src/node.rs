@@ -6,14 +6,12 @@ use crate::config::{NodeConfig, PeerListener};
 use crate::disk;
 use crate::handle::{Handle, Shared, Status};
 use crate::node_loop::{Inputs, NodeLoop};
-use crate::tls::{BoxedStream, Tls};
-use crate::transport::{LinkCounters, Security, Transport, HANDSHAKE_TIMEOUT};
+use crate::transport::{LinkCounters, Security, Transport};
 use crate::NodeDriver;
 use raft_core::{Config, NodeId, Term};
 use raft_host::{Answer, Driver, DriverConfig, Request, StateMachine};
 use raft_storage::{SnapshotFiles, StdFs, Storage};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -133,7 +131,6 @@ where
             counters,
             addresses: Mutex::new(BTreeMap::new()),
             disk_stats: disk_stats.clone(),
-            secret: config.cluster_secret.clone(),
         });
         let (disk, disk_rx) = std_mpsc::channel();
         let (disk_events, disk_events_rx) = mpsc::unbounded_channel();
@@ -166,7 +163,7 @@ where
             node_span,
         ))];
         if let Some(listener) = listener {
-            tasks.push(tokio::spawn(accept_peers(listener, handle.shared.clone(), config.tls.clone())));
+            tasks.push(tokio::spawn(accept_peers(listener, handle.shared.transport.clone())));
         }
         Ok(Node {
             handle,
@@ -285,9 +282,9 @@ fn random_seed(id: NodeId) -> u64 {
     hasher.finish()
 }
 
-/// Accepts the connections peers dial (opening TLS if the node has it) and hands them
-/// to the links.
-async fn accept_peers(listener: TcpListener, shared: Arc<Shared>, tls: Option<Tls>) {
+/// Accepts the connections peers dial and hands them to the links (which open TLS if
+/// the node has it, then run the handshake).
+async fn accept_peers(listener: TcpListener, transport: Arc<Transport>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of file descriptors, say: wait a little rather than spin.
@@ -295,21 +292,7 @@ async fn accept_peers(listener: TcpListener, shared: Arc<Shared>, tls: Option<Tl
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let stream: BoxedStream = match tls {
-                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    _ => {
-                        tracing::warn!("a peer connection that did not complete TLS; closed");
-                        shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                },
-                None => Box::new(stream),
-            };
-            shared.accept_peer(stream).await
-        });
+        let transport = transport.clone();
+        tokio::spawn(async move { transport.accept_tcp(stream).await });
     }
 }

@@ -54,7 +54,7 @@ const QUEUE_FRAMES: usize = 4096;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How long a peer has for its whole handshake (TCP, TLS and the secret's proof).
-pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the links secure a connection: the cluster secret every member proves, and TLS
 /// if the node has it.
@@ -213,8 +213,52 @@ impl Transport {
         }
     }
 
-    /// Hands a connection a peer dialed (its handshake passed) to that peer's link.
-    pub fn accept(&self, peer: NodeId, stream: BoxedStream) {
+    /// Takes a TCP connection a peer dialed to the node's own listener: opens TLS if
+    /// the node has it, then [`Transport::accept`]. A connection that does not complete
+    /// TLS within 5 s is closed and counted.
+    pub async fn accept_tcp(&self, stream: TcpStream) {
+        let stream: BoxedStream = match &self.shared.tls {
+            Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                _ => {
+                    tracing::warn!("a peer connection that did not complete TLS; closed");
+                    self.shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+            None => Box::new(stream),
+        };
+        self.accept(stream).await;
+    }
+
+    /// Takes a connection a peer dialed (after TLS if the node has it): runs the
+    /// accepter's half of the handshake and hands the connection to the link for that
+    /// peer. A connection that does not open with a hello to this node and prove the
+    /// cluster secret within 5 s, or that comes from a node this one does not know, is
+    /// closed and counted (`connections_refused`).
+    pub async fn accept(&self, mut stream: BoxedStream) {
+        let shared = &self.shared;
+        let outcome =
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_handshake(&mut stream, &shared.secret, shared.id))
+                .await
+                .unwrap_or(Err(AcceptFailure::NoHello));
+        let peer = match outcome {
+            Ok(peer) => peer,
+            Err(failure) => {
+                match failure {
+                    AcceptFailure::NoHello => tracing::warn!("a peer connection with no hello; closed"),
+                    AcceptFailure::Misaddressed => {
+                        tracing::warn!("a peer hello not from another node to this one; closed")
+                    }
+                    AcceptFailure::WrongSecret(from) => tracing::warn!(
+                        claimed = from,
+                        "a connection claiming to be node {from} did not prove the cluster secret; closed"
+                    ),
+                }
+                shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
         let links = self.links.lock().expect("transport lock");
         match links.get(&peer) {
             Some(link) => {
@@ -222,7 +266,7 @@ impl Transport {
             }
             None => {
                 tracing::warn!(peer, "a connection from a node this one does not know; closed");
-                self.shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+                shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

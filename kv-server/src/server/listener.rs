@@ -50,11 +50,11 @@ enum Speaker {
 /// is a client, so a client whose bytes happen to start with a zero still gets RESP's
 /// answer (an error), not a reset. `None` if the connection closes first.
 async fn first_bytes(stream: &mut BoxedStream, start: &mut Vec<u8>) -> Option<Speaker> {
-    let mut byte = [0u8; PEER_MAGIC.len()];
+    let mut buffer = [0u8; PEER_MAGIC.len()];
     loop {
         let wanted = PEER_MAGIC.len() - start.len();
-        let read = stream.read(&mut byte[..wanted]).await.ok().filter(|&read| read > 0)?;
-        start.extend_from_slice(&byte[..read]);
+        let read = stream.read(&mut buffer[..wanted]).await.ok().filter(|&read| read > 0)?;
+        start.extend_from_slice(&buffer[..read]);
         if start[..] != PEER_MAGIC[..start.len()] {
             return Some(Speaker::Client);
         }
